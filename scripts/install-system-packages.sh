@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Installs the system packages the tests use when they are missing and we may (root). Otherwise says what is missing;
+# the tests that need a missing tool skip with the same hint.
+set -u
+missing=()
+command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
+[ ${#missing[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
+  echo "installing system packages: ${missing[*]}"
+  apt-get update -qq >/dev/null 2>&1 || true
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1 \
+    || echo "could not install ${missing[*]}; tests that need them will skip"
+else
+  echo "missing system packages: ${missing[*]} (install them with apt-get as root); tests that need them will skip"
+fi
+exit 0

@@ -106,7 +106,9 @@ def unsupported_media_type(message: str) -> StatusError:
 def invalid(
     kind: str, name: str, causes: list[dict[str, str]], group: str = "", message: str | None = None
 ) -> StatusError:
-    """422 Invalid; each cause is {type, message, field} as the apiserver reports field errors."""
+    """422 Invalid; each cause is {reason, message, field} as the apiserver reports field errors
+    (a `type` key, the name Go's field.Error uses, is accepted for `reason`)."""
+    causes = [{("reason" if k == "type" else k): v for k, v in c.items()} for c in causes]
     summary = ", ".join(f"{c.get('field', '')}: {c.get('message', '')}".lstrip(": ") for c in causes)
     text = message or f'{kind} "{name}" is invalid: {summary}'
     details: dict[str, Any] = {"name": name, "kind": kind, "causes": causes}

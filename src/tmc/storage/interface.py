@@ -76,7 +76,7 @@ class Store(Protocol):
 
     @property
     def compacted_rev(self) -> int:
-        """Watches and snapshots at or below this revision raise CompactedError."""
+        """Oldest revision still served: watches from, and snapshots at, a revision below it raise CompactedError."""
         ...
 
     async def start(self) -> None: ...

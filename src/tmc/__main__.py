@@ -1,0 +1,3 @@
+from tmc.cli.main import main
+
+main()

@@ -1,0 +1,169 @@
+"""The hub process: TLS listener, authentication, health and metrics endpoints, controllers and clean shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import logging
+import os
+import signal
+import ssl
+from dataclasses import dataclass, field
+
+from aiohttp import web
+
+from tmc.apimachinery import errors
+from tmc.apiserver import certs
+from tmc.apiserver.handlers import MAX_BODY_BYTES, ApiHandler, Caller, status_response
+from tmc.apiserver.kubeconfig import write_kubeconfig
+from tmc.apiserver.registry import ResourceRegistry
+from tmc.apiserver.rest import ObjectService
+from tmc.controllers.gc import GarbageCollector
+from tmc.controllers.namespace import NamespaceController
+from tmc.controllers.runtime import Controller
+from tmc.controllers.workspace import WorkspaceController
+from tmc.observability import metrics
+from tmc.storage import open_store
+from tmc.storage.interface import Store
+
+log = logging.getLogger("tmc.server")
+_HEALTH_PATHS = ("/livez", "/readyz", "/healthz")
+ROOT_NAMESPACES = ("default", "kube-system", "kube-public")
+
+
+@dataclass
+class ServerConfig:
+    data_dir: str = ".tmc"
+    bind_address: str = "127.0.0.1"
+    secure_port: int = 6443
+    storage: str = "sqlite"
+    default_cluster: str = "root"
+    bookmark_interval: float = 60.0
+    shutdown_timeout: float = 10.0
+    extra_hosts: list[str] = field(default_factory=list)
+
+
+class Hub:
+    """One API server process: `start()` serves, `stop()` drains and closes storage."""
+
+    def __init__(self, config: ServerConfig) -> None:
+        self.config = config
+        self.stopping = asyncio.Event()
+        self.ready = False
+        self.port = config.secure_port
+        self.store: Store | None = None
+        self.controllers: list[Controller] = []
+        self._runner: web.AppRunner | None = None
+
+    @property
+    def kubeconfig_path(self) -> str:
+        return os.path.join(self.config.data_dir, "admin.kubeconfig")
+
+    async def start(self) -> None:
+        cfg = self.config
+        os.makedirs(cfg.data_dir, exist_ok=True)
+        hosts = sorted({"localhost", "127.0.0.1", "::1", cfg.bind_address, *cfg.extra_hosts} - {"0.0.0.0", "::"})
+        self.identity = certs.ensure_identity(cfg.data_dir, hosts)
+        self._token = self.identity.admin_token
+        self.store = store = open_store(cfg.storage, cfg.data_dir)
+        await store.start()
+        self.registry = ResourceRegistry(store)
+        self.service = ObjectService(store, self.registry)
+        for name in ROOT_NAMESPACES:
+            await self.service.ensure_namespace(cfg.default_cluster, name)
+        self.api = ApiHandler(
+            store,
+            self.registry,
+            self.service,
+            self.stopping,
+            default_cluster=cfg.default_cluster,
+            bookmark_interval=cfg.bookmark_interval,
+        )
+        self.controllers = [
+            NamespaceController(store, self.registry, self.service),
+            GarbageCollector(store, self.registry, self.service),
+            WorkspaceController(store, self.service),
+        ]
+        for controller in self.controllers:
+            await controller.start()
+        app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[self._middleware])
+        app.router.add_route("*", "/{tail:.*}", self.api.handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=cfg.shutdown_timeout)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, cfg.bind_address, cfg.secure_port, ssl_context=certs.ssl_context(self.identity), backlog=1024
+        )
+        await site.start()
+        server = site._server
+        if cfg.secure_port == 0 and server is not None and getattr(server, "sockets", None):
+            self.port = server.sockets[0].getsockname()[1]
+        write_kubeconfig(
+            self.kubeconfig_path,
+            server=f"https://127.0.0.1:{self.port}/clusters/{cfg.default_cluster}",
+            ca_pem=self.identity.ca_cert_pem,
+            context=cfg.default_cluster,
+            user="admin",
+            token=self._token,
+        )
+        self.ready = True
+        log.info("serving", extra={"address": cfg.bind_address, "port": self.port, "kubeconfig": self.kubeconfig_path})
+
+    async def stop(self) -> None:
+        """Stop accepting, end watches, let in-flight requests finish, then close storage."""
+        self.ready = False
+        self.stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+        for controller in self.controllers:
+            await controller.stop()
+        if self.store is not None:
+            await self.store.close()
+            self.store = None
+        log.info("stopped")
+
+    def _authenticate(self, request: web.Request) -> Caller | None:
+        header = request.headers.get("Authorization", "")
+        if header.startswith("Bearer "):
+            token = header[len("Bearer ") :].strip()
+            if hmac.compare_digest(token.encode(), self._token.encode()):
+                return Caller("admin", ("system:masters", "system:authenticated"))
+            return None
+        ssl_object = request.transport.get_extra_info("ssl_object") if request.transport else None
+        if isinstance(ssl_object, ssl.SSLObject):
+            found = certs.client_identity_from_peercert(ssl_object.getpeercert())
+            if found is not None:
+                user, groups = found
+                return Caller(user, (*groups, "system:authenticated"))
+        return None
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: web.Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith(_HEALTH_PATHS):
+            healthy = self.ready or not path.startswith("/readyz")
+            return web.Response(status=200 if healthy else 503, text="ok" if healthy else "shutting down")
+        caller = self._authenticate(request)
+        if caller is None:
+            return status_response(errors.unauthorized())
+        request["caller"] = caller
+        if path == "/metrics":
+            body, content_type = metrics.render_metrics()
+            return web.Response(body=body, headers={"Content-Type": content_type})
+        mutating = request.method in ("POST", "PUT", "PATCH", "DELETE")
+        with metrics.inflight(mutating):
+            return await handler(request)
+
+
+async def serve(config: ServerConfig) -> None:
+    """Run a hub until SIGTERM or SIGINT."""
+    hub = Hub(config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await hub.start()
+    try:
+        await stop.wait()
+    finally:
+        await hub.stop()

@@ -1,0 +1,113 @@
+"""Writing and reading the kubeconfig files the hub hands out (admin, workspaces, syncers)."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import tempfile
+from typing import Any
+
+import yaml
+
+
+def write_kubeconfig(
+    path: str,
+    *,
+    server: str,
+    ca_pem: bytes,
+    context: str,
+    user: str,
+    token: str | None = None,
+    client_cert_pem: bytes | None = None,
+    client_key_pem: bytes | None = None,
+    extra_contexts: dict[str, str] | None = None,
+) -> None:
+    """Write a self-contained kubeconfig (credentials embedded) with ``context`` as the current context.
+
+    ``extra_contexts`` maps further context names to server URLs that share the CA and the user, e.g. one per
+    workspace. The file is created with mode 0600 and replaced atomically so a reader never sees half a file.
+    """
+    if not server:
+        raise ValueError("kubeconfig server URL must not be empty")
+    if not context or not user:
+        raise ValueError("kubeconfig context and user names must not be empty")
+    if (client_cert_pem is None) != (client_key_pem is None):
+        raise ValueError("client_cert_pem and client_key_pem must be given together")
+    if token is None and client_cert_pem is None:
+        raise ValueError("kubeconfig needs a token or a client certificate")
+    extra = dict(extra_contexts or {})
+    if context in extra:
+        raise ValueError(f"extra context {context!r} clashes with the main context")
+
+    ca_data = _b64(ca_pem)
+    credentials: dict[str, str] = {}
+    if token is not None:
+        credentials["token"] = token
+    if client_cert_pem is not None and client_key_pem is not None:
+        credentials["client-certificate-data"] = _b64(client_cert_pem)
+        credentials["client-key-data"] = _b64(client_key_pem)
+
+    # One cluster entry per context, named after it, because each context points at a different URL.
+    servers = {context: server, **extra}
+    config: dict[str, Any] = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [
+            {"name": name, "cluster": {"server": url, "certificate-authority-data": ca_data}}
+            for name, url in servers.items()
+        ],
+        "users": [{"name": user, "user": credentials}],
+        "contexts": [{"name": name, "context": {"cluster": name, "user": user}} for name in servers],
+        "current-context": context,
+        "preferences": {},
+    }
+    text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
+    _atomic_write(path, text.encode("utf-8"))
+
+
+def load_kubeconfig_server(path: str, context: str | None = None) -> str:
+    """Return the server URL of ``context`` (default: the current context) in the kubeconfig at ``path``."""
+    with open(path, encoding="utf-8") as f:
+        config = yaml.safe_load(f)
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: not a kubeconfig")
+    name = context or config.get("current-context")
+    if not name:
+        raise ValueError(f"{path}: no current-context set")
+    ctx = _named(config, "contexts", name, path).get("context") or {}
+    cluster_name = ctx.get("cluster")
+    if not cluster_name:
+        raise ValueError(f"{path}: context {name!r} names no cluster")
+    server = (_named(config, "clusters", cluster_name, path).get("cluster") or {}).get("server")
+    if not isinstance(server, str) or not server:
+        raise ValueError(f"{path}: cluster {cluster_name!r} has no server")
+    return server
+
+
+def _named(config: dict[str, Any], section: str, name: str, path: str) -> dict[str, Any]:
+    for entry in config.get(section) or []:
+        if isinstance(entry, dict) and entry.get("name") == name:
+            return entry
+    raise ValueError(f"{path}: no {section[:-1]} named {name!r}")
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _atomic_write(path: str, data: bytes) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise

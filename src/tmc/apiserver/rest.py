@@ -1,0 +1,559 @@
+"""Object operations with Kubernetes semantics (create, update, patch, delete, scale), independent of HTTP.
+
+The HTTP handlers and the in-process controllers both go through this layer, so every write gets the same
+metadata rules, validation, finalizer handling and dry-run behaviour.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from tmc.api.tenancy import GROUP as TENANCY_GROUP
+from tmc.apimachinery import errors, meta
+from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
+from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
+from tmc.apimachinery.selectors import label_selector_to_string
+from tmc.apiserver.admission import admit
+from tmc.apiserver.registry import CRDS, ResourceRegistry
+from tmc.apiserver.strategies import apply_strategy
+from tmc.storage.interface import ConflictError, Entry, KeyExistsError, KeyNotFoundError, Store
+
+MAX_OBJECT_BYTES = 1_572_864  # 1.5 MiB, the largest object a default etcd accepts
+NAMESPACES = next(r for r in BUILTIN_RESOURCES if r.group == "" and r.plural == "namespaces")
+_GENERATION_GROUPS = {"apps", "batch", "networking.k8s.io", "apiextensions.k8s.io", "policy"}
+_SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
+_UPDATE_ATTEMPTS = 8
+
+JSON_PATCH = "application/json-patch+json"
+MERGE_PATCH = "application/merge-patch+json"
+STRATEGIC_PATCH = "application/strategic-merge-patch+json"
+APPLY_PATCH = "application/apply-patch+yaml"
+
+
+@dataclass
+class WriteOptions:
+    dry_run: bool = False
+    field_validation: str = "Strict"  # Strict | Warn | Ignore
+    field_manager: str = ""
+    warnings: list[str] = field(default_factory=list)
+
+
+class _Retry(Exception):
+    """An unconditional write lost a race; read again and retry."""
+
+
+def tracks_generation(info: ResourceInfo) -> bool:
+    return info.crd or info.group in _GENERATION_GROUPS or info.group == TENANCY_GROUP
+
+
+class ObjectService:
+    def __init__(self, store: Store, registry: ResourceRegistry) -> None:
+        self.store = store
+        self.registry = registry
+
+    # ---------------------------------------------------------------- reads
+
+    def get(self, info: ResourceInfo, cluster: str, namespace: str | None, name: str) -> Entry:
+        entry = self.store.get(info.key(cluster, namespace, name))
+        if entry is None:
+            raise errors.not_found(info.plural, name, info.group)
+        return entry
+
+    def served(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+        """The stored object as the requested version presents it (CRD versions share one storage form)."""
+        if obj.get("apiVersion") == info.api_version:
+            return obj
+        out = dict(obj)
+        out["apiVersion"] = info.api_version
+        return out
+
+    # ---------------------------------------------------------------- create
+
+    async def create(
+        self, info: ResourceInfo, cluster: str, namespace: str | None, body: Any, opts: WriteOptions
+    ) -> dict[str, Any]:
+        obj = self._decode(info, body, namespace, None)
+        md = obj["metadata"]
+        for key in (*_SERVER_OWNED, "resourceVersion", "selfLink", "managedFields"):
+            md.pop(key, None)
+        generated = not md.get("name") and bool(md.get("generateName"))
+        if generated:
+            md["name"] = meta.generate_name(str(md["generateName"]))
+        if info.namespaced:
+            self._check_namespace_open(info, cluster, str(namespace), str(md.get("name", "")))
+        md["uid"] = meta.new_uid()
+        md["creationTimestamp"] = meta.now_rfc3339()
+        if tracks_generation(info):
+            md["generation"] = 1
+        if "status" in info.subresources and info.kind != "Namespace":
+            obj.pop("status", None)
+        apply_strategy(info.group, info.kind, obj, None, cluster)
+        admit(info, obj, None, opts)
+        self._check_size(obj)
+        name = str(md["name"])
+        key = info.key(cluster, namespace, name)
+        if opts.dry_run:
+            if self.store.get(key) is not None:
+                raise errors.already_exists(info.plural, name, info.group)
+            return obj
+        for _ in range(5 if generated else 1):
+            try:
+                entry = await self.store.create(key, obj)
+                break
+            except KeyExistsError:
+                if not generated:
+                    raise errors.already_exists(info.plural, name, info.group) from None
+                md["name"] = name = meta.generate_name(str(md["generateName"]))
+                key = info.key(cluster, namespace, name)
+        else:
+            raise errors.already_exists(info.plural, name, info.group)
+        await self._after_create(info, cluster, entry.obj)
+        return entry.obj
+
+    async def _after_create(self, info: ResourceInfo, cluster: str, obj: dict[str, Any]) -> None:
+        if info is CRDS or (info.group, info.plural) == (CRDS.group, CRDS.plural):
+            self.registry.invalidate(cluster)
+        elif info.group == TENANCY_GROUP and info.kind == "Workspace":
+            child = obj["spec"]["cluster"]
+            await self.ensure_namespace(child, "default")
+
+    async def ensure_namespace(self, cluster: str, name: str) -> None:
+        if self.store.get(NAMESPACES.key(cluster, None, name)) is None:
+            try:
+                await self.create(NAMESPACES, cluster, None, {"metadata": {"name": name}}, WriteOptions())
+            except errors.StatusError as e:
+                if e.code != 409:
+                    raise
+
+    def _check_namespace_open(self, info: ResourceInfo, cluster: str, namespace: str, name: str) -> None:
+        ns = self.store.get(NAMESPACES.key(cluster, None, namespace))
+        if ns is None:
+            raise errors.not_found("namespaces", namespace)
+        if ns.obj.get("metadata", {}).get("deletionTimestamp"):
+            raise errors.forbidden(
+                f'{info.qualified} "{name}" is forbidden: unable to create new content in namespace {namespace} '
+                "because it is being terminated"
+            )
+
+    # ---------------------------------------------------------------- update / patch
+
+    async def update(
+        self,
+        info: ResourceInfo,
+        cluster: str,
+        namespace: str | None,
+        name: str,
+        body: Any,
+        opts: WriteOptions,
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        if subresource == "scale":
+            return await self._update_scale(info, cluster, namespace, name, body, opts)
+        new = self._decode(info, body, namespace, name)
+        wanted_rv = str(new["metadata"].get("resourceVersion") or "")
+        for _ in range(_UPDATE_ATTEMPTS):
+            entry = self.get(info, cluster, namespace, name)
+            if wanted_rv and wanted_rv != str(entry.rev):
+                raise errors.conflict(info.plural, name, info.group)
+            try:
+                return await self._write_update(info, cluster, entry, copy.deepcopy(new), opts, subresource)
+            except _Retry:
+                if wanted_rv:
+                    raise errors.conflict(info.plural, name, info.group) from None
+        raise errors.conflict(info.plural, name, info.group)
+
+    async def patch(
+        self,
+        info: ResourceInfo,
+        cluster: str,
+        namespace: str | None,
+        name: str,
+        content_type: str,
+        body: bytes,
+        opts: WriteOptions,
+        subresource: str = "",
+    ) -> dict[str, Any]:
+        if content_type == APPLY_PATCH:
+            raise errors.unsupported_media_type(
+                "server-side apply is not supported by this server yet; use client-side `kubectl apply`"
+            )
+        if content_type == STRATEGIC_PATCH and info.crd:
+            raise errors.unsupported_media_type(
+                "the body of the request was in an unknown format - accepted media types include: "
+                f"{JSON_PATCH}, {MERGE_PATCH}, {APPLY_PATCH}"
+            )
+        if content_type not in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH):
+            raise errors.unsupported_media_type(
+                f"the body of the request was in an unknown format - accepted media types include: "
+                f"{JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_PATCH}, {APPLY_PATCH}"
+            )
+        try:
+            patch = orjson.loads(body) if body.strip() else {}
+        except orjson.JSONDecodeError as e:
+            raise errors.bad_request(f"error decoding patch: {e}") from None
+        if content_type != JSON_PATCH and not isinstance(patch, dict):
+            raise errors.bad_request("error decoding patch: the patch must be a JSON object")
+        pinned_rv = ""
+        if isinstance(patch, dict):
+            pinned_rv = str((patch.get("metadata") or {}).get("resourceVersion") or "")
+        for _ in range(_UPDATE_ATTEMPTS):
+            entry = self.get(info, cluster, namespace, name)
+            if pinned_rv and pinned_rv != str(entry.rev):
+                raise errors.conflict(info.plural, name, info.group)
+            base = self.scale_of(info, entry) if subresource == "scale" else self.served(info, entry.obj)
+            patched = self._apply_patch(info, base, content_type, patch, subresource)
+            if not isinstance(patched, dict):
+                raise errors.bad_request("the patch must produce an object")
+            try:
+                if subresource == "scale":
+                    return await self._write_scale(info, cluster, entry, patched, opts)
+                self._check_identity(info, patched, entry.obj)
+                return await self._write_update(info, cluster, entry, patched, opts, subresource)
+            except _Retry:
+                if pinned_rv:
+                    raise errors.conflict(info.plural, name, info.group) from None
+        raise errors.conflict(info.plural, name, info.group)
+
+    def _apply_patch(
+        self, info: ResourceInfo, base: dict[str, Any], content_type: str, patch: Any, subresource: str
+    ) -> Any:
+        if content_type == JSON_PATCH:
+            return apply_json_patch(base, patch)
+        if content_type == MERGE_PATCH:
+            return apply_merge_patch(base, patch)
+        schema = None if subresource == "scale" else info.schema
+        return apply_strategic_merge_patch(base, patch, schema)
+
+    def _check_identity(self, info: ResourceInfo, new: dict[str, Any], old: dict[str, Any]) -> None:
+        md, old_md = new.get("metadata") or {}, old.get("metadata") or {}
+        if md.get("name") != old_md.get("name"):
+            raise errors.invalid(
+                info.kind,
+                str(old_md.get("name")),
+                [{"type": "FieldValueInvalid", "field": "metadata.name", "message": "field is immutable"}],
+                info.group,
+            )
+
+    async def _write_update(
+        self,
+        info: ResourceInfo,
+        cluster: str,
+        entry: Entry,
+        new: dict[str, Any],
+        opts: WriteOptions,
+        subresource: str,
+    ) -> dict[str, Any]:
+        old = entry.obj
+        result = self._merge_update(info, old, new, subresource)
+        apply_strategy(info.group, info.kind, result, old, cluster)
+        admit(info, result, old, opts)
+        old_md, md = old["metadata"], result["metadata"]
+        if tracks_generation(info) and meta.spec_part(result) != meta.spec_part(old):
+            md["generation"] = int(old_md.get("generation", 1)) + 1
+        md["resourceVersion"] = str(entry.rev)
+        if result == old:
+            return old  # a no-op write changes nothing, not even the resourceVersion
+        self._check_size(result)
+        finished = self._deletion_finished(result)
+        if opts.dry_run:
+            return result
+        try:
+            updated = await self.store.update(entry.key, result, expected_rev=entry.rev)
+        except (ConflictError, KeyNotFoundError):
+            raise _Retry() from None
+        if finished:
+            try:
+                await self.store.delete(entry.key, expected_rev=updated.rev)
+            except (ConflictError, KeyNotFoundError):
+                pass  # someone else wrote or deleted it since: their write decides
+        if (info.group, info.plural) == (CRDS.group, CRDS.plural):
+            self.registry.invalidate(cluster)
+        return updated.obj
+
+    def _merge_update(
+        self, info: ResourceInfo, old: dict[str, Any], new: dict[str, Any], subresource: str
+    ) -> dict[str, Any]:
+        if subresource == "finalize":
+            result = copy.deepcopy(old)
+            result.setdefault("spec", {})["finalizers"] = list((new.get("spec") or {}).get("finalizers") or [])
+            return result
+        if subresource == "status":
+            result = copy.deepcopy(old)
+            if "status" in new:
+                result["status"] = new["status"]
+            else:
+                result.pop("status", None)
+            return result
+        result = new
+        result["apiVersion"] = old.get("apiVersion", info.api_version)
+        result["kind"] = info.kind
+        md, old_md = result["metadata"], old["metadata"]
+        for key in (*_SERVER_OWNED, "name", "namespace"):
+            if key in old_md:
+                md[key] = old_md[key]
+            else:
+                md.pop(key, None)
+        md.pop("managedFields", None)
+        if "status" in info.subresources or info.kind == "Namespace":
+            if "status" in old:
+                result["status"] = old["status"]
+            else:
+                result.pop("status", None)
+        if old_md.get("deletionTimestamp"):
+            added = sorted(set(md.get("finalizers") or []) - set(old_md.get("finalizers") or []))
+            if added:
+                raise errors.invalid(
+                    info.kind,
+                    str(old_md.get("name")),
+                    [
+                        {
+                            "type": "FieldValueForbidden",
+                            "field": "metadata.finalizers",
+                            "message": "Forbidden: no new finalizers can be added if the object is being deleted, "
+                            f"found new finalizers {added}",
+                        }
+                    ],
+                    info.group,
+                )
+        return result
+
+    def _deletion_finished(self, obj: dict[str, Any]) -> bool:
+        md = obj["metadata"]
+        if not md.get("deletionTimestamp") or md.get("finalizers"):
+            return False
+        return not (obj.get("kind") == "Namespace" and (obj.get("spec") or {}).get("finalizers"))
+
+    # ---------------------------------------------------------------- scale
+
+    def scale_of(self, info: ResourceInfo, entry: Entry) -> dict[str, Any]:
+        if "scale" not in info.subresources:
+            raise errors.not_found(f"{info.plural}/scale", str(entry.obj["metadata"].get("name")), info.group)
+        obj = entry.obj
+        md = obj["metadata"]
+        if info.crd:
+            paths = info.scale_paths
+            replicas = _read_path(obj, paths.get("specReplicasPath", ".spec.replicas"))
+            status_replicas = _read_path(obj, paths.get("statusReplicasPath", ".status.replicas"))
+            selector = _read_path(obj, paths.get("labelSelectorPath", "")) if paths.get("labelSelectorPath") else ""
+        else:
+            replicas = (obj.get("spec") or {}).get("replicas", 1)
+            status_replicas = (obj.get("status") or {}).get("replicas", 0)
+            sel = (obj.get("spec") or {}).get("selector")
+            selector = label_selector_to_string(sel) if isinstance(sel, dict) else ""
+        scale_md = {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md}
+        status: dict[str, Any] = {"replicas": int(status_replicas or 0)}
+        if selector:
+            status["selector"] = str(selector)
+        return {
+            "kind": "Scale",
+            "apiVersion": "autoscaling/v1",
+            "metadata": scale_md,
+            "spec": {"replicas": int(replicas or 0)},
+            "status": status,
+        }
+
+    async def _update_scale(
+        self, info: ResourceInfo, cluster: str, namespace: str | None, name: str, body: Any, opts: WriteOptions
+    ) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise errors.bad_request("the body must be an autoscaling/v1 Scale object")
+        wanted_rv = str((body.get("metadata") or {}).get("resourceVersion") or "")
+        for _ in range(_UPDATE_ATTEMPTS):
+            entry = self.get(info, cluster, namespace, name)
+            if wanted_rv and wanted_rv != str(entry.rev):
+                raise errors.conflict(f"{info.plural}", name, info.group)
+            try:
+                return await self._write_scale(info, cluster, entry, body, opts)
+            except _Retry:
+                if wanted_rv:
+                    raise errors.conflict(info.plural, name, info.group) from None
+        raise errors.conflict(info.plural, name, info.group)
+
+    async def _write_scale(
+        self, info: ResourceInfo, cluster: str, entry: Entry, scale: dict[str, Any], opts: WriteOptions
+    ) -> dict[str, Any]:
+        replicas = (scale.get("spec") or {}).get("replicas")
+        if not isinstance(replicas, int) or isinstance(replicas, bool) or replicas < 0:
+            raise errors.invalid(
+                "Scale",
+                str(entry.obj["metadata"].get("name")),
+                [
+                    {
+                        "type": "FieldValueInvalid",
+                        "field": "spec.replicas",
+                        "message": f"Invalid value: {replicas!r}: must be greater than or equal to 0",
+                    }
+                ],
+                "autoscaling",
+            )
+        new = copy.deepcopy(entry.obj)
+        path = info.scale_paths.get("specReplicasPath", ".spec.replicas") if info.crd else ".spec.replicas"
+        _write_path(new, path, replicas)
+        result = await self._write_update(info, cluster, entry, new, opts, "")
+        current = self.store.get(entry.key)
+        return self.scale_of(info, current if current and not opts.dry_run else Entry(entry.key, entry.rev, result, b""))
+
+    # ---------------------------------------------------------------- delete
+
+    async def delete(
+        self,
+        info: ResourceInfo,
+        cluster: str,
+        namespace: str | None,
+        name: str,
+        options: dict[str, Any],
+        dry_run: bool = False,
+    ) -> tuple[dict[str, Any], bool]:
+        """Returns (body, gone): the object still being finalized, or a Success Status once it is removed."""
+        for _ in range(_UPDATE_ATTEMPTS):
+            entry = self.get(info, cluster, namespace, name)
+            try:
+                return await self._delete_once(info, cluster, entry, options, dry_run)
+            except _Retry:
+                continue
+        raise errors.conflict(info.plural, name, info.group)
+
+    async def _delete_once(
+        self, info: ResourceInfo, cluster: str, entry: Entry, options: dict[str, Any], dry_run: bool
+    ) -> tuple[dict[str, Any], bool]:
+        old = entry.obj
+        old_md = old["metadata"]
+        name = str(old_md.get("name"))
+        pre = options.get("preconditions") or {}
+        if pre.get("uid") and pre["uid"] != old_md.get("uid"):
+            raise errors.conflict(
+                info.plural,
+                name,
+                info.group,
+                f"Precondition failed: UID in precondition: {pre['uid']}, UID in object meta: {old_md.get('uid')}",
+            )
+        if pre.get("resourceVersion") and str(pre["resourceVersion"]) != str(entry.rev):
+            raise errors.conflict(
+                info.plural,
+                name,
+                info.group,
+                f"Precondition failed: ResourceVersion in precondition: {pre['resourceVersion']}, "
+                f"ResourceVersion in object meta: {entry.rev}",
+            )
+        policy = options.get("propagationPolicy")
+        if not policy and options.get("orphanDependents") is True:
+            policy = "Orphan"
+        if policy not in (None, "", "Background", "Foreground", "Orphan"):
+            raise errors.bad_request(f"unsupported propagationPolicy {policy!r}: Background, Foreground or Orphan")
+        finalizers = list(old_md.get("finalizers") or [])
+        if policy == "Orphan" and "orphan" not in finalizers and not old_md.get("deletionTimestamp"):
+            finalizers.append("orphan")
+        if policy == "Foreground" and "foregroundDeletion" not in finalizers and not old_md.get("deletionTimestamp"):
+            finalizers.append("foregroundDeletion")
+        ns_pending = info.kind == "Namespace" and not info.group and bool((old.get("spec") or {}).get("finalizers"))
+        if finalizers or ns_pending:
+            if old_md.get("deletionTimestamp") and finalizers == list(old_md.get("finalizers") or []):
+                return self.served(info, old), False
+            obj = copy.deepcopy(old)
+            md = obj["metadata"]
+            md.setdefault("deletionTimestamp", meta.now_rfc3339())
+            md.setdefault("deletionGracePeriodSeconds", 0)
+            if finalizers:
+                md["finalizers"] = finalizers
+            if info.kind == "Namespace" and not info.group:
+                obj.setdefault("status", {})["phase"] = "Terminating"
+            if dry_run:
+                return self.served(info, obj), False
+            try:
+                updated = await self.store.update(entry.key, obj, expected_rev=entry.rev)
+            except (ConflictError, KeyNotFoundError):
+                raise _Retry() from None
+            return self.served(info, updated.obj), False
+        status = {
+            "kind": "Status",
+            "apiVersion": "v1",
+            "metadata": {},
+            "status": "Success",
+            "details": {"name": name, "group": info.group, "kind": info.plural, "uid": old_md.get("uid")},
+        }
+        if dry_run:
+            return status, True
+        if (info.group, info.plural) == (CRDS.group, CRDS.plural):
+            await self._delete_custom_resources(cluster, old)
+        try:
+            await self.store.delete(entry.key, expected_rev=entry.rev)
+        except (ConflictError, KeyNotFoundError):
+            raise _Retry() from None
+        if (info.group, info.plural) == (CRDS.group, CRDS.plural):
+            self.registry.invalidate(cluster)
+        return status, True
+
+    async def _delete_custom_resources(self, cluster: str, crd: dict[str, Any]) -> None:
+        """Deleting a CRD deletes every object of its kind in the workspace (upstream's cleanup finalizer)."""
+        spec = crd.get("spec") or {}
+        prefix = f"/registry/{spec.get('group')}/{(spec.get('names') or {}).get('plural')}/{cluster}/"
+        for entry in list(self.store.list(prefix)):
+            try:
+                await self.store.delete(entry.key, expected_rev=None)
+            except KeyNotFoundError:
+                pass
+
+    # ---------------------------------------------------------------- helpers
+
+    def _decode(self, info: ResourceInfo, body: Any, namespace: str | None, name: str | None) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise errors.bad_request(f"the body of the request must be a {info.kind} object")
+        obj = copy.deepcopy(body)
+        api_version = obj.get("apiVersion")
+        kind = obj.get("kind")
+        if api_version is not None and api_version != info.api_version:
+            raise errors.bad_request(
+                f"the API version in the data ({api_version}) does not match the expected API version "
+                f"({info.api_version})"
+            )
+        if kind is not None and kind != info.kind:
+            raise errors.bad_request(f"the kind in the data ({kind}) does not match the expected kind ({info.kind})")
+        obj["apiVersion"] = info.api_version
+        obj["kind"] = info.kind
+        md = obj.get("metadata")
+        if md is None:
+            md = obj["metadata"] = {}
+        if not isinstance(md, dict):
+            raise errors.bad_request(f"{info.kind}.metadata must be an object")
+        if info.namespaced:
+            if md.get("namespace") and md["namespace"] != namespace:
+                raise errors.bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request"
+                )
+            md["namespace"] = namespace
+        else:
+            md.pop("namespace", None)
+        if name is not None and md.get("name") not in (None, "", name):
+            raise errors.bad_request("the name of the object does not match the name on the URL")
+        if name is not None:
+            md["name"] = name
+        return obj
+
+    def _check_size(self, obj: dict[str, Any]) -> None:
+        size = len(orjson.dumps(obj))
+        if size > MAX_OBJECT_BYTES:
+            raise errors.too_large(f"object is too large: {size} bytes, the limit is {MAX_OBJECT_BYTES} bytes")
+
+
+def _read_path(obj: dict[str, Any], path: str) -> Any:
+    cur: Any = obj
+    for part in path.strip(".").split("."):
+        if not part:
+            continue
+        cur = cur.get(part) if isinstance(cur, dict) else None
+    return cur
+
+
+def _write_path(obj: dict[str, Any], path: str, value: Any) -> None:
+    parts = [p for p in path.strip(".").split(".") if p]
+    cur = obj
+    for part in parts[:-1]:
+        nxt = cur.get(part)
+        if not isinstance(nxt, dict):
+            nxt = cur[part] = {}
+        cur = nxt
+    cur[parts[-1]] = value

@@ -1,0 +1,59 @@
+"""`tmc` command line (also installed as `kubectl-tmc` and `tmcctl`)."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import click
+
+from tmc import __version__
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="tmc")
+def cli() -> None:
+    """TMC: a transparent multi-cluster control plane with a Kubernetes-compatible hub."""
+
+
+@cli.command()
+@click.option("--data-dir", default=".tmc", show_default=True, help="Where the hub keeps its database, PKI and kubeconfig.")
+@click.option("--bind-address", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--secure-port", default=6443, show_default=True, type=click.IntRange(0, 65535), help="HTTPS port (0 picks a free one).")
+@click.option("--storage", default="sqlite", show_default=True, type=click.Choice(["sqlite"]), help="Storage backend.")
+@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
+@click.option("--bookmark-interval", default=60.0, show_default=True, type=click.FloatRange(0.1), help="Seconds between watch bookmarks.")
+def server(data_dir: str, bind_address: str, secure_port: int, storage: str, log_level: str, bookmark_interval: float) -> None:
+    """Run the hub: the Kubernetes-compatible API server with workspaces."""
+    from tmc.apiserver.app import ServerConfig, serve
+    from tmc.observability.logging import configure_logging
+
+    configure_logging(log_level, component="server")
+    config = ServerConfig(
+        data_dir=data_dir,
+        bind_address=bind_address,
+        secure_port=secure_port,
+        storage=storage,
+        bookmark_interval=bookmark_interval,
+    )
+    _run(serve(config))
+
+
+def _run(main: object) -> None:
+    try:
+        import uvloop
+
+        uvloop.run(main)  # type: ignore[arg-type]
+    except ImportError:
+        asyncio.run(main)  # type: ignore[arg-type]
+
+
+def main() -> None:
+    try:
+        cli(standalone_mode=True)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

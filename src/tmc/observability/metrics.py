@@ -1,0 +1,103 @@
+"""Prometheus metrics of the API server, named and labelled like kube-apiserver's so existing dashboards work.
+
+Labels are bounded on purpose: resource types, verbs and codes only, never object names or namespaces.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+
+REQUEST_LABELS = ("verb", "group", "version", "resource", "subresource", "scope", "component")
+# kube-apiserver's buckets for apiserver_request_duration_seconds.
+DURATION_BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 1.25, 1.5, 2, 3, 4, 5, 6, 8, 10, 15, 20, 30, 45, 60)
+READ_ONLY = "readOnly"
+MUTATING = "mutating"
+
+# prometheus_client appends _total to counters, so this is exposed as apiserver_request_total.
+REQUEST_TOTAL = Counter(
+    "apiserver_request",
+    "Counter of apiserver requests broken out for each verb, API resource, scope, component and HTTP response code.",
+    (*REQUEST_LABELS, "code"),
+)
+REQUEST_DURATION = Histogram(
+    "apiserver_request_duration_seconds",
+    "Response latency distribution in seconds for each verb, API resource, subresource, scope and component.",
+    REQUEST_LABELS,
+    buckets=DURATION_BUCKETS,
+)
+CURRENT_INFLIGHT = Gauge(
+    "apiserver_current_inflight_requests",
+    "Number of requests currently being served, by kind (readOnly or mutating).",
+    ("request_kind",),
+)
+REGISTERED_WATCHERS = Gauge(
+    "apiserver_registered_watchers",
+    "Number of currently registered watchers for a given resource.",
+    ("group", "version", "kind"),
+)
+WATCHERS = REGISTERED_WATCHERS  # short name used by the watch handler
+LONGRUNNING_REQUESTS = Gauge(
+    "apiserver_longrunning_requests",
+    "Number of active long-running requests (watches, logs, exec).",
+)
+
+# Export both inflight series at zero from the start so rate/alert queries never see a missing series.
+for _kind in (READ_ONLY, MUTATING):
+    CURRENT_INFLIGHT.labels(request_kind=_kind)
+
+
+# (verb, group, version, resource, subresource, scope) as the HTTP layer knows them; subresource may be None.
+RequestLabels = tuple[str, str, str, str, str | None, str]
+
+
+def observe_request(
+    labels: RequestLabels, code: int, seconds: float, *, long_running: bool = False, component: str = "apiserver"
+) -> None:
+    """Record one finished request.
+
+    Verbs are upper-cased (GET, LIST, WATCH, POST, ...) as kube-apiserver reports them. Long-running requests
+    (watches) are counted but kept out of the latency histogram: their duration is the client's choice and would
+    drown the signal, which is what kube-apiserver's SLO histogram does as well.
+    """
+    verb, group, version, resource, subresource, scope = labels
+    values = (verb.upper(), group, version, resource, subresource or "", scope, component)
+    REQUEST_TOTAL.labels(*values, str(code)).inc()
+    if not long_running:
+        REQUEST_DURATION.labels(*values).observe(seconds)
+
+
+@contextmanager
+def inflight(mutating: bool) -> Iterator[None]:
+    """Count a request as in flight (readOnly or mutating) for the duration of the block."""
+    gauge = CURRENT_INFLIGHT.labels(request_kind=MUTATING if mutating else READ_ONLY)
+    gauge.inc()
+    try:
+        yield
+    finally:
+        gauge.dec()
+
+
+@contextmanager
+def longrunning() -> Iterator[None]:
+    """Count a watch or other streaming request for the duration of the block."""
+    LONGRUNNING_REQUESTS.inc()
+    try:
+        yield
+    finally:
+        LONGRUNNING_REQUESTS.dec()
+
+
+def render_metrics(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
+    """Exposition bytes and the content type to serve them with on /metrics."""
+    return generate_latest(registry), CONTENT_TYPE_LATEST

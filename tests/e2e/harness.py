@@ -1,0 +1,150 @@
+"""Runs real `tmc` processes for end-to-end tests and drives them with kubectl and the Python client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+import yaml
+
+KUBECTL = shutil.which("kubectl")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.05, what: str = "condition") -> Any:
+    """Poll `check` until it returns something truthy; fail with `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    last_error: BaseException | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = check()
+            if result:
+                return result
+        except Exception as e:  # the thing polled may not be up yet
+            last_error = e
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}; last error: {last_error!r}")
+
+
+@dataclass
+class Hub:
+    data_dir: str
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+    log_path: str = ""
+    extra_args: list[str] = field(default_factory=list)
+
+    @property
+    def kubeconfig(self) -> str:
+        return os.path.join(self.data_dir, "admin.kubeconfig")
+
+    @property
+    def base_url(self) -> str:
+        return f"https://127.0.0.1:{self.port}"
+
+    @property
+    def token(self) -> str:
+        with open(os.path.join(self.data_dir, "pki", "admin.token")) as f:
+            return f.read().strip()
+
+    def start(self) -> None:
+        self.log_path = os.path.join(self.data_dir, "hub.log")
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it until it exits
+        cmd = [sys.executable, "-m", "tmc", "server", "--data-dir", self.data_dir, "--secure-port", str(self.port)]
+        self.process = subprocess.Popen([*cmd, *self.extra_args], stdout=log, stderr=log)
+        wait_until(self.ready, timeout=30, what=f"hub on port {self.port} to be ready (log: {self.log_path})")
+
+    def ready(self) -> bool:
+        if self.process is not None and self.process.poll() is not None:
+            raise RuntimeError(f"hub exited with {self.process.returncode}; log:\n{self.log_text()}")
+        if not os.path.exists(self.kubeconfig):
+            return False
+        ctx = ssl.create_default_context()
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        with urllib.request.urlopen(f"{self.base_url}/readyz", context=ctx, timeout=2) as r:
+            return bool(r.status == 200)
+
+    def log_text(self) -> str:
+        try:
+            with open(self.log_path, errors="replace") as f:
+                return f.read()[-5000:]
+        except OSError:
+            return ""
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        assert self.process is not None
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+        code = self.process.wait(timeout=timeout)
+        self.process = None
+        return code
+
+    def request(
+        self, method: str, path: str, body: Any = None, content_type: str = "application/json",
+        token: str | None = "admin", accept: str = "application/json",
+    ) -> tuple[int, Any]:
+        """A raw HTTPS request: returns (status, decoded JSON body or text)."""
+        ctx = ssl.create_default_context(cafile=os.path.join(self.data_dir, "pki", "ca.crt"))
+        data = body if isinstance(body, bytes) else (orjson.dumps(body) if body is not None else None)
+        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        req.add_header("Accept", accept)
+        if data is not None:
+            req.add_header("Content-Type", content_type)
+        if token is not None:
+            req.add_header("Authorization", f"Bearer {self.token if token == 'admin' else token}")
+        try:
+            with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+                raw, status = r.read(), r.status
+        except urllib.error.HTTPError as e:
+            raw, status = e.read(), e.code
+        try:
+            return status, orjson.loads(raw)
+        except orjson.JSONDecodeError:
+            return status, raw.decode(errors="replace")
+
+
+@dataclass
+class Kubectl:
+    kubeconfig: str
+    cache_dir: str
+    server: str | None = None
+
+    def run(self, *args: str, input: str | None = None, check: bool = True, env: dict[str, str] | None = None,
+            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        assert KUBECTL, "kubectl is not installed"
+        cmd = [KUBECTL, "--kubeconfig", self.kubeconfig, "--cache-dir", self.cache_dir]
+        if self.server:
+            cmd += ["--server", self.server]
+        full_env = dict(os.environ)
+        full_env.pop("KUBECONFIG", None)
+        if env:
+            full_env.update(env)
+        result = subprocess.run([*cmd, *args], input=input, capture_output=True, text=True, env=full_env,
+                                timeout=timeout)
+        if check and result.returncode != 0:
+            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
+        return result
+
+    def json(self, *args: str) -> Any:
+        return orjson.loads(self.run(*args, "-o", "json").stdout)
+
+    def apply(self, manifest: dict[str, Any] | str, *extra: str) -> subprocess.CompletedProcess[str]:
+        text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
+        return self.run("apply", "-f", "-", *extra, input=text)

@@ -97,8 +97,13 @@ class Hub:
         return code
 
     def request(
-        self, method: str, path: str, body: Any = None, content_type: str = "application/json",
-        token: str | None = "admin", accept: str = "application/json",
+        self,
+        method: str,
+        path: str,
+        body: Any = None,
+        content_type: str = "application/json",
+        token: str | None = "admin",
+        accept: str = "application/json",
     ) -> tuple[int, Any]:
         """A raw HTTPS request: returns (status, decoded JSON body or text)."""
         ctx = ssl.create_default_context(cafile=os.path.join(self.data_dir, "pki", "ca.crt"))
@@ -126,8 +131,14 @@ class Kubectl:
     cache_dir: str
     server: str | None = None
 
-    def run(self, *args: str, input: str | None = None, check: bool = True, env: dict[str, str] | None = None,
-            timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    def run(
+        self,
+        *args: str,
+        input: str | None = None,
+        check: bool = True,
+        env: dict[str, str] | None = None,
+        timeout: float = 60,
+    ) -> subprocess.CompletedProcess[str]:
         assert KUBECTL, "kubectl is not installed"
         cmd = [KUBECTL, "--kubeconfig", self.kubeconfig, "--cache-dir", self.cache_dir]
         if self.server:
@@ -136,10 +147,13 @@ class Kubectl:
         full_env.pop("KUBECONFIG", None)
         if env:
             full_env.update(env)
-        result = subprocess.run([*cmd, *args], input=input, capture_output=True, text=True, env=full_env,
-                                timeout=timeout)
+        result = subprocess.run(
+            [*cmd, *args], input=input, capture_output=True, text=True, env=full_env, timeout=timeout
+        )
         if check and result.returncode != 0:
-            raise AssertionError(f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}")
+            raise AssertionError(
+                f"kubectl {' '.join(args)} failed ({result.returncode}):\n{result.stderr}{result.stdout}"
+            )
         return result
 
     def json(self, *args: str) -> Any:

@@ -3,9 +3,10 @@
 On create/update the API layer runs, in this order (upstream's decode -> default -> validate):
 1. `check_fields(obj, schema, mode)`: unknown fields are pruned (Ignore/Warn, returning warnings) or rejected
    (Strict), type mismatches rejected - 400 BadRequest either way. `schema` is `info.schema` for built-ins and
-   the CRD version's `StructuralSchema` for custom resources (which then also gets `apply_defaults`).
-2. `validate_builtin(info, obj, old)`: semantic rules; a non-empty list becomes `errors.invalid(...)` (422).
-   For custom resources, `validate_custom_resource` adds the CRD schema's value validations.
+   the CRD version's (cached) `StructuralSchema` for custom resources.
+2. Defaults: `structural.apply_defaults(obj)` for custom resources, `crd_defaults(obj)` for CRDs.
+3. `validate_builtin(info, obj, old)` (custom resources: `validate_custom_resource`); a non-empty list becomes
+   `errors.invalid(...)` (422).
 
 Field rules live in field_validation, pod/workload rules in workload_validation, CRDs in crd_schema and
 crd_validation; this module holds the core/networking/rbac/coordination/events rules and the dispatch.
@@ -77,7 +78,7 @@ __all__ = [
     "validate_field_validation_param",
 ]
 
-Rule = Callable[[dict[str, Any], "dict[str, Any] | None", list[Cause]], None]
+Rule = Callable[[dict[str, Any], dict[str, Any] | None, list[Cause]], None]
 MAX_DATA_SIZE = 1024 * 1024  # ConfigMap and Secret payloads (upstream MaxSecretSize)
 _RBAC = "rbac.authorization.k8s.io"
 
@@ -121,7 +122,9 @@ def _validate_configmap(obj: dict[str, Any], old: dict[str, Any] | None, out: li
     _immutable_payload(obj, old, ("data", "binaryData"), out)
 
 
-def _immutable_payload(obj: dict[str, Any], old: dict[str, Any] | None, bags: tuple[str, ...], out: list[Cause]) -> None:
+def _immutable_payload(
+    obj: dict[str, Any], old: dict[str, Any] | None, bags: tuple[str, ...], out: list[Cause]
+) -> None:
     if old is None or not old.get("immutable"):
         return
     msg = "field is immutable when `immutable` is set"
@@ -148,7 +151,7 @@ def _validate_secret(obj: dict[str, Any], old: dict[str, Any] | None, out: list[
     overridden = {k: v for k, v in data.items() if k not in string_data}
     if _base64_size(overridden) + _text_size(string_data) > MAX_DATA_SIZE:
         out.append(too_long("data", MAX_DATA_SIZE))
-    keys = set(_dict(obj.get("data"))) | set(_dict(obj.get("stringData")))
+    keys = set(data) | set(string_data)
     stype = obj.get("type") or "Opaque"
     for key in _SECRET_REQUIRED_KEYS.get(stype, ()):
         if key not in keys:
@@ -183,7 +186,9 @@ def _validate_service(obj: dict[str, Any], old: dict[str, Any] | None, out: list
         else:
             out.extend(invalid("spec.externalName", name, m) for m in is_dns1123_subdomain(name.rstrip(".")))
     elif cluster_ip and cluster_ip != "None" and not _is_ip(cluster_ip):
-        out.append(invalid("spec.clusterIP", cluster_ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)"))
+        out.append(
+            invalid("spec.clusterIP", cluster_ip, "must be a valid IP address, (e.g. 10.9.8.7 or 2001:db8::ffff)")
+        )
     ports = spec.get("ports") or []
     if not ports and stype != "ExternalName" and cluster_ip != "None":
         out.append(required("spec.ports"))
@@ -259,8 +264,14 @@ _EVENT_TYPES = ("Normal", "Warning")
 def _validate_core_event(obj: dict[str, Any], old: dict[str, Any] | None, out: list[Cause]) -> None:
     namespace = _dict(obj.get("metadata")).get("namespace") or ""
     involved = _dict(obj.get("involvedObject")).get("namespace") or ""
-    if involved and namespace and involved != namespace and namespace != "default":
-        out.append(invalid("involvedObject.namespace", involved, "does not match event.namespace"))
+    if not obj.get("eventTime"):
+        # Legacy events: cluster-scoped objects' events live in "default" (or nowhere), others in their namespace.
+        if (not involved and namespace not in ("", "default")) or (involved and involved != namespace):
+            out.append(invalid("involvedObject.namespace", involved, "does not match event.namespace"))
+    else:
+        for key in ("reportingComponent", "reportingInstance", "action", "reason"):
+            if not obj.get(key):
+                out.append(required(key))
     etype = obj.get("type")
     if etype and etype not in _EVENT_TYPES:
         out.append(not_supported("type", etype, _EVENT_TYPES))
@@ -271,9 +282,7 @@ def _validate_events_event(obj: dict[str, Any], old: dict[str, Any] | None, out:
         if not obj.get(key):
             out.append(required(key))
     etype = obj.get("type")
-    if not etype:
-        out.append(required("type"))
-    elif etype not in _EVENT_TYPES:
+    if etype and etype not in _EVENT_TYPES:
         out.append(not_supported("type", etype, _EVENT_TYPES))
 
 

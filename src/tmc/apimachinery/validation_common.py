@@ -243,13 +243,16 @@ def validate_labels(labels: Any, path: str, out: list[Cause]) -> None:
 def validate_annotations(annotations: Any, path: str, out: list[Cause]) -> None:
     if not isinstance(annotations, dict):
         return
-    total = 0
+    chars = 0
     for key, value in annotations.items():
         for msg in is_qualified_name(key.lower()):
             out.append(invalid(path, key, msg))
-        total += len(key) + len(value if isinstance(value, str) else "")
-    if total > TOTAL_ANNOTATION_SIZE:
-        out.append(too_long(path, TOTAL_ANNOTATION_SIZE))
+        chars += len(key) + len(value if isinstance(value, str) else "")
+    # The limit is in bytes; only count them when characters alone (up to 4 bytes each) could reach it.
+    if chars * 4 > TOTAL_ANNOTATION_SIZE:
+        size = sum(len(k.encode()) + len(v.encode() if isinstance(v, str) else b"") for k, v in annotations.items())
+        if size > TOTAL_ANNOTATION_SIZE:
+            out.append(too_long(path, TOTAL_ANNOTATION_SIZE))
 
 
 _SELECTOR_OPS = ("In", "NotIn", "Exists", "DoesNotExist")

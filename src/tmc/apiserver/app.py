@@ -11,6 +11,7 @@ import ssl
 from dataclasses import dataclass, field
 
 from aiohttp import web
+from aiohttp.typedefs import Handler
 
 from tmc.apimachinery import errors
 from tmc.apiserver import certs
@@ -94,9 +95,9 @@ class Hub:
             self._runner, cfg.bind_address, cfg.secure_port, ssl_context=certs.ssl_context(self.identity), backlog=1024
         )
         await site.start()
-        server = site._server
-        if cfg.secure_port == 0 and server is not None and getattr(server, "sockets", None):
-            self.port = server.sockets[0].getsockname()[1]
+        sockets = getattr(site._server, "sockets", None)
+        if cfg.secure_port == 0 and sockets:
+            self.port = int(sockets[0].getsockname()[1])
         write_kubeconfig(
             self.kubeconfig_path,
             server=f"https://127.0.0.1:{self.port}/clusters/{cfg.default_cluster}",
@@ -138,7 +139,7 @@ class Hub:
         return None
 
     @web.middleware
-    async def _middleware(self, request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
         if path.startswith(_HEALTH_PATHS):
             healthy = self.ready or not path.startswith("/readyz")

@@ -12,14 +12,14 @@ import orjson
 import yaml
 from aiohttp import web
 
+from tmc.api.tenancy import WORKSPACES
 from tmc.apimachinery import errors
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.tables import to_table, watch_event_table
 from tmc.apiserver import discovery, openapi, paths
 from tmc.apiserver.lists import list_entries, parse_list_query, watch_stream
 from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH, ObjectService, WriteOptions
-from tmc.api.tenancy import WORKSPACES
+from tmc.apiserver.rest import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService, WriteOptions
 from tmc.observability import metrics
 from tmc.storage.interface import Entry, Event, Store
 
@@ -151,7 +151,7 @@ class ApiHandler:
             return web.Response(body=orjson.dumps(discovery.version_info()), content_type=JSON)
         if p.kind == "api":
             if aggregated:
-                body, ctype = self._cached(
+                body, _ = self._cached(
                     cluster, "agg-api", lambda: (orjson.dumps(discovery.aggregated_core(resources)), "")
                 )
                 return _raw(body, discovery.AGGREGATED_CONTENT_TYPE)
@@ -178,9 +178,9 @@ class ApiHandler:
             body, _ = self._cached(cluster, "openapi", lambda: (orjson.dumps(openapi.index(resources)), ""))
             return _raw(body, JSON)
         if p.kind == "openapi-gv":
+
             def build() -> tuple[bytes, str]:
-                doc = openapi.group_version_document(resources, p.openapi_path)
-                return (orjson.dumps(doc) if doc is not None else b"", "")
+                return (openapi.group_version_bytes(resources, p.openapi_path) or b"", "")
 
             body, _ = self._cached(cluster, "openapi:" + p.openapi_path, build)
             if not body:
@@ -305,9 +305,7 @@ class ApiHandler:
                     continue
                 raise
             deleted.append(body if body.get("kind") != "Status" else entry.obj)
-        return _json(
-            {"kind": info.list_kind, "apiVersion": info.api_version, "metadata": {}, "items": deleted}, 200
-        )
+        return _json({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": {}, "items": deleted}, 200)
 
     # ---------------------------------------------------------------- rendering
 
@@ -338,7 +336,9 @@ class ApiHandler:
             return _json(table)
         return _raw(self._item(info, "", obj, raw, False), JSON)
 
-    def _render_list(self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath, result: Any) -> web.StreamResponse:
+    def _render_list(
+        self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath, result: Any
+    ) -> web.StreamResponse:
         wildcard = p.cluster == paths.WILDCARD
         list_meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
         if result.continue_token:
@@ -398,7 +398,7 @@ class ApiHandler:
             pass
         finally:
             metrics.WATCHERS.labels(info.group, info.version, info.kind).dec()
-            await stream.aclose()
+            await stream.aclose()  # type: ignore[attr-defined]
         try:
             await response.write_eof()
         except ConnectionResetError:

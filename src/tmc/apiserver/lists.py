@@ -239,8 +239,8 @@ async def watch_stream(
         deadline = loop.time() + timeout
         last_rev = start
         it = watch.__aiter__()
-        next_event: asyncio.Future[Event] = asyncio.ensure_future(it.__anext__())
-        stop_waiter = asyncio.ensure_future(stopping.wait())
+        next_event: asyncio.Future[Any] = asyncio.ensure_future(it.__anext__())
+        stop_waiter: asyncio.Future[Any] = asyncio.ensure_future(stopping.wait())
         try:
             while True:
                 wait = deadline - loop.time()

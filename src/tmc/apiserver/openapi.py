@@ -434,7 +434,8 @@ def _parse_path(path: str) -> tuple[str, str] | None:
     return None
 
 
-def _build(infos: Sequence[ResourceInfo], group: str, version: str) -> dict[str, Any]:
+def _build(infos: Sequence[ResourceInfo]) -> dict[str, Any]:
+    """The OpenAPI document of one group-version (all `infos` share it)."""
     builtin_defs = builtin_definitions()
     schemas: dict[str, Any] = {}
     paths: dict[str, Any] = {}
@@ -543,7 +544,7 @@ def _document(resources: Iterable[ResourceInfo], group: str, version: str) -> Bu
         if hit is not None:
             _cache.move_to_end(key)
             return hit
-    doc = _build(infos, group, version)
+    doc = _build(infos)
     body = orjson.dumps(doc)
     built = BuiltDocument(doc, body, hashlib.sha512(body).hexdigest().upper())
     with _cache_lock:

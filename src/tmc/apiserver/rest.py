@@ -395,7 +395,9 @@ class ObjectService:
         _write_path(new, path, replicas)
         result = await self._write_update(info, cluster, entry, new, opts, "")
         current = self.store.get(entry.key)
-        return self.scale_of(info, current if current and not opts.dry_run else Entry(entry.key, entry.rev, result, b""))
+        return self.scale_of(
+            info, current if current and not opts.dry_run else Entry(entry.key, entry.rev, result, b"")
+        )
 
     # ---------------------------------------------------------------- delete
 

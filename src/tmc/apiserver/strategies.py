@@ -7,6 +7,7 @@ from typing import Any
 
 from tmc.api.tenancy import GROUP as TENANCY_GROUP
 from tmc.api.tenancy import WORKSPACE_FINALIZER
+from tmc.apimachinery.crd_validation import crd_defaults
 from tmc.apimachinery.meta import now_rfc3339
 
 Strategy = Callable[[dict[str, Any], dict[str, Any] | None, str], None]
@@ -125,22 +126,16 @@ def _namespace(obj: dict[str, Any], old: dict[str, Any] | None, cluster: str) ->
 
 
 def _crd(obj: dict[str, Any], old: dict[str, Any] | None, cluster: str) -> None:
-    spec = obj.setdefault("spec", {})
-    names = spec.setdefault("names", {})
-    kind = str(names.get("kind", ""))
-    names.setdefault("singular", kind.lower())
-    names.setdefault("listKind", f"{kind}List")
-    spec.setdefault("scope", "Namespaced")
-    spec.setdefault("conversion", {"strategy": "None"})
     # There is no asynchronous naming controller: names are accepted and the API is served at once.
-    obj["status"] = {
-        "acceptedNames": dict(names),
-        "storedVersions": sorted({str(v.get("name")) for v in spec.get("versions") or [] if v.get("storage")}),
-        "conditions": [
-            _condition("NamesAccepted", "True", "NoConflicts", "no conflicts found"),
-            _condition("Established", "True", "InitialNamesAccepted", "the initial names have been accepted"),
-        ],
-    }
+    stored = list(((old or {}).get("status") or {}).get("storedVersions") or [])
+    obj["status"] = {"storedVersions": stored}
+    crd_defaults(obj)
+    names = (obj.get("spec") or {}).get("names") or {}
+    obj["status"]["acceptedNames"] = dict(names)
+    obj["status"]["conditions"] = [
+        _condition("NamesAccepted", "True", "NoConflicts", "no conflicts found"),
+        _condition("Established", "True", "InitialNamesAccepted", "the initial names have been accepted"),
+    ]
 
 
 def _workspace(obj: dict[str, Any], old: dict[str, Any] | None, cluster: str) -> None:

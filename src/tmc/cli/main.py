@@ -17,13 +17,34 @@ def cli() -> None:
 
 
 @cli.command()
-@click.option("--data-dir", default=".tmc", show_default=True, help="Where the hub keeps its database, PKI and kubeconfig.")
+@click.option(
+    "--data-dir", default=".tmc", show_default=True, help="Where the hub keeps its database, PKI and kubeconfig."
+)
 @click.option("--bind-address", default="127.0.0.1", show_default=True, help="Address to listen on.")
-@click.option("--secure-port", default=6443, show_default=True, type=click.IntRange(0, 65535), help="HTTPS port (0 picks a free one).")
+@click.option(
+    "--secure-port",
+    default=6443,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="HTTPS port (0 picks a free one).",
+)
 @click.option("--storage", default="sqlite", show_default=True, type=click.Choice(["sqlite"]), help="Storage backend.")
-@click.option("--log-level", default="info", show_default=True, type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False))
-@click.option("--bookmark-interval", default=60.0, show_default=True, type=click.FloatRange(0.1), help="Seconds between watch bookmarks.")
-def server(data_dir: str, bind_address: str, secure_port: int, storage: str, log_level: str, bookmark_interval: float) -> None:
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+)
+@click.option(
+    "--bookmark-interval",
+    default=60.0,
+    show_default=True,
+    type=click.FloatRange(0.1),
+    help="Seconds between watch bookmarks.",
+)
+def server(
+    data_dir: str, bind_address: str, secure_port: int, storage: str, log_level: str, bookmark_interval: float
+) -> None:
     """Run the hub: the Kubernetes-compatible API server with workspaces."""
     from tmc.apiserver.app import ServerConfig, serve
     from tmc.observability.logging import configure_logging

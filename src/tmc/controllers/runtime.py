@@ -20,7 +20,9 @@ ERRORS = Counter("tmc_controller_errors", "Reconcile errors by controller", ["co
 QUEUE_DEPTH = Gauge("workqueue_depth", "Current depth of the work queue", ["name"])
 QUEUE_ADDS = Counter("workqueue_adds", "Keys added to the work queue", ["name"])
 RECONCILE_SECONDS = Histogram(
-    "workqueue_work_duration_seconds", "Time spent reconciling one key", ["name"],
+    "workqueue_work_duration_seconds",
+    "Time spent reconciling one key",
+    ["name"],
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
 )
 

@@ -8,6 +8,7 @@ import logging
 import os
 import signal
 import ssl
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiohttp import web
@@ -106,6 +107,7 @@ class Hub:
             user="admin",
             token=self._token,
         )
+        self.service.external_url = f"https://127.0.0.1:{self.port}"
         self.ready = True
         log.info("serving", extra={"address": cfg.bind_address, "port": self.port, "kubeconfig": self.kubeconfig_path})
 
@@ -156,7 +158,7 @@ class Hub:
             return await handler(request)
 
 
-async def serve(config: ServerConfig) -> None:
+async def serve(config: ServerConfig, on_ready: Callable[[Hub], None] | None = None) -> None:
     """Run a hub until SIGTERM or SIGINT."""
     hub = Hub(config)
     loop = asyncio.get_running_loop()
@@ -164,6 +166,8 @@ async def serve(config: ServerConfig) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     await hub.start()
+    if on_ready is not None:
+        on_ready(hub)
     try:
         await stop.wait()
     finally:

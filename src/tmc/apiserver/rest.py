@@ -54,6 +54,8 @@ class ObjectService:
     def __init__(self, store: Store, registry: ResourceRegistry) -> None:
         self.store = store
         self.registry = registry
+        # Where clients reach this server; Workspaces report their URL under it.
+        self.external_url = ""
 
     # ---------------------------------------------------------------- reads
 
@@ -92,6 +94,8 @@ class ObjectService:
         if "status" in info.subresources and info.kind != "Namespace":
             obj.pop("status", None)
         apply_strategy(info.group, info.kind, obj, None, cluster)
+        if info.group == TENANCY_GROUP and info.kind == "Workspace" and self.external_url:
+            obj["spec"]["URL"] = f"{self.external_url}/clusters/{obj['spec']['cluster']}"
         admit(info, obj, None, opts)
         self._check_size(obj)
         name = str(md["name"])

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
+from typing import TYPE_CHECKING
 
 import click
 
 from tmc import __version__
+
+if TYPE_CHECKING:
+    from tmc.apiserver.app import Hub
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -57,7 +62,18 @@ def server(
         storage=storage,
         bookmark_interval=bookmark_interval,
     )
-    _run(serve(config))
+    _run(serve(config, on_ready=_print_usage))
+
+
+def _print_usage(hub: Hub) -> None:
+    kubeconfig = os.path.abspath(hub.kubeconfig_path)
+    click.echo(
+        f"TMC hub ready on https://{hub.config.bind_address}:{hub.port} (workspace root at /clusters/root)\n"
+        f"  export KUBECONFIG={kubeconfig}\n"
+        "  kubectl get namespaces\n"
+        "  kubectl api-resources\n"
+        "Stop with Ctrl-C."
+    )
 
 
 def _run(main: object) -> None:

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import http.client
 import os
+import queue
 import shutil
 import signal
 import socket
 import ssl
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 from collections.abc import Callable
@@ -64,6 +67,7 @@ class Hub:
             return f.read().strip()
 
     def start(self) -> None:
+        os.makedirs(self.data_dir, exist_ok=True)
         self.log_path = os.path.join(self.data_dir, "hub.log")
         log = open(self.log_path, "ab")  # noqa: SIM115 - the process owns it until it exits
         cmd = [sys.executable, "-m", "tmc", "server", "--data-dir", self.data_dir, "--secure-port", str(self.port)]
@@ -96,6 +100,16 @@ class Hub:
         self.process = None
         return code
 
+    def ssl_context(self) -> ssl.SSLContext:
+        return ssl.create_default_context(cafile=os.path.join(self.data_dir, "pki", "ca.crt"))
+
+    def connection(self, timeout: float = 30) -> http.client.HTTPSConnection:
+        return http.client.HTTPSConnection("127.0.0.1", self.port, context=self.ssl_context(), timeout=timeout)
+
+    def watch(self, path: str, token: str | None = "admin") -> WatchStream:
+        """Open a streaming GET (a watch); events are read in the background."""
+        return WatchStream(self, path, token)
+
     def request(
         self,
         method: str,
@@ -104,9 +118,9 @@ class Hub:
         content_type: str = "application/json",
         token: str | None = "admin",
         accept: str = "application/json",
+        timeout: float = 30,
     ) -> tuple[int, Any]:
         """A raw HTTPS request: returns (status, decoded JSON body or text)."""
-        ctx = ssl.create_default_context(cafile=os.path.join(self.data_dir, "pki", "ca.crt"))
         data = body if isinstance(body, bytes) else (orjson.dumps(body) if body is not None else None)
         req = urllib.request.Request(self.base_url + path, data=data, method=method)
         req.add_header("Accept", accept)
@@ -115,7 +129,7 @@ class Hub:
         if token is not None:
             req.add_header("Authorization", f"Bearer {self.token if token == 'admin' else token}")
         try:
-            with urllib.request.urlopen(req, context=ctx, timeout=30) as r:
+            with urllib.request.urlopen(req, context=self.ssl_context(), timeout=timeout) as r:
                 raw, status = r.read(), r.status
         except urllib.error.HTTPError as e:
             raw, status = e.read(), e.code
@@ -162,3 +176,98 @@ class Kubectl:
     def apply(self, manifest: dict[str, Any] | str, *extra: str) -> subprocess.CompletedProcess[str]:
         text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
         return self.run("apply", "-f", "-", *extra, input=text)
+
+
+class WatchStream:
+    """A raw watch: `GET path` kept open, newline-delimited events decoded by a reader thread into a queue."""
+
+    def __init__(self, hub: Hub, path: str, token: str | None = "admin") -> None:
+        self.events: queue.Queue[dict[str, Any] | None] = queue.Queue()
+        self.seen: list[dict[str, Any]] = []
+        self.conn = hub.connection(timeout=60)
+        headers = {"Accept": "application/json"}
+        if token is not None:
+            headers["Authorization"] = f"Bearer {hub.token if token == 'admin' else token}"
+        self.conn.request("GET", path, headers=headers)
+        self.response = self.conn.getresponse()
+        self.status = self.response.status
+        self.error_body: Any = None
+        if self.status != 200:
+            raw = self.response.read()
+            try:
+                self.error_body = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                self.error_body = raw.decode(errors="replace")
+            self.conn.close()
+            return
+        self.thread = threading.Thread(target=self._read, daemon=True)
+        self.thread.start()
+
+    def _read(self) -> None:
+        try:
+            while True:
+                line = self.response.readline()
+                if not line:
+                    break
+                if line.strip():
+                    self.events.put(orjson.loads(line))
+        except Exception:  # closed under us
+            pass
+        finally:
+            self.events.put(None)
+
+    def next(self, timeout: float = 10.0) -> dict[str, Any] | None:
+        """The next event, or None when the stream ended; fails after `timeout` seconds."""
+        try:
+            event = self.events.get(timeout=timeout)
+        except queue.Empty:
+            raise AssertionError(f"no watch event within {timeout}s; seen so far: {self.seen}") from None
+        if event is not None:
+            self.seen.append(event)
+        return event
+
+    def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
+        """Read events until one matches; fail at the deadline or when the stream ends."""
+        deadline = time.monotonic() + timeout
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise AssertionError(f"no matching watch event within {timeout}s; seen: {self.seen}")
+            event = self.next(timeout=remaining)
+            if event is None:
+                raise AssertionError(f"watch ended before a matching event; seen: {self.seen}")
+            if match(event):
+                return event
+
+    def close(self) -> None:
+        try:
+            self.conn.sock.shutdown(socket.SHUT_RDWR) if self.conn.sock else None
+        except OSError:
+            pass
+        self.conn.close()
+
+    def __enter__(self) -> WatchStream:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def python_client(kubeconfig: str, server: str | None = None) -> Any:
+    """An official-client ApiClient from a kubeconfig, optionally pointed at another server URL (a workspace)."""
+    from kubernetes import client, config
+
+    configuration = client.Configuration()
+    config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
+    if server is not None:
+        # The kubeconfig loader's refresh hook re-applies the kubeconfig (host included) before every request.
+        configuration.refresh_api_key_hook = None
+        configuration.host = server
+    return client.ApiClient(configuration)
+
+
+def status_of(body: Any) -> tuple[str, int, str]:
+    """(kind, code, reason) of a Status body, tolerating non-JSON bodies."""
+    if not isinstance(body, dict):
+        return ("<not JSON>", 0, str(body)[:200])
+    return (str(body.get("kind")), int(body.get("code") or 0), str(body.get("reason")))

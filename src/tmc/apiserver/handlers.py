@@ -16,6 +16,7 @@ from tmc.api.tenancy import WORKSPACES
 from tmc.apimachinery import errors
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.tables import to_table, watch_event_table
+from tmc.apimachinery.validation import validate_field_validation_param
 from tmc.apiserver import discovery, openapi, paths
 from tmc.apiserver.lists import list_entries, parse_list_query, watch_stream
 from tmc.apiserver.registry import ResourceRegistry
@@ -57,26 +58,32 @@ def _check_acceptable(accept: str) -> None:
     raise errors.not_acceptable(f"only the following media types are accepted: application/json; got {accept}")
 
 
-def _dry_run(query: Mapping[str, str]) -> bool:
+def _dry_run(query: Mapping[str, str], options_kind: str = "CreateOptions") -> bool:
     values = [v for v in query.getall("dryRun", [])] if hasattr(query, "getall") else [query.get("dryRun", "")]
-    values = [v for v in values if v]
+    return _check_dry_run([v for v in values if v], options_kind)
+
+
+def _check_dry_run(values: list[str], options_kind: str) -> bool:
+    """`All` or nothing; anything else is 422 Invalid on the options object, as upstream."""
     if not values:
         return False
     if values != ["All"]:
-        raise errors.bad_request(f"Invalid dry run value: {values}; supported values: All")
+        cause = {
+            "type": "FieldValueNotSupported",
+            "field": "dryRun",
+            "message": f'Unsupported value: {values}: supported values: "All"',
+        }
+        raise errors.invalid(options_kind, "", [cause], "meta.k8s.io")
     return True
 
 
-def _write_options(query: Mapping[str, str]) -> WriteOptions:
-    validation = query.get("fieldValidation", "") or "Warn"
-    if validation not in ("Ignore", "Warn", "Strict"):
-        raise errors.bad_request(
-            f'fieldValidation: Unsupported value: "{validation}": supported values: "Ignore", "Strict", "Warn"'
-        )
+def _write_options(query: Mapping[str, str], options_kind: str) -> WriteOptions:
+    validation = validate_field_validation_param(query.get("fieldValidation", ""), options_kind)
     manager = query.get("fieldManager", "")
     if len(manager) > 128:
-        raise errors.bad_request("fieldManager: Too long: may not be longer than 128 characters")
-    return WriteOptions(dry_run=_dry_run(query), field_validation=validation, field_manager=manager)
+        cause = {"type": "FieldValueTooLong", "field": "fieldManager", "message": "Too long: may not be more than 128"}
+        raise errors.invalid(options_kind, "", [cause], "meta.k8s.io")
+    return WriteOptions(dry_run=_dry_run(query, options_kind), field_validation=validation, field_manager=manager)
 
 
 class ApiHandler:
@@ -258,19 +265,19 @@ class ApiHandler:
         if verb == "list":
             return self._render_list(request, info, p, await self._list(info, p, query))
         if verb == "create":
-            opts = _write_options(query)
+            opts = _write_options(query, "CreateOptions")
             body = await _read_body(request)
             obj = await svc.create(info, cluster, ns, body, opts)
             return _json(svc.served(info, obj), 201, opts.warnings)
         if verb == "update":
             assert name is not None
-            opts = _write_options(query)
+            opts = _write_options(query, "UpdateOptions")
             body = await _read_body(request)
             obj = await svc.update(info, cluster, ns, name, body, opts, sub)
             return _json(svc.served(info, obj) if sub != "scale" else obj, 200, opts.warnings)
         if verb == "patch":
             assert name is not None
-            opts = _write_options(query)
+            opts = _write_options(query, "PatchOptions")
             raw = await _read_raw(request)
             ctype = request.content_type
             obj = await svc.patch(info, cluster, ns, name, ctype, raw, opts, sub)
@@ -278,7 +285,8 @@ class ApiHandler:
         if verb == "delete":
             assert name is not None
             options = await _delete_options(request)
-            body, _gone = await svc.delete(info, cluster, ns, name, options, _dry_run(query) or _body_dry_run(options))
+            dry_run = _dry_run(query, "DeleteOptions") or _body_dry_run(options)
+            body, _gone = await svc.delete(info, cluster, ns, name, options, dry_run)
             return _json(body, 200)
         if verb == "deletecollection":
             return await self._delete_collection(request, info, p)
@@ -293,7 +301,7 @@ class ApiHandler:
         self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath
     ) -> web.StreamResponse:
         options = await _delete_options(request)
-        dry_run = _dry_run(request.query) or _body_dry_run(options)
+        dry_run = _dry_run(request.query, "DeleteOptions") or _body_dry_run(options)
         result = await self._list(info, p, request.query)
         deleted: list[dict[str, Any]] = []
         for entry in result.entries:
@@ -496,7 +504,4 @@ async def _delete_options(request: web.Request) -> dict[str, Any]:
 
 
 def _body_dry_run(options: Mapping[str, Any]) -> bool:
-    values = options.get("dryRun") or []
-    if values and values != ["All"]:
-        raise errors.bad_request(f"Invalid dry run value: {values}; supported values: All")
-    return bool(values)
+    return _check_dry_run(list(options.get("dryRun") or []), "DeleteOptions")

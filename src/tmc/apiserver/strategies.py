@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from collections.abc import Callable
 from typing import Any
 
@@ -116,6 +117,16 @@ def _service(obj: dict[str, Any], old: dict[str, Any] | None, cluster: str) -> N
                 spec[key] = old_spec[key]
 
 
+def _secret(obj: dict[str, Any], old: dict[str, Any] | None, cluster: str) -> None:
+    # stringData is a write-only convenience: it is folded into data (base64) and never stored.
+    string_data = obj.pop("stringData", None)
+    if isinstance(string_data, dict) and string_data:
+        data = obj.setdefault("data", {})
+        for key, value in string_data.items():
+            data[key] = base64.b64encode(str(value).encode()).decode()
+    obj.setdefault("type", "Opaque")
+
+
 def _namespace(obj: dict[str, Any], old: dict[str, Any] | None, cluster: str) -> None:
     spec = obj.setdefault("spec", {})
     spec.setdefault("finalizers", ["kubernetes"])
@@ -166,6 +177,7 @@ STRATEGIES: dict[tuple[str, str], Strategy] = {
     ("", "Pod"): _pod,
     ("", "Service"): _service,
     ("", "Namespace"): _namespace,
+    ("", "Secret"): _secret,
     ("apiextensions.k8s.io", "CustomResourceDefinition"): _crd,
     (TENANCY_GROUP, "Workspace"): _workspace,
 }

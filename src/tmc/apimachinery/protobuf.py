@@ -42,7 +42,7 @@ BINARY_ENV = "TMC_KUBECTL_BINARY"
 # Go's compress/gzip writes this exact header (no name, no mtime), so it marks each registered descriptor.
 _GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00"
 _INFLATE_CHUNK = 64 * 1024
-_INFLATE_LIMIT = 8 * 1024 * 1024  # the largest descriptor (core/v1) inflates to well under 1 MiB
+_INFLATE_LIMIT = 4 * 1024 * 1024  # the largest descriptor, core/v1, inflates to about 75 KiB
 _GOGO_NULLABLE = 65001
 _GOGO_CUSTOMNAME = 65004
 _MAX_NESTING = 16  # RawExtension may hold another k8s protobuf body; bound the recursion
@@ -273,13 +273,13 @@ class ProtobufCodec:
         if name == _RAW_EXTENSION:
             return self._raw_extension(msg.raw, depth)
         if name in self._named_slices:
-            return list(msg.items)
+            return [_text(item) for item in msg.items]
         fields = self._fields[name]
         out: dict[str, Any] = {}
         for descriptor, value in msg.ListFields():
             field = fields[descriptor.name]
             if field.container == "map":
-                out[field.json] = {str(k): self._value(field.value, v, depth) for k, v in value.items()}
+                out[field.json] = {str(_text(k)): self._value(field.value, v, depth) for k, v in value.items()}
             elif field.container == "list":
                 out[field.json] = [self._value(field.value, v, depth) for v in value]
             elif field.inline:
@@ -293,7 +293,7 @@ class ProtobufCodec:
             return self._message(value, depth)
         if kind == "bytes":
             return base64.b64encode(value).decode("ascii")
-        return value
+        return _text(value)
 
     def _raw_extension(self, raw: bytes, depth: int) -> Any:
         # Go renders a RawExtension by its bytes: JSON as is, or a nested protobuf object.
@@ -329,9 +329,7 @@ def _scan_binary(path: str) -> tuple[dict[str, descriptor_pb2.FileDescriptorProt
         return {}, tags
     for fdp in files.values():
         fdp.name = _unvendored(fdp.name)
-        deps = [_unvendored(dep) for dep in fdp.dependency]
-        del fdp.dependency[:]
-        fdp.dependency.extend(deps)
+        fdp.dependency[:] = [_unvendored(dep) for dep in fdp.dependency]
     return files, tags
 
 
@@ -373,12 +371,9 @@ def _gogo_options(options: descriptor_pb2.FieldOptions) -> tuple[bool, str]:
 
 def _strip_gogo(fdp: descriptor_pb2.FileDescriptorProto, files: dict[str, Any]) -> None:
     """Drop gogo imports and options: gogo.proto is not in the binary and only decorates Go code generation."""
-    kept = [dep for dep in fdp.dependency if dep in files]
-    del fdp.dependency[:]
-    fdp.dependency.extend(kept)
-    fdp.ClearField("public_dependency")
-    fdp.ClearField("weak_dependency")
-    fdp.ClearField("options")
+    fdp.dependency[:] = [dep for dep in fdp.dependency if dep in files]
+    for name in ("public_dependency", "weak_dependency", "options"):
+        fdp.ClearField(name)
     _strip_messages(fdp.message_type)
 
 
@@ -400,6 +395,11 @@ def _group_version(package: str) -> str | None:
     folder, version = package.split(".")[-2:]
     group = _GROUPS.get(folder, f"{folder}.k8s.io") if package.startswith("k8s.io.api.") else f"{folder}.k8s.io"
     return f"{group}/{version}" if group else version
+
+
+def _text(value: Any) -> Any:
+    # upb hands back a proto2 string holding invalid UTF-8 as bytes; Go's JSON writes U+FFFD for those bytes.
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
 
 
 def _time(msg: Any, micro: bool) -> str | None:
@@ -428,21 +428,13 @@ def _go_duration(nanos: int) -> str:
     return f"{sign}{minutes}m{text}" if minutes else f"{sign}{text}"
 
 
-def _int_or_string(msg: Any) -> int | str:
-    return str(msg.strVal) if msg.type == 1 else int(msg.intVal)
-
-
-def _fields_v1(msg: Any) -> Any:
-    return json.loads(msg.Raw) if msg.Raw else None
-
-
 # Wrapper types whose Go MarshalJSON renders them as a scalar rather than an object.
 _SPECIAL: dict[str, Callable[[Any], Any]] = {
     f"{_META}.Time": lambda m: _time(m, micro=False),
     f"{_META}.MicroTime": lambda m: _time(m, micro=True),
     f"{_META}.Duration": lambda m: _go_duration(m.duration),
-    f"{_META}.FieldsV1": _fields_v1,
+    f"{_META}.FieldsV1": lambda m: json.loads(m.Raw) if m.Raw else None,
     "k8s.io.apimachinery.pkg.api.resource.Quantity": lambda m: m.string or "0",
     "k8s.io.apimachinery.pkg.api.resource.QuantityValue": lambda m: m.string or "0",
-    "k8s.io.apimachinery.pkg.util.intstr.IntOrString": _int_or_string,
+    "k8s.io.apimachinery.pkg.util.intstr.IntOrString": lambda m: _text(m.strVal) if m.type == 1 else m.intVal,
 }

@@ -69,7 +69,7 @@ def cluster_of_key(key: str) -> str:
     return key.split("/", 5)[4]
 
 
-def _builtin(
+def builtin_resource(
     group: str,
     version: str,
     kind: str,
@@ -95,28 +95,28 @@ def _builtin(
 
 
 BUILTIN_RESOURCES: tuple[ResourceInfo, ...] = (
-    _builtin("", "v1", "Namespace", "namespaces", False, ("ns",), (), ("status", "finalize")),
-    _builtin("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
-    _builtin("", "v1", "Secret", "secrets", True),
-    _builtin("", "v1", "Service", "services", True, ("svc",), ("all",), ("status",)),
-    _builtin("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
-    _builtin("", "v1", "Event", "events", True, ("ev",)),
-    _builtin("", "v1", "Pod", "pods", True, ("po",), ("all",), ("status",)),
-    _builtin("", "v1", "Node", "nodes", False, ("no",), (), ("status",)),
-    _builtin("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("all",), ("status", "scale")),
-    _builtin("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("all",), ("status", "scale")),
-    _builtin("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("all",), ("status", "scale")),
-    _builtin("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("all",), ("status",)),
-    _builtin("batch", "v1", "Job", "jobs", True, (), ("all",), ("status",)),
-    _builtin("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("all",), ("status",)),
-    _builtin("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), (), ("status",)),
-    _builtin("coordination.k8s.io", "v1", "Lease", "leases", True),
-    _builtin("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
-    _builtin("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
-    _builtin("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
-    _builtin("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
-    _builtin("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
-    _builtin(
+    builtin_resource("", "v1", "Namespace", "namespaces", False, ("ns",), (), ("status", "finalize")),
+    builtin_resource("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
+    builtin_resource("", "v1", "Secret", "secrets", True),
+    builtin_resource("", "v1", "Service", "services", True, ("svc",), ("all",), ("status",)),
+    builtin_resource("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
+    builtin_resource("", "v1", "Event", "events", True, ("ev",)),
+    builtin_resource("", "v1", "Pod", "pods", True, ("po",), ("all",), ("status",)),
+    builtin_resource("", "v1", "Node", "nodes", False, ("no",), (), ("status",)),
+    builtin_resource("apps", "v1", "Deployment", "deployments", True, ("deploy",), ("all",), ("status", "scale")),
+    builtin_resource("apps", "v1", "ReplicaSet", "replicasets", True, ("rs",), ("all",), ("status", "scale")),
+    builtin_resource("apps", "v1", "StatefulSet", "statefulsets", True, ("sts",), ("all",), ("status", "scale")),
+    builtin_resource("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",), ("all",), ("status",)),
+    builtin_resource("batch", "v1", "Job", "jobs", True, (), ("all",), ("status",)),
+    builtin_resource("batch", "v1", "CronJob", "cronjobs", True, ("cj",), ("all",), ("status",)),
+    builtin_resource("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",), (), ("status",)),
+    builtin_resource("coordination.k8s.io", "v1", "Lease", "leases", True),
+    builtin_resource("events.k8s.io", "v1", "Event", "events", True, ("ev",)),
+    builtin_resource("rbac.authorization.k8s.io", "v1", "Role", "roles", True),
+    builtin_resource("rbac.authorization.k8s.io", "v1", "RoleBinding", "rolebindings", True),
+    builtin_resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
+    builtin_resource("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", False),
+    builtin_resource(
         "apiextensions.k8s.io",
         "v1",
         "CustomResourceDefinition",

@@ -15,6 +15,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from tmc.apimachinery import errors
+from tmc.apimachinery.protobuf import ProtobufCodec
 from tmc.apiserver import certs
 from tmc.apiserver.handlers import MAX_BODY_BYTES, ApiHandler, Caller, status_response
 from tmc.apiserver.kubeconfig import write_kubeconfig
@@ -88,6 +89,8 @@ class Hub:
         ]
         for controller in self.controllers:
             await controller.start()
+        # Load the protobuf descriptors off the event loop so the first protobuf request does not wait for them.
+        self._warmup = asyncio.get_running_loop().run_in_executor(None, lambda: ProtobufCodec.shared().available)
         app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[self._middleware])
         app.router.add_route("*", "/{tail:.*}", self.api.handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=cfg.shutdown_timeout)

@@ -14,10 +14,11 @@ from aiohttp import web
 
 from tmc.api.tenancy import WORKSPACES
 from tmc.apimachinery import errors
+from tmc.apimachinery.protobuf import ProtobufCodec
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.tables import to_table, watch_event_table
 from tmc.apimachinery.validation import validate_field_validation_param
-from tmc.apiserver import discovery, openapi, paths
+from tmc.apiserver import discovery, openapi, paths, reviews
 from tmc.apiserver.lists import list_entries, parse_list_query, watch_stream
 from tmc.apiserver.registry import ResourceRegistry
 from tmc.apiserver.rest import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService, WriteOptions
@@ -27,6 +28,7 @@ from tmc.storage.interface import Entry, Event, Store
 MAX_BODY_BYTES = 3 * 1024 * 1024  # upstream's request body limit; objects themselves are capped at 1.5 MiB
 CLUSTER_ANNOTATION = "kcp.io/cluster"
 JSON = "application/json"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -264,6 +266,11 @@ class ApiHandler:
             return self._render_object(request, info, entry.obj, entry.raw)
         if verb == "list":
             return self._render_list(request, info, p, await self._list(info, p, query))
+        if verb == "create" and reviews.is_review(info):
+            caller: Caller = request["caller"]
+            return _json(reviews.answer(info, await _read_body(request), caller.user, caller.groups), 201)
+        if verb not in info.verbs:
+            raise errors.method_not_allowed(f"{request.method} is not supported on {info.qualified}")
         if verb == "create":
             opts = _write_options(query, "CreateOptions")
             body = await _read_body(request)
@@ -471,6 +478,14 @@ async def _read_body(request: web.Request) -> Any:
             return yaml.safe_load(raw)
         except yaml.YAMLError as e:
             raise errors.bad_request(f"error converting YAML to JSON: {str(e).splitlines()[0]}") from None
+    if ctype == PROTOBUF:
+        codec = ProtobufCodec.shared()
+        if not codec.available:
+            raise errors.unsupported_media_type(
+                "protobuf request bodies need the Kubernetes type descriptors, read from a kubectl binary on the "
+                "server's PATH (or TMC_KUBECTL_BINARY); none was found. Send application/json instead"
+            )
+        return codec.decode(raw)
     if ctype in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH):
         raise errors.unsupported_media_type(f"{ctype} is only accepted by PATCH")
     if ctype not in ("application/json", "application/octet-stream", ""):

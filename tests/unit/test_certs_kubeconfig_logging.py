@@ -509,9 +509,12 @@ def test_logging_levels_and_access_log(capsys: pytest.CaptureFixture[str]) -> No
 def test_metrics_render() -> None:
     metrics.observe_request(("list", "apps", "v1", "deployments", None, "namespace"), 200, 0.012)
     metrics.observe_request(("watch", "", "v1", "pods", None, "cluster"), 200, 300.0, long_running=True)
-    with metrics.inflight(mutating=False), metrics.longrunning():
+    gauge = metrics.inflight_gauge(mutating=False)
+    gauge.inc()
+    with metrics.longrunning():
         metrics.WATCHERS.labels("apps", "v1", "Deployment").set(2)
         body, content_type = metrics.render_metrics()
+    gauge.dec()
     text = body.decode()
     assert content_type.startswith("text/plain")
     for name in (

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from tmc.api.validation import validate_tmc
 from tmc.apimachinery import errors
 from tmc.apimachinery.validation import StructuralSchema, check_fields, validate_builtin, validate_custom_resource
 
@@ -43,6 +44,6 @@ def admit(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None, o
             opts.warnings.extend(
                 check_fields(obj, info.schema, opts.field_validation, kind=info.kind, version=info.version)
             )
-        causes = validate_builtin(info, obj, old)
+        causes = validate_builtin(info, obj, old) + validate_tmc(info, obj, old)
     if causes:
         raise errors.invalid(info.kind, str(obj.get("metadata", {}).get("name", "")), causes, info.group)

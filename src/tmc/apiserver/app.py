@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import hmac
 import logging
 import os
 import signal
 import ssl
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from aiohttp import web
-from aiohttp.typedefs import Handler
+from aiohttp.typedefs import Handler, Middleware
 
 from tmc.apimachinery import errors
 from tmc.apimachinery.protobuf import ProtobufCodec
@@ -21,9 +22,13 @@ from tmc.apiserver.handlers import MAX_BODY_BYTES, ApiHandler, Caller, status_re
 from tmc.apiserver.kubeconfig import write_kubeconfig
 from tmc.apiserver.registry import ResourceRegistry
 from tmc.apiserver.rest import ObjectService
+from tmc.apiserver.virtual import syncer as syncer_vw
+from tmc.apiserver.virtual.syncer_urls import SyncerURLController
 from tmc.controllers.gc import GarbageCollector
 from tmc.controllers.namespace import NamespaceController
+from tmc.controllers.placement.wiring import scheduling_controllers
 from tmc.controllers.runtime import Controller
+from tmc.controllers.status import StatusAggregationController
 from tmc.controllers.workspace import WorkspaceController
 from tmc.observability import metrics
 from tmc.storage import open_store
@@ -44,13 +49,17 @@ class ServerConfig:
     bookmark_interval: float = 60.0
     shutdown_timeout: float = 10.0
     extra_hosts: list[str] = field(default_factory=list)
+    # Seconds without a syncer heartbeat before a SyncTarget turns Ready=False (kcp's flag; kcp defaulted to 1m).
+    sync_target_heartbeat_threshold: float = 30.0
 
 
 class Hub:
     """One API server process: `start()` serves, `stop()` drains and closes storage."""
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, middlewares: Sequence[Middleware] = ()) -> None:
         self.config = config
+        # Run before the hub's own (health, authentication); `tmc sim-cluster` puts its outage switch here.
+        self.extra_middlewares = tuple(middlewares)
         self.stopping = asyncio.Event()
         self.ready = False
         self.port = config.secure_port
@@ -82,16 +91,26 @@ class Hub:
             default_cluster=cfg.default_cluster,
             bookmark_interval=cfg.bookmark_interval,
         )
+        self.api.virtual[syncer_vw.PREFIX] = syncer_vw.SyncerVirtualWorkspace(
+            store, self.registry, self.service, self.stopping, bookmark_interval=cfg.bookmark_interval
+        ).handle
         self.controllers = [
             NamespaceController(store, self.registry, self.service),
             GarbageCollector(store, self.registry, self.service),
             WorkspaceController(store, self.service),
+            StatusAggregationController(store, self.registry, self.service),
+            SyncerURLController(store, self.service),
+            *scheduling_controllers(
+                store, self.registry, self.service, heartbeat_threshold=cfg.sync_target_heartbeat_threshold
+            ),
         ]
         for controller in self.controllers:
             await controller.start()
         # Load the protobuf descriptors off the event loop so the first protobuf request does not wait for them.
         self._warmup = asyncio.get_running_loop().run_in_executor(None, lambda: ProtobufCodec.shared().available)
-        app = web.Application(client_max_size=MAX_BODY_BYTES + 1, middlewares=[self._middleware])
+        app = web.Application(
+            client_max_size=MAX_BODY_BYTES + 1, middlewares=[*self.extra_middlewares, self._middleware]
+        )
         app.router.add_route("*", "/{tail:.*}", self.api.handle)
         self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=cfg.shutdown_timeout)
         await self._runner.setup()
@@ -111,6 +130,10 @@ class Hub:
             token=self._token,
         )
         self.service.external_url = f"https://127.0.0.1:{self.port}"
+        # Everything loaded so far lives as long as the process: keep it out of the cyclic collector's full passes,
+        # which otherwise walk every stored object and stall the event loop for tens of milliseconds.
+        gc.collect()
+        gc.freeze()
         self.ready = True
         log.info("serving", extra={"address": cfg.bind_address, "port": self.port, "kubeconfig": self.kubeconfig_path})
 
@@ -157,8 +180,12 @@ class Hub:
             body, content_type = metrics.render_metrics()
             return web.Response(body=body, headers={"Content-Type": content_type})
         mutating = request.method in ("POST", "PUT", "PATCH", "DELETE")
-        with metrics.inflight(mutating):
+        gauge = metrics.inflight_gauge(mutating)
+        gauge.inc()
+        try:
             return await handler(request)
+        finally:
+            gauge.dec()
 
 
 async def serve(config: ServerConfig, on_ready: Callable[[Hub], None] | None = None) -> None:

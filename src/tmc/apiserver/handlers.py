@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -106,10 +106,15 @@ class ApiHandler:
         self.default_cluster = default_cluster
         self.bookmark_interval = bookmark_interval
         self._discovery_cache: dict[tuple[str, int, str], tuple[bytes, str]] = {}
+        # Virtual workspaces by path prefix (e.g. "/services/syncer/"): they route and authorize on their own.
+        self.virtual: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
 
     # ---------------------------------------------------------------- entry point
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        for prefix, virtual in self.virtual.items():
+            if request.path.startswith(prefix):
+                return await virtual(request)
         caller: Caller = request["caller"]
         parsed = paths.parse(request.path, self.default_cluster)
         if parsed is None:
@@ -401,6 +406,7 @@ class ApiHandler:
             timeout=timeout,
             bookmark_interval=self.bookmark_interval,
             stopping=self.stopping,
+            alive=lambda: request.transport is not None and not request.transport.is_closing(),
         )
         response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
         response.enable_chunked_encoding()

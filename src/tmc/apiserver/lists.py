@@ -23,6 +23,7 @@ from tmc.storage.interface import CompactedError, Entry, Event, Store
 
 TOO_LARGE_RV_WAIT = 3.0  # seconds a read waits for a resourceVersion newer than the store has (upstream: 3 s)
 DEFAULT_WATCH_TIMEOUT = 1800.0
+LIVENESS_CHECK = 1.0
 
 
 @dataclass(frozen=True)
@@ -168,18 +169,8 @@ async def list_entries(store: Store, prefix: str, q: ListQuery) -> ListResult:
     token = encode_continue(list_rv, last_key) if more else ""
     remaining: int | None = None
     if more and q.selects_all:
-        remaining = max(0, store.count(prefix) - _count_through(store, prefix, last_key))
+        remaining = store.count(prefix, start_after=last_key)
     return ListResult(entries, list_rv, token, remaining)
-
-
-def _count_through(store: Store, prefix: str, last_key: str) -> int:
-    """How many current keys under prefix sort at or before last_key (for remainingItemCount)."""
-    count = 0
-    for entry in store.list(prefix):
-        if entry.key > last_key:
-            break
-        count += 1
-    return count
 
 
 def _transition(event: Event, q: ListQuery) -> str | None:
@@ -215,6 +206,7 @@ async def watch_stream(
     timeout: float | None,
     bookmark_interval: float,
     stopping: asyncio.Event,
+    alive: Callable[[], bool] | None = None,
 ) -> AsyncIterator[bytes]:
     """Newline-delimited watch events: initial ADDEDs when no resourceVersion is given, then changes."""
     rv = q.resource_version
@@ -237,39 +229,27 @@ async def watch_stream(
         loop = asyncio.get_running_loop()
         timeout = timeout if timeout else DEFAULT_WATCH_TIMEOUT * (1 + random.random())
         deadline = loop.time() + timeout
+        next_bookmark = loop.time() + bookmark_interval
         last_rev = start
-        it = watch.__aiter__()
-        next_event: asyncio.Future[Any] = asyncio.ensure_future(it.__anext__())
-        stop_waiter: asyncio.Future[Any] = asyncio.ensure_future(stopping.wait())
-        try:
-            while True:
-                wait = deadline - loop.time()
-                if wait <= 0:
-                    return
-                if bookmarks:
-                    wait = min(wait, bookmark_interval)
-                done, _ = await asyncio.wait(
-                    {next_event, stop_waiter}, timeout=wait, return_when=asyncio.FIRST_COMPLETED
-                )
-                if stop_waiter in done:
-                    return
-                if next_event not in done:
-                    if bookmarks and loop.time() < deadline:
-                        yield _bookmark(info, last_rev)
-                    continue
-                try:
-                    event = next_event.result()
-                except StopAsyncIteration:
-                    return
-                next_event = asyncio.ensure_future(it.__anext__())
-                last_rev = event.rev
-                seen_as = _transition(event, q)
-                if seen_as is not None:
-                    yield encode(seen_as, event)
-        finally:
-            for fut in (next_event, stop_waiter):
-                if not fut.done():
-                    fut.cancel()
+        while True:
+            now = loop.time()
+            if now >= deadline or stopping.is_set() or (alive is not None and not alive()):
+                return
+            if bookmarks and now >= next_bookmark:
+                yield _bookmark(info, last_rev)
+                next_bookmark = now + bookmark_interval
+            # Wake at least every LIVENESS_CHECK seconds to notice shutdown and clients that went away.
+            wait = min(deadline, next_bookmark if bookmarks else deadline, now + LIVENESS_CHECK) - now
+            try:
+                event = await watch.next(max(wait, 0.001))
+            except StopAsyncIteration:
+                return
+            if event is None:
+                continue
+            last_rev = event.rev
+            seen_as = _transition(event, q)
+            if seen_as is not None:
+                yield encode(seen_as, event)
     finally:
         watch.close()
 

@@ -5,14 +5,23 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tmc.api.scheduling import LOCATIONS, PLACEMENTS
 from tmc.api.tenancy import WORKSPACES
+from tmc.api.workload import SYNC_TARGETS
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.apimachinery.schemas import Schema
 from tmc.apiserver.reviews import REVIEW_RESOURCES
 from tmc.storage.interface import Store
 
 CRDS = next(r for r in BUILTIN_RESOURCES if r.plural == "customresourcedefinitions")
-STATIC_RESOURCES: tuple[ResourceInfo, ...] = (*BUILTIN_RESOURCES, WORKSPACES, *REVIEW_RESOURCES)
+STATIC_RESOURCES: tuple[ResourceInfo, ...] = (
+    *BUILTIN_RESOURCES,
+    WORKSPACES,
+    SYNC_TARGETS,
+    LOCATIONS,
+    PLACEMENTS,
+    *REVIEW_RESOURCES,
+)
 
 # Kubernetes' version priority: GA > beta > alpha, higher numbers first, then anything else alphabetically.
 _VERSION_RANK = {"": 0, "beta": 1, "alpha": 2}

@@ -25,6 +25,7 @@ from tmc.storage.interface import ConflictError, Entry, KeyExistsError, KeyNotFo
 MAX_OBJECT_BYTES = 1_572_864  # 1.5 MiB, the largest object a default etcd accepts
 NAMESPACES = next(r for r in BUILTIN_RESOURCES if r.group == "" and r.plural == "namespaces")
 _GENERATION_GROUPS = {"apps", "batch", "networking.k8s.io", "apiextensions.k8s.io", "policy"}
+_TMC_GROUPS = {TENANCY_GROUP, "workload.kcp.io", "scheduling.kcp.io"}
 _SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 _UPDATE_ATTEMPTS = 8
 
@@ -47,7 +48,7 @@ class _Retry(Exception):
 
 
 def tracks_generation(info: ResourceInfo) -> bool:
-    return info.crd or info.group in _GENERATION_GROUPS or info.group == TENANCY_GROUP
+    return info.crd or info.group in _GENERATION_GROUPS or info.group in _TMC_GROUPS
 
 
 class ObjectService:

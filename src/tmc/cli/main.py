@@ -10,6 +10,9 @@ from typing import TYPE_CHECKING
 import click
 
 from tmc import __version__
+from tmc.sim.command import sim_cluster
+from tmc.syncer.cli import Duration
+from tmc.syncer.cli import syncer as syncer_command
 
 if TYPE_CHECKING:
     from tmc.apiserver.app import Hub
@@ -47,8 +50,21 @@ def cli() -> None:
     type=click.FloatRange(0.1),
     help="Seconds between watch bookmarks.",
 )
+@click.option(
+    "--sync-target-heartbeat-threshold",
+    default="30s",
+    show_default=True,
+    type=Duration(),
+    help="A SyncTarget whose syncer has not sent a heartbeat for this long turns Ready=False (e.g. 30s, 1m).",
+)
 def server(
-    data_dir: str, bind_address: str, secure_port: int, storage: str, log_level: str, bookmark_interval: float
+    data_dir: str,
+    bind_address: str,
+    secure_port: int,
+    storage: str,
+    log_level: str,
+    bookmark_interval: float,
+    sync_target_heartbeat_threshold: float,
 ) -> None:
     """Run the hub: the Kubernetes-compatible API server with workspaces."""
     from tmc.apiserver.app import ServerConfig, serve
@@ -61,6 +77,7 @@ def server(
         secure_port=secure_port,
         storage=storage,
         bookmark_interval=bookmark_interval,
+        sync_target_heartbeat_threshold=sync_target_heartbeat_threshold,
     )
     _run(serve(config, on_ready=_print_usage))
 
@@ -83,6 +100,10 @@ def _run(main: object) -> None:
         uvloop.run(main)  # type: ignore[arg-type]
     except ImportError:
         asyncio.run(main)  # type: ignore[arg-type]
+
+
+cli.add_command(syncer_command)
+cli.add_command(sim_cluster)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -70,22 +71,35 @@ def observe_request(
     (watches) are counted but kept out of the latency histogram: their duration is the client's choice and would
     drown the signal, which is what kube-apiserver's SLO histogram does as well.
     """
-    verb, group, version, resource, subresource, scope = labels
-    values = (verb.upper(), group, version, resource, subresource or "", scope, component)
-    REQUEST_TOTAL.labels(*values, str(code)).inc()
-    if not long_running:
-        REQUEST_DURATION.labels(*values).observe(seconds)
+    key = (labels, component)
+    children = _children.get(key)
+    if children is None:
+        verb, group, version, resource, subresource, scope = labels
+        values: tuple[str, ...] = (verb.upper(), group, version, resource, subresource or "", scope, component)
+        # Watches never get a latency series, as before: only the labels of short requests create one.
+        duration = None if long_running else REQUEST_DURATION.labels(*values)
+        children = _children[key] = (values, duration, {})
+    values, duration, totals = children
+    total = totals.get(code)
+    if total is None:
+        total = totals[code] = REQUEST_TOTAL.labels(*values, str(code))
+    total.inc()
+    if duration is not None and not long_running:
+        duration.observe(seconds)
 
 
-@contextmanager
-def inflight(mutating: bool) -> Iterator[None]:
-    """Count a request as in flight (readOnly or mutating) for the duration of the block."""
-    gauge = CURRENT_INFLIGHT.labels(request_kind=MUTATING if mutating else READ_ONLY)
-    gauge.inc()
-    try:
-        yield
-    finally:
-        gauge.dec()
+# prometheus_client's .labels() stringifies values and takes a lock on every call; resolving each label set once
+# takes that off the request path (it was about a tenth of a GET's CPU).
+_children: dict[tuple[RequestLabels, str], tuple[tuple[str, ...], Any, dict[int, Any]]] = {}
+
+
+_INFLIGHT_READ_ONLY = CURRENT_INFLIGHT.labels(request_kind=READ_ONLY)
+_INFLIGHT_MUTATING = CURRENT_INFLIGHT.labels(request_kind=MUTATING)
+
+
+def inflight_gauge(mutating: bool) -> Any:
+    """The in-flight gauge (readOnly or mutating) a request should inc() and dec() around its handling."""
+    return _INFLIGHT_MUTATING if mutating else _INFLIGHT_READ_ONLY
 
 
 @contextmanager

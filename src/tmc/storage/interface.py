@@ -65,6 +65,10 @@ class Watch(Protocol):
 
     def __aiter__(self) -> AsyncIterator[Event]: ...
 
+    async def next(self, timeout: float) -> Event | None:
+        """The next event, None after `timeout` seconds without one; StopAsyncIteration once the watch ended."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -108,7 +112,9 @@ class Store(Protocol):
         the retained history."""
         ...
 
-    def count(self, prefix: str) -> int: ...
+    def count(self, prefix: str, start_after: str = "") -> int:
+        """Current keys under prefix (after `start_after` when given)."""
+        ...
 
     def watch(self, prefix: str, from_rev: int) -> Watch:
         """Events under prefix with revision > from_rev: first the retained history, then live.

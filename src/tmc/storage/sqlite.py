@@ -300,11 +300,12 @@ class SqliteStore:
         entry: Entry | None = self._state.get(key)
         return entry
 
-    def count(self, prefix: str) -> int:
+    def count(self, prefix: str, start_after: str = "") -> int:
         state = self._state
         end = _prefix_end(prefix)
         hi = state.bisect_left(end) if end is not None else len(state)
-        return max(0, hi - state.bisect_left(prefix))
+        lo = state.bisect_right(start_after) if start_after >= prefix else state.bisect_left(prefix)
+        return max(0, hi - lo)
 
     def list(self, prefix: str, start_after: str = "", at_rev: int = 0) -> Iterator[Entry]:
         """Entries under prefix in key order. at_rev <= 0 or >= current_rev means "now" (callers that need a

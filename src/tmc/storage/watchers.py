@@ -67,6 +67,29 @@ class StoreWatch:
                 if self._waiter is waiter:
                     self._waiter = None
 
+    async def next(self, timeout: float) -> Event | None:
+        """The next event, or None after `timeout` seconds without one. Unlike wrapping `__anext__` in
+        `asyncio.wait`, this creates no task per event, which matters with hundreds of watchers per change."""
+        if self.closed:
+            raise StopAsyncIteration
+        if self._replay or self._live:
+            return await self.__anext__()
+        loop = asyncio.get_running_loop()
+        waiter = loop.create_future()
+        self._waiter = waiter
+        timer = loop.call_later(timeout, _resolve, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            if self._waiter is waiter:
+                self._waiter = None
+        if self.closed:
+            raise StopAsyncIteration
+        if self._replay or self._live:
+            return await self.__anext__()
+        return None
+
     def close(self) -> None:
         if self.closed:
             return
@@ -105,6 +128,11 @@ class StoreWatch:
         self._live.extend(events)
         self._wake()
         return True
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)
 
 
 class WatcherHub:

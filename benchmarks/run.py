@@ -1,0 +1,114 @@
+"""All hub benchmarks in one bounded run (`make bench`): python -m benchmarks.run [--quick] [--only PART ...]
+
+1. the in-process storage benchmark (benchmarks.bench_storage), before any server runs;
+2. a hub subprocess and the hello-world baseline subprocess (benchmarks.hello_server), then against the same hub,
+   in this order: watch fan-out to 500 watchers on the near-empty hub (benchmarks.bench_watch), GET vs hello-world,
+   durable creates, LIST of 10,000 (benchmarks.bench_http), and the watch fan-out again on the hub now holding the
+   tens of thousands of objects those created.
+
+Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
+or missed; nothing is asserted. A full run takes about 1.5 minutes (well under 5); --quick about half that.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from benchmarks import bench_http, bench_storage, bench_watch, loadgen
+from benchmarks.cpu import CpuWindow
+from benchmarks.report import Row, machine, table, write_json
+from benchmarks.servers import REPO, metric, start_hello, start_hub
+
+PARTS = ("storage", "get", "create", "list", "watch")
+DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
+
+
+def _storage_rows() -> tuple[list[Row], dict[str, float]]:
+    rows: list[Row] = []
+    values: dict[str, float] = {}
+    for r in bench_storage.run():
+        values[r["name"]] = r["value"]
+        rows.append({**r, "name": f"store: {r['name']}"})
+    return rows, values
+
+
+def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
+    started = time.time()
+    rows: list[Row] = []
+    notes: list[str] = []
+    storage: dict[str, float] = {}
+    if "storage" in parts:
+        storage_rows, storage = _storage_rows()
+    http_cfg = bench_http.HttpSettings()
+    watch_cfg = bench_watch.WatchSettings()
+    if quick:
+        http_cfg, watch_cfg = http_cfg.quick(), watch_cfg.quick()
+    if {"get", "create", "list", "watch"} & set(parts):
+        loadgen.ensure_wrk()
+        with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
+            hub = start_hub(os.path.join(tmp, "hub"))
+            hello = start_hello(os.path.join(tmp, "hello"))
+
+            def watch(label: str, baseline: bool) -> tuple[list[Row], list[str]]:
+                objects = metric(hub, "tmc_storage_objects")
+                r, n = bench_watch.run(hub, watch_cfg, label=label, baseline=baseline)
+                return r, [f"watch ({label}): the hub held {objects:,.0f} objects", *n]
+
+            steps: list[tuple[str, Callable[[], tuple[list[Row], list[str]]]]] = [
+                ("watch", lambda: watch("fresh hub", True)),
+                ("get", lambda: bench_http.bench_get(hub, hello, http_cfg)),
+                ("create", lambda: bench_http.bench_creates(hub, http_cfg, storage.get("durable creates, 32 callers"))),
+                ("list", lambda: bench_http.bench_list(hub, hello, http_cfg, storage.get("list 10,000 entries"))),
+                # the same fan-out again, now that the hub holds the objects of the benchmarks above
+                ("watch", lambda: watch("loaded hub", False)),
+            ]
+            try:
+                with CpuWindow([hub.pid, hello.pid]) as window:
+                    for name, step in steps:
+                        if name in parts:
+                            print(f"... {name}", flush=True)
+                            r, n = step()
+                            rows += r
+                            notes += n
+                notes.append(f"other processes on the machine used {window.other:.2f} cores on average during the run")
+            finally:
+                hub.stop()
+                hello.stop()
+    if "storage" in parts:
+        rows += storage_rows
+    notes = loadgen.generator_notes() + notes
+    return {
+        "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(started)),
+        "seconds": round(time.time() - started, 1),
+        "quick": quick,
+        "machine": machine(),
+        "load_generator": "python-aiohttp" if loadgen.generator_notes() else "wrk",
+        "results": rows,
+        "notes": notes,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Run the TMC hub benchmarks.")
+    parser.add_argument("--quick", action="store_true", help="shorter runs (noisier numbers)")
+    parser.add_argument("--only", nargs="+", choices=PARTS, help="run only these parts")
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"JSON output (default {DEFAULT_OUT})")
+    args = parser.parse_args(argv)
+    report = run(tuple(args.only or PARTS), args.quick)
+    m = report["machine"]
+    print(f"\n{m['cpus']} x {m['cpu_model']}, Python {m['python']}, load from {report['load_generator']}")
+    print(table(report["results"]))
+    for note in report["notes"]:
+        print(f"note: {note}")
+    write_json(args.out, report)
+    print(f"\n{report['seconds']:.0f}s; results written to {args.out}")
+
+
+if __name__ == "__main__":
+    main()

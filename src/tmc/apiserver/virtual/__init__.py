@@ -1,0 +1,1 @@
+"""Virtual workspaces: alternative views of the hub's objects served under `/services/<name>/...`."""

@@ -1,0 +1,383 @@
+"""The syncer virtual workspace: `/services/syncer/<st-workspace>/<st-name>/<st-uid>/clusters/<ws|*>/api|apis/...`.
+
+A forwarding view over the hub's storage for one SyncTarget (kcp's layout, reference/kcp-tmc.md section 5). Every
+list, watch and get carries a fixed extra label requirement `state.workload.kcp.io/<key>=Sync`, ANDed with the
+client's selector, so a syncer sees exactly the objects assigned to it; because the watch uses `lists.watch_stream`,
+an object whose Sync label is removed reaches the syncer as DELETED (how un-assignment arrives), watches resume from
+a resourceVersion and send bookmarks like any other watch. Objects pass through `syncer_view.to_view` on the way out
+and writes through `syncer_view.apply_write` on the way in. Verbs: get, list, watch, update, patch, plus the status
+subresource; create and delete are 405, as in kcp.
+
+Who may call: privileged callers (system:masters) only. The hub has no RBAC yet; kcp's rule (a SubjectAccessReview
+for verb `sync` on `synctargets/<name>` in the SyncTarget's workspace) belongs in `_authorize` once it has.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import time
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from tmc.api.keys import sync_target_key
+from tmc.api.workload import STATE_SYNC, SYNC_TARGETS, state_label
+from tmc.apimachinery import errors
+from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
+from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
+from tmc.apimachinery.selectors import LabelSelector, Requirement
+from tmc.apiserver import discovery, paths
+from tmc.apiserver.handlers import Caller, _read_body, _read_raw, status_response
+from tmc.apiserver.lists import ListQuery, list_entries, parse_list_query, watch_stream
+from tmc.apiserver.registry import CRDS, ResourceRegistry
+from tmc.apiserver.rest import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService, WriteOptions
+from tmc.apiserver.reviews import is_review
+from tmc.apiserver.virtual.syncer_view import apply_write, is_assigned, to_view
+from tmc.observability import metrics
+from tmc.storage.interface import Entry, Event, Store
+
+PREFIX = "/services/syncer/"
+COMPONENT = "syncer-virtual-workspace"
+JSON = "application/json"
+# Never synced down: pods are created by the member cluster's own controllers and events are per-cluster records.
+_NOT_SYNCABLE = frozenset({("", "pods"), ("", "events"), ("events.k8s.io", "events"), ("", "endpoints")})
+_VIEW_VERBS = ("get", "list", "patch", "update", "watch")
+_WRITE_ATTEMPTS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class Target:
+    workspace: str
+    name: str
+    uid: str
+    key: str
+
+
+class SyncerVirtualWorkspace:
+    """Serves the syncer virtual workspace; `handle` takes any request whose path starts with `PREFIX`."""
+
+    def __init__(
+        self,
+        store: Store,
+        registry: ResourceRegistry,
+        service: ObjectService,
+        stopping: asyncio.Event,
+        *,
+        default_cluster: str = "root",
+        bookmark_interval: float = 60.0,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.service = service
+        self.stopping = stopping
+        self.default_cluster = default_cluster
+        self.bookmark_interval = bookmark_interval
+
+    # ---------------------------------------------------------------- entry point
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        try:
+            target, rest = self._target(request)
+            parsed = paths.parse(rest, self.default_cluster) if rest.startswith("/clusters/") else None
+            if parsed is None:
+                raise _path_not_found(request.path)
+            if not paths.valid_workspace_path(parsed.cluster):
+                raise errors.bad_request(f"invalid workspace path {parsed.cluster!r}")
+            if isinstance(parsed, paths.DiscoveryPath):
+                return self._discovery(request, parsed)
+            return await self._resource(request, parsed, target)
+        except errors.StatusError as e:
+            return status_response(e)
+
+    def _target(self, request: web.Request) -> tuple[Target, str]:
+        """The SyncTarget named by the path (it must exist with that UID) and the `/clusters/...` remainder."""
+        parts = request.path[len(PREFIX) :].split("/", 3)
+        if len(parts) < 4 or not all(parts[:3]):
+            raise _path_not_found(request.path)
+        workspace, name, uid, rest = parts[0], parts[1], parts[2], "/" + parts[3]
+        self._authorize(request["caller"], workspace, name)
+        entry = self.store.get(SYNC_TARGETS.key(workspace, None, name))
+        if entry is None:
+            raise errors.not_found(SYNC_TARGETS.plural, name, SYNC_TARGETS.group)
+        actual = str(entry.obj["metadata"].get("uid", ""))
+        if actual != uid:
+            raise errors.forbidden(
+                f'synctargets.{SYNC_TARGETS.group} "{name}" in workspace "{workspace}" has UID {actual}, '
+                f"not {uid}: the syncer is configured for a SyncTarget that no longer exists"
+            )
+        return Target(workspace, name, uid, sync_target_key(workspace, name)), rest
+
+    def _authorize(self, caller: Caller, workspace: str, name: str) -> None:
+        if not caller.privileged:
+            raise errors.forbidden(
+                f'User "{caller.user}" cannot sync synctargets.{SYNC_TARGETS.group} "{name}" in workspace "{workspace}"'
+            )
+
+    # ---------------------------------------------------------------- discovery
+
+    def _served(self, cluster: str) -> list[ResourceInfo]:
+        return [
+            dataclasses.replace(
+                info, verbs=_VIEW_VERBS, subresources=tuple(s for s in info.subresources if s == "status")
+            )
+            for info in self.registry.resources(cluster)
+            if _syncable(info)
+        ]
+
+    def _discovery(self, request: web.Request, p: paths.DiscoveryPath) -> web.Response:
+        if request.method != "GET":
+            raise errors.method_not_allowed(f"the server does not allow this method on {request.path}")
+        resources = self._served(self.default_cluster if p.cluster == paths.WILDCARD else p.cluster)
+        doc: Any
+        if p.kind == "version":
+            doc = discovery.version_info()
+        elif p.kind == "api":
+            doc = discovery.legacy_api_versions()
+        elif p.kind == "apis":
+            doc = discovery.api_group_list(resources)
+        elif p.kind == "group":
+            doc = discovery.api_group(resources, p.group)
+        elif p.kind in ("api-version", "group-version"):
+            doc = discovery.api_resource_list(resources, p.group, p.version)
+        else:
+            doc = None
+        if doc is None:
+            raise _path_not_found(request.path)
+        return _json(doc)
+
+    # ---------------------------------------------------------------- resources
+
+    def _resolve(self, p: paths.ResourcePath) -> ResourceInfo:
+        cluster = self.default_cluster if p.cluster == paths.WILDCARD else p.cluster
+        info = self.registry.lookup(cluster, p.group, p.version, p.resource)
+        if info is None and p.cluster == paths.WILDCARD:
+            info = self._wildcard_custom(p)
+        gv = f"{p.group}/{p.version}" if p.group else p.version
+        if info is None or not _syncable(info):
+            raise errors.StatusError(
+                404, "NotFound", f"the server could not find the requested resource ({p.resource} in {gv})"
+            )
+        if p.namespace is not None and not info.namespaced:
+            raise _path_not_found(f"{info.plural} is not namespaced")
+        if p.subresource and (p.subresource != "status" or "status" not in info.subresources):
+            raise errors.not_found(f"{info.plural}/{p.subresource}", p.name or "", info.group)
+        return info
+
+    def _wildcard_custom(self, p: paths.ResourcePath) -> ResourceInfo | None:
+        for entry in self.store.list(CRDS.key_prefix(None)):
+            info = self.registry.lookup(cluster_of_key(entry.key), p.group, p.version, p.resource)
+            if info is not None:
+                return info
+        return None
+
+    async def _resource(self, request: web.Request, p: paths.ResourcePath, target: Target) -> web.StreamResponse:
+        info = self._resolve(p)
+        method = request.method
+        watch = request.query.get("watch", "") in ("1", "true", "True")
+        verb = {"GET": "watch" if watch else "list", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
+        if method == "GET" and p.name:
+            verb = "get"
+        started = time.perf_counter()
+        code = 500
+        scope = "resource" if p.name else ("namespace" if p.namespace else "cluster")
+        labels = (verb, info.group, info.version, info.plural, p.subresource, scope)
+        try:
+            if verb not in _VIEW_VERBS:
+                raise errors.method_not_allowed(
+                    f"{method} is not supported by the syncer virtual workspace: it serves get, list, watch, update "
+                    "and patch"
+                )
+            if p.cluster == paths.WILDCARD and verb not in ("list", "watch"):
+                raise errors.method_not_allowed("the wildcard workspace only serves list and watch")
+            if verb != "list" and verb != "watch" and not p.name:
+                raise errors.method_not_allowed(f"{method} needs an object name")
+            if info.namespaced and p.namespace is None and p.name:
+                raise errors.method_not_allowed(f"{info.plural} must be addressed within a namespace")
+            if verb == "watch":
+                response = await self._watch(request, info, p, target)
+            elif verb == "list":
+                response = await self._list(request, info, p, target)
+            elif verb == "get":
+                response = _json(self._view(info, self._get(info, p, target), target, p.cluster))
+            else:
+                response = await self._write(request, info, p, target, verb)
+            code = response.status
+            return response
+        except errors.StatusError as e:
+            code = e.code
+            raise
+        finally:
+            metrics.observe_request(
+                labels, code, time.perf_counter() - started, long_running=verb == "watch", component=COMPONENT
+            )
+
+    def _query(self, request: web.Request, info: ResourceInfo, target: Target, watch: bool) -> ListQuery:
+        q = parse_list_query(request.query, info, watch=watch)
+        assigned = Requirement(state_label(target.key), "=", (STATE_SYNC,))
+        labels = LabelSelector((*q.labels.requirements, assigned), q.labels.matches_nothing)
+        return dataclasses.replace(q, labels=labels)
+
+    def _view(self, info: ResourceInfo, entry: Entry | Event, target: Target, cluster: str = paths.WILDCARD) -> Any:
+        owner = cluster_of_key(entry.key) if cluster == paths.WILDCARD else cluster
+        return to_view(self.service.served(info, entry.obj), target.key, owner)
+
+    async def _list(
+        self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath, target: Target
+    ) -> web.StreamResponse:
+        q = self._query(request, info, target, watch=False)
+        cluster = None if p.cluster == paths.WILDCARD else p.cluster
+        result = await list_entries(self.store, info.key_prefix(cluster, p.namespace), q)
+        list_meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
+        if result.continue_token:
+            list_meta["continue"] = result.continue_token
+        head = orjson.dumps({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": list_meta})
+        items = b",".join(orjson.dumps(self._view(info, e, target)) for e in result.entries)
+        return web.Response(body=head[:-1] + b',"items":[' + items + b"]}", content_type=JSON)
+
+    async def _watch(
+        self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath, target: Target
+    ) -> web.StreamResponse:
+        query = request.query
+        q = self._query(request, info, target, watch=True)
+        timeout_text = query.get("timeoutSeconds", "")
+        try:
+            timeout = float(timeout_text) if timeout_text else None
+        except ValueError:
+            raise errors.bad_request(f"invalid timeoutSeconds {timeout_text!r}") from None
+        cluster = None if p.cluster == paths.WILDCARD else p.cluster
+
+        def encode(event_type: str, item: Entry | Event) -> bytes:
+            body = orjson.dumps(self._view(info, item, target))
+            return b'{"type":"' + event_type.encode() + b'","object":' + body + b"}\n"
+
+        stream = watch_stream(
+            self.store,
+            info,
+            info.key_prefix(cluster, p.namespace),
+            q,
+            encode,
+            bookmarks=query.get("allowWatchBookmarks", "") in ("1", "true", "True"),
+            timeout=timeout,
+            bookmark_interval=self.bookmark_interval,
+            stopping=self.stopping,
+        )
+        response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
+        response.enable_chunked_encoding()
+        await response.prepare(request)
+        metrics.WATCHERS.labels(info.group, info.version, info.kind).inc()
+        try:
+            async for chunk in stream:
+                await response.write(chunk)
+        except (ConnectionResetError, asyncio.CancelledError):
+            pass
+        finally:
+            metrics.WATCHERS.labels(info.group, info.version, info.kind).dec()
+            await stream.aclose()  # type: ignore[attr-defined]
+        try:
+            await response.write_eof()
+        except ConnectionResetError:
+            pass
+        return response
+
+    def _get(self, info: ResourceInfo, p: paths.ResourcePath, target: Target) -> Entry:
+        assert p.name is not None
+        entry = self.store.get(info.key(p.cluster, p.namespace, p.name))
+        if entry is None or not is_assigned(entry.obj, target.key):
+            raise errors.not_found(info.plural, p.name, info.group)
+        return entry
+
+    async def _write(
+        self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath, target: Target, verb: str
+    ) -> web.StreamResponse:
+        """Update or patch through the view: the body (or the patch applied to the current view) is translated by
+        `apply_write` and written to the hub object with the revision it was computed from; losing a race re-reads
+        and recomputes unless the client pinned a resourceVersion, which then answers 409."""
+        assert p.name is not None
+        make_view: Callable[[dict[str, Any]], dict[str, Any]]
+        if verb == "update":
+            body = await _read_body(request)
+            if not isinstance(body, dict):
+                raise errors.bad_request(f"the body of the request must be a {info.kind} object")
+            name = (body.get("metadata") or {}).get("name")
+            if name not in (None, "", p.name):
+                raise errors.bad_request("the name of the object does not match the name on the URL")
+            pinned = str((body.get("metadata") or {}).get("resourceVersion") or "")
+
+            def make_view(_view: dict[str, Any]) -> dict[str, Any]:
+                return body
+
+        else:
+            make_view, pinned = _patcher(info, request.content_type, await _read_raw(request))
+        for _ in range(_WRITE_ATTEMPTS):
+            entry = self._get(info, p, target)
+            if pinned and pinned != str(entry.rev):
+                raise errors.conflict(info.plural, p.name, info.group)
+            current_view = self._view(info, entry, target, p.cluster)
+            new_view = make_view(current_view)
+            if verb == "patch":
+                patched_rv = str((new_view.get("metadata") or {}).get("resourceVersion") or "")
+                if patched_rv and patched_rv != str(entry.rev):
+                    raise errors.conflict(info.plural, p.name, info.group)
+            new_obj = apply_write(self.service.served(info, entry.obj), new_view, target.key, p.subresource)
+            if new_obj is None:
+                return _json(current_view)
+            new_obj["metadata"]["resourceVersion"] = str(entry.rev)
+            try:
+                written = await self.service.update(
+                    info, p.cluster, p.namespace, p.name, new_obj, WriteOptions(field_manager="syncer")
+                )
+            except errors.StatusError as e:
+                if e.code == 409 and e.reason == "Conflict" and not pinned:
+                    continue  # someone else wrote since we read: recompute from the new state
+                raise
+            return _json(to_view(self.service.served(info, written), target.key, p.cluster))
+        raise errors.conflict(info.plural, p.name, info.group)
+
+
+def _patcher(
+    info: ResourceInfo, content_type: str, raw: bytes
+) -> tuple[Callable[[dict[str, Any]], dict[str, Any]], str]:
+    """A function applying the patch body to a view, and the resourceVersion the patch pins ("" for none)."""
+    if content_type not in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH):
+        raise errors.unsupported_media_type(
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"{JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_PATCH}"
+        )
+    if content_type == STRATEGIC_PATCH and info.crd:
+        raise errors.unsupported_media_type(f"strategic merge patch is not supported for {info.qualified}")
+    try:
+        patch = orjson.loads(raw) if raw.strip() else {}
+    except orjson.JSONDecodeError as e:
+        raise errors.bad_request(f"error decoding patch: {e}") from None
+    pinned = ""
+    if isinstance(patch, dict):
+        pinned = str((patch.get("metadata") or {}).get("resourceVersion") or "")
+    elif content_type != JSON_PATCH:
+        raise errors.bad_request("error decoding patch: the patch must be a JSON object")
+
+    def make_view(view: dict[str, Any]) -> dict[str, Any]:
+        if content_type == JSON_PATCH:
+            return apply_json_patch(view, patch)
+        if content_type == MERGE_PATCH:
+            return apply_merge_patch(view, patch)
+        return apply_strategic_merge_patch(view, patch, info.schema)
+
+    return make_view, pinned
+
+
+def _syncable(info: ResourceInfo) -> bool:
+    """Namespaces and every stored namespaced kind except those that never sync down."""
+    if not info.group and info.plural == "namespaces":
+        return True
+    return info.namespaced and (info.group, info.plural) not in _NOT_SYNCABLE and not is_review(info)
+
+
+def _path_not_found(path: str) -> errors.StatusError:
+    return errors.StatusError(404, "NotFound", f"the server could not find the requested resource ({path})")
+
+
+def _json(obj: Any, status: int = 200) -> web.Response:
+    return web.Response(status=status, body=orjson.dumps(obj), content_type=JSON)

@@ -1,0 +1,58 @@
+"""Publishes each SyncTarget's syncer virtual workspace URL in `status.virtualWorkspaces` (kcp's synctarget controller).
+
+The hub has one shard, so there is one entry: `<external URL>/services/syncer/<workspace>/<name>/<uid>`. The syncer
+reads it at start-up; it can also compute the same URL from its hub kubeconfig when the field is not there yet.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tmc.api.workload import SYNC_TARGETS
+from tmc.apimachinery import errors
+from tmc.apimachinery.resources import cluster_of_key
+from tmc.apiserver.rest import ObjectService, WriteOptions
+from tmc.apiserver.virtual.syncer import PREFIX
+from tmc.controllers.runtime import Controller
+from tmc.storage.interface import Event, Store
+
+
+def syncer_url(external_url: str, workspace: str, name: str, uid: str) -> str:
+    return f"{external_url.rstrip('/')}{PREFIX}{workspace}/{name}/{uid}"
+
+
+class SyncerURLController(Controller):
+    """`SyncerURLController(store, service)`: keeps `status.virtualWorkspaces[].syncerURL` of every SyncTarget."""
+
+    name = "synctarget-urls"
+    prefix = SYNC_TARGETS.key_prefix(None)
+
+    def __init__(self, store: Store, service: ObjectService) -> None:
+        super().__init__(store)
+        self.service = service
+
+    def keys_for(self, event: Event) -> tuple[str, ...]:
+        return () if event.type == "DELETED" else (event.key,)
+
+    async def reconcile(self, key: str) -> None:
+        if not self.service.external_url:
+            self.queue.add_after(key, 0.2)  # the listener is not bound yet, so the URL is not known
+            return
+        entry = self.store.get(key)
+        if entry is None:
+            return
+        md = entry.obj["metadata"]
+        workspace, name = cluster_of_key(key), str(md["name"])
+        wanted = [{"syncerURL": syncer_url(self.service.external_url, workspace, name, str(md.get("uid", "")))}]
+        status: dict[str, Any] = dict(entry.obj.get("status") or {})
+        if status.get("virtualWorkspaces") == wanted:
+            return
+        status["virtualWorkspaces"] = wanted
+        body = {**entry.obj, "metadata": {**md, "resourceVersion": str(entry.rev)}, "status": status}
+        try:
+            await self.service.update(SYNC_TARGETS, workspace, None, name, body, WriteOptions(), "status")
+        except errors.StatusError as e:
+            if e.code == 409:
+                self.queue.add_after(key, 0.01)
+            elif e.code != 404:
+                raise

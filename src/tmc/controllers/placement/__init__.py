@@ -1,0 +1,1 @@
+"""The placement scheduler (Placement -> status.decisions) and assignment (decisions -> per-target labels)."""

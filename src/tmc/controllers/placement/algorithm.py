@@ -1,0 +1,395 @@
+"""Deterministic placement scheduling: filter the SyncTargets, rank them by strategy, apply spread constraints and the
+target count, weigh them for replica division. No randomness anywhere; every tie falls to (workspace, name) order.
+
+Speed matters (one decision per Placement change, thousands of Placements over a thousand targets), so a
+`TargetSet` indexes the targets once: label selectors become set operations, health and capabilities are
+precomputed sets, and per decision only the surviving candidates are ranked, lazily, as far as needed.
+
+Decisions are sticky: a target that is already chosen stays chosen while it remains eligible, whatever the
+strategy, so a Placement does not move because another Placement or a capacity figure changed. Targets leave a
+decision only when they become ineligible (NotReady, cordoned, evicting, a NoExecute taint, no longer selected)
+or when the Placement asks for fewer targets.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+
+from tmc.api.workload import REGION_LABEL, ZONE_LABEL
+from tmc.apimachinery.selectors import LabelSelector
+from tmc.controllers.placement.model import (
+    DYNAMIC_AVAILABLE_CAPACITY,
+    NO_EXECUTE,
+    NO_SCHEDULE,
+    STRATEGY_AFFINITY,
+    STRATEGY_BINPACK,
+    STRATEGY_ROUND_ROBIN,
+    Decision,
+    Policy,
+    ScheduleResult,
+    Target,
+)
+
+# Ranking tiers: already chosen (or, for Affinity, already holding the workload), then targets offering every
+# preferred capability, then the rest.
+_TIER_STICKY, _TIER_PREFERRED, _TIER_REST = 0, 1, 2
+
+
+class TargetSet:
+    """Targets indexed for scheduling. Indices follow (workspace, name) order, so index order is the tie-break."""
+
+    def __init__(self, targets: Iterable[Target]) -> None:
+        self.targets: list[Target] = sorted(targets, key=lambda t: (t.workspace, t.name))
+        self.index_of_key: dict[str, int] = {t.key: i for i, t in enumerate(self.targets)}
+        self.all: frozenset[int] = frozenset(range(len(self.targets)))
+        self._by_label: dict[str, dict[str, set[int]]] = {}
+        for i, t in enumerate(self.targets):
+            for k, v in t.labels.items():
+                self._by_label.setdefault(k, {}).setdefault(v, set()).add(i)
+        self._has_label: dict[str, frozenset[int]] = {
+            k: frozenset().union(*values.values()) for k, values in self._by_label.items()
+        }
+        self.ready = frozenset(i for i, t in enumerate(self.targets) if t.ready)
+        self.unschedulable = frozenset(i for i, t in enumerate(self.targets) if t.unschedulable)
+        self.evicting: list[tuple[float, int]] = sorted(
+            (t.evict_after, i) for i, t in enumerate(self.targets) if t.evict_after is not None
+        )
+        self.tainted: list[int] = [i for i, t in enumerate(self.targets) if t.taints]
+        caps: dict[str, set[int]] = {}
+        for i, t in enumerate(self.targets):
+            for cap in t.capabilities:
+                caps.setdefault(cap, set()).add(i)
+        self._capability = {cap: frozenset(s) for cap, s in caps.items()}
+        self.utilization: list[float] = [t.utilization() for t in self.targets]
+        # Binpack's order (most allocated first) does not depend on the Placement, so it is ranked once here.
+        order = sorted(range(len(self.targets)), key=lambda i: (-self.utilization[i], i))
+        self.binpack_rank: list[int] = [0] * len(order)
+        for rank, i in enumerate(order):
+            self.binpack_rank[i] = rank
+        self.region: list[str] = [t.labels.get(REGION_LABEL, "") for t in self.targets]
+        self.zone: list[str] = [t.labels.get(ZONE_LABEL, "") for t in self.targets]
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def select(self, selector: LabelSelector) -> frozenset[int]:
+        """The targets whose labels match, by index lookups rather than a scan where the operator allows."""
+        if selector.matches_nothing:
+            return frozenset()
+        result: frozenset[int] | set[int] = self.all
+        for req in selector.requirements:
+            values = self._by_label.get(req.key, {})
+            op = req.operator
+            if op in ("=", "in"):
+                hit: set[int] | frozenset[int] = set().union(*(values.get(v, ()) for v in req.values))
+            elif op in ("!=", "notin"):
+                hit = self.all - set().union(*(values.get(v, ()) for v in req.values))
+            elif op == "exists":
+                hit = self._has_label.get(req.key, frozenset())
+            elif op == "!":
+                hit = self.all - self._has_label.get(req.key, frozenset())
+            else:  # gt / lt: numeric comparisons cannot use the index
+                hit = {i for i in self._has_label.get(req.key, ()) if req.matches(self.targets[i].labels)}
+            result = result & hit
+            if not result:
+                break
+        return frozenset(result)
+
+    def with_label(self, key: str) -> frozenset[int]:
+        return self._has_label.get(key, frozenset())
+
+    def with_capability(self, cap: str) -> frozenset[int]:
+        return self._capability.get(cap, frozenset())
+
+
+def schedule(
+    policy: Policy,
+    targets: TargetSet,
+    *,
+    now: float,
+    within: Collection[int] | None = None,
+    current: Collection[str] = (),
+    holding: Collection[str] = (),
+    load: Mapping[str, int] | None = None,
+) -> ScheduleResult:
+    """Choose targets for one Placement.
+
+    within: indices the Placement may use at all (its Locations' instances); None means every target.
+    current: keys the Placement has chosen before (kept while eligible; NoSchedule taints do not remove them).
+    holding: keys whose target already runs the Placement's workloads (what Affinity prefers).
+    load: key -> how many other Placements chose the target (what Spread and Affinity balance).
+    """
+    load = load or {}
+    cand: set[int] = set(targets.all if within is None else within)
+    considered = len(cand)
+    excluded: dict[str, int] = {}
+    current_idx = {i for k in current if (i := targets.index_of_key.get(k)) is not None}
+
+    def drop(reason: str, removed: Iterable[int]) -> None:
+        gone = cand.intersection(removed)
+        if gone:
+            excluded[reason] = excluded.get(reason, 0) + len(gone)
+            cand.difference_update(gone)
+
+    if not policy.target_selector.empty:
+        drop("not matching syncTargetSelector", cand - targets.select(policy.target_selector))
+    drop("not Ready", cand - targets.ready)
+    drop("unschedulable", targets.unschedulable)
+    next_check: float | None = None
+    evicting: list[int] = []
+    for when, i in targets.evicting:
+        if i not in cand:
+            continue
+        if when <= now:
+            evicting.append(i)
+        elif next_check is None:
+            next_check = when  # the list is sorted: the first future one is the earliest
+    drop("evicting (evictAfter has passed)", evicting)
+    for i in targets.tainted:
+        if i not in cand:
+            continue
+        for taint in targets.targets[i].taints:
+            if policy.tolerates(taint):
+                continue
+            # NoSchedule only keeps new Placements away; NoExecute also moves existing ones off.
+            if taint.effect == NO_EXECUTE or (taint.effect == NO_SCHEDULE and i not in current_idx):
+                drop(f"with untolerated taint {taint}", (i,))
+                break
+    for cap in sorted(policy.required_capabilities):
+        drop(f"without capability {cap}", cand - targets.with_capability(cap))
+    for constraint in policy.spread:
+        drop(f"without label {constraint.topology_key}", cand - targets.with_label(constraint.topology_key))
+    static_weights: dict[int, int] = {}
+    if policy.divided and policy.weights and policy.dynamic_weight is None:
+        static_weights = _static_weights(policy, targets, cand)
+        if any(static_weights.values()):
+            drop("with replica weight 0", [i for i in cand if static_weights.get(i, 0) == 0])
+        else:
+            static_weights = {}  # no rule matches any candidate: divide evenly rather than not at all
+    eligible = len(cand)
+    result = ScheduleResult([], considered, eligible, excluded, next_check=next_check)
+    if not cand:
+        return result
+
+    holding_idx = {i for k in holding if (i := targets.index_of_key.get(k)) is not None}
+    sticky = current_idx | holding_idx if policy.strategy == STRATEGY_AFFINITY else current_idx
+    preferred: frozenset[int] | set[int] = frozenset()
+    if policy.preferred_capabilities:
+        preferred = set(cand)
+        for cap in policy.preferred_capabilities:
+            preferred &= targets.with_capability(cap)
+    tier = {i: _TIER_STICKY for i in sticky & cand}
+    for i in preferred:
+        tier.setdefault(i, _TIER_PREFERRED)
+    ranked = _rank(policy, targets, cand, tier, load)
+    wanted = policy.number_of_targets or eligible
+    chosen, error = _choose(policy, targets, ranked, wanted)
+    if error:
+        result.error = error
+        return result
+    result.decisions = _decisions(policy, targets, chosen, static_weights, holding_idx, load, cand)
+    return result
+
+
+def _static_weights(policy: Policy, targets: TargetSet, cand: Collection[int]) -> dict[int, int]:
+    """Karmada's rule: a target's weight is the highest weight among the rules selecting it, else 0."""
+    weights: dict[int, int] = {}
+    for rule in policy.weights:
+        for i in targets.select(rule.selector):
+            if i in cand and rule.weight > weights.get(i, 0):
+                weights[i] = rule.weight
+    return weights
+
+
+def _rank(
+    policy: Policy, targets: TargetSet, cand: set[int], tier: Mapping[int, int], load: Mapping[str, int]
+) -> Iterator[int]:
+    """Candidates best first, lazily (most decisions need only the first few)."""
+    keys = targets.targets
+    strategy = policy.strategy
+    if strategy == STRATEGY_BINPACK:
+        rank = targets.binpack_rank
+        order = sorted(cand, key=lambda i: (tier.get(i, _TIER_REST), rank[i]))
+    elif strategy == STRATEGY_ROUND_ROBIN:
+        by_name = sorted(cand)
+        offset = policy.rotation % len(by_name)
+        position = {i: p for p, i in enumerate(by_name[offset:] + by_name[:offset])}
+        order = sorted(cand, key=lambda i: (tier.get(i, _TIER_REST), position[i]))
+    elif strategy == STRATEGY_AFFINITY:
+        order = sorted(cand, key=lambda i: (tier.get(i, _TIER_REST), load.get(keys[i].key, 0), i))
+    else:
+        order = sorted(cand, key=lambda i: (tier.get(i, _TIER_REST), load.get(keys[i].key, 0), i))
+        return _balanced(order, tier, targets.region, targets.zone)
+    return iter(order)
+
+
+def _balanced(order: list[int], tier: Mapping[int, int], region: Sequence[str], zone: Sequence[str]) -> Iterator[int]:
+    """Spread: take targets round-robin over regions, and over zones within a region, keeping `order` inside each
+    (region, zone) bucket. Greedy on (tier, picks in the region, picks in the zone, position); a lazy heap works
+    because a bucket's key only grows."""
+    buckets: dict[tuple[str, str], list[int]] = {}
+    for i in order:
+        buckets.setdefault((region[i], zone[i]), []).append(i)
+    region_picks: dict[str, int] = {}
+    zone_picks: dict[tuple[str, str], int] = {}
+    heads = {b: 0 for b in buckets}
+    position = {i: p for p, i in enumerate(order)}
+
+    def key(b: tuple[str, str]) -> tuple[int, int, int, int]:
+        head = buckets[b][heads[b]]
+        return (tier.get(head, _TIER_REST), region_picks.get(b[0], 0), zone_picks.get(b, 0), position[head])
+
+    heap = [(key(b), b) for b in buckets]
+    heapq.heapify(heap)
+    while heap:
+        k, b = heapq.heappop(heap)
+        fresh = key(b)
+        if fresh != k:
+            heapq.heappush(heap, (fresh, b))
+            continue
+        i = buckets[b][heads[b]]
+        heads[b] += 1
+        region_picks[b[0]] = region_picks.get(b[0], 0) + 1
+        zone_picks[b] = zone_picks.get(b, 0) + 1
+        if heads[b] < len(buckets[b]):
+            heapq.heappush(heap, (key(b), b))
+        yield i
+
+
+def _choose(policy: Policy, targets: TargetSet, ranked: Iterator[int], wanted: int) -> tuple[list[int], str]:
+    """The first `wanted` ranked targets that keep every spread constraint within maxGroups, after first covering
+    each constraint's minGroups with the best target of each new group."""
+    if not policy.spread:
+        return [i for _, i in zip(range(wanted), ranked, strict=False)], ""
+    order = list(ranked)
+    labels = {i: [targets.targets[i].labels[c.topology_key] for c in policy.spread] for i in order}
+    groups: list[set[str]] = [set() for _ in policy.spread]
+    need = max(c.min_groups for c in policy.spread)
+    if need > wanted:
+        return [], f"numberOfTargets {wanted} is below the spread constraints' minGroups {need}"
+    chosen: list[int] = []
+    taken: set[int] = set()
+
+    def fits(i: int) -> bool:
+        return all(
+            c.max_groups is None or labels[i][n] in groups[n] or len(groups[n]) < c.max_groups
+            for n, c in enumerate(policy.spread)
+        )
+
+    def take(i: int) -> None:
+        chosen.append(i)
+        taken.add(i)
+        for n in range(len(policy.spread)):
+            groups[n].add(labels[i][n])
+
+    for n, c in enumerate(policy.spread):
+        for i in order:
+            if len(groups[n]) >= c.min_groups:
+                break
+            if i not in taken and labels[i][n] not in groups[n] and fits(i):
+                take(i)
+        if len(groups[n]) < c.min_groups:
+            available = len({labels[i][n] for i in order})
+            return [], (
+                f"spread constraint on {c.topology_key} needs at least {c.min_groups} groups, "
+                f"{available} available among {len(order)} eligible SyncTargets"
+            )
+    for i in order:
+        if len(chosen) >= wanted:
+            break
+        if i not in taken and fits(i):
+            take(i)
+    return chosen, ""
+
+
+def _decisions(
+    policy: Policy,
+    targets: TargetSet,
+    chosen: list[int],
+    static_weights: Mapping[int, int],
+    holding: Collection[int],
+    load: Mapping[str, int],
+    cand: Collection[int],
+) -> list[Decision]:
+    ts = targets.targets
+    if not policy.divided:
+        weights = {i: 1 for i in chosen}
+    elif static_weights:
+        weights = {i: static_weights[i] for i in chosen}
+    elif policy.dynamic_weight == DYNAMIC_AVAILABLE_CAPACITY:
+        weights = {i: ts[i].available_units() for i in chosen}
+        if not any(weights.values()):
+            weights = {i: 1 for i in chosen}  # nobody reports capacity: divide evenly
+    else:
+        weights = {i: 1 for i in chosen}
+    position: dict[int, int] = {}
+    if policy.strategy == STRATEGY_ROUND_ROBIN:
+        by_name = sorted(cand)
+        offset = policy.rotation % len(by_name)
+        position = {i: p for p, i in enumerate(by_name[offset:] + by_name[:offset])}
+    out = []
+    for i in sorted(chosen):
+        t = ts[i]
+        if policy.strategy == STRATEGY_BINPACK:
+            score = round(targets.utilization[i] * 100)
+        elif policy.strategy == STRATEGY_ROUND_ROBIN:
+            score = 100 - (100 * position[i]) // len(position)
+        elif policy.strategy == STRATEGY_AFFINITY and i in holding:
+            score = 100
+        else:
+            score = round(100 / (1 + load.get(t.key, 0)))
+            if policy.strategy == STRATEGY_AFFINITY:
+                score //= 2  # below every target that already holds the workload
+        out.append(Decision(t.workspace, t.name, t.key, score, weights[i]))
+    return out
+
+
+def divide(total: int, weights: Sequence[int]) -> list[int]:
+    """Split `total` in proportion to `weights` by largest remainder. Ties in the remainder go to the larger weight,
+    then to the earlier entry, so the result is a pure function of the inputs. All-zero weights divide evenly."""
+    n = len(weights)
+    if n == 0 or total <= 0:
+        return [0] * n
+    if not any(w > 0 for w in weights):
+        weights = [1] * n
+    weight_sum = sum(max(0, w) for w in weights)
+    shares = [total * max(0, w) // weight_sum for w in weights]
+    left = total - sum(shares)
+    if left:
+        by_remainder = sorted(range(n), key=lambda j: (-(total * max(0, weights[j]) % weight_sum), -weights[j], j))
+        for j in by_remainder[:left]:
+            shares[j] += 1
+    return shares
+
+
+def rotated(decisions: Sequence[Decision], rotation: int) -> list[int]:
+    """RoundRobin hands division remainders out starting at the Placement's rotation offset, so Placements that
+    divide the same odd counts do not all favour the same target. Returns the order as indices."""
+    if not decisions:
+        return []
+    offset = rotation % len(decisions)
+    return [*range(offset, len(decisions)), *range(offset)]
+
+
+def divide_for(policy: Policy, decisions: Sequence[Decision], total: int) -> list[int]:
+    """Replicas per decision (same order) for one workload of `total` replicas under this policy."""
+    if not policy.divided:
+        return [total] * len(decisions)
+    if policy.strategy != STRATEGY_ROUND_ROBIN:
+        return divide(total, [d.weight for d in decisions])
+    order = rotated(decisions, policy.rotation)
+    shares = divide(total, [decisions[j].weight for j in order])
+    out = [0] * len(decisions)
+    for pos, j in enumerate(order):
+        out[j] = shares[pos]
+    return out
+
+
+def with_replicas(policy: Policy, decisions: Sequence[Decision], totals: Iterable[int]) -> list[Decision]:
+    """Decisions whose `replicas` is the sum, over the Placement's scalable workloads, of each target's share."""
+    sums = [0] * len(decisions)
+    for total in totals:
+        for j, n in enumerate(divide_for(policy, decisions, total)):
+            sums[j] += n
+    return [Decision(d.workspace, d.name, d.key, d.score, d.weight, sums[j]) for j, d in enumerate(decisions)]

@@ -1,0 +1,375 @@
+"""Assignment: turns Placement decisions into per-target labels on namespaces and the objects in them.
+
+One reconcile per namespace (the queue key is the namespace's storage key), because what an object carries
+depends on its neighbours:
+- a namespace selected by a Placement's namespaceSelector gets `state.workload.kcp.io/<key>=Sync` for each decided
+  key and the `scheduling.kcp.io/placement` annotation;
+- each object in it that the Placement's workloadSelector matches (all, when absent) gets the same labels, and, when
+  replicas are divided, a `experimental.spec-diff.workload.kcp.io/<key>` replica override per target;
+- ConfigMaps, Secrets and ServiceAccounts a labelled workload's pod template references follow it to its targets.
+
+Moving (a target left the decision while the workload is still placed): a workload keeps its old key until every
+target it now has reports it available (`diff.syncer.internal.kcp.io/<key>` status), and keeps it forever if it has
+no target at all, so the last running copy is never removed. Other objects keep a key while a workload of their
+namespace does (the old pods still need their ConfigMaps and Services), and the namespace keeps a key while any of
+its objects does. Unassignment the user asked for (Placement deleted, namespace or object no longer selected) is
+immediate, following kcp's deletion-annotation protocol (see plan.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tmc.api.keys import sync_target_key
+from tmc.api.scheduling import PLACEMENTS
+from tmc.api.workload import (
+    BLOCKED_NAMESPACES,
+    PLACEMENT_ANNOTATION,
+    SYNC_TARGETS,
+    state_label,
+)
+from tmc.apimachinery import errors, meta
+from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
+from tmc.apimachinery.selectors import EVERYTHING, LabelSelector, label_selector_from_object
+from tmc.apiserver.registry import ResourceRegistry
+from tmc.apiserver.rest import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions
+from tmc.controllers.placement.algorithm import divide, divide_for
+from tmc.controllers.placement.events import NORMAL, EventRecorder
+from tmc.controllers.placement.model import Decision, Policy
+from tmc.controllers.placement.plan import Plan, plan_namespace, plan_object, state_keys
+from tmc.controllers.placement.workloads import available_on, is_workload, references, replicas_of
+from tmc.controllers.runtime import Controller
+from tmc.controllers.synctarget.conditions import find
+from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY
+from tmc.storage.interface import Event, Store
+
+log = logging.getLogger("tmc.controllers.assignment")
+
+# kcp's grace between a namespace's deletion annotation and the removal of its label.
+NAMESPACE_REMOVAL_GRACE = 5.0
+# Never synced: events are per cluster, pods are run (and upsynced) by the member cluster, leases are local locks.
+_NOT_SYNCED = frozenset({("", "events"), ("events.k8s.io", "events"), ("", "pods"), ("coordination.k8s.io", "leases")})
+_DEPENDENCY_PLURALS = frozenset({"configmaps", "secrets", "serviceaccounts"})
+_PLACEMENT_PREFIX = PLACEMENTS.key_prefix(None)
+_TARGET_PREFIX = SYNC_TARGETS.key_prefix(None)
+_NAMESPACE_PREFIX = NAMESPACES.key_prefix(None)
+
+
+@dataclass
+class _Selecting:
+    """A Placement that selects the namespace being reconciled."""
+
+    name: str
+    policy: Policy
+    decisions: list[Decision]
+    workloads: LabelSelector
+    valid: bool  # kcp's "valid placement": not Pending and Ready not False
+
+
+@dataclass
+class _Item:
+    info: ResourceInfo
+    obj: dict[str, Any]
+    rev: int
+    desired: set[str]
+    placements: list[_Selecting]
+    in_scope: bool = False
+
+
+class AssignmentController(Controller):
+    name = "placement-assignment"
+    prefix = "/registry/"
+    workers = 4
+
+    def __init__(self, store: Store, registry: ResourceRegistry, service: ObjectService) -> None:
+        super().__init__(store)
+        self.registry = registry
+        self.service = service
+        self.events = EventRecorder(service, "tmc-scheduler")
+        self._target_names: dict[str, str] = {}  # key -> SyncTarget name, for messages and existence
+        self._held: set[str] = set()  # namespaces with a workload waiting for its new targets
+        self._announced: dict[str, tuple[Any, ...]] = {}  # workload uid -> what its last Event said
+
+    # ------------------------------------------------------------------ events -> namespaces
+
+    def initial_keys(self) -> Iterable[str]:
+        for entry in self.store.list(_TARGET_PREFIX):
+            self._index_target(entry.obj, cluster_of_key(entry.key), present=True)
+        return [entry.key for entry in self.store.list(_NAMESPACE_PREFIX)]
+
+    def _index_target(self, obj: dict[str, Any], ws: str, *, present: bool) -> str:
+        name = str(obj["metadata"]["name"])
+        key = sync_target_key(ws, name)
+        if present:
+            self._target_names[key] = name
+        else:
+            self._target_names.pop(key, None)
+        return key
+
+    def keys_for(self, event: Event) -> Iterable[str]:
+        key = event.key
+        parts = key.split("/")
+        if key.startswith(_TARGET_PREFIX):
+            if event.type == "MODIFIED":
+                return ()
+            target_key = self._index_target(event.obj, cluster_of_key(key), present=event.type == "ADDED")
+            # A deleted target's labels and finalizers must be cleaned up wherever they are.
+            label = state_label(target_key)
+            return [e.key for e in self.store.list(_NAMESPACE_PREFIX) if label in (_md(e.obj).get("labels") or {})]
+        if key.startswith(_PLACEMENT_PREFIX):
+            prev = event.prev or {}
+            unchanged = prev.get("spec") == event.obj.get("spec") and prev.get("status") == event.obj.get("status")
+            if event.type == "MODIFIED" and unchanged:
+                return ()  # only the Placement's own annotations changed
+            return [e.key for e in self.store.list(NAMESPACES.key_prefix(cluster_of_key(key)))]
+        if key.startswith(_NAMESPACE_PREFIX):
+            if event.type == "DELETED":
+                self._held.discard(key)
+                return ()
+            if event.type == "MODIFIED" and not _metadata_changed(event.prev or {}, event.obj):
+                return ()
+            return (key,)
+        if len(parts) != 7 or (("" if parts[2] == "core" else parts[2]), parts[3]) in _NOT_SYNCED:
+            return ()  # cluster-scoped objects are not assigned (kcp leaves them to coordinators)
+        ns_key = NAMESPACES.key(parts[4], None, parts[5])
+        if event.type == "DELETED":
+            self._announced.pop(str(_md(event.obj).get("uid", "")), None)
+        elif (
+            event.type == "MODIFIED"
+            and event.prev is not None
+            and not _metadata_changed(event.prev, event.obj)
+            and event.prev.get("spec") == event.obj.get("spec")
+            and ns_key not in self._held
+        ):
+            return ()  # a status-only change matters only while a move waits for availability
+        return (ns_key,)
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def reconcile(self, key: str) -> None:
+        entry = self.store.get(key)
+        if entry is None:
+            return
+        ns = entry.obj
+        ws, ns_name = cluster_of_key(key), str(_md(ns)["name"])
+        if ns_name in BLOCKED_NAMESPACES or _md(ns).get("deletionTimestamp"):
+            return
+        selecting = self._selecting(ws, _md(ns).get("labels") or {})
+        annotations = _md(ns).get("annotations") or {}
+        if not selecting and PLACEMENT_ANNOTATION not in annotations:
+            # Never placed by a Placement: labels set by hand (or by another coordinator) are not ours to change.
+            self._held.discard(key)
+            return
+        items = self._items(ws, ns_name, selecting)
+        now_text = meta.now_rfc3339()
+        known = self._target_names.keys()
+        held_any = False
+
+        # Workloads first: whether they keep an old key decides whether their neighbours may drop it.
+        plans: list[tuple[_Item, Plan]] = []
+        workload_live: set[str] = set()
+        for item in items:
+            if not is_workload(item.obj):
+                continue
+            plan = plan_object(
+                item.obj,
+                item.desired,
+                hold=_workload_hold(item),
+                known_targets=known,
+                now=now_text,
+                shares=_shares(item),
+            )
+            plans.append((item, plan))
+            workload_live |= plan.live
+            held_any = held_any or bool(plan.held)
+        for item in items:
+            if is_workload(item.obj):
+                continue
+            plan = plan_object(
+                item.obj,
+                item.desired,
+                hold=_neighbour_hold(item, workload_live),
+                known_targets=known,
+                now=now_text,
+            )
+            plans.append((item, plan))
+        live = set().union(*(p.live for _, p in plans)) if plans else set()
+
+        ns_desired = {d.key for p in selecting for d in p.decisions}
+        ns_plan, wait = plan_namespace(
+            ns,
+            ns_desired,
+            live=live,
+            known_targets=known,
+            now=time.time(),
+            now_text=now_text,
+            grace=NAMESPACE_REMOVAL_GRACE,
+        )
+        placed = any(p.valid for p in selecting)
+        # The annotation also marks the namespace as ours, so it stays until an unassignment has finished.
+        remaining = set(state_keys(ns)) - set(ns_plan.removed)
+        if placed and PLACEMENT_ANNOTATION not in annotations:
+            ns_plan.annotations[PLACEMENT_ANNOTATION] = ""
+        elif not placed and not remaining and PLACEMENT_ANNOTATION in annotations:
+            ns_plan.annotations[PLACEMENT_ANNOTATION] = None
+
+        # The namespace is labelled before its objects so a syncer never sees an object of an unassigned namespace.
+        if not await self._apply(NAMESPACES, ws, None, ns_name, entry.rev, ns_plan, key):
+            return
+        for item, plan in plans:
+            md = _md(item.obj)
+            if not await self._apply(item.info, ws, ns_name, str(md["name"]), item.rev, plan, key):
+                continue
+            if is_workload(item.obj):
+                await self._announce(ws, item, plan)
+        if held_any:
+            self._held.add(key)
+        else:
+            self._held.discard(key)
+        if wait is not None:
+            self.queue.add_after(key, wait)
+
+    def _selecting(self, ws: str, ns_labels: dict[str, str]) -> list[_Selecting]:
+        out = []
+        for entry in self.store.list(PLACEMENTS.key_prefix(ws)):
+            obj = entry.obj
+            md, spec, status = _md(obj), obj.get("spec") or {}, obj.get("status") or {}
+            if md.get("deletionTimestamp"):
+                continue
+            if not label_selector_from_object(spec.get("namespaceSelector")).matches(ns_labels):
+                continue
+            raw = spec.get("workloadSelector")
+            ready = find(status.get("conditions"), "Ready") or {}
+            decisions = [d for r in status.get("decisions") or () if (d := Decision.from_status(r)) is not None]
+            out.append(
+                _Selecting(
+                    name=str(md["name"]),
+                    policy=Policy.from_spec(spec, f"{ws}/{md['name']}"),
+                    decisions=decisions,
+                    workloads=label_selector_from_object(raw) if raw is not None else EVERYTHING,
+                    valid=status.get("phase") not in (None, "Pending") and ready.get("status") != "False",
+                )
+            )
+        return sorted(out, key=lambda p: p.name)
+
+    def _items(self, ws: str, ns: str, selecting: list[_Selecting]) -> list[_Item]:
+        """Every synced object of the namespace with the keys it should carry."""
+        items: list[_Item] = []
+        seen: set[str] = set()
+        for info in self.registry.resources(ws):
+            prefix = info.key_prefix(ws, ns)
+            if not info.namespaced or (info.group, info.plural) in _NOT_SYNCED or prefix in seen:
+                continue
+            seen.add(prefix)  # several served versions share one storage prefix
+            for entry in self.store.list(prefix):
+                labels = _md(entry.obj).get("labels") or {}
+                chosen = [p for p in selecting if p.workloads.matches(labels)]
+                desired = {d.key for p in chosen for d in p.decisions}
+                items.append(_Item(info, entry.obj, entry.rev, desired, chosen, in_scope=bool(chosen)))
+        # Dependencies follow the workloads that reference them, whatever the workloadSelector says.
+        by_ref = {(it.info.plural, str(_md(it.obj)["name"])): it for it in items if it.info.group == ""}
+        for it in items:
+            if not it.desired or not is_workload(it.obj):
+                continue
+            for ref in references(it.obj):
+                dep = by_ref.get(ref)
+                if dep is not None and ref[0] in _DEPENDENCY_PLURALS:
+                    dep.desired |= it.desired
+                    dep.in_scope = True
+        return items
+
+    async def _apply(
+        self, info: ResourceInfo, ws: str, ns: str | None, name: str, rev: int, plan: Plan, ns_key: str
+    ) -> bool:
+        if plan.empty:
+            return True
+        body = orjson.dumps(plan.patch(str(rev)))
+        try:
+            await self.service.patch(info, ws, ns, name, MERGE_PATCH, body, WriteOptions())
+        except errors.StatusError as e:
+            if e.code == 404:
+                return False
+            if e.code == 409:
+                # Raced another writer: recompute from the new state once its write has landed.
+                self.queue.add_after(ns_key, CONFLICT_RETRY)
+                return False
+            raise
+        return True
+
+    async def _announce(self, ws: str, item: _Item, plan: Plan) -> None:
+        """An Event on the workload when where it runs changes, saying which Placement decided it and why."""
+        md = _md(item.obj)
+        carried = tuple(sorted(set(state_keys(item.obj)) | set(plan.added) - set(plan.removed)))
+        signature = (carried, tuple(sorted(plan.held)), tuple(sorted(plan.removing)), tuple(sorted(plan.removed)))
+        uid = str(md.get("uid", ""))
+        if not (plan.added or plan.held or plan.removing or plan.removed) or self._announced.get(uid) == signature:
+            return
+        self._announced[uid] = signature
+        names = self._target_names
+        placements = ", ".join(p.name for p in item.placements) or "no Placement"
+        shares = _shares(item)
+        parts = []
+        if plan.added:
+            targets = ", ".join(
+                f"{names.get(k, k)} ({shares[k]} replicas)" if shares and k in shares else names.get(k, k)
+                for k in plan.added
+            )
+            parts.append(f"Assigned to {targets} by {placements}")
+        if plan.held:
+            waiting = ", ".join(names.get(k, k) for k in sorted(item.desired)) or "a new target"
+            kept = ", ".join(names.get(k, k) for k in plan.held)
+            parts.append(f"Keeping the copy on {kept} until {waiting} reports the workload available")
+        gone = plan.removing + plan.removed
+        if gone:
+            why = "its new targets report it available" if item.in_scope else "no Placement selects it any more"
+            parts.append(f"Removing from {', '.join(names.get(k, k) for k in gone)}: {why}")
+        reason = "Rescheduling" if plan.held else ("Scheduled" if plan.added else "Unscheduled")
+        await self.events.record(ws, item.obj, NORMAL, reason, "; ".join(parts))
+
+
+def _workload_hold(item: _Item) -> Callable[[str], bool]:
+    """Hold an old key while the workload is still placed and not every target it has now reports it available
+    (with no target at all, that is forever: the last copy stays)."""
+    if not item.in_scope:
+        return lambda key: False
+    moved = bool(item.desired) and all(available_on(item.obj, k) for k in item.desired)
+    return lambda key: not moved
+
+
+def _neighbour_hold(item: _Item, workload_live: set[str]) -> Callable[[str], bool]:
+    """A non-workload object stays on a target while a workload of its namespace does."""
+    return lambda key: item.in_scope and key in workload_live
+
+
+def _shares(item: _Item) -> dict[str, int] | None:
+    """Per-key replicas when some Placement selecting the workload divides them, else None. With several such
+    Placements the workload is divided over all their targets, each weighted as its first Placement (by name)
+    decided."""
+    replicas = replicas_of(item.obj)
+    if replicas is None or not any(p.policy.divided for p in item.placements):
+        return None
+    if len(item.placements) == 1:
+        p = item.placements[0]
+        return {d.key: n for d, n in zip(p.decisions, divide_for(p.policy, p.decisions, replicas), strict=True)}
+    merged: dict[str, Decision] = {}
+    for p in item.placements:
+        for d in p.decisions:
+            merged.setdefault(d.key, d)
+    ordered = sorted(merged.values(), key=lambda d: (d.workspace, d.name))
+    return {d.key: n for d, n in zip(ordered, divide(replicas, [d.weight for d in ordered]), strict=True)}
+
+
+def _md(obj: dict[str, Any]) -> dict[str, Any]:
+    md = obj.get("metadata")
+    return md if isinstance(md, dict) else {}
+
+
+def _metadata_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    a, b = _md(old), _md(new)
+    return any(a.get(f) != b.get(f) for f in ("labels", "annotations", "finalizers", "deletionTimestamp"))

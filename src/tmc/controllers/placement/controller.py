@@ -1,0 +1,485 @@
+"""The placement scheduler: Placement -> Locations -> eligible SyncTargets -> `status.decisions`.
+
+Where targets come from:
+- `spec.locationWorkspace` names the workspace holding the Locations and SyncTargets. When it is empty, kcp used the
+  Placement's own workspace; TMC does too when that workspace holds any Location or SyncTarget, and otherwise uses
+  `root`, where `tmc up` and `tmc workload sync` register member clusters. So a Placement in `root:team-a` works
+  without naming the compute workspace, and one in a workspace with its own compute keeps kcp's meaning.
+- `spec.locationSelectors` (kcp semantics: ORed, `[]` matches nothing, `[{}]` all) selects Locations whose
+  `spec.resource` equals `spec.locationResource`; candidates are the union of their instances. Unlike kcp, which
+  picked one Location at random, every matching Location contributes; `selectedLocation` names the first by name.
+- Without `locationSelectors` but with `syncTargetSelector`, the Placement selects SyncTargets of that workspace
+  directly. With neither, nothing is selected (Pending, LocationNoMatch).
+
+The decision itself is `algorithm.schedule` (pure). This controller gathers its inputs (targets indexed per
+workspace from the watch, the Placement's previous decisions for stickiness, the namespaces it places for
+Affinity, other Placements' choices for load), writes the status and conditions with kcp's reasons, records
+Events when the decision changes, and requeues itself at the next `evictAfter` of a candidate (kcp did not, so
+draining only took effect on some later event).
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from tmc.api import scheduling
+from tmc.api.keys import sync_target_key
+from tmc.api.scheduling import LOCATIONS, PLACEMENTS
+from tmc.api.workload import (
+    BLOCKED_NAMESPACES,
+    PLACEMENT_SYNC_TARGET_ANNOTATION,
+    STATE_LABEL_PREFIX,
+    STATE_SYNC,
+    SYNC_TARGETS,
+)
+from tmc.apimachinery import errors
+from tmc.apimachinery.resources import BUILTIN_RESOURCES, cluster_of_key
+from tmc.apimachinery.selectors import EVERYTHING, label_selector_from_object
+from tmc.apiserver.registry import ResourceRegistry
+from tmc.apiserver.rest import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions
+from tmc.controllers.placement import metrics
+from tmc.controllers.placement.algorithm import TargetSet, schedule, with_replicas
+from tmc.controllers.placement.events import NORMAL, WARNING, EventRecorder
+from tmc.controllers.placement.model import Decision, Policy, ScheduleResult, Target
+from tmc.controllers.placement.workloads import replicas_of
+from tmc.controllers.synctarget.conditions import SEVERITY_ERROR, SEVERITY_WARNING, condition, find, set_condition
+from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY, MultiPrefixController
+from tmc.storage.interface import Event, Store
+
+log = logging.getLogger("tmc.controllers.placement")
+
+DEFAULT_LOCATION_WORKSPACE = "root"
+SCALABLE = tuple(r for r in BUILTIN_RESOURCES if r.group == "apps" and "scale" in r.subresources)
+_PLACEMENT_PREFIX = PLACEMENTS.key_prefix(None)
+_LOCATION_PREFIX = LOCATIONS.key_prefix(None)
+_TARGET_PREFIX = SYNC_TARGETS.key_prefix(None)
+_NAMESPACE_PREFIX = NAMESPACES.key_prefix(None)
+
+
+def target_fingerprint(t: Target) -> tuple[Any, ...]:
+    """What scheduling reads from a SyncTarget. Capacity enters only as whole percent and weight units, so
+    heartbeats and small allocation changes do not reschedule every Placement."""
+    return (
+        tuple(sorted(t.labels.items())),
+        t.ready,
+        t.unschedulable,
+        t.evict_after,
+        t.taints,
+        t.capabilities,
+        round(t.utilization() * 100),
+        t.available_units(),
+    )
+
+
+@dataclass
+class _Source:
+    """Where a Placement's candidates come from, or why there are none."""
+
+    within: frozenset[int] | None = None
+    location: dict[str, str] | None = None
+    error: str = ""
+
+
+class PlacementController(MultiPrefixController):
+    name = "placement-scheduler"
+    prefixes = (
+        _PLACEMENT_PREFIX,
+        _LOCATION_PREFIX,
+        _TARGET_PREFIX,
+        _NAMESPACE_PREFIX,
+        *(r.key_prefix(None) for r in SCALABLE),
+    )
+    # Reconciles of different Placements overlap their durable writes.
+    workers = 4
+
+    def __init__(
+        self,
+        store: Store,
+        registry: ResourceRegistry,
+        service: ObjectService,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(store)
+        self.registry = registry
+        self.service = service
+        self.clock = clock
+        self.events = EventRecorder(service, "tmc-scheduler")
+        self._targets: dict[str, dict[str, Target]] = {}  # workspace -> name -> Target
+        self._target_sets: dict[str, TargetSet] = {}  # built lazily, dropped when a target's fingerprint changes
+        self._decided: dict[str, tuple[str, ...]] = {}  # placement key -> keys in its status
+        self._load: Counter[str] = Counter()
+        self._source_ws: dict[str, str] = {}  # placement key -> the workspace its targets came from
+
+    # ------------------------------------------------------------------ indexes
+
+    def initial_keys(self) -> Iterable[str]:
+        for entry in self.store.list(_TARGET_PREFIX):
+            self._index_target(entry.key, entry.obj)
+        keys = []
+        for entry in self.store.list(_PLACEMENT_PREFIX):
+            self._index_placement(entry.key, entry.obj)
+            keys.append(entry.key)
+        return keys
+
+    def _index_target(self, key: str, obj: dict[str, Any] | None) -> bool:
+        """Update the target index; True when the change matters to scheduling."""
+        ws = cluster_of_key(key)
+        name = key.rsplit("/", 1)[1]
+        targets = self._targets.setdefault(ws, {})
+        old = targets.get(name)
+        if obj is None:
+            if old is None:
+                return False
+            del targets[name]
+            self._target_sets.pop(ws, None)
+            return True
+        new = Target.from_object(obj, ws, old.key if old else sync_target_key(ws, name))
+        targets[name] = new
+        if old is None or target_fingerprint(old) != target_fingerprint(new):
+            self._target_sets.pop(ws, None)
+            return True
+        return False
+
+    def _index_placement(self, key: str, obj: dict[str, Any] | None) -> None:
+        if obj is None:
+            self._set_decided(key, None)
+            return
+        decisions = (obj.get("status") or {}).get("decisions") or ()
+        self._set_decided(key, tuple(str(d["key"]) for d in decisions if isinstance(d, dict) and d.get("key")))
+
+    def _set_decided(self, key: str, keys: tuple[str, ...] | None) -> None:
+        for k in self._decided.pop(key, ()):
+            self._load[k] -= 1
+            if self._load[k] <= 0:
+                del self._load[k]
+        if keys is not None:
+            self._decided[key] = keys
+            self._load.update(keys)
+
+    def observe(self, event: Event) -> None:
+        if event.key.startswith(_PLACEMENT_PREFIX):
+            self._index_placement(event.key, None if event.type == "DELETED" else event.obj)
+
+    def keys_for(self, event: Event) -> Iterable[str]:
+        key = event.key
+        if key.startswith(_PLACEMENT_PREFIX):
+            if event.type == "DELETED":
+                self._forget(key)
+                return ()
+            # Our own status writes come back as events too; only a spec change (or a new object) needs work.
+            if event.prev is not None and (event.prev.get("spec") == event.obj.get("spec")):
+                return ()
+            return (key,)
+        if key.startswith(_TARGET_PREFIX):
+            if not self._index_target(key, None if event.type == "DELETED" else event.obj):
+                return ()
+            return self._placements_using(cluster_of_key(key))
+        if key.startswith(_LOCATION_PREFIX):
+            if event.type == "MODIFIED" and event.prev is not None and not _location_changed(event.prev, event.obj):
+                return ()
+            return self._placements_using(cluster_of_key(key))
+        if key.startswith(_NAMESPACE_PREFIX):
+            if event.type == "MODIFIED" and event.prev is not None and _labels(event.prev) == _labels(event.obj):
+                return ()
+            return self._placements_in(cluster_of_key(key))
+        # A scalable workload: its replica count feeds status.decisions[].replicas.
+        prev = event.prev
+        same = prev is not None and _labels(prev) == _labels(event.obj) and replicas_of(prev) == replicas_of(event.obj)
+        if event.type == "MODIFIED" and same:
+            return ()
+        return self._placements_in(cluster_of_key(key))
+
+    def _placements_in(self, ws: str) -> list[str]:
+        return [entry.key for entry in self.store.list(PLACEMENTS.key_prefix(ws))]
+
+    def _placements_using(self, ws: str) -> list[str]:
+        """Placements whose candidates may come from workspace `ws`, including those that might switch to it."""
+        keys = {k for k, source in self._source_ws.items() if source == ws}
+        keys.update(self._placements_in(ws))  # their default location workspace may now become `ws`
+        keys.update(k for k in self._decided if k not in self._source_ws)
+        return sorted(keys)
+
+    def _forget(self, key: str) -> None:
+        self._source_ws.pop(key, None)
+        ws, name = cluster_of_key(key), key.rsplit("/", 1)[1]
+        try:
+            metrics.PLACEMENT_SELECTED_TARGETS.remove(ws, name)
+        except KeyError:
+            pass
+
+    def target_set(self, ws: str) -> TargetSet:
+        cached = self._target_sets.get(ws)
+        if cached is None:
+            cached = self._target_sets[ws] = TargetSet(self._targets.get(ws, {}).values())
+        return cached
+
+    # ------------------------------------------------------------------ reconcile
+
+    async def reconcile(self, key: str) -> None:
+        entry = self.store.get(key)
+        if entry is None:
+            self._forget(key)
+            return
+        obj = entry.obj
+        md = obj["metadata"]
+        if md.get("deletionTimestamp"):
+            return
+        ws, name = cluster_of_key(key), str(md["name"])
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        source_ws = self.location_workspace(ws, spec)
+        self._source_ws[key] = source_ws
+        policy = Policy.from_spec(spec, f"{ws}/{name}")
+        targets = self.target_set(source_ws)
+        source = self._source(source_ws, spec, targets)
+        namespaces = self._selected_namespaces(ws, spec)
+        previous = [d for raw in status.get("decisions") or () if (d := Decision.from_status(raw)) is not None]
+        now = self.clock()
+
+        result: ScheduleResult | None = None
+        decisions: list[Decision] = []
+        started = time.perf_counter()
+        if not source.error:
+            own = Counter(self._decided.get(key, ()))
+            result = schedule(
+                policy,
+                targets,
+                now=now,
+                within=source.within,
+                current=[d.key for d in previous],
+                holding=_holding(namespaces),
+                load={k: n - own[k] for k, n in self._load.items()} if own else self._load,
+            )
+            decisions = with_replicas(policy, result.decisions, self._replica_totals(ws, spec, namespaces))
+            # Count the choice at once, so Placements scheduled before this status write lands see its load.
+            self._set_decided(key, tuple(d.key for d in decisions))
+        metrics.PLACEMENT_DECISION_SECONDS.observe(time.perf_counter() - started)
+        outcome = "no_location" if result is None else ("scheduled" if result.scheduled else "unschedulable")
+        metrics.PLACEMENT_DECISIONS.labels(policy.strategy, outcome, ws).inc()
+        metrics.PLACEMENT_SELECTED_TARGETS.labels(ws, name).set(len(decisions))
+
+        new_status = self._status(status, source, result, decisions, bool(namespaces), policy)
+        if new_status != status:
+            body = copy.deepcopy(obj)
+            body["status"] = new_status
+            body["metadata"]["resourceVersion"] = str(entry.rev)
+            try:
+                await self.service.update(PLACEMENTS, ws, None, name, body, WriteOptions(), "status")
+            except errors.StatusError as e:
+                if e.code == 409:
+                    self.queue.add_after(key, CONFLICT_RETRY)  # someone wrote in between: decide again
+                    return
+                if e.code == 404:
+                    return
+                raise
+            await self._annotate(ws, name, md, decisions)
+            await self._record(ws, obj, policy, previous, decisions, source, result, status, now)
+        if result is not None and result.next_check is not None:
+            self.queue.add_after(key, max(0.0, result.next_check - now) + 0.05)
+
+    def location_workspace(self, ws: str, spec: Mapping[str, Any]) -> str:
+        explicit = spec.get("locationWorkspace")
+        if explicit:
+            return str(explicit)
+        if self.store.count(LOCATIONS.key_prefix(ws)) or self._targets.get(ws):
+            return ws
+        return DEFAULT_LOCATION_WORKSPACE
+
+    def _source(self, ws: str, spec: Mapping[str, Any], targets: TargetSet) -> _Source:
+        selectors = spec.get("locationSelectors")
+        if selectors is None:
+            if spec.get("syncTargetSelector") is not None:
+                return _Source()  # direct selection: every target of the workspace, narrowed by the selector
+            return _Source(error="No valid location is found: neither locationSelectors nor syncTargetSelector is set")
+        wanted = _gvr(spec.get("locationResource"))
+        parsed = [label_selector_from_object(s) for s in selectors if isinstance(s, dict)]
+        matched = []
+        for entry in self.store.list(LOCATIONS.key_prefix(ws)):
+            loc = entry.obj
+            if _gvr((loc.get("spec") or {}).get("resource")) != wanted:
+                continue
+            labels = loc["metadata"].get("labels") or {}
+            if any(sel.matches(labels) for sel in parsed):
+                matched.append(loc)
+        if not matched:
+            return _Source(error=f"No valid location is found in workspace {ws}")
+        matched.sort(key=lambda loc: str(loc["metadata"]["name"]))
+        within: set[int] = set()
+        for loc in matched:
+            within |= targets.select(label_selector_from_object((loc.get("spec") or {}).get("instanceSelector")))
+        return _Source(frozenset(within), {"path": ws, "locationName": str(matched[0]["metadata"]["name"])})
+
+    def _selected_namespaces(self, ws: str, spec: Mapping[str, Any]) -> list[dict[str, Any]]:
+        selector = label_selector_from_object(spec.get("namespaceSelector"))
+        out = []
+        for entry in self.store.list(NAMESPACES.key_prefix(ws)):
+            md = entry.obj["metadata"]
+            if md.get("name") in BLOCKED_NAMESPACES or md.get("deletionTimestamp"):
+                continue
+            if selector.matches(md.get("labels") or {}):
+                out.append(entry.obj)
+        return out
+
+    def _replica_totals(self, ws: str, spec: Mapping[str, Any], namespaces: list[dict[str, Any]]) -> list[int]:
+        raw = spec.get("workloadSelector")
+        selector = label_selector_from_object(raw) if raw is not None else EVERYTHING
+        totals = []
+        for ns in namespaces:
+            for info in SCALABLE:
+                for entry in self.store.list(info.key_prefix(ws, str(ns["metadata"]["name"]))):
+                    replicas = replicas_of(entry.obj)
+                    if replicas is not None and selector.matches(entry.obj["metadata"].get("labels") or {}):
+                        totals.append(replicas)
+        return totals
+
+    def _status(
+        self,
+        status: dict[str, Any],
+        source: _Source,
+        result: ScheduleResult | None,
+        decisions: list[Decision],
+        bound: bool,
+        policy: Policy,
+    ) -> dict[str, Any]:
+        out = dict(status)
+        conditions = status.get("conditions")
+        if source.error or result is None:
+            out["phase"] = "Pending"
+            out.pop("selectedLocation", None)
+            ready = condition(
+                scheduling.CONDITION_READY, False, scheduling.REASON_LOCATION_NO_MATCH, source.error, SEVERITY_ERROR
+            )
+            scheduled = condition(
+                scheduling.CONDITION_SCHEDULED,
+                False,
+                scheduling.REASON_SCHEDULE_LOCATION_NOT_FOUND,
+                "No selected location is scheduled",
+                SEVERITY_WARNING,
+            )
+        else:
+            out["phase"] = "Bound" if bound else "Unbound"
+            if source.location is not None:
+                out["selectedLocation"] = source.location
+            else:
+                out.pop("selectedLocation", None)
+            ready = condition(scheduling.CONDITION_READY, True)
+            if result.scheduled:
+                scheduled = condition(
+                    scheduling.CONDITION_SCHEDULED, True, message=f"{result.explain()}; strategy {policy.strategy}"
+                )
+            else:
+                scheduled = condition(
+                    scheduling.CONDITION_SCHEDULED,
+                    False,
+                    scheduling.REASON_NO_VALID_TARGET,
+                    result.explain(),
+                    SEVERITY_WARNING,
+                )
+        out["decisions"] = [d.to_status() for d in decisions]
+        out["conditions"] = set_condition(set_condition(conditions, ready), scheduled)
+        return out
+
+    async def _annotate(self, ws: str, name: str, md: Mapping[str, Any], decisions: list[Decision]) -> None:
+        """kcp tooling reads the single chosen target from an annotation; it gets the first decision."""
+        wanted = decisions[0].key if decisions else None
+        if (md.get("annotations") or {}).get(PLACEMENT_SYNC_TARGET_ANNOTATION) == wanted:
+            return
+        patch = {"metadata": {"annotations": {PLACEMENT_SYNC_TARGET_ANNOTATION: wanted}}}
+        try:
+            await self.service.patch(PLACEMENTS, ws, None, name, MERGE_PATCH, orjson.dumps(patch), WriteOptions())
+        except errors.StatusError as e:
+            if e.code != 404:
+                raise
+
+    async def _record(
+        self,
+        ws: str,
+        obj: dict[str, Any],
+        policy: Policy,
+        previous: list[Decision],
+        decisions: list[Decision],
+        source: _Source,
+        result: ScheduleResult | None,
+        old_status: Mapping[str, Any],
+        now: float,
+    ) -> None:
+        """Events for changes of the decision: where the workloads go, and why a target was dropped."""
+        old_keys, new_keys = {d.key for d in previous}, {d.key for d in decisions}
+        old_scheduled = find(old_status.get("conditions"), scheduling.CONDITION_SCHEDULED) or {}
+        if result is None:
+            if old_scheduled.get("reason") != scheduling.REASON_SCHEDULE_LOCATION_NOT_FOUND:
+                await self.events.record(ws, obj, WARNING, scheduling.REASON_LOCATION_NO_MATCH, source.error)
+            return
+        if not result.scheduled:
+            if old_keys or old_scheduled.get("status") != "False":
+                await self.events.record(ws, obj, WARNING, "FailedScheduling", result.explain())
+            return
+        if old_keys == new_keys:
+            return
+        shares = ", ".join(
+            f"{d.name} ({d.replicas} replicas)" if policy.divided else d.name
+            for d in decisions
+            if d.key not in old_keys
+        )
+        parts = [f"Strategy {policy.strategy} chose {shares}"] if shares else []
+        dropped = [d for d in previous if d.key not in new_keys]
+        if dropped:
+            targets = self.target_set(self._source_ws.get(_placement_key(ws, obj), ws))
+            reasons = ", ".join(f"{d.name} ({why_dropped(targets, d.key, policy, now)})" for d in dropped)
+            parts.append(f"dropped {reasons}; their copies stay until the new targets report the workloads available")
+        await self.events.record(ws, obj, NORMAL, "Scheduled", "; ".join(parts) or result.explain())
+
+
+def why_dropped(targets: TargetSet, key: str, policy: Policy, now: float) -> str:
+    """A short reason a previously chosen target left the decision."""
+    i = targets.index_of_key.get(key)
+    if i is None:
+        return "SyncTarget deleted"
+    t = targets.targets[i]
+    if not t.ready:
+        return "not Ready"
+    if t.unschedulable:
+        return "cordoned"
+    if t.evict_after is not None and t.evict_after <= now:
+        return "evicting"
+    for taint in t.taints:
+        if taint.effect == "NoExecute" and not policy.tolerates(taint):
+            return f"taint {taint}"
+    if not policy.target_selector.matches(t.labels):
+        return "no longer selected"
+    return "no longer among the best candidates"
+
+
+def _placement_key(ws: str, obj: Mapping[str, Any]) -> str:
+    return PLACEMENTS.key(ws, None, str(obj["metadata"]["name"]))
+
+
+def _holding(namespaces: Iterable[Mapping[str, Any]]) -> set[str]:
+    keys: set[str] = set()
+    for ns in namespaces:
+        for label, value in (ns["metadata"].get("labels") or {}).items():
+            if label.startswith(STATE_LABEL_PREFIX) and value == STATE_SYNC:
+                keys.add(label[len(STATE_LABEL_PREFIX) :])
+    return keys
+
+
+def _gvr(value: Any) -> tuple[str, str, str]:
+    gvr = value if isinstance(value, dict) else {}
+    return (str(gvr.get("group") or ""), str(gvr.get("version") or ""), str(gvr.get("resource") or ""))
+
+
+def _labels(obj: Mapping[str, Any]) -> Any:
+    return (obj.get("metadata") or {}).get("labels")
+
+
+def _location_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
+    return _labels(old) != _labels(new) or old.get("spec") != new.get("spec")

@@ -1,0 +1,28 @@
+"""The hub's scheduling controllers, built in the order they feed each other."""
+
+from __future__ import annotations
+
+from tmc.apiserver.registry import ResourceRegistry
+from tmc.apiserver.rest import ObjectService
+from tmc.controllers.placement.assignment import AssignmentController
+from tmc.controllers.placement.controller import PlacementController
+from tmc.controllers.runtime import Controller
+from tmc.controllers.synctarget.heartbeat import DEFAULT_HEARTBEAT_THRESHOLD, HeartbeatController
+from tmc.controllers.synctarget.location import LocationStatusController
+from tmc.storage.interface import Store
+
+
+def scheduling_controllers(
+    store: Store,
+    registry: ResourceRegistry,
+    service: ObjectService,
+    *,
+    heartbeat_threshold: float = DEFAULT_HEARTBEAT_THRESHOLD,
+) -> list[Controller]:
+    """SyncTarget heartbeat/Ready, Location status, the placement scheduler and the assignment controller."""
+    return [
+        HeartbeatController(store, registry, service, heartbeat_threshold=heartbeat_threshold),
+        LocationStatusController(store, registry, service),
+        PlacementController(store, registry, service),
+        AssignmentController(store, registry, service),
+    ]

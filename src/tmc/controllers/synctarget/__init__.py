@@ -1,0 +1,1 @@
+"""SyncTarget health (heartbeat, Ready), Location status and member-cluster metrics."""

@@ -1,0 +1,173 @@
+"""SyncTarget health: `HeartbeatHealthy` from the syncer's heartbeat, the `Ready` summary, the key label, metrics.
+
+kcp's rules (reference/kcp-tmc.md 3.9): no heartbeat yet -> False "No heartbeat yet seen"; last heartbeat older
+than the threshold -> False "No heartbeat since <t>"; otherwise True. Unlike kcp, which only noticed a silent
+syncer on the next event, every healthy target is requeued for the moment its heartbeat expires, so Ready turns
+False within the threshold (plus the heartbeat's one-second resolution) of the last heartbeat.
+"""
+
+from __future__ import annotations
+
+import copy
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import orjson
+
+from tmc.api.keys import sync_target_key
+from tmc.api.workload import (
+    CONDITION_API_IMPORTER_READY,
+    CONDITION_HEARTBEAT_HEALTHY,
+    CONDITION_READY,
+    CONDITION_SYNCER_READY,
+    REASON_ERROR_HEARTBEAT,
+    SYNC_TARGET_KEY_LABEL,
+    SYNC_TARGETS,
+)
+from tmc.apimachinery import errors
+from tmc.apimachinery.resources import cluster_of_key
+from tmc.apiserver.registry import ResourceRegistry
+from tmc.apiserver.rest import MERGE_PATCH, ObjectService, WriteOptions
+from tmc.controllers.placement.model import Target, parse_time
+from tmc.controllers.runtime import Controller
+from tmc.controllers.synctarget import metrics
+from tmc.controllers.synctarget.conditions import SEVERITY_WARNING, condition, is_true, set_condition, summarize
+from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY
+from tmc.controllers.synctarget.quantity import parse_resource_list
+from tmc.storage.interface import Event, Store
+
+log = logging.getLogger("tmc.controllers.synctarget")
+
+DEFAULT_HEARTBEAT_THRESHOLD = 30.0
+# Ready summarizes these, counting only those present (kcp's SyncTarget Ready).
+READY_INPUTS = (CONDITION_SYNCER_READY, CONDITION_API_IMPORTER_READY, CONDITION_HEARTBEAT_HEALTHY)
+
+
+def heartbeat_condition(
+    last_heartbeat: str | None, now: float, threshold: float
+) -> tuple[dict[str, Any], float | None]:
+    """The HeartbeatHealthy condition and, when healthy, the epoch time at which it expires."""
+    last = parse_time(last_heartbeat)
+    if last is None:
+        return condition(
+            CONDITION_HEARTBEAT_HEALTHY, False, REASON_ERROR_HEARTBEAT, "No heartbeat yet seen", SEVERITY_WARNING
+        ), None
+    expires = last + threshold
+    if now >= expires:
+        return condition(
+            CONDITION_HEARTBEAT_HEALTHY,
+            False,
+            REASON_ERROR_HEARTBEAT,
+            f"No heartbeat since {last_heartbeat}",
+            SEVERITY_WARNING,
+        ), None
+    return condition(CONDITION_HEARTBEAT_HEALTHY, True), expires
+
+
+class HeartbeatController(Controller):
+    name = "synctarget-heartbeat"
+    prefix = SYNC_TARGETS.key_prefix(None)
+
+    def __init__(
+        self,
+        store: Store,
+        registry: ResourceRegistry,
+        service: ObjectService,
+        *,
+        heartbeat_threshold: float = DEFAULT_HEARTBEAT_THRESHOLD,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__(store)
+        self.registry = registry
+        self.service = service
+        self.threshold = heartbeat_threshold
+        self.clock = clock
+
+    def keys_for(self, event: Event) -> tuple[str, ...]:
+        if event.type == "DELETED":
+            metrics.forget(cluster_of_key(event.key), str(event.obj["metadata"].get("name", "")))
+            return ()
+        return (event.key,)
+
+    async def reconcile(self, key: str) -> None:
+        entry = self.store.get(key)
+        if entry is None:
+            return
+        obj = entry.obj
+        md = obj["metadata"]
+        cluster, name = cluster_of_key(key), str(md["name"])
+        if md.get("deletionTimestamp"):
+            return
+        target_key = sync_target_key(cluster, name)
+        if (md.get("labels") or {}).get(SYNC_TARGET_KEY_LABEL) != target_key:
+            patch = {"metadata": {"labels": {SYNC_TARGET_KEY_LABEL: target_key}}}
+            await self._write(
+                key,
+                self.service.patch(SYNC_TARGETS, cluster, None, name, MERGE_PATCH, orjson.dumps(patch), WriteOptions()),
+            )
+            return  # the label write is an event of its own; the status is handled on that pass
+
+        now = self.clock()
+        status = obj.get("status") or {}
+        heartbeat, expires = heartbeat_condition(status.get("lastSyncerHeartbeatTime"), now, self.threshold)
+        conditions = set_condition(status.get("conditions"), heartbeat)
+        ready = summarize(CONDITION_READY, conditions, READY_INPUTS)
+        if ready is not None:
+            conditions = set_condition(conditions, ready)
+        if conditions != (status.get("conditions") or []):
+            body = copy.deepcopy(obj)
+            body["status"] = {**status, "conditions": conditions}
+            body["metadata"]["resourceVersion"] = str(entry.rev)
+            write = self.service.update(SYNC_TARGETS, cluster, None, name, body, WriteOptions(), "status")
+            if not await self._write(key, write):
+                return
+            was_ready = is_true(status.get("conditions"), CONDITION_READY)
+            if was_ready != is_true(conditions, CONDITION_READY):
+                log.info(
+                    "sync target readiness changed",
+                    extra={"workspace": cluster, "syncTarget": name, "ready": not was_ready, "why": heartbeat},
+                )
+        if expires is not None:
+            # Wake up just after the heartbeat expires; a newer heartbeat reconciles (and reschedules) sooner.
+            self.queue.add_after(key, max(0.0, expires - now) + 0.05)
+        self._publish(cluster, name, obj, conditions, now)
+
+    async def _write(self, key: str, write: Awaitable[Any]) -> bool:
+        """Await a write; on a conflict look again (the key is requeued), on a vanished object give up."""
+        try:
+            await write
+        except errors.StatusError as e:
+            if e.code == 409:
+                self.queue.add_after(key, CONFLICT_RETRY)
+                return False
+            if e.code == 404:
+                return False
+            raise
+        return True
+
+    def _publish(
+        self, cluster: str, name: str, obj: dict[str, Any], conditions: list[dict[str, Any]], now: float
+    ) -> None:
+        status = obj.get("status") or {}
+        target = Target.from_object(obj, cluster, "")
+        last = parse_time(status.get("lastSyncerHeartbeatTime"))
+        counters = status.get("syncerStatus") or {}
+        score = metrics.health_score(
+            is_true(conditions, CONDITION_READY),
+            now - last if last is not None else None,
+            self.threshold,
+            int(counters.get("syncedResources") or 0),
+            int(counters.get("pendingResources") or 0),
+            int(counters.get("failedResources") or 0),
+            target.utilization(),
+        )
+        metrics.publish(
+            cluster,
+            name,
+            parse_resource_list(status.get("capacity")),
+            dict(target.allocatable),
+            dict(target.allocated),
+            score,
+        )

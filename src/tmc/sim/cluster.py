@@ -1,0 +1,126 @@
+"""A simulated member cluster: the hub's API server on the plain Kubernetes URL layout, its nodes, the sim
+controllers, the outage switch and `<data-dir>/<name>.kubeconfig`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from tmc.apiserver.app import Hub, ServerConfig
+from tmc.apiserver.kubeconfig import write_kubeconfig
+from tmc.controllers.runtime import Controller
+from tmc.sim.apps import DeploymentController, ReplicaSetController
+from tmc.sim.base import SimSettings
+from tmc.sim.kubelet import KubeletController, SchedulerController
+from tmc.sim.nodes import ensure_nodes
+from tmc.sim.outage import OutageSwitch
+from tmc.sim.workloads import DaemonSetController, JobController, StatefulSetController
+
+log = logging.getLogger("tmc.sim")
+EXTRA_NAMESPACES = ("kube-node-lease",)
+
+
+@dataclass
+class SimConfig:
+    name: str
+    data_dir: str
+    secure_port: int = 0
+    nodes: int = 3
+    node_cpu: str = "8"
+    node_memory: str = "32Gi"
+    ready_delay: float = 1.0
+    labels: dict[str, str] = field(default_factory=dict)
+    bind_address: str = "127.0.0.1"
+
+
+class SimCluster:
+    def __init__(self, config: SimConfig) -> None:
+        self.config = config
+        self.outage = OutageSwitch(self.outage_path)
+        # Each cluster keeps its database and PKI in its own directory, so several can share one data dir.
+        self.hub = Hub(
+            ServerConfig(
+                data_dir=os.path.join(config.data_dir, config.name),
+                bind_address=config.bind_address,
+                secure_port=config.secure_port,
+            ),
+            middlewares=[self.outage.middleware],
+        )
+        self.nodes: list[str] = []
+
+    @property
+    def kubeconfig_path(self) -> str:
+        return os.path.join(self.config.data_dir, f"{self.config.name}.kubeconfig")
+
+    @property
+    def outage_path(self) -> str:
+        return os.path.join(self.config.data_dir, f"{self.config.name}.outage")
+
+    @property
+    def url(self) -> str:
+        return f"https://127.0.0.1:{self.hub.port}"
+
+    async def start(self) -> None:
+        cfg = self.config
+        hub = self.hub
+        await hub.start()
+        # /readyz says ready only once nodes and controllers are in place, not when the listener is.
+        hub.ready = False
+        assert hub.store is not None
+        cluster = hub.config.default_cluster
+        for namespace in EXTRA_NAMESPACES:
+            await hub.service.ensure_namespace(cluster, namespace)
+        self.nodes = await ensure_nodes(
+            hub.service, cluster, cfg.name, cfg.nodes, cfg.node_cpu, cfg.node_memory, cfg.labels
+        )
+        settings = SimSettings(name=cfg.name, cluster=cluster, ready_delay=cfg.ready_delay)
+        controllers: list[Controller] = [
+            SchedulerController(hub.store, hub.service, settings),
+            KubeletController(hub.store, hub.service, settings),
+            ReplicaSetController(hub.store, hub.service, settings),
+            DeploymentController(hub.store, hub.service, settings),
+            StatefulSetController(hub.store, hub.service, settings),
+            DaemonSetController(hub.store, hub.service, settings),
+            JobController(hub.store, hub.service, settings),
+        ]
+        for controller in controllers:
+            await controller.start()
+            hub.controllers.append(controller)  # the hub stops them with its own
+        self.outage.start()
+        write_kubeconfig(
+            self.kubeconfig_path,
+            server=self.url,  # the plain layout: no /clusters/ prefix, like any Kubernetes API server
+            ca_pem=hub.identity.ca_cert_pem,
+            context=cfg.name,
+            user=f"{cfg.name}-admin",
+            token=hub.identity.admin_token,
+        )
+        hub.ready = True
+        log.info(
+            "sim-cluster ready",
+            extra={"cluster": cfg.name, "url": self.url, "nodes": len(self.nodes), "kubeconfig": self.kubeconfig_path},
+        )
+
+    async def stop(self) -> None:
+        await self.outage.stop()
+        await self.hub.stop()
+
+
+async def run(config: SimConfig, on_ready: Callable[[SimCluster], None] | None = None) -> None:
+    """Run a simulated cluster until SIGTERM or SIGINT."""
+    sim = SimCluster(config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await sim.start()
+        if on_ready is not None:
+            on_ready(sim)
+        await stop.wait()
+    finally:
+        await sim.stop()

@@ -1,0 +1,126 @@
+"""`tmc sim-cluster`: run a simulated member cluster."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+from typing import TYPE_CHECKING
+
+import click
+
+from tmc.sim.nodes import parse_labels
+from tmc.sim.quantity import parse_duration, parse_quantity
+
+if TYPE_CHECKING:
+    from tmc.sim.cluster import SimCluster
+
+
+_NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
+
+
+def _name(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    # It prefixes node names and names files, so it must be a short DNS label.
+    if not _NAME.match(value):
+        raise click.BadParameter(f"{value!r} must be a lowercase DNS label of at most 40 characters")
+    return value
+
+
+def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
+    try:
+        seconds = parse_duration(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    return seconds
+
+
+def _quantity(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    try:
+        amount = parse_quantity(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    if amount <= 0:
+        raise click.BadParameter(f"{value!r} must be greater than zero")
+    return value
+
+
+def _labels(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, str]:
+    try:
+        return parse_labels(value)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+
+
+@click.command("sim-cluster")
+@click.option("--name", required=True, callback=_name, help="Cluster name: node names, kubeconfig context, file names.")
+@click.option("--data-dir", default=".tmc", show_default=True, help="Directory shared by simulated clusters.")
+@click.option(
+    "--secure-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="HTTPS port (0: a free one)."
+)
+@click.option("--nodes", default=3, show_default=True, type=click.IntRange(0, 1000), help="Number of nodes.")
+@click.option("--node-cpu", default="8", show_default=True, callback=_quantity, help="CPU capacity of each node.")
+@click.option(
+    "--node-memory", default="32Gi", show_default=True, callback=_quantity, help="Memory capacity of each node."
+)
+@click.option(
+    "--ready-delay",
+    default="1s",
+    show_default=True,
+    callback=_duration,
+    help="How long a bound pod takes to become Running and Ready (500ms, 2s or plain seconds).",
+)
+@click.option(
+    "--labels",
+    default="",
+    callback=_labels,
+    help="k=v,... put on every node; region= and zone= also set topology.kubernetes.io/region|zone.",
+)
+@click.option(
+    "--log-level",
+    default="info",
+    show_default=True,
+    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
+)
+def sim_cluster(
+    name: str,
+    data_dir: str,
+    secure_port: int,
+    nodes: int,
+    node_cpu: str,
+    node_memory: str,
+    ready_delay: float,
+    labels: dict[str, str],
+    log_level: str,
+) -> None:
+    """Run a simulated member cluster (KWOK-like) serving the plain Kubernetes API.
+
+    Writes DATA_DIR/NAME.kubeconfig. Faults: pod template annotations sim.tmc.io/never-ready and
+    sim.tmc.io/crash-loop; outage: create DATA_DIR/NAME.outage (remove it to recover).
+    """
+    from tmc.observability.logging import configure_logging
+    from tmc.sim.cluster import SimConfig, run
+
+    configure_logging(log_level, component="sim-cluster")
+    config = SimConfig(
+        name=name,
+        data_dir=data_dir,
+        secure_port=secure_port,
+        nodes=nodes,
+        node_cpu=node_cpu,
+        node_memory=node_memory,
+        ready_delay=ready_delay,
+        labels=labels,
+    )
+    try:
+        import uvloop
+
+        uvloop.run(run(config, on_ready=_announce))
+    except ImportError:
+        asyncio.run(run(config, on_ready=_announce))
+
+
+def _announce(sim: SimCluster) -> None:
+    click.echo(
+        f"sim-cluster {sim.config.name} ready on {sim.url} with {len(sim.nodes)} nodes; "
+        f"kubeconfig {os.path.abspath(sim.kubeconfig_path)}"
+    )

@@ -1,0 +1,227 @@
+"""`tmc syncer`: wires the clients, informers, workers, heartbeat and the metrics and health endpoints together."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from tmc.api.keys import sync_target_key
+from tmc.syncer import metrics
+from tmc.syncer.client import ApiError, KubeClient, Unreachable, load_kubeconfig
+from tmc.syncer.engine import Engine
+from tmc.syncer.heartbeat import Heartbeat, ensure_sync_target, syncer_vw_url
+from tmc.syncer.informer import Informer
+from tmc.syncer.namespaces import TargetIdentity
+from tmc.syncer.resources import NAMESPACES, parse_resource_types, resolve
+
+log = logging.getLogger("tmc.syncer")
+
+STARTUP_RETRY_MAX = 30.0
+
+
+@dataclass
+class SyncerConfig:
+    sync_target_name: str
+    kubeconfig: str
+    downstream_kubeconfig: str
+    workspace: str = "root"
+    metrics_port: int = 8080
+    health_port: int = 8081
+    bind_address: str = "127.0.0.1"
+    concurrency: int = 16
+    resync_period: float = 600.0
+    heartbeat_period: float = 10.0
+    namespaces: frozenset[str] = frozenset()
+    resource_types: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+
+
+class Syncer:
+    def __init__(self, config: SyncerConfig) -> None:
+        self.config = config
+        hub_config = load_kubeconfig(config.kubeconfig)
+        # The hub kubeconfig names a workspace URL (`.../clusters/root`); the syncer addresses workspaces itself.
+        self.hub = KubeClient(hub_config, base_url=hub_config.base_url)
+        self.down = KubeClient(
+            load_kubeconfig(config.downstream_kubeconfig), connections=max(16, config.concurrency * 2)
+        )
+        self.engine: Engine | None = None
+        self.heartbeat: Heartbeat | None = None
+        self.informers: list[Informer] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._runners: list[web.AppRunner] = []
+        self.started = time.monotonic()
+        name = config.sync_target_name
+        for status in ("connected", "disconnected"):
+            metrics.CONNECTIONS.labels(name, status).set(0)
+        metrics.HEARTBEAT_AGE.labels(name).set(-1)
+
+    # ---------------------------------------------------------------- lifecycle
+
+    async def start(self) -> None:
+        await self._serve_endpoints()
+        cfg = self.config
+        target = await self._retry(
+            "read the SyncTarget", lambda: ensure_sync_target(self.hub, cfg.workspace, cfg.sync_target_name, cfg.labels)
+        )
+        uid = str(target["metadata"]["uid"])
+        identity = TargetIdentity(
+            cfg.workspace, cfg.sync_target_name, uid, sync_target_key(cfg.workspace, cfg.sync_target_name)
+        )
+        vw = self.hub.at(syncer_vw_url(self.hub.base_url, target, cfg.workspace))
+        wanted = parse_resource_types(cfg.resource_types)
+        resources = await self._retry("discover the member cluster's resources", lambda: resolve(self.down, wanted))
+        log.info(
+            "syncing",
+            extra={
+                "sync_target": cfg.sync_target_name,
+                "workspace": cfg.workspace,
+                "key": identity.key,
+                "uid": uid,
+                "virtual_workspace": vw.base_url,
+                "resources": [r.id for r in resources],
+            },
+        )
+        self.engine = engine = Engine(identity, vw, self.hub, self.down, resources, namespaces_filter=cfg.namespaces)
+        self.informers = engine.informers(self._on_connection)
+        for informer in self.informers:
+            self._spawn(informer.run(), informer.name)
+        for i in range(cfg.concurrency):
+            self._spawn(engine.work(), f"worker-{i}")
+        self.heartbeat = Heartbeat(
+            self.hub,
+            self.down,
+            cfg.workspace,
+            cfg.sync_target_name,
+            uid,
+            cfg.heartbeat_period,
+            engine.counts,
+            self.readiness,
+        )
+        self._spawn(self.heartbeat.run(), "heartbeat")
+        self._spawn(self._mark_ready(), "ready")
+        self._spawn(self._resync(), "resync")
+
+    async def _retry(self, what: str, call: Any) -> Any:
+        """Start-up calls wait for the hub or the member cluster to come up, backing off to 30 s."""
+        delay = 1.0
+        while True:
+            try:
+                return await call()
+            except (ApiError, Unreachable) as e:
+                log.warning(f"could not {what}; retrying", extra={"error": str(e), "retry_in": delay})
+            await asyncio.sleep(delay)
+            delay = min(STARTUP_RETRY_MAX, delay * 2)
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._task_done)
+        self._tasks.append(task)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("task crashed", extra={"task": task.get_name()}, exc_info=task.exception())
+
+    async def _mark_ready(self) -> None:
+        assert self.engine is not None
+        engine = self.engine
+        # Workers start once namespaces are listed on both sides; each other type waits for its own two lists (a
+        # type the hub does not serve yet must not hold the others back).
+        await asyncio.gather(engine.up[NAMESPACES.id].synced.wait(), engine.downstream[NAMESPACES.id].synced.wait())
+        engine.ready.set()
+        await asyncio.gather(*(i.synced.wait() for i in self.informers))
+        log.info("caches synced", extra={"seconds": round(time.monotonic() - self.started, 3)})
+
+    async def _resync(self) -> None:
+        assert self.engine is not None
+        while True:
+            await asyncio.sleep(self.config.resync_period)
+            self.engine.resync()
+
+    def _on_connection(self, informer: Informer, connected: bool) -> None:
+        up = sum(1 for i in self.informers if i.connected)
+        name = self.config.sync_target_name
+        metrics.CONNECTIONS.labels(name, "connected").set(up)
+        metrics.CONNECTIONS.labels(name, "disconnected").set(len(self.informers) - up)
+        if connected:
+            log.debug("watch connected", extra={"informer": informer.name})
+        else:
+            log.warning("watch disconnected", extra={"informer": informer.name, "error": informer.last_error})
+
+    def readiness(self) -> tuple[bool, str]:
+        if self.engine is None:
+            return False, "connecting to the hub"
+        waiting = [i.name for i in self.informers if not i.synced.is_set()]
+        if waiting:
+            return False, "waiting for the initial lists of " + ", ".join(waiting)
+        down = [i.name for i in self.informers if not i.connected]
+        if down:
+            return False, "not connected: " + ", ".join(down)
+        return True, "syncing"
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for runner in self._runners:
+            await runner.cleanup()
+        await self.hub.close()
+        await self.down.close()
+
+    # ---------------------------------------------------------------- endpoints
+
+    async def _serve_endpoints(self) -> None:
+        cfg = self.config
+        routes: dict[int, list[tuple[str, Any]]] = {}
+        if cfg.metrics_port:
+            routes.setdefault(cfg.metrics_port, []).append(("/metrics", self._metrics))
+        if cfg.health_port:
+            routes.setdefault(cfg.health_port, []).extend([("/healthz", self._healthz), ("/readyz", self._readyz)])
+        for port, handlers in routes.items():
+            app = web.Application()
+            for path, handler in handlers:
+                app.router.add_get(path, handler)
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            await web.TCPSite(runner, cfg.bind_address, port).start()
+            self._runners.append(runner)
+
+    async def _metrics(self, request: web.Request) -> web.Response:
+        if self.heartbeat is not None:
+            metrics.HEARTBEAT_AGE.labels(self.config.sync_target_name).set(self.heartbeat.age())
+        if self.engine is not None:
+            synced, pending, failed = self.engine.counts()
+            for state, value in (("synced", synced), ("pending", pending), ("failed", failed)):
+                metrics.OBJECTS.labels(self.config.sync_target_name, state).set(value)
+        return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    async def _healthz(self, request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    async def _readyz(self, request: web.Request) -> web.Response:
+        ready, message = self.readiness()
+        return web.Response(status=200 if ready else 503, text=message)
+
+
+async def run(config: SyncerConfig) -> None:
+    """Run a syncer until SIGTERM or SIGINT."""
+    syncer = Syncer(config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    starting = asyncio.create_task(syncer.start())
+    try:
+        await stop.wait()
+    finally:
+        starting.cancel()
+        await asyncio.gather(starting, return_exceptions=True)
+        await syncer.stop()
+        log.info("stopped")

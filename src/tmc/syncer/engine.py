@@ -1,0 +1,470 @@
+"""The sync loop: spec down, status up, deletion, for every object assigned to one SyncTarget.
+
+Work items are `<resource>|<workspace>|<namespace>|<name>` keys (upstream coordinates) on a de-duplicating queue
+drained by `--concurrency` workers; upstream events (through the syncer virtual workspace), downstream events and
+the periodic resync all enqueue keys, and one reconcile brings both directions in line:
+
+1. Upstream gone. Only the hub can say so: a DELETED watch event (deletion, or un-assignment by removing the Sync
+   label), or a 404 from a GET through the virtual workspace when the object merely went missing from a relist or
+   is found downstream without an upstream copy. An unreachable hub never deletes anything (kcp #2671). Then the
+   downstream copy is deleted with a UID precondition (kcp #643).
+2. Deletion pending (a deletionTimestamp in the view): delete downstream (UID precondition), and once it is gone
+   drop the syncer finalizer through the view; the virtual workspace then lets go of the object (kcp 2.3 step 5).
+3. Otherwise: add the syncer finalizer upstream (before anything exists downstream), make sure the downstream
+   namespace exists, sync the ConfigMaps and Secrets the pod template references first, then create the downstream
+   object or JSON-merge-patch it (see transform.merge_patch) when what the syncer would write changed.
+4. Copy the downstream `.status` up through the view's status subresource when it differs from the last report.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL, syncer_finalizer
+from tmc.controllers.runtime import WorkQueue
+from tmc.syncer import metrics
+from tmc.syncer.client import JSON_PATCH, ApiError, KubeClient, Unreachable, error_type
+from tmc.syncer.informer import Informer
+from tmc.syncer.namespaces import Namespaces, TargetIdentity
+from tmc.syncer.resources import NAMESPACES, SyncedResource
+from tmc.syncer.transform import (
+    downstream_name,
+    downstream_object,
+    merge_patch,
+    referenced_config,
+    syncable,
+    upstream_name,
+    upstream_status,
+)
+
+log = logging.getLogger("tmc.syncer")
+
+SEP = "|"
+NAMESPACE_CLEAN_DELAY = 5.0  # seconds a downstream namespace outlives its upstream one (kcp: 30 s)
+
+
+@dataclass
+class Applied:
+    desired: dict[str, Any]
+    uid: str
+
+
+def make_key(resource: str, cluster: str, namespace: str, name: str) -> str:
+    return SEP.join((resource, cluster, namespace, name))
+
+
+class Engine:
+    def __init__(
+        self,
+        target: TargetIdentity,
+        vw: KubeClient,
+        hub: KubeClient,
+        down: KubeClient,
+        resources: list[SyncedResource],
+        *,
+        namespaces_filter: frozenset[str] = frozenset(),
+    ) -> None:
+        self.target = target
+        self.vw = vw  # the syncer virtual workspace, rooted at .../services/syncer/<ws>/<name>/<uid>
+        self.hub = hub  # the hub itself, only to release finalizers of objects that left the view abruptly
+        self.down = down
+        self.resources = {r.id: r for r in resources}
+        self.namespaces_filter = namespaces_filter
+        self.namespaces = Namespaces(down, target)
+        self.queue = WorkQueue(f"syncer-{target.name}")
+        self.finalizer = syncer_finalizer(target.key)
+        self.applied: dict[str, Applied] = {}
+        self.failed: set[str] = set()
+        # Keys whose upstream object the hub reported DELETED: no confirmation GET needed before deleting downstream.
+        self._gone: set[str] = set()
+        # Views last seen for keys that left the view (to know whether the syncer finalizer must still be released).
+        self._last_view: dict[str, dict[str, Any]] = {}
+        self._ns_label = metrics.NamespaceLabels()
+        self.up: dict[str, Informer] = {}
+        self.downstream: dict[str, Informer] = {}
+        self.ready = asyncio.Event()
+
+    # ---------------------------------------------------------------- informers and events
+
+    def informers(self, on_connection: Any) -> list[Informer]:
+        selector = f"{DOWNSTREAM_CLUSTER_LABEL}={self.target.key}"
+        self.up = {
+            r.id: Informer(
+                self.vw,
+                f"/clusters/*{r.collection()}",
+                self._upstream_handler(r),
+                name=f"hub/{r.id}",
+                key_of=_upstream_key,
+                on_connection=on_connection,
+            )
+            for r in [NAMESPACES, *self.resources.values()]
+        }
+        self.downstream = {
+            r.id: Informer(
+                self.down,
+                r.collection(),
+                self._downstream_handler(r),
+                name=f"downstream/{r.id}",
+                label_selector=selector,
+                on_connection=on_connection,
+            )
+            for r in [NAMESPACES, *self.resources.values()]
+        }
+        return [*self.up.values(), *self.downstream.values()]
+
+    def _upstream_handler(self, resource: SyncedResource) -> Any:
+        def handle(event: str, obj: dict[str, Any], cache_key: str) -> None:
+            cluster, namespace, name = cache_key.split(SEP)
+            if resource is NAMESPACES:
+                namespace, name = name, ""
+            if self.namespaces_filter and namespace not in self.namespaces_filter:
+                return
+            key = make_key(resource.id, cluster, namespace, name)
+            if event == "DELETED":
+                self._gone.add(key)
+                self._last_view[key] = obj
+            elif event != "VANISHED":
+                self._gone.discard(key)
+            if resource is NAMESPACES and event in ("DELETED", "VANISHED"):
+                self.queue.add_after(key, NAMESPACE_CLEAN_DELAY)
+            else:
+                self.queue.add(key)
+
+        return handle
+
+    def _downstream_handler(self, resource: SyncedResource) -> Any:
+        def handle(event: str, obj: dict[str, Any], cache_key: str) -> None:
+            md = obj.get("metadata") or {}
+            if resource is NAMESPACES:
+                upstream = self.namespaces.upstream_of(str(md.get("name")))
+                self.namespaces.observe(event, obj)
+                if upstream is None:
+                    upstream = self.namespaces.upstream_of(str(md.get("name")))
+                if upstream is not None:
+                    self.queue.add_after(make_key(NAMESPACES.id, upstream[0], upstream[1], ""), NAMESPACE_CLEAN_DELAY)
+                return
+            upstream = self.namespaces.upstream_of(str(md.get("namespace")))
+            if upstream is None:
+                return  # not a namespace of this SyncTarget (or not seen yet; the resync catches up)
+            name = upstream_name(resource.resource, str(md.get("name")))
+            self.queue.add(make_key(resource.id, upstream[0], upstream[1], name))
+
+        return handle
+
+    def resync(self) -> None:
+        """Queue every known key again (periodic drift repair)."""
+        for rid, informer in self.up.items():
+            for cache_key in list(informer.cache):
+                cluster, namespace, name = cache_key.split(SEP)
+                if rid == NAMESPACES.id:
+                    namespace, name = name, ""
+                self.queue.add(make_key(rid, cluster, namespace, name))
+        for rid, informer in self.downstream.items():
+            if rid == NAMESPACES.id:
+                continue
+            for obj in list(informer.cache.values()):
+                self._downstream_handler(self.resources[rid])("MODIFIED", obj, "")
+
+    # ---------------------------------------------------------------- workers
+
+    async def work(self) -> None:
+        await self.ready.wait()
+        while True:
+            key = await self.queue.get()
+            try:
+                await self.reconcile(key)
+                self.queue.forget(key)
+                self.failed.discard(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception as e:
+                self.failed.add(key)
+                rid = key.split(SEP, 1)[0]
+                metrics.SYNC_ERRORS.labels(self.target.name, rid, error_type(e)).inc()
+                level = logging.WARNING if isinstance(e, ApiError | Unreachable) else logging.ERROR
+                log.log(level, "sync failed", extra={"key": key, "error": str(e)}, exc_info=level == logging.ERROR)
+                self.queue.retry(key)
+            finally:
+                self.queue.done(key)
+
+    def counts(self) -> tuple[int, int, int]:
+        """(synced, pending, failed) objects, for the SyncTarget's status.syncerStatus."""
+        return len(self.applied), len(self.queue), len(self.failed)
+
+    async def reconcile(self, key: str) -> None:
+        rid, cluster, namespace, name = key.split(SEP)
+        if self.namespaces_filter and namespace not in self.namespaces_filter:
+            return
+        if rid == NAMESPACES.id:
+            await self._reconcile_namespace(key, cluster, namespace)
+            return
+        if not (self.up[rid].synced.is_set() and self.downstream[rid].synced.is_set()):
+            # Until both sides of this type have been listed, neither cache can be trusted to decide anything.
+            self.queue.add_after(key, 1.0)
+            return
+        resource = self.resources[rid]
+        up = self.up[rid].cache.get(SEP.join((cluster, namespace, name)))
+        down_ns = self.namespaces.lookup(cluster, namespace)
+        down = self.downstream[rid].cache.get(f"{down_ns}/{downstream_name(resource.resource, name)}")
+        if up is None:
+            await self._upstream_gone(key, resource, cluster, namespace, name, down_ns, down)
+            return
+        if not syncable(resource.resource, up):
+            return
+        if (up.get("metadata") or {}).get("deletionTimestamp"):
+            if await self._delete_downstream(
+                resource, namespace, down_ns, downstream_name(resource.resource, name), down
+            ):
+                await self._release(resource, cluster, namespace, name)
+                self.applied.pop(key, None)
+            return
+        up = await self._spec_down(key, resource, cluster, namespace, up, down)
+        down = self.downstream[rid].cache.get(f"{down_ns}/{downstream_name(resource.resource, name)}")
+        if resource.has_status and down is not None:
+            await self._status_up(resource, cluster, namespace, name, up, down)
+
+    # ---------------------------------------------------------------- spec down
+
+    async def _spec_down(
+        self,
+        key: str,
+        resource: SyncedResource,
+        cluster: str,
+        namespace: str,
+        up: dict[str, Any],
+        down: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        name = str(up["metadata"]["name"])
+        if self.finalizer not in (up["metadata"].get("finalizers") or ()):
+            # Before anything exists downstream, so an upstream deletion always waits for the downstream copy to go.
+            up = await self.vw.patch(
+                self._vw_item(resource, cluster, namespace, name), {"metadata": {"finalizers": [self.finalizer]}}
+            )
+            self.up[resource.id].remember(up)
+        down_ns = await self.namespaces.ensure(cluster, namespace)
+        await self._dependencies(resource, cluster, namespace, up)
+        desired = downstream_object(up, resource.resource, self.target.key, down_ns)
+        previous = self.applied.get(key)
+        down_uid = str((down or {}).get("metadata", {}).get("uid") or "")
+        if previous is not None and previous.desired == desired and down is not None and down_uid == previous.uid:
+            return up
+        started = time.perf_counter()
+        result = "error"
+        path = resource.item(down_ns, str(desired["metadata"]["name"]))
+        try:
+            if down is None:
+                try:
+                    written = await self.down.create(resource.collection(down_ns), desired)
+                except ApiError as e:
+                    if e.code != 409:
+                        raise
+                    written = await self.down.patch(path, merge_patch(previous.desired if previous else None, desired))
+            else:
+                try:
+                    written = await self.down.patch(path, merge_patch(previous.desired if previous else None, desired))
+                except ApiError as e:
+                    if e.code != 404:
+                        raise
+                    written = await self.down.create(resource.collection(down_ns), desired)
+            result = "success"
+        finally:
+            self._observe("down", resource, namespace, result, started)
+        self.downstream[resource.id].remember(written)
+        self.applied[key] = Applied(desired, str(written["metadata"].get("uid") or ""))
+        metrics.SYNCED_RESOURCES.labels(self.target.name, resource.id, "down").inc()
+        return up
+
+    async def _dependencies(self, resource: SyncedResource, cluster: str, namespace: str, up: dict[str, Any]) -> None:
+        """Sync the ConfigMaps and Secrets a workload's pods need before the workload, when they are assigned too."""
+        configmaps, secrets = referenced_config(up)
+        for rid, names in (("configmaps", configmaps), ("secrets", secrets)):
+            if rid not in self.resources or rid == resource.id:
+                continue
+            for dep in names:
+                dep_key = make_key(rid, cluster, namespace, dep)
+                if dep_key not in self.applied and SEP.join((cluster, namespace, dep)) in self.up[rid].cache:
+                    await self.reconcile(dep_key)
+
+    # ---------------------------------------------------------------- status up
+
+    async def _status_up(
+        self,
+        resource: SyncedResource,
+        cluster: str,
+        namespace: str,
+        name: str,
+        up: dict[str, Any],
+        down: dict[str, Any],
+    ) -> None:
+        status = upstream_status(down)
+        if status is None or status == up.get("status"):
+            return
+        started = time.perf_counter()
+        result = "error"
+        try:
+            path = self._vw_item(resource, cluster, namespace, name) + "/status"
+            written = await self.vw.patch(path, [{"op": "add", "path": "/status", "value": status}], JSON_PATCH)
+            result = "success"
+        finally:
+            self._observe("up", resource, namespace, result, started)
+        self.up[resource.id].remember(written)
+        metrics.SYNCED_RESOURCES.labels(self.target.name, resource.id, "up").inc()
+
+    # ---------------------------------------------------------------- deletion
+
+    async def _upstream_gone(
+        self,
+        key: str,
+        resource: SyncedResource,
+        cluster: str,
+        namespace: str,
+        name: str,
+        down_ns: str,
+        down: dict[str, Any] | None,
+    ) -> None:
+        if key not in self._gone:
+            # Missing from the cache is not proof: ask the hub. A 200 means it is still assigned (the cache lags).
+            try:
+                view = await self.vw.get(self._vw_item(resource, cluster, namespace, name))
+            except ApiError as e:
+                if e.code != 404:
+                    raise
+            else:
+                self.up[resource.id].remember(view)
+                self.queue.add(key)
+                return
+        dname = downstream_name(resource.resource, name)
+        if await self._delete_downstream(resource, namespace, down_ns, dname, down):
+            self.applied.pop(key, None)
+            last = self._last_view.pop(key, None)
+            if last is not None and self.finalizer in ((last.get("metadata") or {}).get("finalizers") or ()):
+                await self._release_on_hub(resource, cluster, namespace, name)
+            self._gone.discard(key)
+
+    async def _delete_downstream(
+        self, resource: SyncedResource, namespace: str, down_ns: str, name: str, down: dict[str, Any] | None
+    ) -> bool:
+        """Delete this target's downstream copy, UID-guarded; True once it is gone."""
+        path = resource.item(down_ns, name)
+        for _ in range(3):
+            if down is None:
+                try:
+                    down = await self.down.get(path)
+                except ApiError as e:
+                    if e.code == 404:
+                        return True
+                    raise
+            labels = (down.get("metadata") or {}).get("labels") or {}
+            if labels.get(DOWNSTREAM_CLUSTER_LABEL) != self.target.key:
+                return True  # not this syncer's object: never touch it
+            uid = str(down["metadata"].get("uid") or "")
+            started = time.perf_counter()
+            try:
+                answer = await self.down.delete(
+                    path, {"preconditions": {"uid": uid}, "propagationPolicy": "Background"}
+                )
+            except ApiError as e:
+                self._observe("down", resource, namespace, "error", started)
+                if e.code == 404:
+                    return True
+                if e.code == 409:
+                    down = None  # replaced by another object since we looked: look again
+                    continue
+                raise
+            self._observe("down", resource, namespace, "success", started)
+            metrics.SYNCED_RESOURCES.labels(self.target.name, resource.id, "down").inc()
+            # A Status means it is gone; the object itself means downstream finalizers hold it (its DELETED event
+            # requeues the key).
+            return isinstance(answer, dict) and answer.get("kind") == "Status"
+        return False
+
+    async def _release(self, resource: SyncedResource, cluster: str, namespace: str, name: str) -> None:
+        """Drop the syncer finalizer through the view: the downstream copy is gone."""
+        try:
+            view = await self.vw.patch(
+                self._vw_item(resource, cluster, namespace, name), {"metadata": {"finalizers": []}}
+            )
+        except ApiError as e:
+            if e.code != 404:
+                raise
+            return
+        self.up[resource.id].remember(view)
+
+    async def _release_on_hub(self, resource: SyncedResource, cluster: str, namespace: str, name: str) -> None:
+        """The object left the view while still holding this syncer's finalizer (its Sync label was removed without
+        the deletion protocol): remove the finalizer on the hub directly, guarded by a JSON patch `test`, so an
+        upstream deletion is not blocked forever."""
+        path = f"/clusters/{cluster}{resource.item(namespace, name)}"
+        for _ in range(3):
+            try:
+                obj = await self.hub.get(path)
+            except ApiError as e:
+                if e.code == 404:
+                    return
+                raise
+            finalizers = list((obj.get("metadata") or {}).get("finalizers") or [])
+            if self.finalizer not in finalizers:
+                return
+            index = finalizers.index(self.finalizer)
+            ops = [
+                {"op": "test", "path": f"/metadata/finalizers/{index}", "value": self.finalizer},
+                {"op": "remove", "path": f"/metadata/finalizers/{index}"},
+            ]
+            try:
+                await self.hub.patch(path, ops, JSON_PATCH)
+                return
+            except ApiError as e:
+                if e.code == 404:
+                    return
+                if e.code not in (409, 422):
+                    raise
+
+    # ---------------------------------------------------------------- namespaces
+
+    async def _reconcile_namespace(self, key: str, cluster: str, namespace: str) -> None:
+        up = self.up[NAMESPACES.id].cache.get(SEP.join((cluster, "", namespace)))
+        if up is not None and not (up.get("metadata") or {}).get("deletionTimestamp"):
+            await self.namespaces.ensure(cluster, namespace)
+            return
+        down_ns = self.namespaces.lookup(cluster, namespace)
+        if not self.namespaces.exists(down_ns):
+            return
+        if up is None and key not in self._gone:
+            try:
+                await self.vw.get(f"/clusters/{cluster}/api/v1/namespaces/{namespace}")
+                return  # still assigned
+            except ApiError as e:
+                if e.code != 404:
+                    raise
+        if any(
+            obj["metadata"].get("namespace") == down_ns for i in self.downstream.values() for obj in i.cache.values()
+        ):
+            self.queue.add_after(key, NAMESPACE_CLEAN_DELAY)  # objects still leaving through their own protocol
+            return
+        uid = self.namespaces.uid_of(down_ns)
+        try:
+            await self.down.delete(f"/api/v1/namespaces/{down_ns}", {"preconditions": {"uid": uid}})
+        except ApiError as e:
+            if e.code not in (404, 409):
+                raise
+        self._gone.discard(key)
+
+    # ---------------------------------------------------------------- helpers
+
+    def _vw_item(self, resource: SyncedResource, cluster: str, namespace: str, name: str) -> str:
+        return f"/clusters/{cluster}{resource.item(namespace, name)}"
+
+    def _observe(self, direction: str, resource: SyncedResource, namespace: str, result: str, started: float) -> None:
+        metrics.SYNC_DURATION.labels(
+            direction, resource.id, self.target.name, self._ns_label(namespace), result
+        ).observe(time.perf_counter() - started)
+
+
+def _upstream_key(obj: dict[str, Any]) -> str:
+    md = obj.get("metadata") or {}
+    cluster = str((md.get("annotations") or {}).get("kcp.io/cluster") or "")
+    return SEP.join((cluster, str(md.get("namespace") or ""), str(md.get("name"))))

@@ -1,0 +1,63 @@
+"""The syncer's Prometheus metrics (design.md section 6 names).
+
+Cardinality: `cluster` is the SyncTarget name (one per process), `resource` the synced type, `direction` down|up,
+`result` success|error. The `namespace` label of the duration histogram is the upstream namespace, but only the first
+`NAMESPACE_LABEL_LIMIT` distinct namespaces get their own series; the rest share "other", so a tenant creating
+namespaces cannot grow the series without bound. Object names never appear in labels.
+"""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+NAMESPACE_LABEL_LIMIT = 10
+OTHER = "other"
+
+SYNC_DURATION = Histogram(
+    "tmc_syncer_sync_duration_seconds",
+    "Time to sync one object (down: upstream spec applied to the member cluster; up: status written to the hub).",
+    ("direction", "resource", "cluster", "namespace", "result"),
+    buckets=(0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5),
+)
+SYNCED_RESOURCES = Counter(
+    "tmc_syncer_synced_resources",
+    "Objects written successfully (down: applied or deleted in the member cluster; up: status reported).",
+    ("cluster", "resource", "direction"),
+)
+SYNC_ERRORS = Counter(
+    "tmc_syncer_sync_errors",
+    "Failed sync attempts by error type (not_found, conflict, timeout, forbidden, server_timeout, rate_limited, "
+    "unknown).",
+    ("cluster", "resource", "error_type"),
+)
+CONNECTIONS = Gauge(
+    "tmc_syncer_connections",
+    "The syncer's watch connections by state: connected or disconnected (per endpoint: hub or downstream).",
+    ("cluster", "status"),
+)
+HEARTBEAT_AGE = Gauge(
+    "tmc_syncer_heartbeat_age_seconds",
+    "Seconds since the last heartbeat the hub accepted (-1 before the first).",
+    ("cluster",),
+)
+OBJECTS = Gauge(
+    "tmc_syncer_objects",
+    "Objects the syncer is responsible for, by state: synced, pending or failed (the syncerStatus it reports).",
+    ("cluster", "state"),
+)
+
+
+class NamespaceLabels:
+    """Maps namespaces to a bounded set of label values."""
+
+    def __init__(self, limit: int = NAMESPACE_LABEL_LIMIT) -> None:
+        self.limit = limit
+        self._seen: set[str] = set()
+
+    def __call__(self, namespace: str) -> str:
+        if namespace in self._seen:
+            return namespace
+        if len(self._seen) < self.limit:
+            self._seen.add(namespace)
+            return namespace
+        return OTHER

@@ -1,0 +1,161 @@
+"""What the syncer writes downstream for an upstream object, and what it reports back up (pure functions).
+
+Down: the object the syncer virtual workspace served (spec diff already applied, status and other targets'
+bookkeeping already removed) minus everything that belongs to the hub: identity and bookkeeping metadata, owner
+references (their UIDs mean nothing downstream), finalizers, the workspace annotation and the state labels, plus the
+`internal.workload.kcp.io/cluster` label that marks the copy as this target's, and the hub generation the copy was
+made from (so status can say which hub generation the member cluster has observed).
+
+Up: only `.status`, with `observedGeneration` translated into hub generations: the hub generation applied if the
+member cluster's controller has observed the downstream generation, one less otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tmc.api.workload import (
+    CLUSTER_ANNOTATION,
+    DELETION_ANNOTATION_PREFIX,
+    DOWNSTREAM_CLUSTER_LABEL,
+    SOFT_FINALIZERS_ANNOTATION_PREFIX,
+    SPEC_DIFF_ANNOTATION_PREFIX,
+    STATE_LABEL_PREFIX,
+    STATUS_DIFF_ANNOTATION_PREFIX,
+)
+
+# On downstream objects: the hub `metadata.generation` the copy was made from.
+UPSTREAM_GENERATION_ANNOTATION = "internal.workload.kcp.io/upstream-generation"
+# kubectl's record of the *hub* apply; meaningless (and large) downstream.
+_LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_HUB_ANNOTATION_PREFIXES = (
+    DELETION_ANNOTATION_PREFIX,
+    SOFT_FINALIZERS_ANNOTATION_PREFIX,
+    SPEC_DIFF_ANNOTATION_PREFIX,
+    STATUS_DIFF_ANNOTATION_PREFIX,
+)
+# The member cluster publishes its own CA bundle under this name in every namespace; the hub's copy must not
+# overwrite it (kcp #1787), so it travels under kcp's name for it.
+_RENAMED = {("configmaps", "kube-root-ca.crt"): "kcp-root-ca.crt"}
+_RENAMED_BACK = {(resource, down): up for (resource, up), down in _RENAMED.items()}
+# Tokens for hub identities must not be copied into member clusters; the member cluster issues its own.
+_SKIPPED_SECRET_TYPES = frozenset({"kubernetes.io/service-account-token"})
+
+
+def downstream_name(resource: str, name: str) -> str:
+    return _RENAMED.get((resource, name), name)
+
+
+def upstream_name(resource: str, name: str) -> str:
+    return _RENAMED_BACK.get((resource, name), name)
+
+
+def syncable(resource: str, view: dict[str, Any]) -> bool:
+    """Whether an upstream object is synced at all."""
+    return not (resource == "secrets" and view.get("type") in _SKIPPED_SECRET_TYPES)
+
+
+def downstream_object(view: dict[str, Any], resource: str, key: str, namespace: str) -> dict[str, Any]:
+    """The object to write into downstream `namespace` for an upstream view."""
+    src = view.get("metadata") or {}
+    md: dict[str, Any] = {"name": downstream_name(resource, str(src.get("name"))), "namespace": namespace}
+    labels = {k: v for k, v in (src.get("labels") or {}).items() if not k.startswith(STATE_LABEL_PREFIX)}
+    labels[DOWNSTREAM_CLUSTER_LABEL] = key
+    md["labels"] = labels
+    annotations = {
+        k: v
+        for k, v in (src.get("annotations") or {}).items()
+        if k not in (CLUSTER_ANNOTATION, _LAST_APPLIED) and not k.startswith(_HUB_ANNOTATION_PREFIXES)
+    }
+    if isinstance(src.get("generation"), int):
+        annotations[UPSTREAM_GENERATION_ANNOTATION] = str(src["generation"])
+    if annotations:
+        md["annotations"] = annotations
+    out: dict[str, Any] = {k: v for k, v in view.items() if k not in ("metadata", "status")}
+    out["metadata"] = md
+    return out
+
+
+def merge_patch(previous: dict[str, Any] | None, desired: dict[str, Any]) -> dict[str, Any]:
+    """A JSON merge patch that makes the downstream object match `desired` in every field the syncer manages:
+    all of `desired`, plus a null for each map key the previous apply set that `desired` no longer has. Fields other
+    writers added downstream (defaults, controller annotations) are left alone; lists are replaced whole."""
+    if previous is None:
+        return desired
+    out: dict[str, Any] = {}
+    for name, value in desired.items():
+        old = previous.get(name)
+        out[name] = merge_patch(old, value) if isinstance(value, dict) and isinstance(old, dict) else value
+    for name in previous:
+        if name not in desired:
+            out[name] = None
+    return out
+
+
+def upstream_status(downstream: dict[str, Any]) -> dict[str, Any] | None:
+    """The status to report for a downstream object, observedGeneration in hub generations; None when it has none."""
+    status = downstream.get("status")
+    if not isinstance(status, dict) or not status:
+        return None
+    md = downstream.get("metadata") or {}
+    observed = status.get("observedGeneration")
+    hub_generation = (md.get("annotations") or {}).get(UPSTREAM_GENERATION_ANNOTATION)
+    if isinstance(observed, int) and hub_generation and str(hub_generation).isdigit():
+        applied = int(hub_generation)
+        caught_up = observed >= int(md.get("generation") or 0)
+        status = {**status, "observedGeneration": applied if caught_up else applied - 1}
+    return status
+
+
+def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
+    """The pod template spec of a workload (CronJobs nest it one level deeper), or None."""
+    spec = obj.get("spec") or {}
+    if isinstance(spec.get("jobTemplate"), dict):
+        spec = spec["jobTemplate"].get("spec") or {}
+    template = spec.get("template")
+    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
+        return dict(template["spec"])
+    return None
+
+
+def referenced_config(obj: dict[str, Any]) -> tuple[set[str], set[str]]:
+    """(ConfigMap names, Secret names) a workload's pod template refers to, in its own namespace."""
+    configmaps: set[str] = set()
+    secrets: set[str] = set()
+    spec = pod_spec(obj)
+    if spec is None:
+        return configmaps, secrets
+    for volume in spec.get("volumes") or ():
+        _volume_refs(volume, configmaps, secrets)
+    for ref in spec.get("imagePullSecrets") or ():
+        if isinstance(ref, dict) and ref.get("name"):
+            secrets.add(str(ref["name"]))
+    for container in [*(spec.get("initContainers") or ()), *(spec.get("containers") or ())]:
+        if not isinstance(container, dict):
+            continue
+        for source in container.get("envFrom") or ():
+            _named_ref(source.get("configMapRef"), configmaps)
+            _named_ref(source.get("secretRef"), secrets)
+        for env in container.get("env") or ():
+            value_from = (env or {}).get("valueFrom") or {}
+            _named_ref(value_from.get("configMapKeyRef"), configmaps)
+            _named_ref(value_from.get("secretKeyRef"), secrets)
+    return configmaps, secrets
+
+
+def _volume_refs(volume: Any, configmaps: set[str], secrets: set[str]) -> None:
+    if not isinstance(volume, dict):
+        return
+    _named_ref(volume.get("configMap"), configmaps)
+    secret = volume.get("secret")
+    if isinstance(secret, dict) and secret.get("secretName"):
+        secrets.add(str(secret["secretName"]))
+    for source in (volume.get("projected") or {}).get("sources") or ():
+        if isinstance(source, dict):
+            _named_ref(source.get("configMap"), configmaps)
+            _named_ref(source.get("secret"), secrets)
+
+
+def _named_ref(ref: Any, into: set[str]) -> None:
+    if isinstance(ref, dict) and ref.get("name"):
+        into.add(str(ref["name"]))

@@ -78,11 +78,16 @@ SCENARIOS: tuple[tuple[str, dict[str, Any]], ...] = (
         {
             "strategy": "Spread",
             "numberOfTargets": 6,
-            "syncTargetSelector": {"matchExpressions": [{"key": REGION, "operator": "In", "values": list(REGIONS[:2])}]},
+            "syncTargetSelector": {
+                "matchExpressions": [{"key": REGION, "operator": "In", "values": list(REGIONS[:2])}]
+            },
             "spreadConstraints": [{"topologyKey": ZONE, "minGroups": 3}],
         },
     ),
-    ("all eligible, Divided by capacity", {"replicaScheduling": {"type": "Divided", "dynamicWeight": "AvailableCapacity"}}),
+    (
+        "all eligible, Divided by capacity",
+        {"replicaScheduling": {"type": "Divided", "dynamicWeight": "AvailableCapacity"}},
+    ),
 )
 
 
@@ -120,13 +125,17 @@ async def _start(tmp: str) -> tuple[SqliteStore, ResourceRegistry, ObjectService
     store = SqliteStore(f"{tmp}/tmc.db", compact_interval=0)
     await store.start()
     registry = ResourceRegistry(store)
-    return store, registry, ObjectService(store, registry)
+    service = ObjectService(store, registry)
+    await service.ensure_namespace("root", "default")  # where the Placements' Events go, as on a real hub
+    return store, registry, service
 
 
 async def _targets(service: ObjectService) -> None:
     async def one(i: int) -> None:
         name = f"cluster-{i:04d}"
-        await service.create(SYNC_TARGETS, "root", None, {"metadata": {"name": name, "labels": _labels(i)}}, WriteOptions())
+        await service.create(
+            SYNC_TARGETS, "root", None, {"metadata": {"name": name, "labels": _labels(i)}}, WriteOptions()
+        )
         status = {"conditions": [{"type": "Ready", "status": "True"}], **_capacity(i)}
         body = {"metadata": {"name": name}, "status": status}
         await service.update(SYNC_TARGETS, "root", None, name, body, WriteOptions(), "status")
@@ -136,66 +145,86 @@ async def _targets(service: ObjectService) -> None:
 
 
 async def _until(probe: Any, timeout: float) -> float:
+    """When `probe` turned true, polled every 10 ms (a bound on the measurement error well under 1 %)."""
     deadline = time.perf_counter() + timeout
     while not probe():
         if time.perf_counter() > deadline:
             raise TimeoutError("benchmark did not converge")
-        await asyncio.sleep(0.002)
+        await asyncio.sleep(0.01)
     return time.perf_counter()
 
 
+def _placement(n: int) -> dict[str, Any]:
+    return {
+        "metadata": {"name": f"p-{n:05d}"},
+        "spec": {
+            "locationResource": LOCATION_RESOURCE,
+            "syncTargetSelector": {"matchLabels": {"tier": "gold"}},
+            "namespaceSelector": {},
+            "strategy": ("Spread", "Binpack", "RoundRobin", "Affinity")[n % 4],
+            "numberOfTargets": 3,
+        },
+    }
+
+
+async def _create_placements(service: ObjectService, first: int, count: int) -> None:
+    for batch in range(first, first + count, 50):
+        await asyncio.gather(
+            *(
+                service.create(PLACEMENTS, "root", None, _placement(n), WriteOptions())
+                for n in range(batch, min(first + count, batch + 50))
+            )
+        )
+
+
+def _decided(store: SqliteStore, first: int, count: int) -> Any:
+    pending = {PLACEMENTS.key("root", None, f"p-{n:05d}") for n in range(first, first + count)}
+
+    def done() -> bool:
+        # Only the Placements not yet seen decided are looked at, so polling stays cheap next to the work.
+        for key in list(pending):
+            entry = store.get(key)
+            if entry is not None and (entry.obj.get("status") or {}).get("decisions"):
+                pending.discard(key)
+        return not pending
+
+    return done
+
+
 async def _end_to_end(tmp: str, placements: int) -> list[Row]:
+    """Backlog: the controller starts over `placements` existing Placements (a restart, or a burst that arrived
+    while it was down). Live: as many more are created while it runs, sharing the CPU with the API writes."""
     store, registry, service = await _start(tmp)
     controllers: list[Controller] = []
     try:
         await _targets(service)
+        await _create_placements(service, 0, placements)
         controller = PlacementController(store, registry, service)
         controllers.append(controller)
-        await controller.start()
-        strategies = ("Spread", "Binpack", "RoundRobin", "Affinity")
-        decided = 0
-
-        def done() -> bool:
-            nonlocal decided
-            decided = sum(1 for e in store.list(PLACEMENTS.key_prefix("root")) if (e.obj.get("status") or {}).get("decisions"))
-            return decided >= placements
-
         started = time.perf_counter()
-        for batch in range(0, placements, 50):
-            await asyncio.gather(
-                *(
-                    service.create(
-                        PLACEMENTS,
-                        "root",
-                        None,
-                        {
-                            "metadata": {"name": f"p-{n:05d}"},
-                            "spec": {
-                                "locationResource": LOCATION_RESOURCE,
-                                "syncTargetSelector": {"matchLabels": {"tier": "gold"}},
-                                "namespaceSelector": {},
-                                "strategy": strategies[n % 4],
-                                "numberOfTargets": 3,
-                            },
-                        },
-                        WriteOptions(),
-                    )
-                    for n in range(batch, min(placements, batch + 50))
-                )
-            )
+        await controller.start()
+        backlog = placements / (await _until(_decided(store, 0, placements), 120) - started)
+        started = time.perf_counter()
+        await _create_placements(service, placements, placements)
         created = time.perf_counter()
-        finished = await _until(done, 120)
-        rate = placements / (finished - started)
+        finished = await _until(_decided(store, placements, placements), 120)
+        live = placements / (finished - started)
+        common = {"goal": GOAL, "baseline": KARMADA, "baseline_name": "Karmada (published)"}
         return [
             row(
-                f"controller: {placements:,} Placements over 1,000 SyncTargets, end to end",
-                rate,
+                f"controller: {placements:,} queued Placements over 1,000 SyncTargets",
+                backlog,
                 "decisions/s",
-                goal=GOAL,
-                baseline=KARMADA,
-                baseline_name="Karmada (published)",
-                note=f"creates took {created - started:.2f}s of {finished - started:.2f}s; durable status writes",
-            )
+                note="decide + durable status write + Event, 32 workers",
+                **common,
+            ),
+            row(
+                f"controller: {placements:,} Placements created while it runs",
+                live,
+                "decisions/s",
+                note=f"with the creates through ObjectService ({created - started:.2f}s of {finished - started:.2f}s)",
+                **common,
+            ),
         ]
     finally:
         for c in controllers:
@@ -205,15 +234,26 @@ async def _end_to_end(tmp: str, placements: int) -> list[Row]:
 
 async def _assignment(tmp: str, namespaces: int = 50, per_namespace: int = 10) -> list[Row]:
     store, registry, service = await _start(tmp)
-    controllers: list[Controller] = [PlacementController(store, registry, service), AssignmentController(store, registry, service)]
+    controllers: list[Controller] = [
+        PlacementController(store, registry, service),
+        AssignmentController(store, registry, service),
+    ]
     try:
         for i in range(10):
             name = f"cluster-{i:04d}"
-            await service.create(SYNC_TARGETS, "root", None, {"metadata": {"name": name, "labels": _labels(i)}}, WriteOptions())
+            await service.create(
+                SYNC_TARGETS, "root", None, {"metadata": {"name": name, "labels": _labels(i)}}, WriteOptions()
+            )
             body = {"metadata": {"name": name}, "status": {"conditions": [{"type": "Ready", "status": "True"}]}}
             await service.update(SYNC_TARGETS, "root", None, name, body, WriteOptions(), "status")
         for n in range(namespaces):
-            await service.create(NAMESPACES, "root", None, {"metadata": {"name": f"ns-{n:03d}", "labels": {"placed": "yes"}}}, WriteOptions())
+            await service.create(
+                NAMESPACES,
+                "root",
+                None,
+                {"metadata": {"name": f"ns-{n:03d}", "labels": {"placed": "yes"}}},
+                WriteOptions(),
+            )
             await asyncio.gather(
                 *(
                     service.create(

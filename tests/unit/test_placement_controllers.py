@@ -71,9 +71,10 @@ def test_spread_placement_labels_namespace_and_workload_and_records_events(tmp_p
             scheduled = condition(env, "web", "Scheduled")
             assert scheduled["status"] == "True" and "strategy Spread" in scheduled["message"]
             events = await env.until(lambda: env.events_about("web"), "a Placement event")
-            assert events[0]["reason"] == "Scheduled" and "eu-1" in events[0]["message"]
+            assert events[0]["reason"] == "Scheduled"
+            assert events[0]["message"] == "Placed on eu-1, us-1 by strategy Spread"
             deployment_events = await env.until(lambda: env.events_about("web", "web"), "a Deployment event")
-            assert "Assigned to eu-1, us-1 by web" in deployment_events[0]["message"]
+            assert deployment_events[0]["message"] == "Runs on eu-1, us-1 by Placement web"
 
     run(main())
 
@@ -284,7 +285,7 @@ def test_not_ready_target_is_replaced_and_old_copy_kept_until_new_is_available(t
             waiting = await env.until(
                 lambda: [e for e in env.events_about("web", "web") if e["reason"] == "Rescheduling"], "an Event"
             )
-            assert "Keeping the copy on a until b reports the workload available" in waiting[0]["message"]
+            assert "keeping the copy on a until b reports the workload available" in waiting[0]["message"]
             placement_events = [e["message"] for e in env.events_about("web")]
             assert any("dropped a (not Ready)" in m for m in placement_events), placement_events
 

@@ -27,7 +27,7 @@ def obj(labels: dict[str, str] | None = None, annotations: dict[str, str] | None
     return {"metadata": {"name": "x", "labels": labels or {}, "annotations": annotations or {}, **md}}
 
 
-def plan(o: dict[str, Any], desired: set[str], held: set[str] = frozenset(), **kw: Any) -> Any:  # type: ignore[assignment]
+def plan(o: dict[str, Any], desired: set[str], held: frozenset[str] = frozenset(), **kw: Any) -> Any:
     return plan_object(o, desired, hold=lambda k: k in held, known_targets=KNOWN, now=NOW, **kw)
 
 
@@ -68,7 +68,7 @@ def test_rescheduled_back_clears_the_deletion_annotation_kcp_2287() -> None:
 
 
 def test_held_keys_stay_untouched() -> None:
-    p = plan(obj({state_label("a"): "Sync"}), {"b"}, held={"a"})
+    p = plan(obj({state_label("a"): "Sync"}), {"b"}, held=frozenset({"a"}))
     assert p.labels == {state_label("b"): "Sync"}
     assert p.held == ["a"] and p.live == {"a", "b"}
 
@@ -82,7 +82,7 @@ def test_vanished_target_is_cleaned_up_with_its_finalizer() -> None:
     o = obj(
         {state_label("gone"): "Sync"}, {deletion_annotation("gone"): NOW}, finalizers=[syncer_finalizer("gone"), "x"]
     )
-    p = plan(o, set(), held={"gone"})
+    p = plan(o, set(), held=frozenset({"gone"}))
     assert p.labels == {state_label("gone"): None}
     assert p.finalizers == ["x"]
     assert p.patch("42")["metadata"]["resourceVersion"] == "42"

@@ -153,3 +153,6 @@ class Controller(abc.ABC):
                     self.queue.retry(key)
                 finally:
                     self.queue.done(key)
+            # Queue.get does not suspend while keys are ready: yield so a key re-queued at once cannot starve the
+            # store's commit callbacks and the HTTP handlers.
+            await asyncio.sleep(0)

@@ -13,8 +13,10 @@ or when the Placement asks for fewer targets.
 
 from __future__ import annotations
 
+import bisect
 import heapq
-from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
+from collections import Counter, deque
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 
 from tmc.api.workload import REGION_LABEL, ZONE_LABEL
 from tmc.apimachinery.selectors import LabelSelector
@@ -33,7 +35,7 @@ from tmc.controllers.placement.model import (
 
 # Ranking tiers: already chosen (or, for Affinity, already holding the workload), then targets offering every
 # preferred capability, then the rest.
-_TIER_STICKY, _TIER_PREFERRED, _TIER_REST = 0, 1, 2
+_TIER_REST = 2
 
 
 class TargetSet:
@@ -62,13 +64,20 @@ class TargetSet:
                 caps.setdefault(cap, set()).add(i)
         self._capability = {cap: frozenset(s) for cap, s in caps.items()}
         self.utilization: list[float] = [t.utilization() for t in self.targets]
+        self.available_units: list[int] = [t.available_units() for t in self.targets]
         # Binpack's order (most allocated first) does not depend on the Placement, so it is ranked once here.
-        order = sorted(range(len(self.targets)), key=lambda i: (-self.utilization[i], i))
-        self.binpack_rank: list[int] = [0] * len(order)
-        for rank, i in enumerate(order):
-            self.binpack_rank[i] = rank
-        self.region: list[str] = [t.labels.get(REGION_LABEL, "") for t in self.targets]
-        self.zone: list[str] = [t.labels.get(ZONE_LABEL, "") for t in self.targets]
+        self.binpack_order: list[int] = sorted(range(len(self.targets)), key=lambda i: (-self.utilization[i], i))
+        # Spread's buckets: one per (region, zone), numbered; a target's region and zone are read through them.
+        bucket_ids: dict[tuple[str, str], int] = {}
+        self.bucket_of: list[int] = []
+        for t in self.targets:
+            where = (t.labels.get(REGION_LABEL, ""), t.labels.get(ZONE_LABEL, ""))
+            self.bucket_of.append(bucket_ids.setdefault(where, len(bucket_ids)))
+        self.bucket_region: list[str] = [region for region, _ in bucket_ids]
+        members: list[set[int]] = [set() for _ in bucket_ids]
+        for i, b in enumerate(self.bucket_of):
+            members[b].add(i)
+        self.bucket_members: list[frozenset[int]] = [frozenset(m) for m in members]
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -173,18 +182,18 @@ def schedule(
         return result
 
     holding_idx = {i for k in holding if (i := targets.index_of_key.get(k)) is not None}
-    sticky = current_idx | holding_idx if policy.strategy == STRATEGY_AFFINITY else current_idx
-    preferred: frozenset[int] | set[int] = frozenset()
+    sticky = (current_idx | holding_idx if policy.strategy == STRATEGY_AFFINITY else current_idx) & cand
+    tiers = [sticky]
     if policy.preferred_capabilities:
         preferred = set(cand)
         for cap in policy.preferred_capabilities:
             preferred &= targets.with_capability(cap)
-    tier = {i: _TIER_STICKY for i in sticky & cand}
-    for i in preferred:
-        tier.setdefault(i, _TIER_PREFERRED)
-    ranked = _rank(policy, targets, cand, tier, load)
+        tiers.append(preferred - sticky)
     wanted = policy.number_of_targets or eligible
-    chosen, error = _choose(policy, targets, ranked, wanted)
+    if wanted >= eligible and not policy.spread:
+        chosen, error = list(cand), ""  # every candidate is taken: their order does not matter
+    else:
+        chosen, error = _choose(policy, targets, _rank(policy, targets, cand, tiers, load), wanted)
     if error:
         result.error = error
         return result
@@ -203,44 +212,80 @@ def _static_weights(policy: Policy, targets: TargetSet, cand: Collection[int]) -
 
 
 def _rank(
-    policy: Policy, targets: TargetSet, cand: set[int], tier: Mapping[int, int], load: Mapping[str, int]
+    policy: Policy, targets: TargetSet, cand: set[int], tiers: Sequence[set[int]], load: Mapping[str, int]
 ) -> Iterator[int]:
-    """Candidates best first, lazily (most decisions need only the first few)."""
-    keys = targets.targets
+    """Candidates best first, lazily: most decisions need the first few, so the order is built with C-level sorts
+    on precomputed indices (no per-target Python key function), and Binpack just walks its precomputed order."""
     strategy = policy.strategy
     if strategy == STRATEGY_BINPACK:
-        rank = targets.binpack_rank
-        order = sorted(cand, key=lambda i: (tier.get(i, _TIER_REST), rank[i]))
-    elif strategy == STRATEGY_ROUND_ROBIN:
+        return _tiered(tiers, cand, lambda rest: (i for i in targets.binpack_order if i in rest))
+    if strategy == STRATEGY_ROUND_ROBIN:
         by_name = sorted(cand)
         offset = policy.rotation % len(by_name)
-        position = {i: p for p, i in enumerate(by_name[offset:] + by_name[:offset])}
-        order = sorted(cand, key=lambda i: (tier.get(i, _TIER_REST), position[i]))
-    elif strategy == STRATEGY_AFFINITY:
-        order = sorted(cand, key=lambda i: (tier.get(i, _TIER_REST), load.get(keys[i].key, 0), i))
-    else:
-        order = sorted(cand, key=lambda i: (tier.get(i, _TIER_REST), load.get(keys[i].key, 0), i))
-        return _balanced(order, tier, targets.region, targets.zone)
-    return iter(order)
+        position = by_name[offset:] + by_name[:offset]
+        return _tiered(tiers, cand, lambda rest: (i for i in position if i in rest))
+    # Affinity and Spread: fewest placements first, then (workspace, name); a stable sort by load of the
+    # index-sorted candidates gives exactly that.
+    loads = [0] * len(targets)
+    index_of = targets.index_of_key
+    for key, n in load.items():
+        i = index_of.get(key)
+        if i is not None:
+            loads[i] = n
+    by_load = loads.__getitem__
+
+    def ordered(group: Iterable[int]) -> list[int]:
+        return sorted(sorted(group), key=by_load)
+
+    if strategy == STRATEGY_AFFINITY:
+        return _tiered(tiers, cand, lambda rest: iter(ordered(rest)))
+    order = [i for group in (*tiers, cand.difference(*tiers)) for i in ordered(group)]
+    tier_of = {i: n for n, group in enumerate(tiers) for i in group}
+    return _balanced(order, tier_of, targets)
 
 
-def _balanced(order: list[int], tier: Mapping[int, int], region: Sequence[str], zone: Sequence[str]) -> Iterator[int]:
+def _tiered(
+    tiers: Sequence[set[int]], cand: set[int], rest_order: Callable[[set[int]], Iterator[int]]
+) -> Iterator[int]:
+    """Each tier in the strategy's order, then the remaining candidates."""
+    rest = cand.difference(*tiers)
+    for tier in tiers:
+        if tier:
+            yield from rest_order(tier)
+    yield from rest_order(rest)
+
+
+def _balanced(order: list[int], tier: Mapping[int, int], targets: TargetSet) -> Iterator[int]:
     """Spread: take targets round-robin over regions, and over zones within a region, keeping `order` inside each
-    (region, zone) bucket. Greedy on (tier, picks in the region, picks in the zone, position); a lazy heap works
-    because a bucket's key only grows."""
-    buckets: dict[tuple[str, str], list[int]] = {}
-    for i in order:
-        buckets.setdefault((region[i], zone[i]), []).append(i)
+    (region, zone) bucket. Greedy on (tier, picks in the region, picks in the bucket, position). Buckets are filled
+    lazily from `order`, so choosing a few targets reads only until every bucket has shown its best candidate; a
+    lazy heap works because a bucket's key only grows."""
+    bucket_of, bucket_region = targets.bucket_of, targets.bucket_region
+    nonempty = {bucket_of[i] for i in order} if len(order) < 64 else None
+    if nonempty is None:
+        members = targets.bucket_members
+        present = set(order)
+        nonempty = {b for b, m in enumerate(members) if not m.isdisjoint(present)}
+    stream = iter(enumerate(order))
+    queues: dict[int, deque[tuple[int, int]]] = {b: deque() for b in nonempty}
+
+    def fill(b: int) -> bool:
+        queue = queues[b]
+        while not queue:
+            nxt = next(stream, None)
+            if nxt is None:
+                return False
+            queues[bucket_of[nxt[1]]].append(nxt)
+        return True
+
     region_picks: dict[str, int] = {}
-    zone_picks: dict[tuple[str, str], int] = {}
-    heads = {b: 0 for b in buckets}
-    position = {i: p for p, i in enumerate(order)}
+    bucket_picks: dict[int, int] = {}
 
-    def key(b: tuple[str, str]) -> tuple[int, int, int, int]:
-        head = buckets[b][heads[b]]
-        return (tier.get(head, _TIER_REST), region_picks.get(b[0], 0), zone_picks.get(b, 0), position[head])
+    def key(b: int) -> tuple[int, int, int, int]:
+        pos, head = queues[b][0]
+        return (tier.get(head, _TIER_REST), region_picks.get(bucket_region[b], 0), bucket_picks.get(b, 0), pos)
 
-    heap = [(key(b), b) for b in buckets]
+    heap = [(key(b), b) for b in nonempty if fill(b)]
     heapq.heapify(heap)
     while heap:
         k, b = heapq.heappop(heap)
@@ -248,13 +293,30 @@ def _balanced(order: list[int], tier: Mapping[int, int], region: Sequence[str], 
         if fresh != k:
             heapq.heappush(heap, (fresh, b))
             continue
-        i = buckets[b][heads[b]]
-        heads[b] += 1
-        region_picks[b[0]] = region_picks.get(b[0], 0) + 1
-        zone_picks[b] = zone_picks.get(b, 0) + 1
-        if heads[b] < len(buckets[b]):
+        _, i = queues[b].popleft()
+        region_picks[bucket_region[b]] = region_picks.get(bucket_region[b], 0) + 1
+        bucket_picks[b] = bucket_picks.get(b, 0) + 1
+        if fill(b):
             heapq.heappush(heap, (key(b), b))
         yield i
+
+
+class _Replay:
+    """A lazily consumed iterator that can be walked again from the start (for the constraint passes)."""
+
+    def __init__(self, source: Iterator[int]) -> None:
+        self._source = source
+        self._seen: list[int] = []
+
+    def __iter__(self) -> Iterator[int]:
+        yield from self._seen
+        for i in self._source:
+            self._seen.append(i)
+            yield i
+
+    def __len__(self) -> int:
+        self._seen.extend(self._source)
+        return len(self._seen)
 
 
 def _choose(policy: Policy, targets: TargetSet, ranked: Iterator[int], wanted: int) -> tuple[list[int], str]:
@@ -262,35 +324,37 @@ def _choose(policy: Policy, targets: TargetSet, ranked: Iterator[int], wanted: i
     each constraint's minGroups with the best target of each new group."""
     if not policy.spread:
         return [i for _, i in zip(range(wanted), ranked, strict=False)], ""
-    order = list(ranked)
-    labels = {i: [targets.targets[i].labels[c.topology_key] for c in policy.spread] for i in order}
-    groups: list[set[str]] = [set() for _ in policy.spread]
     need = max(c.min_groups for c in policy.spread)
     if need > wanted:
         return [], f"numberOfTargets {wanted} is below the spread constraints' minGroups {need}"
+    order = _Replay(ranked)
+    keys = [c.topology_key for c in policy.spread]
+    ts = targets.targets
+    groups: list[set[str]] = [set() for _ in policy.spread]
     chosen: list[int] = []
     taken: set[int] = set()
 
     def fits(i: int) -> bool:
+        labels = ts[i].labels
         return all(
-            c.max_groups is None or labels[i][n] in groups[n] or len(groups[n]) < c.max_groups
+            c.max_groups is None or labels[c.topology_key] in groups[n] or len(groups[n]) < c.max_groups
             for n, c in enumerate(policy.spread)
         )
 
     def take(i: int) -> None:
         chosen.append(i)
         taken.add(i)
-        for n in range(len(policy.spread)):
-            groups[n].add(labels[i][n])
+        for n, key in enumerate(keys):
+            groups[n].add(ts[i].labels[key])
 
     for n, c in enumerate(policy.spread):
         for i in order:
             if len(groups[n]) >= c.min_groups:
                 break
-            if i not in taken and labels[i][n] not in groups[n] and fits(i):
+            if i not in taken and ts[i].labels[c.topology_key] not in groups[n] and fits(i):
                 take(i)
         if len(groups[n]) < c.min_groups:
-            available = len({labels[i][n] for i in order})
+            available = len({ts[i].labels[c.topology_key] for i in order})
             return [], (
                 f"spread constraint on {c.topology_key} needs at least {c.min_groups} groups, "
                 f"{available} available among {len(order)} eligible SyncTargets"
@@ -313,36 +377,39 @@ def _decisions(
     cand: Collection[int],
 ) -> list[Decision]:
     ts = targets.targets
-    if not policy.divided:
-        weights = {i: 1 for i in chosen}
-    elif static_weights:
-        weights = {i: static_weights[i] for i in chosen}
-    elif policy.dynamic_weight == DYNAMIC_AVAILABLE_CAPACITY:
-        weights = {i: ts[i].available_units() for i in chosen}
-        if not any(weights.values()):
-            weights = {i: 1 for i in chosen}  # nobody reports capacity: divide evenly
-    else:
-        weights = {i: 1 for i in chosen}
-    position: dict[int, int] = {}
-    if policy.strategy == STRATEGY_ROUND_ROBIN:
+    weight_of: Callable[[int], int] = _one
+    if policy.divided and static_weights:
+        weight_of = static_weights.__getitem__
+    elif policy.divided and policy.dynamic_weight == DYNAMIC_AVAILABLE_CAPACITY:
+        units = targets.available_units
+        if any(units[i] for i in chosen):  # else nobody reports capacity: divide evenly
+            weight_of = units.__getitem__
+    strategy = policy.strategy
+    by_name: list[int] = []
+    offset = 0
+    if strategy == STRATEGY_ROUND_ROBIN:
         by_name = sorted(cand)
         offset = policy.rotation % len(by_name)
-        position = {i: p for p, i in enumerate(by_name[offset:] + by_name[:offset])}
     out = []
     for i in sorted(chosen):
         t = ts[i]
-        if policy.strategy == STRATEGY_BINPACK:
+        if strategy == STRATEGY_BINPACK:
             score = round(targets.utilization[i] * 100)
-        elif policy.strategy == STRATEGY_ROUND_ROBIN:
-            score = 100 - (100 * position[i]) // len(position)
-        elif policy.strategy == STRATEGY_AFFINITY and i in holding:
+        elif strategy == STRATEGY_ROUND_ROBIN:
+            position = (bisect.bisect_left(by_name, i) - offset) % len(by_name)
+            score = 100 - (100 * position) // len(by_name)
+        elif strategy == STRATEGY_AFFINITY and i in holding:
             score = 100
         else:
             score = round(100 / (1 + load.get(t.key, 0)))
-            if policy.strategy == STRATEGY_AFFINITY:
+            if strategy == STRATEGY_AFFINITY:
                 score //= 2  # below every target that already holds the workload
-        out.append(Decision(t.workspace, t.name, t.key, score, weights[i]))
+        out.append(Decision(t.workspace, t.name, t.key, score, weight_of(i)))
     return out
+
+
+def _one(i: int) -> int:
+    return 1
 
 
 def divide(total: int, weights: Sequence[int]) -> list[int]:
@@ -389,7 +456,8 @@ def divide_for(policy: Policy, decisions: Sequence[Decision], total: int) -> lis
 def with_replicas(policy: Policy, decisions: Sequence[Decision], totals: Iterable[int]) -> list[Decision]:
     """Decisions whose `replicas` is the sum, over the Placement's scalable workloads, of each target's share."""
     sums = [0] * len(decisions)
-    for total in totals:
+    # Many workloads share a replica count: divide each distinct count once.
+    for total, times in Counter(totals).items():
         for j, n in enumerate(divide_for(policy, decisions, total)):
-            sums[j] += n
+            sums[j] += n * times
     return [Decision(d.workspace, d.name, d.key, d.score, d.weight, sums[j]) for j, d in enumerate(decisions)]

@@ -18,6 +18,7 @@ immediate, following kcp's deletion-annotation protocol (see plan.py).
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -55,6 +56,8 @@ log = logging.getLogger("tmc.controllers.assignment")
 NAMESPACE_REMOVAL_GRACE = 5.0
 # Never synced: events are per cluster, pods are run (and upsynced) by the member cluster, leases are local locks.
 _NOT_SYNCED = frozenset({("", "events"), ("events.k8s.io", "events"), ("", "pods"), ("coordination.k8s.io", "leases")})
+# Writes in flight at once per namespace reconcile.
+_PARALLEL_WRITES = 32
 _DEPENDENCY_PLURALS = frozenset({"configmaps", "secrets", "serviceaccounts"})
 _PLACEMENT_PREFIX = PLACEMENTS.key_prefix(None)
 _TARGET_PREFIX = SYNC_TARGETS.key_prefix(None)
@@ -222,12 +225,23 @@ class AssignmentController(Controller):
         # The namespace is labelled before its objects so a syncer never sees an object of an unassigned namespace.
         if not await self._apply(NAMESPACES, ws, None, ns_name, entry.rev, ns_plan, key):
             return
-        for item, plan in plans:
-            md = _md(item.obj)
-            if not await self._apply(item.info, ws, ns_name, str(md["name"]), item.rev, plan, key):
-                continue
-            if is_workload(item.obj):
-                await self._announce(ws, item, plan)
+        # Objects are independent of each other: their writes go to the store together and commit in groups.
+        changed = [(item, plan) for item, plan in plans if not plan.empty]
+        for start in range(0, len(changed), _PARALLEL_WRITES):
+            batch = changed[start : start + _PARALLEL_WRITES]
+            applied = await asyncio.gather(
+                *(
+                    self._apply(item.info, ws, ns_name, str(_md(item.obj)["name"]), item.rev, plan, key)
+                    for item, plan in batch
+                )
+            )
+            await asyncio.gather(
+                *(
+                    self._announce(ws, item, plan)
+                    for (item, plan), ok in zip(batch, applied, strict=True)
+                    if ok and is_workload(item.obj)
+                )
+            )
         if held_any:
             self._held.add(key)
         else:
@@ -305,30 +319,29 @@ class AssignmentController(Controller):
     async def _announce(self, ws: str, item: _Item, plan: Plan) -> None:
         """An Event on the workload when where it runs changes, saying which Placement decided it and why."""
         md = _md(item.obj)
-        carried = tuple(sorted(set(state_keys(item.obj)) | set(plan.added) - set(plan.removed)))
-        signature = (carried, tuple(sorted(plan.held)), tuple(sorted(plan.removing)), tuple(sorted(plan.removed)))
+        gone = plan.removing + plan.removed
+        carried = sorted((set(state_keys(item.obj)) | set(plan.added)) - set(gone))
+        signature = (tuple(carried), tuple(sorted(plan.held)), tuple(sorted(gone)))
         uid = str(md.get("uid", ""))
-        if not (plan.added or plan.held or plan.removing or plan.removed) or self._announced.get(uid) == signature:
+        if not (plan.added or plan.held or gone) or self._announced.get(uid) == signature:
             return
         self._announced[uid] = signature
         names = self._target_names
-        placements = ", ".join(p.name for p in item.placements) or "no Placement"
-        shares = _shares(item)
-        parts = []
-        if plan.added:
-            targets = ", ".join(
-                f"{names.get(k, k)} ({shares[k]} replicas)" if shares and k in shares else names.get(k, k)
-                for k in plan.added
-            )
-            parts.append(f"Assigned to {targets} by {placements}")
+        shares = _shares(item) or {}
+        placements = ", ".join(p.name for p in item.placements)
+        where = ", ".join(
+            f"{names.get(k, k)} ({shares[k]} replicas)" if k in shares else names.get(k, k) for k in carried
+        )
+        parts = [f"Runs on {where} by Placement {placements}" if placements else f"Runs on {where or 'no target'}"]
+        if plan.added and len(carried) > len(plan.added):
+            parts.append(f"added {', '.join(names.get(k, k) for k in plan.added)}")
         if plan.held:
             waiting = ", ".join(names.get(k, k) for k in sorted(item.desired)) or "a new target"
             kept = ", ".join(names.get(k, k) for k in plan.held)
-            parts.append(f"Keeping the copy on {kept} until {waiting} reports the workload available")
-        gone = plan.removing + plan.removed
+            parts.append(f"keeping the copy on {kept} until {waiting} reports the workload available")
         if gone:
             why = "its new targets report it available" if item.in_scope else "no Placement selects it any more"
-            parts.append(f"Removing from {', '.join(names.get(k, k) for k in gone)}: {why}")
+            parts.append(f"removing it from {', '.join(names.get(k, k) for k in gone)}: {why}")
         reason = "Rescheduling" if plan.held else ("Scheduled" if plan.added else "Unscheduled")
         await self.events.record(ws, item.obj, NORMAL, reason, "; ".join(parts))
 

@@ -12,15 +12,18 @@ Where targets come from:
   directly. With neither, nothing is selected (Pending, LocationNoMatch).
 
 The decision itself is `algorithm.schedule` (pure). This controller gathers its inputs (targets indexed per
-workspace from the watch, the Placement's previous decisions for stickiness, the namespaces it places for
-Affinity, other Placements' choices for load), writes the status and conditions with kcp's reasons, records
-Events when the decision changes, and requeues itself at the next `evictAfter` of a candidate (kcp did not, so
-draining only took effect on some later event).
+workspace from the watch, the Placement's previous decisions for stickiness, the namespaces it places for Affinity,
+other Placements' choices for load), writes the status and conditions with kcp's reasons, records Events when the
+decision changes, and requeues itself at the next `evictAfter` of a candidate (kcp did not, so draining only took
+effect on some later event).
+
+kcp's single-target `internal.workload.kcp.io/synctarget` annotation is not written: it was the channel between two
+of kcp's own controllers, which `status.decisions` replaces here, and an extra write per decision would cost a third
+of the scheduling throughput for nothing that reads it.
 """
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections import Counter
@@ -28,14 +31,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from tmc.api import scheduling
 from tmc.api.keys import sync_target_key
 from tmc.api.scheduling import LOCATIONS, PLACEMENTS
 from tmc.api.workload import (
     BLOCKED_NAMESPACES,
-    PLACEMENT_SYNC_TARGET_ANNOTATION,
     STATE_LABEL_PREFIX,
     STATE_SYNC,
     SYNC_TARGETS,
@@ -44,7 +44,7 @@ from tmc.apimachinery import errors
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, cluster_of_key
 from tmc.apimachinery.selectors import EVERYTHING, label_selector_from_object
 from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions
+from tmc.apiserver.rest import NAMESPACES, ObjectService, WriteOptions
 from tmc.controllers.placement import metrics
 from tmc.controllers.placement.algorithm import TargetSet, schedule, with_replicas
 from tmc.controllers.placement.events import NORMAL, WARNING, EventRecorder
@@ -97,8 +97,9 @@ class PlacementController(MultiPrefixController):
         _NAMESPACE_PREFIX,
         *(r.key_prefix(None) for r in SCALABLE),
     )
-    # Reconciles of different Placements overlap their durable writes.
-    workers = 4
+    # Reconciles of different Placements overlap their durable writes, which the store commits in groups; the
+    # decision itself never awaits, so concurrent reconciles still see each other's choices (load) at once.
+    workers = 32
 
     def __init__(
         self,
@@ -118,6 +119,9 @@ class PlacementController(MultiPrefixController):
         self._decided: dict[str, tuple[str, ...]] = {}  # placement key -> keys in its status
         self._load: Counter[str] = Counter()
         self._source_ws: dict[str, str] = {}  # placement key -> the workspace its targets came from
+        self._holders: dict[str, set[str]] = {}  # target key -> placement keys that chose it
+        # Placements with fewer targets than they want (all eligible, or a count not reached, or none at all).
+        self._unsatisfied: set[str] = set()
 
     # ------------------------------------------------------------------ indexes
 
@@ -161,9 +165,16 @@ class PlacementController(MultiPrefixController):
             self._load[k] -= 1
             if self._load[k] <= 0:
                 del self._load[k]
+            holders = self._holders.get(k)
+            if holders is not None:
+                holders.discard(key)
+                if not holders:
+                    del self._holders[k]
         if keys is not None:
             self._decided[key] = keys
             self._load.update(keys)
+            for k in keys:
+                self._holders.setdefault(k, set()).add(key)
 
     def observe(self, event: Event) -> None:
         if event.key.startswith(_PLACEMENT_PREFIX):
@@ -182,7 +193,15 @@ class PlacementController(MultiPrefixController):
         if key.startswith(_TARGET_PREFIX):
             if not self._index_target(key, None if event.type == "DELETED" else event.obj):
                 return ()
-            return self._placements_using(cluster_of_key(key))
+            if event.type != "MODIFIED":
+                return self._placements_using(cluster_of_key(key))  # may also change a default location workspace
+            # Decisions are sticky, so a changed target matters only to the Placements that chose it and to those
+            # that want more targets than they have; the others keep their choice whatever this target became.
+            ws = cluster_of_key(key)
+            target_key = self._targets[ws][key.rsplit("/", 1)[1]].key
+            affected = set(self._holders.get(target_key, ()))
+            affected.update(k for k in self._unsatisfied if self._source_ws.get(k) == ws)
+            return sorted(affected)
         if key.startswith(_LOCATION_PREFIX):
             if event.type == "MODIFIED" and event.prev is not None and not _location_changed(event.prev, event.obj):
                 return ()
@@ -210,6 +229,7 @@ class PlacementController(MultiPrefixController):
 
     def _forget(self, key: str) -> None:
         self._source_ws.pop(key, None)
+        self._unsatisfied.discard(key)
         ws, name = cluster_of_key(key), key.rsplit("/", 1)[1]
         try:
             metrics.PLACEMENT_SELECTED_TARGETS.remove(ws, name)
@@ -262,6 +282,11 @@ class PlacementController(MultiPrefixController):
             decisions = with_replicas(policy, result.decisions, self._replica_totals(ws, spec, namespaces))
             # Count the choice at once, so Placements scheduled before this status write lands see its load.
             self._set_decided(key, tuple(d.key for d in decisions))
+        wanted = policy.number_of_targets
+        if result is None or wanted is None or len(decisions) < wanted:
+            self._unsatisfied.add(key)
+        else:
+            self._unsatisfied.discard(key)
         metrics.PLACEMENT_DECISION_SECONDS.observe(time.perf_counter() - started)
         outcome = "no_location" if result is None else ("scheduled" if result.scheduled else "unschedulable")
         metrics.PLACEMENT_DECISIONS.labels(policy.strategy, outcome, ws).inc()
@@ -269,9 +294,8 @@ class PlacementController(MultiPrefixController):
 
         new_status = self._status(status, source, result, decisions, bool(namespaces), policy)
         if new_status != status:
-            body = copy.deepcopy(obj)
-            body["status"] = new_status
-            body["metadata"]["resourceVersion"] = str(entry.rev)
+            # ObjectService copies what it stores, so a shallow copy of the shared object is enough.
+            body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(entry.rev)}, "status": new_status}
             try:
                 await self.service.update(PLACEMENTS, ws, None, name, body, WriteOptions(), "status")
             except errors.StatusError as e:
@@ -281,7 +305,6 @@ class PlacementController(MultiPrefixController):
                 if e.code == 404:
                     return
                 raise
-            await self._annotate(ws, name, md, decisions)
             await self._record(ws, obj, policy, previous, decisions, source, result, status, now)
         if result is not None and result.next_check is not None:
             self.queue.add_after(key, max(0.0, result.next_check - now) + 0.05)
@@ -388,18 +411,6 @@ class PlacementController(MultiPrefixController):
         out["conditions"] = set_condition(set_condition(conditions, ready), scheduled)
         return out
 
-    async def _annotate(self, ws: str, name: str, md: Mapping[str, Any], decisions: list[Decision]) -> None:
-        """kcp tooling reads the single chosen target from an annotation; it gets the first decision."""
-        wanted = decisions[0].key if decisions else None
-        if (md.get("annotations") or {}).get(PLACEMENT_SYNC_TARGET_ANNOTATION) == wanted:
-            return
-        patch = {"metadata": {"annotations": {PLACEMENT_SYNC_TARGET_ANNOTATION: wanted}}}
-        try:
-            await self.service.patch(PLACEMENTS, ws, None, name, MERGE_PATCH, orjson.dumps(patch), WriteOptions())
-        except errors.StatusError as e:
-            if e.code != 404:
-                raise
-
     async def _record(
         self,
         ws: str,
@@ -425,18 +436,17 @@ class PlacementController(MultiPrefixController):
             return
         if old_keys == new_keys:
             return
-        shares = ", ".join(
-            f"{d.name} ({d.replicas} replicas)" if policy.divided else d.name
-            for d in decisions
-            if d.key not in old_keys
-        )
-        parts = [f"Strategy {policy.strategy} chose {shares}"] if shares else []
+        placed = ", ".join(f"{d.name} ({d.replicas} replicas)" if policy.divided else d.name for d in decisions)
+        parts = [f"Placed on {placed} by strategy {policy.strategy}"]
+        added = [d.name for d in decisions if d.key not in old_keys]
+        if added and old_keys:
+            parts.append(f"added {', '.join(added)}")
         dropped = [d for d in previous if d.key not in new_keys]
         if dropped:
             targets = self.target_set(self._source_ws.get(_placement_key(ws, obj), ws))
             reasons = ", ".join(f"{d.name} ({why_dropped(targets, d.key, policy, now)})" for d in dropped)
-            parts.append(f"dropped {reasons}; their copies stay until the new targets report the workloads available")
-        await self.events.record(ws, obj, NORMAL, "Scheduled", "; ".join(parts) or result.explain())
+            parts.append(f"dropped {reasons}: its copies stay until the new targets report the workloads available")
+        await self.events.record(ws, obj, NORMAL, "Scheduled", "; ".join(parts))
 
 
 def why_dropped(targets: TargetSet, key: str, policy: Policy, now: float) -> str:
@@ -477,8 +487,11 @@ def _gvr(value: Any) -> tuple[str, str, str]:
     return (str(gvr.get("group") or ""), str(gvr.get("version") or ""), str(gvr.get("resource") or ""))
 
 
-def _labels(obj: Mapping[str, Any]) -> Any:
-    return (obj.get("metadata") or {}).get("labels")
+def _labels(obj: Mapping[str, Any]) -> dict[str, str]:
+    """The labels selectors see, without the per-target state labels the assignment controller writes (its own
+    writes must not re-trigger scheduling)."""
+    labels = (obj.get("metadata") or {}).get("labels") or {}
+    return {k: v for k, v in labels.items() if not k.startswith(STATE_LABEL_PREFIX)}
 
 
 def _location_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:

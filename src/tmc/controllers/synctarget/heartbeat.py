@@ -8,7 +8,6 @@ False within the threshold (plus the heartbeat's one-second resolution) of the l
 
 from __future__ import annotations
 
-import copy
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -117,9 +116,12 @@ class HeartbeatController(Controller):
         if ready is not None:
             conditions = set_condition(conditions, ready)
         if conditions != (status.get("conditions") or []):
-            body = copy.deepcopy(obj)
-            body["status"] = {**status, "conditions": conditions}
-            body["metadata"]["resourceVersion"] = str(entry.rev)
+            # ObjectService copies what it stores, so a shallow copy of the shared object is enough.
+            body = {
+                **obj,
+                "metadata": {**obj["metadata"], "resourceVersion": str(entry.rev)},
+                "status": {**status, "conditions": conditions},
+            }
             write = self.service.update(SYNC_TARGETS, cluster, None, name, body, WriteOptions(), "status")
             if not await self._write(key, write):
                 return

@@ -4,7 +4,6 @@ that renders the Location's labels for a print column. Same rules as kcp's locat
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 
 import orjson
@@ -80,9 +79,12 @@ class LocationStatusController(MultiPrefixController):
         status = obj.get("status") or {}
         if status.get("instances") == instances and status.get("availableInstances") == available:
             return
-        body = copy.deepcopy(obj)
-        body["status"] = {**status, "instances": instances, "availableInstances": available}
-        body["metadata"]["resourceVersion"] = str(entry.rev)
+        # ObjectService copies what it stores, so a shallow copy of the shared object is enough.
+        body = {
+            **obj,
+            "metadata": {**obj["metadata"], "resourceVersion": str(entry.rev)},
+            "status": {**status, "instances": instances, "availableInstances": available},
+        }
         try:
             await self.service.update(LOCATIONS, cluster, None, name, body, WriteOptions(), "status")
         except errors.StatusError as e:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import click
 
 from tmc import __version__
+from tmc.cli.up import up
 from tmc.sim.command import sim_cluster
 from tmc.syncer.cli import Duration
 from tmc.syncer.cli import syncer as syncer_command
@@ -104,6 +105,7 @@ def _run(main: object) -> None:
 
 cli.add_command(syncer_command)
 cli.add_command(sim_cluster)
+cli.add_command(up)
 
 
 def main() -> None:

@@ -30,6 +30,7 @@ STATEFULSETS = _builtin("apps", "statefulsets")
 DAEMONSETS = _builtin("apps", "daemonsets")
 JOBS = _builtin("batch", "jobs")
 _BY_KIND = {info.kind: info for info in (REPLICASETS, STATEFULSETS, DAEMONSETS, JOBS, DEPLOYMENTS)}
+RETRY_SECONDS = 0.02
 _QUIET_CODES = (403, 404)  # object or namespace gone / namespace terminating: the next event decides
 
 
@@ -116,7 +117,10 @@ class SimController(Controller):
             await self.sync(key)
         except errors.StatusError as e:
             if e.code == 409:
-                self.queue.add(key)  # lost a race with another writer: look again with fresh state
+                # Lost a race with another writer, or the key has a write still being committed (the store
+                # rejects it without suspending). Look again shortly: an immediate retry would never yield to
+                # the event loop, so the pending commit could never land.
+                self.queue.add_after(key, RETRY_SECONDS)
             elif e.code not in _QUIET_CODES:
                 raise
 

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tmc.apimachinery.meta import now_rfc3339
-from tmc.sim.base import NODES, PODS, SimController, deleting
+from tmc.sim.base import NODES, PODS, RETRY_SECONDS, SimController, deleting
 from tmc.sim.podstatus import (
     CRASH_LOOP,
     NEVER_READY,
@@ -95,6 +95,8 @@ class SchedulerController(SimController):
         for result in results:
             if isinstance(result, BaseException) and not _lost_race(result):
                 raise result
+        if any(isinstance(result, BaseException) for result in results):
+            self.queue.add_after(SCHEDULE, RETRY_SECONDS)  # a pod changed under the pass: run another
 
     def _wants_scheduling(self, pod: dict[str, Any]) -> bool:
         spec = pod.get("spec") or {}
@@ -122,7 +124,7 @@ class SchedulerController(SimController):
 
 
 def _lost_race(error: BaseException) -> bool:
-    """A pod changed or went away between the pass's read and its write; the change's event brings a new pass."""
+    """A pod changed or went away between the pass's read and its write."""
     return getattr(error, "code", None) in (404, 409)
 
 

@@ -1,0 +1,264 @@
+"""`tmc up`: a whole TMC on one machine — the hub, N simulated member clusters and one syncer per cluster.
+
+Each part is a child process with its pid file and log under the data dir, so the system can be inspected and faults
+can be injected (SIGSTOP a cluster's pid) while it runs. Ctrl-C or SIGTERM stops every child.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+import signal
+import socket
+import ssl
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import click
+import orjson
+import yaml
+
+from tmc.api.workload import REGION_LABEL, ZONE_LABEL
+
+# Distinct regions and zones, cycled when more clusters are asked for than there are entries.
+TOPOLOGY = (
+    ("us-east-1", "us-east-1a"),
+    ("eu-central-1", "eu-central-1a"),
+    ("ap-southeast-1", "ap-southeast-1a"),
+    ("us-west-2", "us-west-2b"),
+    ("eu-west-1", "eu-west-1c"),
+    ("sa-east-1", "sa-east-1a"),
+)
+START_TIMEOUT = 60.0
+
+
+@dataclass
+class Child:
+    name: str
+    pid_file: str
+    log_file: str
+    process: subprocess.Popen[bytes] | None = None
+
+    def start(self, args: list[str]) -> None:
+        os.makedirs(os.path.dirname(self.pid_file), exist_ok=True)
+        os.makedirs(os.path.dirname(self.log_file), exist_ok=True)
+        log = open(self.log_file, "ab")  # noqa: SIM115 - the child writes to it for its whole life
+        # Own process group: a Ctrl-C in the terminal reaches `tmc up` only, which then stops children in order.
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tmc", *args], stdout=log, stderr=log, start_new_session=True
+        )
+        log.close()
+        with open(self.pid_file, "w") as f:
+            f.write(f"{self.process.pid}\n")
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self, timeout: float = 15.0) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            # A SIGSTOPped child (fault injection) cannot handle SIGTERM until it is continued.
+            self.process.send_signal(signal.SIGCONT)
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+        if os.path.exists(self.pid_file):
+            os.remove(self.pid_file)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _wait(check: Callable[[], bool], what: str, child: Child, timeout: float = START_TIMEOUT) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not child.alive():
+            raise click.ClickException(f"{what} failed to start; see {child.log_file}")
+        try:
+            if check():
+                return
+        except (OSError, ValueError, KeyError):
+            pass  # not up yet
+        time.sleep(0.1)
+    raise click.ClickException(f"timed out waiting for {what}; see {child.log_file}")
+
+
+def _kubeconfig_target(path: str) -> tuple[str, str, str]:
+    """(server URL, CA PEM, bearer token) of a kubeconfig's current context."""
+    with open(path) as f:
+        config = yaml.safe_load(f)
+    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])["context"]
+    cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])["cluster"]
+    user = next(u for u in config["users"] if u["name"] == context["user"])["user"]
+    return cluster["server"], base64.b64decode(cluster["certificate-authority-data"]).decode(), user.get("token", "")
+
+
+def _request(kubeconfig: str, method: str, path: str, body: object = None) -> tuple[int, bytes]:
+    server, ca, token = _kubeconfig_target(kubeconfig)
+    ctx = ssl.create_default_context(cadata=ca)
+    data = orjson.dumps(body) if body is not None else None
+    request = urllib.request.Request(server + path, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    try:
+        with urllib.request.urlopen(request, context=ctx, timeout=5) as r:
+            return r.status, r.read()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read()
+
+
+def _ready(kubeconfig: str) -> bool:
+    if not os.path.exists(kubeconfig):
+        return False
+    status, _ = _request(kubeconfig, "GET", "/api/v1/namespaces/default")
+    return status == 200
+
+
+def _ensure_default_location(kubeconfig: str) -> None:
+    location = {
+        "apiVersion": "scheduling.kcp.io/v1alpha1",
+        "kind": "Location",
+        "metadata": {"name": "default"},
+        "spec": {
+            "resource": {"group": "workload.kcp.io", "version": "v1alpha1", "resource": "synctargets"},
+            "instanceSelector": {},
+        },
+    }
+    status, body = _request(kubeconfig, "POST", "/apis/scheduling.kcp.io/v1alpha1/locations", location)
+    if status not in (201, 409):
+        raise click.ClickException(f"could not create the default Location: {status} {body[:200]!r}")
+
+
+@click.command("up")
+@click.option("--data-dir", default=".tmc", show_default=True, help="Where every part keeps its data, pids and logs.")
+@click.option("--secure-port", default=6443, show_default=True, type=click.IntRange(1, 65535), help="Hub HTTPS port.")
+@click.option("--clusters", default=3, show_default=True, type=click.IntRange(0, 50), help="Simulated clusters.")
+@click.option(
+    "--sync-target-heartbeat-threshold",
+    default="30s",
+    show_default=True,
+    help="How long without a heartbeat before a SyncTarget is not Ready (30s, 1m, plain seconds).",
+)
+@click.option("--heartbeat-period", default="10s", show_default=True, help="How often syncers heartbeat.")
+@click.option("--ready-delay", default="1s", show_default=True, help="How long simulated pods take to become Ready.")
+def up(
+    data_dir: str,
+    secure_port: int,
+    clusters: int,
+    sync_target_heartbeat_threshold: str,
+    heartbeat_period: str,
+    ready_delay: str,
+) -> None:
+    """Start the hub, simulated member clusters and their syncers; Ctrl-C stops everything."""
+    data_dir = os.path.abspath(data_dir)
+    clusters_dir = os.path.join(data_dir, "clusters")
+    logs = os.path.join(data_dir, "logs")
+    children: list[Child] = []
+    stopping = False
+
+    def stop(signum: int, frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    try:
+        hub = Child("hub", os.path.join(data_dir, "hub.pid"), os.path.join(logs, "hub.log"))
+        hub_kubeconfig = os.path.join(data_dir, "admin.kubeconfig")
+        hub.start(
+            [
+                "server",
+                "--data-dir",
+                data_dir,
+                "--secure-port",
+                str(secure_port),
+                "--sync-target-heartbeat-threshold",
+                sync_target_heartbeat_threshold,
+            ]
+        )
+        children.append(hub)
+        _wait(lambda: _ready(hub_kubeconfig), "the hub", hub)
+        _ensure_default_location(hub_kubeconfig)
+        names = [f"cluster-{i + 1}" for i in range(clusters)]
+        sims: list[tuple[str, str, str, Child]] = []
+        for i, name in enumerate(names):
+            region, zone = TOPOLOGY[i % len(TOPOLOGY)]
+            kubeconfig = os.path.join(clusters_dir, f"{name}.kubeconfig")
+            if os.path.exists(kubeconfig):
+                os.remove(kubeconfig)  # a fresh one tells us this run's cluster is serving
+            sim = Child(name, os.path.join(clusters_dir, f"{name}.pid"), os.path.join(logs, f"{name}.log"))
+            sim.start(
+                [
+                    "sim-cluster",
+                    "--name",
+                    name,
+                    "--data-dir",
+                    clusters_dir,
+                    "--ready-delay",
+                    ready_delay,
+                    "--labels",
+                    f"region={region},zone={zone}",
+                ]
+            )
+            children.append(sim)
+            sims.append((name, region, zone, sim))
+        for name, region, zone, sim in sims:
+            kubeconfig = os.path.join(clusters_dir, f"{name}.kubeconfig")
+            _wait(functools.partial(_ready, kubeconfig), f"cluster {name}", sim)
+            syncer = Child(
+                name, os.path.join(data_dir, "syncers", f"{name}.pid"), os.path.join(logs, f"syncer-{name}.log")
+            )
+            syncer.start(
+                [
+                    "syncer",
+                    "--sync-target-name",
+                    name,
+                    "--kubeconfig",
+                    hub_kubeconfig,
+                    "--downstream-kubeconfig",
+                    kubeconfig,
+                    "--labels",
+                    f"{REGION_LABEL}={region},{ZONE_LABEL}={zone}",
+                    "--heartbeat-period",
+                    heartbeat_period,
+                    "--metrics-port",
+                    str(free_port()),
+                    "--health-port",
+                    str(free_port()),
+                ]
+            )
+            children.append(syncer)
+        click.echo(
+            f"TMC is up: hub on https://127.0.0.1:{secure_port}, {clusters} simulated clusters "
+            f"({', '.join(names) or 'none'}), one syncer each. Logs in {logs}.\n"
+            f"  export KUBECONFIG={hub_kubeconfig}\n"
+            "  kubectl get synctargets            # Ready within a few seconds\n"
+            "  kubectl get locations,placements\n"
+            f"  kubectl --kubeconfig {clusters_dir}/{names[0] if names else 'cluster-1'}.kubeconfig get nodes\n"
+            "Stop everything with Ctrl-C."
+        )
+        while not stopping:
+            for child in children:
+                if not child.alive() and child.process is not None:
+                    code = child.process.returncode
+                    click.echo(f"{child.name} ({child.log_file}) exited with {code}; stopping", err=True)
+                    stopping = True
+                    break
+            time.sleep(0.2)
+    finally:
+        for child in reversed(children):
+            child.stop()

@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 run: install
-	$(BIN)/tmc server --data-dir .tmc
+	$(BIN)/tmc up --data-dir .tmc
 
 lint: install
 	$(BIN)/ruff check src tests benchmarks

@@ -1,0 +1,187 @@
+"""`tmc up` end to end: the hub, three simulated clusters and their syncers; a Placement divides a Deployment."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from tests.e2e.harness import KUBECTL, Kubectl, free_port, wait_until
+
+pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (make install installs it as root)")
+
+
+class Up:
+    def __init__(self, data_dir: str, port: int) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.log = os.path.join(data_dir, "up.out")
+        os.makedirs(data_dir, exist_ok=True)
+        with open(self.log, "ab") as out:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tmc",
+                    "up",
+                    "--data-dir",
+                    data_dir,
+                    "--secure-port",
+                    str(port),
+                    "--clusters",
+                    "3",
+                    "--sync-target-heartbeat-threshold",
+                    "5s",
+                    "--heartbeat-period",
+                    "1s",
+                    "--ready-delay",
+                    "200ms",
+                ],
+                stdout=out,
+                stderr=out,
+            )
+
+    def output(self) -> str:
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def kubectl(self, cluster: str | None = None) -> Kubectl:
+        config = (
+            os.path.join(self.data_dir, "admin.kubeconfig")
+            if cluster is None
+            else os.path.join(self.data_dir, "clusters", f"{cluster}.kubeconfig")
+        )
+        return Kubectl(config, os.path.join(self.data_dir, "kube-cache", cluster or "hub"))
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
+    up = Up(str(tmp_path_factory.mktemp("up")), free_port())
+    try:
+        wait_until(lambda: "TMC is up" in up.output() or up.process.poll() is not None, timeout=60, what="tmc up")
+        assert up.process.poll() is None, up.output()
+        yield up
+    finally:
+        up.process.send_signal(signal.SIGTERM)
+        assert up.process.wait(timeout=60) == 0, up.output()
+
+
+def _ready_targets(hub: Kubectl) -> list[str]:
+    items = hub.json("get", "synctargets")["items"]
+    return [
+        st["metadata"]["name"]
+        for st in items
+        if any(c["type"] == "Ready" and c["status"] == "True" for c in st.get("status", {}).get("conditions", []))
+    ]
+
+
+def test_up_starts_three_ready_targets_with_capacity(system: Up) -> None:
+    hub = system.kubectl()
+    wait_until(lambda: len(_ready_targets(hub)) == 3, timeout=20, what="three Ready SyncTargets")
+    for st in hub.json("get", "synctargets")["items"]:
+        assert st["status"]["capacity"]["cpu"], st["status"]
+    for name in ("hub.pid", "clusters/cluster-1.pid", "syncers/cluster-1.pid"):
+        assert os.path.exists(os.path.join(system.data_dir, name)), name
+    out = system.output()
+    assert "export KUBECONFIG=" in out and "kubectl get synctargets" in out
+
+
+MANIFESTS = """
+apiVersion: v1
+kind: Namespace
+metadata: {name: shop, labels: {app: shop}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: shop-config, namespace: shop}
+data: {greeting: hello}
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: shop, namespace: shop}
+spec:
+  replicas: 6
+  selector: {matchLabels: {app: shop}}
+  template:
+    metadata: {labels: {app: shop}}
+    spec:
+      containers:
+      - name: shop
+        image: nginx:1.27
+        volumeMounts: [{name: cfg, mountPath: /etc/shop}]
+      volumes: [{name: cfg, configMap: {name: shop-config}}]
+---
+apiVersion: scheduling.kcp.io/v1alpha1
+kind: Placement
+metadata: {name: shop}
+spec:
+  locationSelectors: [{}]
+  locationResource: {group: workload.kcp.io, version: v1alpha1, resource: synctargets}
+  namespaceSelector: {matchLabels: {app: shop}}
+  locationWorkspace: root
+  replicaScheduling: {type: Divided}
+"""
+
+
+def _member_deployments(system: Up, name: str) -> dict[str, Any]:
+    found: dict[str, Any] = {}
+    for cluster in ("cluster-1", "cluster-2", "cluster-3"):
+        items = system.kubectl(cluster).json("get", "deployments", "-A")["items"]
+        for item in items:
+            if item["metadata"]["name"] == name:
+                found[cluster] = item
+    return found
+
+
+def test_divided_deployment_runs_on_every_member_with_its_configmap(system: Up) -> None:
+    hub = system.kubectl()
+    wait_until(lambda: len(_ready_targets(hub)) == 3, timeout=20, what="three Ready SyncTargets")
+    hub.run("apply", "-f", "-", input=MANIFESTS)
+
+    def divided() -> dict[str, Any] | None:
+        found = _member_deployments(system, "shop")
+        if len(found) != 3 or sum(d["spec"]["replicas"] for d in found.values()) != 6:
+            return None
+        return found
+
+    members = wait_until(divided, timeout=20, what="the Deployment divided across three members")
+    assert sorted(d["spec"]["replicas"] for d in members.values()) == [2, 2, 2]
+    for cluster, deployment in members.items():
+        namespace = deployment["metadata"]["namespace"]
+        assert namespace.startswith("kcp-")
+        config = system.kubectl(cluster).json("get", "configmap", "shop-config", "-n", namespace)
+        assert config["data"] == {"greeting": "hello"}
+    wait_until(
+        lambda: hub.json("get", "deployment", "shop", "-n", "shop").get("status", {}).get("readyReplicas") == 6,
+        timeout=20,
+        what="6 ready replicas on the hub",
+    )
+
+    # A new image on the hub reaches every member.
+    hub.run("set", "image", "deployment/shop", "shop=nginx:1.28", "-n", "shop")
+    wait_until(
+        lambda: all(
+            d["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.28"
+            for d in _member_deployments(system, "shop").values()
+        ),
+        timeout=20,
+        what="the new image on every member",
+    )
+
+    # Deleting on the hub removes it everywhere, and the hub object goes once the syncers' finalizers are gone.
+    hub.run("delete", "deployment", "shop", "-n", "shop", "--wait=false")
+    wait_until(lambda: not _member_deployments(system, "shop"), timeout=20, what="the members' copies deleted")
+    wait_until(
+        lambda: hub.run("get", "deployment", "shop", "-n", "shop", check=False).returncode != 0,
+        timeout=20,
+        what="the hub Deployment gone",
+    )
+    raw = hub.run("get", "placement", "shop", "-o", "json").stdout
+    assert orjson.loads(raw)["status"]["phase"] == "Bound", yaml.safe_dump(orjson.loads(raw))

@@ -14,6 +14,7 @@ from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any, TypeVar
 
+import orjson
 import pytest
 
 import tmc
@@ -583,3 +584,33 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
         await store.close()
 
     run(check())
+
+
+def test_unconditional_api_writes_wait_out_a_queued_write(tmp_path: Path) -> None:
+    """A delete or merge patch racing a not-yet-committed write of the same object retries after it commits,
+    instead of answering 409 (kube-apiserver's GuaranteedUpdate loop)."""
+    from tmc.apiserver.registry import BUILTIN_RESOURCES, ResourceRegistry
+    from tmc.apiserver.rest import MERGE_PATCH, ObjectService, WriteOptions
+
+    configmaps = next(r for r in BUILTIN_RESOURCES if r.plural == "configmaps")
+
+    async def main() -> None:
+        store = await opened(tmp_path)
+        service = ObjectService(store, ResourceRegistry(store))
+        await service.ensure_namespace("root", "default")
+        body = {"metadata": {"name": "c", "finalizers": ["example.com/keep"]}, "data": {"n": "0"}}
+        await service.create(configmaps, "root", "default", body, WriteOptions())
+        for n in range(1, 4):
+            patch = orjson.dumps({"data": {"n": str(n)}})
+            # The first patch is queued (not committed) when the second write reads the object.
+            results = await asyncio.gather(
+                service.patch(configmaps, "root", "default", "c", MERGE_PATCH, patch, WriteOptions()),
+                service.patch(configmaps, "root", "default", "c", MERGE_PATCH, b'{"data":{"m":"x"}}', WriteOptions()),
+                service.delete(configmaps, "root", "default", "c", {}),
+            )
+            assert results[2][0]["metadata"]["deletionTimestamp"]
+        final = store.get("/registry/core/configmaps/root/default/c")
+        assert final is not None and final.obj["data"] == {"n": "3", "m": "x"}
+        await store.close()
+
+    run(main())

@@ -44,7 +44,11 @@ class WriteOptions:
 
 
 class _Retry(Exception):
-    """An unconditional write lost a race; read again and retry."""
+    """An unconditional write lost a race; read again (once pending_rev is committed) and retry."""
+
+    def __init__(self, pending_rev: int = 0) -> None:
+        super().__init__()
+        self.pending_rev = pending_rev
 
 
 def tracks_generation(info: ResourceInfo) -> bool:
@@ -65,6 +69,11 @@ class ObjectService:
         if entry is None:
             raise errors.not_found(info.plural, name, info.group)
         return entry
+
+    async def _settle(self, retry: _Retry) -> None:
+        """Before re-reading: let the queued write that beat us commit, or the retry would read the same state."""
+        if retry.pending_rev:
+            await self.store.wait_for_rev(retry.pending_rev, 5.0)
 
     def served(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
         """The stored object as the requested version presents it (CRD versions share one storage form)."""
@@ -166,9 +175,10 @@ class ObjectService:
                 raise errors.conflict(info.plural, name, info.group)
             try:
                 return await self._write_update(info, cluster, entry, copy.deepcopy(new), opts, subresource)
-            except _Retry:
+            except _Retry as retry:
                 if wanted_rv:
                     raise errors.conflict(info.plural, name, info.group) from None
+                await self._settle(retry)
         raise errors.conflict(info.plural, name, info.group)
 
     async def patch(
@@ -218,9 +228,10 @@ class ObjectService:
                     return await self._write_scale(info, cluster, entry, patched, opts)
                 self._check_identity(info, patched, entry.obj)
                 return await self._write_update(info, cluster, entry, patched, opts, subresource)
-            except _Retry:
+            except _Retry as retry:
                 if pinned_rv:
                     raise errors.conflict(info.plural, name, info.group) from None
+                await self._settle(retry)
         raise errors.conflict(info.plural, name, info.group)
 
     def _apply_patch(
@@ -268,8 +279,8 @@ class ObjectService:
             return result
         try:
             updated = await self.store.update(entry.key, result, expected_rev=entry.rev)
-        except (ConflictError, KeyNotFoundError):
-            raise _Retry() from None
+        except (ConflictError, KeyNotFoundError) as e:
+            raise _Retry(e.pending_rev) from None
         if finished:
             try:
                 await self.store.delete(entry.key, expected_rev=updated.rev)
@@ -373,9 +384,10 @@ class ObjectService:
                 raise errors.conflict(f"{info.plural}", name, info.group)
             try:
                 return await self._write_scale(info, cluster, entry, body, opts)
-            except _Retry:
+            except _Retry as retry:
                 if wanted_rv:
                     raise errors.conflict(info.plural, name, info.group) from None
+                await self._settle(retry)
         raise errors.conflict(info.plural, name, info.group)
 
     async def _write_scale(
@@ -420,8 +432,8 @@ class ObjectService:
             entry = self.get(info, cluster, namespace, name)
             try:
                 return await self._delete_once(info, cluster, entry, options, dry_run)
-            except _Retry:
-                continue
+            except _Retry as retry:
+                await self._settle(retry)
         raise errors.conflict(info.plural, name, info.group)
 
     async def _delete_once(
@@ -472,8 +484,8 @@ class ObjectService:
                 return self.served(info, obj), False
             try:
                 updated = await self.store.update(entry.key, obj, expected_rev=entry.rev)
-            except (ConflictError, KeyNotFoundError):
-                raise _Retry() from None
+            except (ConflictError, KeyNotFoundError) as e:
+                raise _Retry(e.pending_rev) from None
             return self.served(info, updated.obj), False
         status = {
             "kind": "Status",
@@ -488,8 +500,8 @@ class ObjectService:
             await self._delete_custom_resources(cluster, old)
         try:
             await self.store.delete(entry.key, expected_rev=entry.rev)
-        except (ConflictError, KeyNotFoundError):
-            raise _Retry() from None
+        except (ConflictError, KeyNotFoundError) as e:
+            raise _Retry(e.pending_rev) from None
         if (info.group, info.plural) == (CRDS.group, CRDS.plural):
             self.registry.invalidate(cluster)
         return status, True

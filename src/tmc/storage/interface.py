@@ -15,9 +15,11 @@ EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
 
 class StorageError(Exception):
-    def __init__(self, key: str, message: str = "") -> None:
+    def __init__(self, key: str, message: str = "", pending_rev: int = 0) -> None:
         super().__init__(message or key)
         self.key = key
+        # A write of the key that is queued but not yet committed: reads show the truth once this revision is.
+        self.pending_rev = pending_rev
 
 
 class KeyExistsError(StorageError):

@@ -214,10 +214,12 @@ class SqliteStore:
         """The key's newest state including pending writes; raises unless it exists at expected_rev."""
         pending = self._pending.get(key)
         current = (None if pending.op == "delete" else pending.entry) if pending is not None else self._state.get(key)
+        pending_rev = pending.rev if pending is not None else 0
         if current is None:
-            raise KeyNotFoundError(key)
+            raise KeyNotFoundError(key, pending_rev=pending_rev)
         if expected_rev is not None and expected_rev != current.rev:
-            raise ConflictError(key, f"{key}: expected revision {expected_rev}, current revision is {current.rev}")
+            message = f"{key}: expected revision {expected_rev}, current revision is {current.rev}"
+            raise ConflictError(key, message, pending_rev)
         return current
 
     def _submit(self, op: Operation, entry: Entry, prev_rev: int) -> asyncio.Future[Entry]:

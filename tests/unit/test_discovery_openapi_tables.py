@@ -14,9 +14,10 @@ from kubernetes import client as k8s
 
 from tmc.apimachinery.errors import StatusError
 from tmc.apimachinery.jsonpath import jsonpath
+from tmc.apimachinery.printers import human_duration
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.apimachinery.schemas import Schema
-from tmc.apimachinery.tables import human_duration, to_table, watch_event_table
+from tmc.apimachinery.tables import to_table, watch_event_table
 from tmc.apiserver import discovery, openapi
 
 NOW = datetime.datetime.now(datetime.UTC)

@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from tests.e2e.harness import KUBECTL, Kubectl, free_port, wait_until
+from tmc.api import keys
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (make install installs it as root)")
 
@@ -153,9 +154,24 @@ def test_divided_deployment_runs_on_every_member_with_its_configmap(system: Up) 
 
     members = wait_until(divided, timeout=20, what="the Deployment divided across three members")
     assert sorted(d["spec"]["replicas"] for d in members.values()) == [2, 2, 2]
+    targets = {st["metadata"]["name"]: st for st in hub.json("get", "synctargets")["items"]}
     for cluster, deployment in members.items():
         namespace = deployment["metadata"]["namespace"]
-        assert namespace.startswith("kcp-")
+        # kcp's formulas (checked against kcp's test vectors in the unit tests): the SyncTarget key from its
+        # workspace and name, the downstream namespace from the locator, which names the SyncTarget's uid.
+        target = targets[cluster]
+        key = keys.sync_target_key("root", cluster)
+        assert target["metadata"]["labels"]["internal.workload.kcp.io/key"] == key
+        member_ns = system.kubectl(cluster).json("get", "namespace", namespace)
+        locator = orjson.loads(member_ns["metadata"]["annotations"]["kcp.io/namespace-locator"])
+        assert locator == {
+            "syncTarget": {"cluster": "root", "name": cluster, "uid": target["metadata"]["uid"]},
+            "cluster": "root",
+            "namespace": "shop",
+        }
+        assert namespace == keys.downstream_namespace(locator)
+        assert member_ns["metadata"]["labels"]["kcp.io/tenant-id"] == keys.tenant_id(locator)
+        assert f"state.workload.kcp.io/{key}" in hub.json("get", "namespace", "shop")["metadata"]["labels"]
         config = system.kubectl(cluster).json("get", "configmap", "shop-config", "-n", namespace)
         assert config["data"] == {"greeting": "hello"}
     wait_until(

@@ -21,6 +21,7 @@ from typing import Any
 
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.harness import Hub, free_port, wait_until
 from tmc.api.keys import downstream_namespace, namespace_locator, sync_target_key
@@ -261,6 +262,31 @@ def test_workload_round_trip(hub: Hub, member: Member, syncer: Syncer) -> None:
         lambda: member.get(down_deploy)["spec"]["template"]["spec"]["containers"][0]["image"] == "nginx:1.26",
         what="the new image downstream",
     )
+
+    # The syncer's metrics count what it did: objects written down and status written up, with their durations.
+    code, text = syncer.http(syncer.metrics_port, "/metrics")
+    assert code == 200
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
+
+    def sample(name: str, **labels: str) -> float:
+        return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+    for direction in ("down", "up"):
+        assert (
+            sample("tmc_syncer_synced_resources_total", cluster=NAME, resource="deployments.apps", direction=direction)
+            >= 1
+        ), direction
+    assert sample("tmc_syncer_synced_resources_total", cluster=NAME, resource="configmaps", direction="down") >= 1
+    timed = [
+        value
+        for (name, labels), value in samples.items()
+        if name == "tmc_syncer_sync_duration_seconds_count" and ("result", "success") in labels
+    ]
+    assert timed and sum(timed) >= 3
 
     # Deleting upstream deletes downstream first, then the hub object goes.
     assert hub.request("DELETE", f"{deploy_path}/web")[0] == 200

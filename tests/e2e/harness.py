@@ -226,6 +226,20 @@ class WatchStream:
             self.seen.append(event)
         return event
 
+    def drain(self) -> list[dict[str, Any]]:
+        """Every event received so far and not yet read (also added to `seen`), without waiting."""
+        out = []
+        while True:
+            try:
+                event = self.events.get_nowait()
+            except queue.Empty:
+                return out
+            if event is None:
+                self.events.put(None)  # keep the end-of-stream marker for later readers
+                return out
+            self.seen.append(event)
+            out.append(event)
+
     def wait_for(self, match: Callable[[dict[str, Any]], bool], timeout: float = 10.0) -> dict[str, Any]:
         """Read events until one matches; fail at the deadline or when the stream ends."""
         deadline = time.monotonic() + timeout
@@ -271,3 +285,46 @@ def status_of(body: Any) -> tuple[str, int, str]:
     if not isinstance(body, dict):
         return ("<not JSON>", 0, str(body)[:200])
     return (str(body.get("kind")), int(body.get("code") or 0), str(body.get("reason")))
+
+
+class TmcUp:
+    """`tmc up` as a child process (hub, simulated clusters and syncers, each with its pid file under `data_dir`)."""
+
+    def __init__(self, data_dir: str, port: int, *args: str) -> None:
+        self.data_dir = data_dir
+        self.port = port
+        self.log = os.path.join(data_dir, "up.out")
+        os.makedirs(data_dir, exist_ok=True)
+        with open(self.log, "ab") as out:
+            cmd = [sys.executable, "-m", "tmc", "up", "--data-dir", data_dir, "--secure-port", str(port), *args]
+            self.process = subprocess.Popen(cmd, stdout=out, stderr=out)
+
+    def wait_up(self, timeout: float = 60) -> None:
+        wait_until(lambda: "TMC is up" in self.output() or self.process.poll() is not None, timeout, what="tmc up")
+        assert self.process.poll() is None, self.output()
+
+    def stop(self) -> int:
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout=60)
+
+    def output(self) -> str:
+        with open(self.log, errors="replace") as f:
+            return f.read()
+
+    def pid(self, cluster: str) -> int:
+        """The pid of a simulated cluster, from `<data-dir>/clusters/<name>.pid`."""
+        with open(os.path.join(self.data_dir, "clusters", f"{cluster}.pid")) as f:
+            return int(f.read().strip())
+
+    def kubectl(self, cluster: str | None = None) -> Kubectl:
+        """kubectl for the hub (root workspace), or for one simulated member cluster."""
+        config = (
+            os.path.join(self.data_dir, "admin.kubeconfig")
+            if cluster is None
+            else os.path.join(self.data_dir, "clusters", f"{cluster}.kubeconfig")
+        )
+        return Kubectl(config, os.path.join(self.data_dir, "kube-cache", cluster or "hub"))
+
+    def hub(self) -> Hub:
+        """The running hub, for raw requests and watches (started by `tmc up`, not by this object)."""
+        return Hub(self.data_dir, self.port)

@@ -23,6 +23,7 @@ from tmc.api.workload import (
     syncer_finalizer,
 )
 from tmc.apiserver.rest import NAMESPACES, WriteOptions
+from tmc.controllers.status import StatusAggregationController
 from tmc.controllers.synctarget.conditions import find
 
 T = TypeVar("T")
@@ -111,12 +112,11 @@ def test_divided_replicas_sum_and_deterministic_remainders(tmp_path: Path) -> No
                     "replicaScheduling": {"type": "Divided"},
                 },
             )
-            await env.target("eu-3", {REGION: "eu", ZONE: "eu-c"})  # added later: decisions follow
 
-            def shares() -> dict[str, int] | None:
+            def shares(targets: int = 3) -> dict[str, int] | None:
                 ann = env.annotations(DEPLOYMENTS, "web", "web")
                 decided = {d["syncTarget"]["name"]: d["key"] for d in env.decisions("web")}
-                if len(decided) != 3:
+                if len(decided) != targets:
                     return None
                 out = {}
                 for name, key in decided.items():
@@ -125,7 +125,13 @@ def test_divided_replicas_sum_and_deterministic_remainders(tmp_path: Path) -> No
                     out[name] = orjson.loads(ann[spec_diff_annotation(key)])[0]["value"]
                 return out
 
-            got = await env.until(shares, "spec-diff annotations for three targets")
+            assert await env.until(lambda: shares(2), "two targets") == {"eu-1": 5, "eu-2": 5}
+            k3 = await env.target("eu-3", {REGION: "eu", ZONE: "eu-c"})  # added later: decisions follow
+            # eu-1 and eu-2 keep their 5 until eu-3 reports its 3 available: re-dividing never lowers availability.
+            surge = await env.until(shares, "spec-diff annotations for three targets")
+            assert surge == {"eu-1": 5, "eu-2": 5, "eu-3": 3}
+            await env.report("web", "web", k3, 3)
+            got = await env.until(lambda: (s := shares()) != surge and s, "the shares re-divided")
             assert got == {"eu-1": 4, "eu-2": 3, "eu-3": 3}
             assert sum(got.values()) == 10
             assert [d["replicas"] for d in env.decisions("web")] == [4, 3, 3]
@@ -300,6 +306,11 @@ def test_not_ready_target_is_replaced_and_old_copy_kept_until_new_is_available(t
             await env.until(
                 lambda: deletion_annotation(ka) in env.annotations(NAMESPACES, "web"), "namespace leaving a"
             )
+            done = await env.until(
+                lambda: [e for e in env.events_about("web", "web") if e["reason"] == "Rescheduled"], "an Event"
+            )
+            message = done[0]["message"]
+            assert message == "Runs on b by Placement web; removing it from a: its new targets report it available"
 
     run(main())
 
@@ -388,6 +399,8 @@ def test_deleting_the_placement_unassigns(tmp_path: Path) -> None:
             await env.until(lambda: deletion_annotation(ka) in env.annotations(NAMESPACES, "web"), "namespace leaving")
             assert env.keys_on(NAMESPACES, "web") == {ka: "Sync"}
 
+    run(main())
+
 
 def test_hand_labelled_namespaces_without_placements_are_left_alone(tmp_path: Path) -> None:
     async def main() -> None:
@@ -405,5 +418,67 @@ def test_hand_labelled_namespaces_without_placements_are_left_alone(tmp_path: Pa
             assert env.keys_on(NAMESPACES, "manual") == {ka: "Sync"}
             assert env.keys_on(CONFIGMAPS, "cm", "manual") == {ka: "Sync"}
             assert env.annotations(NAMESPACES, "manual") == {}
+
+    run(main())
+
+
+def test_hub_status_leaves_out_targets_that_are_not_ready(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Env(tmp_path) as env:
+            summing = StatusAggregationController(env.store, env.registry, env.service)
+            await summing.start()
+            try:
+                kb = await env.target("b", {"only": "b"})
+                await env.namespace("web")
+                await env.deployment("web", "web", 2)
+                await env.placement("web", {"syncTargetSelector": {"matchLabels": {"only": "b"}}})
+                await env.until(lambda: env.keys_on(DEPLOYMENTS, "web", "web") == {kb: "Sync"}, "placed on b")
+                await env.report("web", "web", kb, 2)
+
+                def ready() -> int | None:
+                    status = (env.get(DEPLOYMENTS, "web", "web") or {}).get("status")
+                    return None if status is None else int(status.get("readyReplicas") or 0)
+
+                await env.until(lambda: ready() == 2, "2 ready on the hub")
+                # b goes silent. With nowhere else to go its copy stays and the Deployment does not change; b's
+                # readiness alone makes the hub sum again, without b's stale report.
+                await env.heartbeat("b", ready=False)
+                await env.until(lambda: ready() == 0, "b's stale report left out")
+                assert env.keys_on(DEPLOYMENTS, "web", "web") == {kb: "Sync"}
+                await env.heartbeat("b")
+                await env.until(lambda: ready() == 2, "b counted again")
+            finally:
+                await summing.stop()
+
+    run(main())
+
+
+def test_a_divided_move_waits_for_the_larger_share(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Env(tmp_path) as env:
+            ka = await env.target("a")
+            kb = await env.target("b")
+            kc = await env.target("c")
+            await env.namespace("web")
+            await env.deployment("web", "web", 6)
+            await env.placement("web", {"syncTargetSelector": {}, "replicaScheduling": {"type": "Divided"}})
+            await env.until(lambda: len(env.keys_on(DEPLOYMENTS, "web", "web")) == 3, "placed on three")
+            await env.patch(DEPLOYMENTS, "web", {"metadata": {"finalizers": [syncer_finalizer(kc)]}}, "web")
+            for key in (ka, kb, kc):
+                await env.report("web", "web", key, 2)
+
+            await env.heartbeat("c", ready=False)
+            await env.until(lambda: env.decided_names("web") == ["a", "b"], "c dropped")
+
+            def share(key: str) -> int | None:
+                raw = env.annotations(DEPLOYMENTS, "web", "web").get(spec_diff_annotation(key))
+                return orjson.loads(raw)[0]["value"] if raw else None
+
+            await env.until(lambda: share(ka) == 3 and share(kb) == 3, "a and b get 3 each")
+            # a and b still report the 2 they ran before: that is not the 3 they now have to run.
+            assert deletion_annotation(kc) not in env.annotations(DEPLOYMENTS, "web", "web")
+            await env.report("web", "web", ka, 3)
+            await env.report("web", "web", kb, 3)
+            await env.until(lambda: deletion_annotation(kc) in env.annotations(DEPLOYMENTS, "web", "web"), "c leaves")
 
     run(main())

@@ -16,6 +16,7 @@ from tmc.api.workload import (
     status_diff_annotation,
     syncer_finalizer,
 )
+from tmc.controllers.placement.assignment import grow_before_shrink
 from tmc.controllers.placement.plan import plan_namespace, plan_object, replicas_patch
 from tmc.controllers.placement.workloads import available_on, references
 
@@ -199,3 +200,43 @@ def test_available_on(view: Any, spec_diff: int | None, available: bool) -> None
     if spec_diff is not None:
         o["metadata"]["annotations"][spec_diff_annotation("a")] = replicas_patch(spec_diff)
     assert available_on(o, "a") is available
+
+
+def test_available_on_judges_the_share_being_given_and_the_current_generation() -> None:
+    o: dict[str, Any] = {
+        "kind": "Deployment",
+        "apiVersion": "apps/v1",
+        "metadata": {"generation": 2, "annotations": {spec_diff_annotation("a"): replicas_patch(2)}},
+        "spec": {"replicas": 6},
+    }
+    _with_view(o, "a", {"status": {"availableReplicas": 2, "observedGeneration": 2}})
+    assert available_on(o, "a")
+    # The share is about to grow to 3: 2 available is not enough yet.
+    assert not available_on(o, "a", 3)
+    # A report about an older spec says nothing about this one.
+    _with_view(o, "a", {"status": {"availableReplicas": 2, "observedGeneration": 1}})
+    assert not available_on(o, "a")
+
+
+def _divided(shares: dict[str, int], available: dict[str, int]) -> dict[str, Any]:
+    annotations = {spec_diff_annotation(k): replicas_patch(n) for k, n in shares.items()}
+    for k, n in available.items():
+        annotations[status_diff_annotation(k)] = orjson.dumps({"status": {"availableReplicas": n}}).decode()
+    return {"kind": "Deployment", "apiVersion": "apps/v1", "metadata": {"annotations": annotations}, "spec": {}}
+
+
+def test_grow_before_shrink() -> None:
+    # a and b ran 3 each; c joins and the split becomes 2/2/2.
+    o = _divided({"a": 3, "b": 3}, {"a": 3, "b": 3})
+    new = {"a": 2, "b": 2, "c": 2}
+    assert grow_before_shrink(o, new, {"a", "b"}) == ({"a": 3, "b": 3, "c": 2}, True)
+    o = _divided({"a": 3, "b": 3, "c": 2}, {"a": 3, "b": 3, "c": 1})
+    assert grow_before_shrink(o, new, {"a", "b", "c"}) == ({"a": 3, "b": 3, "c": 2}, True)
+    o = _divided({"a": 3, "b": 3, "c": 2}, {"a": 3, "b": 3, "c": 2})
+    assert grow_before_shrink(o, new, {"a", "b", "c"}) == (new, False)
+    # Scaling down shrinks every target at once: nobody else has to grow first.
+    o = _divided({"a": 3, "b": 3}, {"a": 3, "b": 3})
+    assert grow_before_shrink(o, {"a": 1, "b": 1}, {"a", "b"}) == ({"a": 1, "b": 1}, False)
+    # Growing only (a target left): nothing to keep.
+    o = _divided({"a": 2, "b": 2}, {"a": 2, "b": 2})
+    assert grow_before_shrink(o, {"a": 3, "b": 3}, {"a", "b", "c"}) == ({"a": 3, "b": 3}, False)

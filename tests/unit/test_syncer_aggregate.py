@@ -146,3 +146,23 @@ def test_objects_outside_the_protocol_are_left_alone() -> None:
     unassigned = obj({})
     unassigned["metadata"]["annotations"][f"diff.syncer.internal.kcp.io/{C}"] = '{"status":{"replicas":1}}'
     assert aggregate_status("apps", "Deployment", unassigned) is None
+
+
+def test_targets_that_are_not_ready_do_not_count() -> None:
+    o = obj(
+        {
+            A: {"replicas": 3, "readyReplicas": 3, "observedGeneration": 4},
+            B: {"replicas": 2, "readyReplicas": 2, "observedGeneration": 3},
+        },
+        status={"replicas": 5, "readyReplicas": 5, "observedGeneration": 3},
+    )
+    # B's cluster went silent: its last report is stale, so the sums and observedGeneration are A's alone.
+    assert aggregate_status("apps", "Deployment", o, unready={B}) == {
+        "replicas": 3,
+        "readyReplicas": 3,
+        "observedGeneration": 4,
+    }
+    # No target to vouch for anything: nothing counts as ready, observedGeneration stays where it was.
+    assert aggregate_status("apps", "Deployment", o, unready={A, B}) == {"observedGeneration": 3}
+    # Kinds that are copied, not summed, keep their status.
+    assert aggregate_status("example.com", "Widget", obj({A: {"phase": "Ready"}}), unready={A}) is None

@@ -13,6 +13,7 @@ import orjson
 import pytest
 
 from tmc.api.keys import sync_target_key
+from tmc.apimachinery.meta import now_rfc3339
 from tmc.apiserver.app import Hub, ServerConfig
 
 KEY = sync_target_key("root", "c1")
@@ -53,6 +54,10 @@ async def setup(api: Api) -> str:
         "POST", "/clusters/root/apis/workload.kcp.io/v1alpha1/synctargets", {"metadata": {"name": "c1"}}
     )
     assert status == 201, st
+    # Its syncer's heartbeat makes it Ready: status aggregation only counts reports from Ready targets.
+    beat = {"status": {"lastSyncerHeartbeatTime": now_rfc3339()}}
+    path = "/clusters/root/apis/workload.kcp.io/v1alpha1/synctargets/c1/status"
+    assert (await api.call("PATCH", path, beat, "application/merge-patch+json"))[0] == 200
     await api.call(
         "POST", "/clusters/root/api/v1/namespaces", {"metadata": {"name": "shop", "labels": {LABEL: "Sync"}}}
     )

@@ -278,12 +278,14 @@ class ApiHandler:
             raise errors.method_not_allowed(f"{request.method} is not supported on {info.qualified}")
         if verb == "create":
             opts = _write_options(query, "CreateOptions")
+            opts.body_owned = True  # decoded for this request only
             body = await _read_body(request)
             obj = await svc.create(info, cluster, ns, body, opts)
             return _json(svc.served(info, obj), 201, opts.warnings)
         if verb == "update":
             assert name is not None
             opts = _write_options(query, "UpdateOptions")
+            opts.body_owned = True
             body = await _read_body(request)
             obj = await svc.update(info, cluster, ns, name, body, opts, sub)
             return _json(svc.served(info, obj) if sub != "scale" else obj, 200, opts.warnings)

@@ -41,6 +41,10 @@ class WriteOptions:
     field_validation: str = "Strict"  # Strict | Warn | Ignore
     field_manager: str = ""
     warnings: list[str] = field(default_factory=list)
+    # The caller hands the body over (an HTTP request's freshly decoded body): create and update may change it in
+    # place instead of taking a defensive deep copy first. Update changes only its top level and `metadata` before
+    # it copies, so a body that is a new top level and metadata over shared nested values qualifies too.
+    body_owned: bool = False
 
 
 class _Retry(Exception):
@@ -88,7 +92,7 @@ class ObjectService:
     async def create(
         self, info: ResourceInfo, cluster: str, namespace: str | None, body: Any, opts: WriteOptions
     ) -> dict[str, Any]:
-        obj = self._decode(info, body, namespace, None)
+        obj = self._decode(info, body, namespace, None, opts.body_owned)
         md = obj["metadata"]
         for key in (*_SERVER_OWNED, "resourceVersion", "selfLink", "managedFields"):
             md.pop(key, None)
@@ -167,7 +171,7 @@ class ObjectService:
     ) -> dict[str, Any]:
         if subresource == "scale":
             return await self._update_scale(info, cluster, namespace, name, body, opts)
-        new = self._decode(info, body, namespace, name)
+        new = self._decode(info, body, namespace, name, opts.body_owned)
         wanted_rv = str(new["metadata"].get("resourceVersion") or "")
         for _ in range(_UPDATE_ATTEMPTS):
             entry = self.get(info, cluster, namespace, name)
@@ -518,10 +522,12 @@ class ObjectService:
 
     # ---------------------------------------------------------------- helpers
 
-    def _decode(self, info: ResourceInfo, body: Any, namespace: str | None, name: str | None) -> dict[str, Any]:
+    def _decode(
+        self, info: ResourceInfo, body: Any, namespace: str | None, name: str | None, owned: bool = False
+    ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise errors.bad_request(f"the body of the request must be a {info.kind} object")
-        obj = copy.deepcopy(body)
+        obj = body if owned else copy.deepcopy(body)
         api_version = obj.get("apiVersion")
         kind = obj.get("kind")
         if api_version is not None and api_version != info.api_version:

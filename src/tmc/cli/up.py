@@ -143,6 +143,121 @@ def _ensure_default_location(kubeconfig: str) -> None:
         raise click.ClickException(f"could not create the default Location: {status} {body[:200]!r}")
 
 
+@dataclass
+class Member:
+    """One simulated cluster and its syncer."""
+
+    name: str
+    region: str
+    zone: str
+    kubeconfig: str
+    sim: Child
+    syncer: Child | None = None
+    metrics_port: int = 0
+
+
+@dataclass
+class System:
+    """The children `tmc up` runs, in start order; `stop()` stops them in reverse."""
+
+    data_dir: str
+    secure_port: int
+    hub: Child
+    members: list[Member]
+
+    @property
+    def hub_kubeconfig(self) -> str:
+        return os.path.join(self.data_dir, "admin.kubeconfig")
+
+    @property
+    def logs(self) -> str:
+        return os.path.join(self.data_dir, "logs")
+
+    def children(self) -> list[Child]:
+        out = [self.hub, *(m.sim for m in self.members)]
+        return out + [m.syncer for m in self.members if m.syncer is not None]
+
+    def stop(self) -> None:
+        for child in reversed(self.children()):
+            child.stop()
+
+
+def start_system(
+    data_dir: str,
+    *,
+    secure_port: int = 6443,
+    clusters: int = 3,
+    sync_target_heartbeat_threshold: str = "30s",
+    heartbeat_period: str = "10s",
+    ready_delay: str = "1s",
+    nodes: int | None = None,
+) -> System:
+    """Start the hub, `clusters` simulated clusters and their syncers; returns once each has been started (the
+    syncers connect on their own). Stops whatever it started if a part fails to come up."""
+    data_dir = os.path.abspath(data_dir)
+    clusters_dir = os.path.join(data_dir, "clusters")
+    logs = os.path.join(data_dir, "logs")
+    hub = Child("hub", os.path.join(data_dir, "hub.pid"), os.path.join(logs, "hub.log"))
+    system = System(data_dir, secure_port, hub, [])
+    try:
+        hub.start(
+            [
+                "server",
+                "--data-dir",
+                data_dir,
+                "--secure-port",
+                str(secure_port),
+                "--sync-target-heartbeat-threshold",
+                sync_target_heartbeat_threshold,
+            ]
+        )
+        _wait(lambda: _ready(system.hub_kubeconfig), "the hub", hub)
+        _ensure_default_location(system.hub_kubeconfig)
+        for i in range(clusters):
+            name = f"cluster-{i + 1}"
+            region, zone = TOPOLOGY[i % len(TOPOLOGY)]
+            kubeconfig = os.path.join(clusters_dir, f"{name}.kubeconfig")
+            if os.path.exists(kubeconfig):
+                os.remove(kubeconfig)  # a fresh one tells us this run's cluster is serving
+            sim = Child(name, os.path.join(clusters_dir, f"{name}.pid"), os.path.join(logs, f"{name}.log"))
+            args = ["sim-cluster", "--name", name, "--data-dir", clusters_dir, "--ready-delay", ready_delay]
+            if nodes is not None:
+                args += ["--nodes", str(nodes)]
+            sim.start([*args, "--labels", f"region={region},zone={zone}"])
+            system.members.append(Member(name, region, zone, kubeconfig, sim))
+        for member in system.members:
+            _wait(functools.partial(_ready, member.kubeconfig), f"cluster {member.name}", member.sim)
+            member.metrics_port = free_port()
+            member.syncer = Child(
+                member.name,
+                os.path.join(data_dir, "syncers", f"{member.name}.pid"),
+                os.path.join(logs, f"syncer-{member.name}.log"),
+            )
+            member.syncer.start(
+                [
+                    "syncer",
+                    "--sync-target-name",
+                    member.name,
+                    "--kubeconfig",
+                    system.hub_kubeconfig,
+                    "--downstream-kubeconfig",
+                    member.kubeconfig,
+                    "--labels",
+                    f"{REGION_LABEL}={member.region},{ZONE_LABEL}={member.zone}",
+                    "--heartbeat-period",
+                    heartbeat_period,
+                    "--metrics-port",
+                    str(member.metrics_port),
+                    "--health-port",
+                    str(free_port()),
+                ]
+            )
+    except BaseException:
+        system.stop()
+        raise
+    return system
+
+
 @click.command("up")
 @click.option("--data-dir", default=".tmc", show_default=True, help="Where every part keeps its data, pids and logs.")
 @click.option("--secure-port", default=6443, show_default=True, type=click.IntRange(1, 65535), help="Hub HTTPS port.")
@@ -164,10 +279,6 @@ def up(
     ready_delay: str,
 ) -> None:
     """Start the hub, simulated member clusters and their syncers; Ctrl-C stops everything."""
-    data_dir = os.path.abspath(data_dir)
-    clusters_dir = os.path.join(data_dir, "clusters")
-    logs = os.path.join(data_dir, "logs")
-    children: list[Child] = []
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -176,83 +287,28 @@ def up(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    system = start_system(
+        data_dir,
+        secure_port=secure_port,
+        clusters=clusters,
+        sync_target_heartbeat_threshold=sync_target_heartbeat_threshold,
+        heartbeat_period=heartbeat_period,
+        ready_delay=ready_delay,
+    )
     try:
-        hub = Child("hub", os.path.join(data_dir, "hub.pid"), os.path.join(logs, "hub.log"))
-        hub_kubeconfig = os.path.join(data_dir, "admin.kubeconfig")
-        hub.start(
-            [
-                "server",
-                "--data-dir",
-                data_dir,
-                "--secure-port",
-                str(secure_port),
-                "--sync-target-heartbeat-threshold",
-                sync_target_heartbeat_threshold,
-            ]
-        )
-        children.append(hub)
-        _wait(lambda: _ready(hub_kubeconfig), "the hub", hub)
-        _ensure_default_location(hub_kubeconfig)
-        names = [f"cluster-{i + 1}" for i in range(clusters)]
-        sims: list[tuple[str, str, str, Child]] = []
-        for i, name in enumerate(names):
-            region, zone = TOPOLOGY[i % len(TOPOLOGY)]
-            kubeconfig = os.path.join(clusters_dir, f"{name}.kubeconfig")
-            if os.path.exists(kubeconfig):
-                os.remove(kubeconfig)  # a fresh one tells us this run's cluster is serving
-            sim = Child(name, os.path.join(clusters_dir, f"{name}.pid"), os.path.join(logs, f"{name}.log"))
-            sim.start(
-                [
-                    "sim-cluster",
-                    "--name",
-                    name,
-                    "--data-dir",
-                    clusters_dir,
-                    "--ready-delay",
-                    ready_delay,
-                    "--labels",
-                    f"region={region},zone={zone}",
-                ]
-            )
-            children.append(sim)
-            sims.append((name, region, zone, sim))
-        for name, region, zone, sim in sims:
-            kubeconfig = os.path.join(clusters_dir, f"{name}.kubeconfig")
-            _wait(functools.partial(_ready, kubeconfig), f"cluster {name}", sim)
-            syncer = Child(
-                name, os.path.join(data_dir, "syncers", f"{name}.pid"), os.path.join(logs, f"syncer-{name}.log")
-            )
-            syncer.start(
-                [
-                    "syncer",
-                    "--sync-target-name",
-                    name,
-                    "--kubeconfig",
-                    hub_kubeconfig,
-                    "--downstream-kubeconfig",
-                    kubeconfig,
-                    "--labels",
-                    f"{REGION_LABEL}={region},{ZONE_LABEL}={zone}",
-                    "--heartbeat-period",
-                    heartbeat_period,
-                    "--metrics-port",
-                    str(free_port()),
-                    "--health-port",
-                    str(free_port()),
-                ]
-            )
-            children.append(syncer)
+        names = [m.name for m in system.members]
+        clusters_dir = os.path.join(system.data_dir, "clusters")
         click.echo(
             f"TMC is up: hub on https://127.0.0.1:{secure_port}, {clusters} simulated clusters "
-            f"({', '.join(names) or 'none'}), one syncer each. Logs in {logs}.\n"
-            f"  export KUBECONFIG={hub_kubeconfig}\n"
+            f"({', '.join(names) or 'none'}), one syncer each. Logs in {system.logs}.\n"
+            f"  export KUBECONFIG={system.hub_kubeconfig}\n"
             "  kubectl get synctargets            # Ready within a few seconds\n"
             "  kubectl get locations,placements\n"
             f"  kubectl --kubeconfig {clusters_dir}/{names[0] if names else 'cluster-1'}.kubeconfig get nodes\n"
             "Stop everything with Ctrl-C."
         )
         while not stopping:
-            for child in children:
+            for child in system.children():
                 if not child.alive() and child.process is not None:
                     code = child.process.returncode
                     click.echo(f"{child.name} ({child.log_file}) exited with {code}; stopping", err=True)
@@ -260,5 +316,4 @@ def up(
                     break
             time.sleep(0.2)
     finally:
-        for child in reversed(children):
-            child.stop()
+        system.stop()

@@ -27,7 +27,7 @@ from tmc.sim.podstatus import (
     terminated_status,
     unschedulable_status,
 )
-from tmc.sim.scheduling import account, choose_node, is_terminal, node_state
+from tmc.sim.scheduling import RequestCache, account, choose_node, is_terminal, node_state
 from tmc.storage.interface import Event
 
 SCHEDULE = "schedule"  # the scheduler's one key: a pass over every pending pod
@@ -52,6 +52,10 @@ class SchedulerController(SimController):
     info = PODS
     workers = 1  # one pass at a time, so two passes never hand the same free capacity to two pods
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._requests = RequestCache()
+
     def initial_keys(self) -> Iterable[str]:
         return (SCHEDULE,)
 
@@ -72,7 +76,7 @@ class SchedulerController(SimController):
     async def sync(self, key: str) -> None:
         nodes = [node_state(e.obj) for e in self.store.list(NODES.key_prefix(self.cluster))]
         pods = [e.obj for e in self.store.list(PODS.key_prefix(self.cluster))]
-        by_name = account(nodes, pods)
+        by_name = account(nodes, pods, self._requests)
         orphans = [p for p in pods if (p.get("spec") or {}).get("nodeName") and p["spec"]["nodeName"] not in by_name]
         pending = sorted(
             (p for p in pods if self._wants_scheduling(p)),

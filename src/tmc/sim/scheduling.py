@@ -110,13 +110,54 @@ def node_state(node: Mapping[str, Any]) -> NodeState:
     )
 
 
-def account(nodes: Iterable[NodeState], pods: Iterable[Mapping[str, Any]]) -> dict[str, NodeState]:
+class RequestCache:
+    """(requests, scoring requests) per pod revision. A scheduling pass accounts every bound pod of the cluster,
+    and nearly all of them are unchanged since the previous pass; parsing their quantities again was most of a
+    pass. Each pass keeps only the revisions it saw."""
+
+    def __init__(self) -> None:
+        self._entries: dict[tuple[str, str], tuple[Resources, Resources]] = {}
+        self._seen: dict[tuple[str, str], tuple[Resources, Resources]] = {}
+
+    def get(self, pod: Mapping[str, Any]) -> tuple[Resources, Resources]:
+        md = pod.get("metadata") or {}
+        key = (str(md.get("uid")), str(md.get("resourceVersion")))
+        found = self._entries.get(key)
+        if found is None:
+            found = (pod_requests(pod), score_requests(pod))
+        self._seen[key] = found
+        return found
+
+    def end_pass(self) -> None:
+        self._entries, self._seen = self._seen, {}
+
+
+def account(
+    nodes: Iterable[NodeState], pods: Iterable[Mapping[str, Any]], cache: RequestCache | None = None
+) -> dict[str, NodeState]:
     """Nodes by name with what their bound, non-terminal pods request already counted as used."""
     by_name = {n.name: n for n in nodes}
+    sums: dict[str, list[int]] = {}  # node -> used cpu, memory, pods, then the same for scoring
     for pod in pods:
-        node = by_name.get(str((pod.get("spec") or {}).get("nodeName") or ""))
-        if node is not None and not is_terminal(pod):
-            node.place(pod)
+        name = str((pod.get("spec") or {}).get("nodeName") or "")
+        if name not in by_name or is_terminal(pod):
+            continue
+        used, scored = cache.get(pod) if cache is not None else (pod_requests(pod), score_requests(pod))
+        total = sums.get(name)
+        if total is None:
+            total = sums[name] = [0, 0, 0, 0, 0, 0]
+        total[0] += used.cpu
+        total[1] += used.memory
+        total[2] += used.pods
+        total[3] += scored.cpu
+        total[4] += scored.memory
+        total[5] += scored.pods
+    for name, t in sums.items():
+        node = by_name[name]
+        node.used = node.used + Resources(t[0], t[1], t[2])
+        node.scored = node.scored + Resources(t[3], t[4], t[5])
+    if cache is not None:
+        cache.end_pass()
     return by_name
 
 

@@ -24,6 +24,8 @@ from tmc.syncer.resources import NAMESPACES, parse_resource_types, resolve
 log = logging.getLogger("tmc.syncer")
 
 STARTUP_RETRY_MAX = 30.0
+# How long one page of the heartbeat's Node and Pod reads may take before the member cluster counts as silent.
+HEARTBEAT_PROBE_TIMEOUT = 5.0
 
 
 @dataclass
@@ -48,9 +50,20 @@ class Syncer:
         self.config = config
         hub_config = load_kubeconfig(config.kubeconfig)
         # The hub kubeconfig names a workspace URL (`.../clusters/root`); the syncer addresses workspaces itself.
-        self.hub = KubeClient(hub_config, base_url=hub_config.base_url)
+        name = config.sync_target_name
+        self.hub = KubeClient(hub_config, base_url=hub_config.base_url, cluster=name, endpoint="hub")
+        down_config = load_kubeconfig(config.downstream_kubeconfig)
         self.down = KubeClient(
-            load_kubeconfig(config.downstream_kubeconfig), connections=max(16, config.concurrency * 2)
+            down_config, connections=max(16, config.concurrency * 2), cluster=name, endpoint="downstream"
+        )
+        # The heartbeat has its own connections on both sides, so it is never queued behind sync traffic: a late
+        # heartbeat would make a busy but healthy target look dead.
+        probe_timeout = max(HEARTBEAT_PROBE_TIMEOUT, config.heartbeat_period)
+        self.heartbeat_hub = KubeClient(
+            hub_config, base_url=hub_config.base_url, connections=2, cluster=name, endpoint="hub"
+        )
+        self.heartbeat_down = KubeClient(
+            down_config, connections=2, timeout=probe_timeout, cluster=name, endpoint="downstream"
         )
         self.engine: Engine | None = None
         self.heartbeat: Heartbeat | None = None
@@ -96,14 +109,14 @@ class Syncer:
         for i in range(cfg.concurrency):
             self._spawn(engine.work(), f"worker-{i}")
         self.heartbeat = Heartbeat(
-            self.hub,
-            self.down,
+            self.heartbeat_hub,
+            self.heartbeat_down,
             cfg.workspace,
             cfg.sync_target_name,
             uid,
             cfg.heartbeat_period,
             engine.counts,
-            self.readiness,
+            self.syncer_ready,
         )
         self._spawn(self.heartbeat.run(), "heartbeat")
         self._spawn(self._mark_ready(), "ready")
@@ -155,16 +168,29 @@ class Syncer:
         else:
             log.warning("watch disconnected", extra={"informer": informer.name, "error": informer.last_error})
 
-    def readiness(self) -> tuple[bool, str]:
+    def readiness(self, hub_watches: bool = True) -> tuple[bool, str]:
         if self.engine is None:
             return False, "connecting to the hub"
         waiting = [i.name for i in self.informers if not i.synced.is_set()]
         if waiting:
             return False, "waiting for the initial lists of " + ", ".join(waiting)
-        down = [i.name for i in self.informers if not i.connected]
+        skipped = set() if hub_watches else self._hub_side()
+        down = [i.name for i in self.informers if not i.connected and i not in skipped]
         if down:
             return False, "not connected: " + ", ".join(down)
+        problem = self.heartbeat.downstream_problem() if self.heartbeat is not None else None
+        if problem is not None:
+            return False, problem
         return True, "syncing"
+
+    def syncer_ready(self) -> tuple[bool, str]:
+        """What the heartbeat reports as SyncerReady: readiness without the hub watches. The hub only hears it when
+        the syncer reaches the hub, and the watches follow within a second; counting them would turn the target
+        NotReady after every hub restart or pause, and the scheduler would move workloads off a healthy cluster."""
+        return self.readiness(hub_watches=False)
+
+    def _hub_side(self) -> set[Informer]:
+        return set(self.engine.up.values()) if self.engine is not None else set()
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -172,8 +198,8 @@ class Syncer:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         for runner in self._runners:
             await runner.cleanup()
-        await self.hub.close()
-        await self.down.close()
+        for client in (self.hub, self.down, self.heartbeat_hub, self.heartbeat_down):
+            await client.close()
 
     # ---------------------------------------------------------------- endpoints
 

@@ -100,6 +100,7 @@ class Engine:
                 name=f"hub/{r.id}",
                 key_of=_upstream_key,
                 on_connection=on_connection,
+                cluster=self.target.name,
             )
             for r in [NAMESPACES, *self.resources.values()]
         }
@@ -111,6 +112,7 @@ class Engine:
                 name=f"downstream/{r.id}",
                 label_selector=selector,
                 on_connection=on_connection,
+                cluster=self.target.name,
             )
             for r in [NAMESPACES, *self.resources.values()]
         }

@@ -1,12 +1,18 @@
 """The syncer's side of its SyncTarget: create it if missing, heartbeat, report capacity and counters.
 
-Every `--heartbeat-period` the syncer sends one JSON patch to `synctargets/<name>/status`: a `test` of
-`/metadata/uid` (so a SyncTarget deleted and re-created under the same name is never written by a syncer configured
-for the old one), then `lastSyncerHeartbeatTime`, `syncerStatus`, and the member cluster's `capacity`,
-`allocatable` (sums over Nodes) and `allocated` (sum of the requests of pods bound to nodes and not finished). A
-failed round is retried every second until it succeeds, as kcp's syncer does. The `SyncerReady` condition is
-written separately and only when it changes, with a `test` on the current conditions so the hub's heartbeat
-controller's own conditions are never overwritten.
+Every `--heartbeat-period` the syncer reads the member cluster's Nodes and Pods, then sends one JSON patch to
+`synctargets/<name>/status`: a `test` of `/metadata/uid` (so a SyncTarget deleted and re-created under the same name
+is never written by a syncer configured for the old one), then `lastSyncerHeartbeatTime`, `syncerStatus`, and the
+member cluster's `capacity`, `allocatable` (sums over Nodes) and `allocated` (sum of the requests of pods bound to
+nodes and not finished). A failed round is retried every second until it succeeds, as kcp's syncer does.
+
+A heartbeat therefore says "this syncer reaches both the hub and its member cluster": while the member cluster does
+not answer, no heartbeat is sent, and the hub marks the SyncTarget not Ready once its heartbeat threshold has passed
+since the last one, i.e. within the threshold plus one period of the cluster going silent. The hub's threshold stays
+the only grace period, so a slow answer never flips Ready on its own.
+
+The `SyncerReady` condition is written separately and only when it changes, with a `test` on the current conditions
+so the hub's heartbeat controller's own conditions are never overwritten.
 """
 
 from __future__ import annotations
@@ -150,14 +156,26 @@ class Heartbeat:
         self.last_success: float | None = None
         self._reported_ready: bool | None = None
         self._resources: dict[str, dict[str, str]] = {}
+        # Wall-clock time the member cluster stopped answering and why, None while it answers.
+        self.downstream_silent_since: float | None = None
+        self.downstream_error = ""
 
     def age(self) -> float:
         return -1.0 if self.last_success is None else time.monotonic() - self.last_success
 
+    def downstream_problem(self) -> str | None:
+        """Why the member cluster counts as not answering, None when it answers."""
+        if self.downstream_silent_since is None:
+            return None
+        since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(self.downstream_silent_since))
+        return f"member cluster not answering since {since}: {self.downstream_error}"
+
     async def run(self) -> None:
         while True:
             started = time.monotonic()
-            await self._refresh_resources()
+            # No heartbeat without an answer from the member cluster (see the module docstring).
+            while not await self._refresh_resources():
+                await asyncio.sleep(RETRY_PERIOD)
             while True:
                 try:
                     await self.beat()
@@ -168,11 +186,28 @@ class Heartbeat:
             await self._report_ready()
             await asyncio.sleep(max(0.0, self.period - (time.monotonic() - started)))
 
-    async def _refresh_resources(self) -> None:
+    async def _refresh_resources(self) -> bool:
+        """Read the member cluster's capacity; False when it does not answer or answers only with server errors.
+        A refusal (403 on pods, say) is an answer: the last figures are kept and the heartbeat goes out."""
+        asked = time.time()
         try:
             self._resources = await cluster_resources(self.down)
         except (ApiError, Unreachable) as e:
+            if not isinstance(e, ApiError) or e.code >= 500:
+                if self.downstream_silent_since is None:
+                    self.downstream_silent_since = asked
+                    log.warning("member cluster not answering; heartbeats paused", extra={"error": str(e)})
+                self.downstream_error = str(e)
+                return False
             log.warning("could not read member cluster capacity", extra={"error": str(e)})
+        if self.downstream_silent_since is not None:
+            log.warning(
+                "member cluster answering again; heartbeats resumed",
+                extra={"silent_seconds": round(time.time() - self.downstream_silent_since, 1)},
+            )
+            self.downstream_silent_since = None
+            self.downstream_error = ""
+        return True
 
     async def beat(self) -> None:
         synced, pending, failed = self.counts()

@@ -1,9 +1,13 @@
 """List-then-watch caches over the async client, with the syncer's safety rules built in.
 
 - A watch resumes from the last resourceVersion it saw (events or bookmarks) after any disconnect; only a 410
-  Expired answer makes it list again.
+  Expired answer makes it list again (after a back-off when the 410 came straight after a list, so a server that
+  keeps answering 410 cannot turn the informer into a list loop).
 - While the server cannot be reached, the cache is kept as it was and nothing is reported: an unreachable hub is
-  not an empty hub (kcp #2671). Reconnects back off from 1 s to 30 s.
+  not an empty hub (kcp #2671). A stopped server is noticed by the client's silence check (see client.py).
+- Reconnects back off exponentially from 1 s to 30 s with +-20 % jitter. When the server had stopped answering
+  altogether, the wait ends early once it answers anything again (a heartbeat, another watch), after a jitter of
+  up to a second, so a hub that comes back is rejoined in about a second rather than after the current back-off.
 - A relist reports the objects that are no longer listed as VANISHED, not DELETED: the handler must confirm with
   the server before acting on them (the syncer does, with a GET).
 """
@@ -11,12 +15,15 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
+import time
 from collections.abc import Callable
 from typing import Any
 
-from tmc.syncer.client import ApiError, KubeClient, Unreachable
+from tmc.syncer import metrics
+from tmc.syncer.client import WATCH_IDLE_TIMEOUT, WATCH_SILENCE_CHECK, ApiError, KubeClient, Unreachable
 
 log = logging.getLogger("tmc.syncer.informer")
 
@@ -27,6 +34,13 @@ KeyOf = Callable[[dict[str, Any]], str]
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
 WATCH_TIMEOUT = 300  # seconds the server keeps one watch open before the client re-watches
+# A failure counts as "the server stopped answering" when nothing at all was heard from it for this long.
+SERVER_SILENT = 5.0
+
+
+def backoff_delay(backoff: float) -> float:
+    """The wait for one back-off step: +-20 % jitter, so many informers do not retry in lockstep."""
+    return backoff * (0.8 + 0.4 * random.random())
 
 
 def namespaced_key(obj: dict[str, Any]) -> str:
@@ -40,7 +54,8 @@ def resource_version(obj: dict[str, Any]) -> int:
 
 
 class Informer:
-    """One collection (`path`, optional label selector) kept in `cache`, changes passed to `handler`."""
+    """One collection (`path`, optional label selector) kept in `cache`, changes passed to `handler`. `name` is
+    `<endpoint>/<resource>` (e.g. `hub/deployments.apps`); with `cluster` it labels logs and metrics."""
 
     def __init__(
         self,
@@ -52,7 +67,9 @@ class Informer:
         key_of: KeyOf = namespaced_key,
         label_selector: str = "",
         on_connection: Callable[[Informer, bool], None] | None = None,
-        idle_timeout: float = 90.0,
+        cluster: str = "",
+        silence_check: float = WATCH_SILENCE_CHECK,
+        idle_timeout: float = WATCH_IDLE_TIMEOUT,
     ) -> None:
         self.client = client
         self.path = path
@@ -61,12 +78,17 @@ class Informer:
         self.key_of = key_of
         self.label_selector = label_selector
         self.on_connection = on_connection
+        self.silence_check = silence_check
         self.idle_timeout = idle_timeout
         self.cache: dict[str, dict[str, Any]] = {}
         self.synced = asyncio.Event()
         self.connected = False
         self.resource_version = ""
         self.last_error = ""
+        self._backoff = BACKOFF_START
+        self._just_listed = False  # nothing delivered since the last list
+        endpoint, _, resource = name.partition("/")
+        self._labels = (cluster, endpoint, resource or endpoint)
 
     def _set_connected(self, connected: bool) -> None:
         if connected != self.connected:
@@ -83,35 +105,67 @@ class Informer:
             self.cache[key] = obj
 
     async def run(self) -> None:
-        backoff = BACKOFF_START
         relist = True
         while True:
+            watching = False
             try:
                 if relist:
                     await self._list()
                     relist = False
-                    backoff = BACKOFF_START
+                watching = True
                 if await self._watch():
-                    backoff = BACKOFF_START
+                    self._restarted("closed")
                     continue
+                self._restarted("closed")  # ended without a single event or bookmark: do not spin
+                await asyncio.sleep(backoff_delay(self._backoff))
             except ApiError as e:
+                self._set_connected(False)
+                self.last_error = str(e)
                 if e.code == 410:
+                    self._restarted("expired")
                     log.info("watch expired; listing again", extra={"informer": self.name})
                     relist = True
-                    continue
-                self.last_error = str(e)
-                log.warning("list/watch failed", extra={"informer": self.name, "error": str(e)})
+                    if not self._just_listed:
+                        continue
+                    # Expired straight after a list: back off rather than turn into a list loop.
+                else:
+                    if watching:
+                        self._restarted("error")
+                    log.warning("list/watch failed", extra={"informer": self.name, "error": str(e)})
+                await asyncio.sleep(backoff_delay(self._backoff))
             except Unreachable as e:
+                failed_at = time.monotonic()
+                silent = failed_at - self.client.health.last_answer >= SERVER_SILENT
                 self.last_error = str(e)
                 self._set_connected(False)
-                log.warning("server unreachable", extra={"informer": self.name, "error": str(e), "retry_in": backoff})
-            await asyncio.sleep(backoff * (0.8 + 0.4 * random.random()))
-            backoff = min(BACKOFF_MAX, backoff * 2)
+                if watching:
+                    self._restarted("unreachable")
+                log.warning(
+                    "server unreachable", extra={"informer": self.name, "error": str(e), "retry_in": self._backoff}
+                )
+                await self._wait_to_retry(self._backoff, failed_at if silent else None)
+            self._backoff = min(BACKOFF_MAX, self._backoff * 2)
+
+    async def _wait_to_retry(self, backoff: float, silent_since: float | None) -> None:
+        """Back off; when the server had stopped answering (`silent_since` set), stop waiting once it answers."""
+        delay = backoff_delay(backoff)
+        if silent_since is None:
+            await asyncio.sleep(delay)
+            return
+        started = time.monotonic()
+        if await self.client.health.wait_answer(silent_since, delay):
+            remaining = delay - (time.monotonic() - started)
+            await asyncio.sleep(min(remaining, random.uniform(0.0, BACKOFF_START)))
+
+    def _restarted(self, reason: str) -> None:
+        metrics.WATCH_RESTARTS.labels(*self._labels, reason).inc()
 
     async def _list(self) -> None:
+        metrics.LISTS.labels(*self._labels, "expired" if self.synced.is_set() else "initial").inc()
         params = {"labelSelector": self.label_selector} if self.label_selector else {}
         items, rv = await self.client.list_all(self.path, params)
         self._set_connected(True)
+        self._just_listed = True
         fresh = {self.key_of(obj): obj for obj in items}
         old = self.cache
         self.cache = fresh
@@ -133,25 +187,36 @@ class Informer:
         if self.label_selector:
             params["labelSelector"] = self.label_selector
         delivered = False
-        async for event in self.client.watch(self.path, params, idle_timeout=self.idle_timeout):
-            self._set_connected(True)
-            delivered = True
-            kind = event.get("type")
-            obj = event.get("object") or {}
-            if kind == "ERROR":
-                code = int(obj.get("code") or 0)
-                raise ApiError(code, str(obj.get("reason") or ""), str(obj.get("message") or ""), obj)
-            rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-            if rv:
-                self.resource_version = rv
-            if kind == "BOOKMARK":
-                continue
-            key = self.key_of(obj)
-            if kind == "DELETED":
-                self.cache.pop(key, None)
-            elif kind in ("ADDED", "MODIFIED"):
-                self.cache[key] = obj
-            else:
-                continue
-            self.handler(str(kind), obj, key)
+        events = self.client.watch(
+            self.path,
+            params,
+            on_open=lambda: self._set_connected(True),
+            silence_check=self.silence_check,
+            idle_timeout=self.idle_timeout,
+        )
+        # aclosing: leaving the loop early (an ERROR event, cancellation) closes the connection now, not at GC.
+        async with contextlib.aclosing(events):
+            async for event in events:
+                kind = event.get("type")
+                obj = event.get("object") or {}
+                if kind == "ERROR":
+                    code = int(obj.get("code") or 0)
+                    raise ApiError(code, str(obj.get("reason") or ""), str(obj.get("message") or ""), obj)
+                if not delivered:
+                    delivered = True
+                    self._backoff = BACKOFF_START  # the server is serving this watch again
+                    self._just_listed = False
+                rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
+                if rv:
+                    self.resource_version = rv
+                if kind == "BOOKMARK":
+                    continue
+                key = self.key_of(obj)
+                if kind == "DELETED":
+                    self.cache.pop(key, None)
+                elif kind in ("ADDED", "MODIFIED"):
+                    self.cache[key] = obj
+                else:
+                    continue
+                self.handler(str(kind), obj, key)
         return delivered

@@ -1,7 +1,8 @@
-"""The syncer's Prometheus metrics (design.md section 6 names).
+"""The syncer's Prometheus metrics (design.md section 6 names, plus list, watch and request counters).
 
 Cardinality: `cluster` is the SyncTarget name (one per process), `resource` the synced type, `direction` down|up,
-`result` success|error. The `namespace` label of the duration histogram is the upstream namespace, but only the first
+`result` success|error, `endpoint` hub|downstream, `method` an HTTP method or LIST/WATCH, `code` an HTTP status or
+`unreachable`. The `namespace` label of the duration histogram is the upstream namespace, but only the first
 `NAMESPACE_LABEL_LIMIT` distinct namespaces get their own series; the rest share "other", so a tenant creating
 namespaces cannot grow the series without bound. Object names never appear in labels.
 """
@@ -39,6 +40,24 @@ HEARTBEAT_AGE = Gauge(
     "tmc_syncer_heartbeat_age_seconds",
     "Seconds since the last heartbeat the hub accepted (-1 before the first).",
     ("cluster",),
+)
+LISTS = Counter(
+    "tmc_syncer_lists",
+    "Full lists by an informer: initial (at start, retried until it succeeds) or expired (the watch answered 410). "
+    "Anything else resumes the watch from its last resourceVersion instead.",
+    ("cluster", "endpoint", "resource", "reason"),
+)
+WATCH_RESTARTS = Counter(
+    "tmc_syncer_watch_restarts",
+    "Watches re-opened, by why the previous one ended: closed (the server ended it), unreachable (no connection, "
+    "or silent while the server did not answer), error (an error status), expired (410; a list follows).",
+    ("cluster", "endpoint", "resource", "reason"),
+)
+REQUESTS = Counter(
+    "tmc_syncer_requests",
+    "Requests sent, by endpoint, method (LIST and WATCH for collection reads) and answer code; unreachable when "
+    "no answer came.",
+    ("cluster", "endpoint", "method", "code"),
 )
 OBJECTS = Gauge(
     "tmc_syncer_objects",

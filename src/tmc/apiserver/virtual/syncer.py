@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import hashlib
 import time
 from collections.abc import Callable
 from typing import Any
@@ -33,9 +34,10 @@ from tmc.apiserver import discovery, paths
 from tmc.apiserver.handlers import Caller, _read_body, _read_raw, status_response
 from tmc.apiserver.lists import ListQuery, list_entries, parse_list_query, watch_stream
 from tmc.apiserver.registry import CRDS, ResourceRegistry
-from tmc.apiserver.rest import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService, WriteOptions
+from tmc.apiserver.rest import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService
 from tmc.apiserver.reviews import is_review
-from tmc.apiserver.virtual.syncer_view import apply_write, is_assigned, to_view
+from tmc.apiserver.virtual.syncer_view import is_assigned, to_view
+from tmc.apiserver.virtual.syncer_writes import HubObject, ViewWrite, WriteCombiner
 from tmc.observability import metrics
 from tmc.storage.interface import Entry, Event, Store
 
@@ -45,7 +47,6 @@ JSON = "application/json"
 # Never synced down: pods are created by the member cluster's own controllers and events are per-cluster records.
 _NOT_SYNCABLE = frozenset({("", "pods"), ("", "events"), ("events.k8s.io", "events"), ("", "endpoints")})
 _VIEW_VERBS = ("get", "list", "patch", "update", "watch")
-_WRITE_ATTEMPTS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,6 +76,7 @@ class SyncerVirtualWorkspace:
         self.stopping = stopping
         self.default_cluster = default_cluster
         self.bookmark_interval = bookmark_interval
+        self._writes = WriteCombiner(store, service)
 
     # ---------------------------------------------------------------- entry point
 
@@ -249,8 +251,22 @@ class SyncerVirtualWorkspace:
             raise errors.bad_request(f"invalid timeoutSeconds {timeout_text!r}") from None
         cluster = None if p.cluster == paths.WILDCARD else p.cluster
 
+        # Digest of the view last sent per object, its resourceVersion left out. Every target's syncer writes the
+        # same hub objects (finalizers, status reports) and the hub aggregates status into them, but a target's
+        # view hides all of that: a change that leaves the view as it was is not sent, so each object costs a
+        # syncer a few events instead of a few per target (with N targets, O(N) events per object, not O(N^2)).
+        # A client that keeps the object it last saw only misses newer resourceVersions of the same content.
+        sent: dict[str, bytes] = {}
+
         def encode(event_type: str, item: Entry | Event) -> bytes:
             body = orjson.dumps(self._view(info, item, target))
+            if event_type == "DELETED":
+                sent.pop(item.key, None)
+            else:
+                digest = _content_digest(body, item.rev)
+                if event_type == "MODIFIED" and sent.get(item.key) == digest:
+                    return b""
+                sent[item.key] = digest
             return b'{"type":"' + event_type.encode() + b'","object":' + body + b"}\n"
 
         stream = watch_stream(
@@ -270,7 +286,8 @@ class SyncerVirtualWorkspace:
         metrics.WATCHERS.labels(info.group, info.version, info.kind).inc()
         try:
             async for chunk in stream:
-                await response.write(chunk)
+                if chunk:
+                    await response.write(chunk)
         except (ConnectionResetError, asyncio.CancelledError):
             pass
         finally:
@@ -293,8 +310,9 @@ class SyncerVirtualWorkspace:
         self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath, target: Target, verb: str
     ) -> web.StreamResponse:
         """Update or patch through the view: the body (or the patch applied to the current view) is translated by
-        `apply_write` and written to the hub object with the revision it was computed from; losing a race re-reads
-        and recomputes unless the client pinned a resourceVersion, which then answers 409."""
+        `apply_write` and written to the hub object with the revision it was computed from, together with the
+        other targets' writes of the same object queued meanwhile (syncer_writes); losing a race re-reads and
+        recomputes unless the client pinned a resourceVersion, which then answers 409."""
         assert p.name is not None
         make_view: Callable[[dict[str, Any]], dict[str, Any]]
         if verb == "update":
@@ -311,30 +329,13 @@ class SyncerVirtualWorkspace:
 
         else:
             make_view, pinned = _patcher(info, request.content_type, await _read_raw(request))
-        for _ in range(_WRITE_ATTEMPTS):
-            entry = self._get(info, p, target)
-            if pinned and pinned != str(entry.rev):
-                raise errors.conflict(info.plural, p.name, info.group)
-            current_view = self._view(info, entry, target, p.cluster)
-            new_view = make_view(current_view)
-            if verb == "patch":
-                patched_rv = str((new_view.get("metadata") or {}).get("resourceVersion") or "")
-                if patched_rv and patched_rv != str(entry.rev):
-                    raise errors.conflict(info.plural, p.name, info.group)
-            new_obj = apply_write(self.service.served(info, entry.obj), new_view, target.key, p.subresource)
-            if new_obj is None:
-                return _json(current_view)
-            new_obj["metadata"]["resourceVersion"] = str(entry.rev)
-            try:
-                written = await self.service.update(
-                    info, p.cluster, p.namespace, p.name, new_obj, WriteOptions(field_manager="syncer")
-                )
-            except errors.StatusError as e:
-                if e.code == 409 and e.reason == "Conflict" and not pinned:
-                    continue  # someone else wrote since we read: recompute from the new state
-                raise
-            return _json(to_view(self.service.served(info, written), target.key, p.cluster))
-        raise errors.conflict(info.plural, p.name, info.group)
+        write = ViewWrite(target.key, make_view, p.subresource, pinned)
+        return _json(await self._writes.write(HubObject(info, p.cluster, p.namespace, p.name), write))
+
+
+def _content_digest(body: bytes, rev: int) -> bytes:
+    """A digest of an encoded object without its own resourceVersion (the only field every write changes)."""
+    return hashlib.blake2b(body.replace(b'"resourceVersion":"%d"' % rev, b"", 1), digest_size=16).digest()
 
 
 def _patcher(

@@ -44,7 +44,7 @@ from tmc.controllers.placement.algorithm import divide, divide_for
 from tmc.controllers.placement.events import NORMAL, EventRecorder
 from tmc.controllers.placement.model import Decision, Policy
 from tmc.controllers.placement.plan import Plan, plan_namespace, plan_object, state_keys
-from tmc.controllers.placement.workloads import available_on, is_workload, references, replicas_of
+from tmc.controllers.placement.workloads import available_on, is_workload, references, replicas_of, share_on
 from tmc.controllers.runtime import Controller
 from tmc.controllers.synctarget.conditions import find
 from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY
@@ -180,13 +180,17 @@ class AssignmentController(Controller):
         for item in items:
             if not is_workload(item.obj):
                 continue
+            shares = _shares(item)
+            if shares is not None:
+                shares, surging = grow_before_shrink(item.obj, shares, state_keys(item.obj))
+                held_any = held_any or surging  # wake on the growing targets' status reports
             plan = plan_object(
                 item.obj,
                 item.desired,
-                hold=_workload_hold(item),
+                hold=_workload_hold(item, shares),
                 known_targets=known,
                 now=now_text,
-                shares=_shares(item),
+                shares=shares,
             )
             plans.append((item, plan))
             workload_live |= plan.live
@@ -327,37 +331,66 @@ class AssignmentController(Controller):
             return
         self._announced[uid] = signature
         names = self._target_names
-        shares = _shares(item) or {}
+
+        def listed(keys: Iterable[str]) -> list[str]:
+            return sorted(names.get(k, k) for k in keys)
+
+        shares = {names.get(k, k): n for k, n in (_shares(item) or {}).items()}
         placements = ", ".join(p.name for p in item.placements)
+        # Where it is meant to run; a held copy is named in its own clause.
         where = ", ".join(
-            f"{names.get(k, k)} ({shares[k]} replicas)" if k in shares else names.get(k, k) for k in carried
+            f"{n} ({shares[n]} replicas)" if n in shares else n for n in listed(set(carried) - set(plan.held))
         )
-        parts = [f"Runs on {where} by Placement {placements}" if placements else f"Runs on {where or 'no target'}"]
+        parts = [f"Runs on {where or 'no target'}" + (f" by Placement {placements}" if placements else "")]
         if plan.added and len(carried) > len(plan.added):
-            parts.append(f"added {', '.join(names.get(k, k) for k in plan.added)}")
+            parts.append(f"added {', '.join(listed(plan.added))}")
         if plan.held:
-            waiting = ", ".join(names.get(k, k) for k in sorted(item.desired)) or "a new target"
-            kept = ", ".join(names.get(k, k) for k in plan.held)
-            parts.append(f"keeping the copy on {kept} until {waiting} reports the workload available")
+            waiting = listed(item.desired)
+            verb = "reports" if len(waiting) <= 1 else "report"
+            parts.append(
+                f"keeping the copy on {', '.join(listed(plan.held))} until {', '.join(waiting) or 'a new target'} "
+                f"{verb} the workload available"
+            )
         if gone:
             why = "its new targets report it available" if item.in_scope else "no Placement selects it any more"
-            parts.append(f"removing it from {', '.join(names.get(k, k) for k in gone)}: {why}")
-        reason = "Rescheduling" if plan.held else ("Scheduled" if plan.added else "Unscheduled")
+            parts.append(f"removing it from {', '.join(listed(gone))}: {why}")
+        if plan.held:
+            reason = "Rescheduling"
+        elif gone:
+            reason = "Rescheduled" if item.in_scope else "Unscheduled"
+        else:
+            reason = "Scheduled"
         await self.events.record(ws, item.obj, NORMAL, reason, "; ".join(parts))
 
 
-def _workload_hold(item: _Item) -> Callable[[str], bool]:
+def _workload_hold(item: _Item, shares: dict[str, int] | None) -> Callable[[str], bool]:
     """Hold an old key while the workload is still placed and not every target it has now reports it available
-    (with no target at all, that is forever: the last copy stays)."""
+    with the share it is getting now (with no target at all, that is forever: the last copy stays)."""
     if not item.in_scope:
         return lambda key: False
-    moved = bool(item.desired) and all(available_on(item.obj, k) for k in item.desired)
+    moved = bool(item.desired) and all(
+        available_on(item.obj, k, shares.get(k) if shares else None) for k in item.desired
+    )
     return lambda key: not moved
 
 
 def _neighbour_hold(item: _Item, workload_live: set[str]) -> Callable[[str], bool]:
     """A non-workload object stays on a target while a workload of its namespace does."""
     return lambda key: item.in_scope and key in workload_live
+
+
+def grow_before_shrink(
+    obj: dict[str, Any], shares: dict[str, int], carried: Iterable[str]
+) -> tuple[dict[str, int], bool]:
+    """`shares`, except that a target the workload is on keeps its current, larger share until every other target
+    reports the workload available with its new share: re-dividing replicas, when a target joins or weights change,
+    never lowers what is available (a surge, like a rolling update's). Also says whether some share is kept."""
+    on = set(carried)
+    current = {k: share_on(obj, k) for k in shares}
+    shrinking = {k for k, n in shares.items() if k in on and (c := current[k]) is not None and n < c}
+    if not shrinking or all(available_on(obj, k, n) for k, n in shares.items() if k not in shrinking):
+        return shares, False
+    return {k: (current[k] or n) if k in shrinking else n for k, n in shares.items()}, True
 
 
 def _shares(item: _Item) -> dict[str, int] | None:

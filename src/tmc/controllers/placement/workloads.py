@@ -115,8 +115,8 @@ def target_status(obj: Mapping[str, Any], key: str) -> dict[str, Any] | None:
     return status if isinstance(status, dict) else None
 
 
-def desired_on(obj: Mapping[str, Any], key: str) -> int | None:
-    """Replicas the target `key` should run: its spec-diff's /replicas when replicas are divided, else the spec's."""
+def share_on(obj: Mapping[str, Any], key: str) -> int | None:
+    """The replica count the target `key`'s spec-diff sets, None without one."""
     raw = ((obj.get("metadata") or {}).get("annotations") or {}).get(spec_diff_annotation(key))
     if raw:
         try:
@@ -126,7 +126,13 @@ def desired_on(obj: Mapping[str, Any], key: str) -> int | None:
         for op in ops if isinstance(ops, list) else ():
             if isinstance(op, dict) and op.get("path") == "/replicas" and isinstance(op.get("value"), int):
                 return int(op["value"])
-    return replicas_of(obj)
+    return None
+
+
+def desired_on(obj: Mapping[str, Any], key: str) -> int | None:
+    """Replicas the target `key` should run: its spec-diff's /replicas when replicas are divided, else the spec's."""
+    share = share_on(obj, key)
+    return share if share is not None else replicas_of(obj)
 
 
 def _int(status: Mapping[str, Any], field: str) -> int:
@@ -134,20 +140,25 @@ def _int(status: Mapping[str, Any], field: str) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def available_on(obj: Mapping[str, Any], key: str) -> bool:
-    """Whether target `key` reports the workload available: as many available (else ready) replicas as it should
-    run, a DaemonSet's pods available on every node it wants, or, for other kinds, any reported status without a
-    False Available condition."""
+def available_on(obj: Mapping[str, Any], key: str, share: int | None = None) -> bool:
+    """Whether target `key` reports the workload available: caught up with the hub's generation (when it says
+    which it observed), and as many available (else ready) replicas as it should run (`share` when the caller is
+    about to change it, else its spec-diff or the spec), a DaemonSet's pods available on every node it wants, or,
+    for other kinds, any reported status without a False Available condition."""
     status = target_status(obj, key)
     if status is None:
         return False
     for cond in status.get("conditions") or ():
         if isinstance(cond, dict) and cond.get("type") == "Available" and cond.get("status") == "False":
             return False
+    observed = status.get("observedGeneration")
+    generation = (obj.get("metadata") or {}).get("generation")
+    if isinstance(observed, int) and isinstance(generation, int) and observed < generation:
+        return False  # the report is about an older spec (or a replica share not yet acted on)
     if obj.get("kind") == "DaemonSet":
         want = status.get("desiredNumberScheduled")
         return isinstance(want, int) and _int(status, "numberAvailable") >= want
-    desired = desired_on(obj, key)
+    desired = share if share is not None else desired_on(obj, key)
     if desired is None:
         return True
     if desired == 0:

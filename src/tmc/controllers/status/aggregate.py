@@ -9,7 +9,9 @@ has observed, and stays where it was until every current target has reported one
 
 Which targets count: those with `state.workload.kcp.io/<key>=Sync` and no per-target deletion annotation. A target
 being removed still runs its pods for a few seconds, but counting it would report availability that is about to go
-away; its report stays visible in its annotation until the syncer lets go.
+away; its report stays visible in its annotation until the syncer lets go. A target whose SyncTarget is not Ready
+does not count either: its last report says what the cluster ran before it went silent, not what it runs now (the
+caller passes those keys as `unready`); if no target counts, the counters read zero.
 
 Replicated kinds (Deployment, ReplicaSet, StatefulSet, DaemonSet, Job) have their counters summed and conditions
 merged by type, True beating False beating Unknown (kcp's deployment-coordinator rule), except a Job's `Complete`
@@ -22,7 +24,7 @@ per-target detail stays in the annotations.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
 from tmc.api.workload import (
@@ -95,13 +97,20 @@ def target_reports(obj: Mapping[str, Any], targets: Iterable[str]) -> dict[str, 
     return out
 
 
-def aggregate_status(group: str, kind: str, obj: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The `.status` the hub object should have, or None to leave it as it is."""
+def aggregate_status(
+    group: str, kind: str, obj: Mapping[str, Any], unready: Collection[str] = ()
+) -> dict[str, Any] | None:
+    """The `.status` the hub object should have, or None to leave it as it is. `unready`: keys of SyncTargets that
+    are not Ready, whose reports are stale."""
     if not has_target_metadata(obj):
         return None  # not managed by TMC
     targets = current_targets(obj)
     if not targets:
         return None  # unassigned: the last summary stays until the object is placed again
+    if unready:
+        targets = [k for k in targets if k not in unready]
+        if not targets and (group, kind) not in SUMMED_FIELDS:
+            return None  # nothing current to promote or merge: keep what is there
     reports = target_reports(obj, targets)
     old = obj.get("status") if isinstance(obj.get("status"), dict) else {}
     if (group, kind) in SUMMED_FIELDS:
@@ -145,7 +154,7 @@ def observed_generation(
 ) -> int | None:
     """The lowest hub generation every current target has observed; the previous value while one has not said."""
     observed = [reports[k].get("observedGeneration") for k in targets if k in reports]
-    if len(observed) == len(targets) and all(isinstance(g, int) for g in observed):
+    if observed and len(observed) == len(targets) and all(isinstance(g, int) for g in observed):
         return min(int(g) for g in observed if isinstance(g, int))
     previous = old.get("observedGeneration")
     return int(previous) if isinstance(previous, int) else None

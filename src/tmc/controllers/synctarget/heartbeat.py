@@ -4,6 +4,11 @@ kcp's rules (reference/kcp-tmc.md 3.9): no heartbeat yet -> False "No heartbeat 
 than the threshold -> False "No heartbeat since <t>"; otherwise True. Unlike kcp, which only noticed a silent
 syncer on the next event, every healthy target is requeued for the moment its heartbeat expires, so Ready turns
 False within the threshold (plus the heartbeat's one-second resolution) of the last heartbeat.
+
+A hub that was not running cannot have received heartbeats, so for a target that is healthy, time the hub spent
+stalled (SIGSTOP, a suspended VM: see controllers/loopwatch.py) does not count against its heartbeat's age, and a
+heartbeat stored before the hub (re)started counts from the start. Otherwise every target would turn NotReady the
+instant the hub came back and the scheduler would move workloads off clusters that never failed.
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ from tmc.apimachinery import errors
 from tmc.apimachinery.resources import cluster_of_key
 from tmc.apiserver.registry import ResourceRegistry
 from tmc.apiserver.rest import MERGE_PATCH, ObjectService, WriteOptions
+from tmc.controllers.loopwatch import LoopWatch
 from tmc.controllers.placement.model import Target, parse_time
 from tmc.controllers.runtime import Controller
 from tmc.controllers.synctarget import metrics
@@ -45,15 +51,16 @@ READY_INPUTS = (CONDITION_SYNCER_READY, CONDITION_API_IMPORTER_READY, CONDITION_
 
 
 def heartbeat_condition(
-    last_heartbeat: str | None, now: float, threshold: float
+    last_heartbeat: str | None, now: float, threshold: float, excused: float = 0.0
 ) -> tuple[dict[str, Any], float | None]:
-    """The HeartbeatHealthy condition and, when healthy, the epoch time at which it expires."""
+    """The HeartbeatHealthy condition and, when healthy, the epoch time at which it expires. `excused` seconds since
+    the heartbeat (the hub's own downtime) do not count against it."""
     last = parse_time(last_heartbeat)
     if last is None:
         return condition(
             CONDITION_HEARTBEAT_HEALTHY, False, REASON_ERROR_HEARTBEAT, "No heartbeat yet seen", SEVERITY_WARNING
         ), None
-    expires = last + threshold
+    expires = last + threshold + excused
     if now >= expires:
         return condition(
             CONDITION_HEARTBEAT_HEALTHY,
@@ -83,6 +90,19 @@ class HeartbeatController(Controller):
         self.service = service
         self.threshold = heartbeat_threshold
         self.clock = clock
+        self.loop_watch = LoopWatch(clock=clock)
+        # Heartbeats of healthy targets as stored when the hub started: they count from the start, not from when
+        # they were sent, because nobody could reach the hub before it started.
+        self._stored_at_start: dict[str, str] = {}
+
+    async def start(self) -> None:
+        ticker = self.loop_watch.start()
+        for entry in self.store.list(self.prefix):
+            status = entry.obj.get("status") or {}
+            if is_true(status.get("conditions"), CONDITION_HEARTBEAT_HEALTHY):
+                self._stored_at_start[entry.key] = str(status.get("lastSyncerHeartbeatTime") or "")
+        await super().start()
+        self._tasks.append(ticker)
 
     def keys_for(self, event: Event) -> tuple[str, ...]:
         if event.type == "DELETED":
@@ -110,7 +130,9 @@ class HeartbeatController(Controller):
 
         now = self.clock()
         status = obj.get("status") or {}
-        heartbeat, expires = heartbeat_condition(status.get("lastSyncerHeartbeatTime"), now, self.threshold)
+        heartbeat, expires = heartbeat_condition(
+            status.get("lastSyncerHeartbeatTime"), now, self.threshold, self._excused(key, status, now)
+        )
         conditions = set_condition(status.get("conditions"), heartbeat)
         ready = summarize(CONDITION_READY, conditions, READY_INPUTS)
         if ready is not None:
@@ -135,6 +157,22 @@ class HeartbeatController(Controller):
             # Wake up just after the heartbeat expires; a newer heartbeat reconciles (and reschedules) sooner.
             self.queue.add_after(key, max(0.0, expires - now) + 0.05)
         self._publish(cluster, name, obj, conditions, now)
+
+    def _excused(self, key: str, status: dict[str, Any], now: float) -> float:
+        """Seconds since the last heartbeat during which the hub could not receive one (it was stalled, or not yet
+        started). Only a healthy target is excused; an unhealthy one stays so until it heartbeats."""
+        beat = status.get("lastSyncerHeartbeatTime")
+        last = parse_time(beat)
+        if last is None or not is_true(status.get("conditions"), CONDITION_HEARTBEAT_HEALTHY):
+            return 0.0
+        excused = self.loop_watch.stalled_between(last, now)
+        stored = self._stored_at_start.get(key)
+        if stored is not None:
+            if stored == beat:
+                excused = max(excused, self.loop_watch.started - last)
+            else:
+                del self._stored_at_start[key]  # a heartbeat arrived since the start
+        return excused
 
     async def _write(self, key: str, write: Awaitable[Any]) -> bool:
         """Await a write; on a conflict look again (the key is requeued), on a vanished object give up."""

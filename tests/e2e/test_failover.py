@@ -1,0 +1,373 @@
+"""Placement by region, failover when a member cluster stops answering, cordon and drain, and the Events that explain
+them: `tmc up` runs the hub, three simulated clusters (us-east-1, eu-central-1, ap-southeast-1) and their syncers;
+everything is driven and observed with kubectl, as a user would.
+
+The clusters are stopped with SIGSTOP on the pid in `<data-dir>/clusters/<name>.pid`: the process keeps its sockets
+but answers nothing, which is how a hung or partitioned cluster looks to its syncer. Timings are printed (`pytest -s`).
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+
+from tests.e2e.harness import KUBECTL, Kubectl, TmcUp, free_port, wait_until
+from tmc.api.keys import sync_target_key
+from tmc.api.workload import deletion_annotation, state_label, status_diff_annotation
+
+pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (make install installs it as root)")
+
+THRESHOLD = 5.0  # hub --sync-target-heartbeat-threshold
+PERIOD = 1.0  # syncer --heartbeat-period
+CLUSTERS = ("cluster-1", "cluster-2", "cluster-3")
+REGION = "topology.kubernetes.io/region"
+KEYS = {name: sync_target_key("root", name) for name in CLUSTERS}
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TmcUp]:
+    up = TmcUp(
+        str(tmp_path_factory.mktemp("failover")),
+        free_port(),
+        "--clusters",
+        "3",
+        "--sync-target-heartbeat-threshold",
+        f"{THRESHOLD:g}s",
+        "--heartbeat-period",
+        f"{PERIOD:g}s",
+        "--ready-delay",
+        "200ms",
+    )
+    try:
+        up.wait_up()
+        hub = up.kubectl()
+        wait_until(lambda: ready_targets(hub) == set(CLUSTERS), timeout=30, what="three Ready SyncTargets")
+        yield up
+    finally:
+        # A test that failed half-way must not leave a cluster stopped: `tmc up` could not stop it.
+        for name in CLUSTERS:
+            try:
+                os.kill(up.pid(name), signal.SIGCONT)
+            except (OSError, ValueError):
+                pass
+        assert up.stop() == 0, up.output()
+
+
+# ---------------------------------------------------------------------------------------------------------- helpers
+
+
+def condition(obj: dict[str, Any], type_: str) -> dict[str, Any]:
+    return next((c for c in (obj.get("status") or {}).get("conditions") or [] if c.get("type") == type_), {})
+
+
+def ready_targets(hub: Kubectl) -> set[str]:
+    return {st["metadata"]["name"] for st in hub.json("get", "synctargets")["items"] if is_ready(st)}
+
+
+def is_ready(obj: dict[str, Any]) -> bool:
+    return condition(obj, "Ready").get("status") == "True"
+
+
+def epoch(stamp: str) -> float:
+    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def placed(name: str, namespace: str, deployment: str, replicas: int = 1, spec: dict[str, Any] | None = None) -> str:
+    """A namespace with a Deployment, and a Placement selecting that namespace."""
+    manifests: list[dict[str, Any]] = [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {"test": namespace}}},
+        {
+            "apiVersion": "apps/v1",
+            "kind": "Deployment",
+            "metadata": {"name": deployment, "namespace": namespace},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": deployment}},
+                "template": {
+                    "metadata": {"labels": {"app": deployment}},
+                    "spec": {"containers": [{"name": "app", "image": "nginx:1.27"}]},
+                },
+            },
+        },
+        {
+            "apiVersion": "scheduling.kcp.io/v1alpha1",
+            "kind": "Placement",
+            "metadata": {"name": name},
+            "spec": {
+                "locationResource": {"group": "workload.kcp.io", "version": "v1alpha1", "resource": "synctargets"},
+                "namespaceSelector": {"matchLabels": {"test": namespace}},
+                **(spec or {}),
+            },
+        },
+    ]
+    return yaml.safe_dump_all(manifests)
+
+
+def copies(system: TmcUp, name: str, clusters: tuple[str, ...] = CLUSTERS) -> dict[str, list[dict[str, Any]]]:
+    """cluster -> the Deployments called `name` it runs (any namespace). Only ask clusters that answer."""
+    out: dict[str, list[dict[str, Any]]] = {}
+    for cluster in clusters:
+        items = system.kubectl(cluster).json("get", "deployments", "-A")["items"]
+        out[cluster] = [d for d in items if d["metadata"]["name"] == name]
+    return out
+
+
+def running(system: TmcUp, name: str, wanted: dict[str, int]) -> bool:
+    """Each cluster in `wanted` runs exactly one copy with that many replicas, all Ready; the others run none."""
+    for cluster, found in copies(system, name).items():
+        want = wanted.get(cluster)
+        if want is None:
+            if found:
+                return False
+            continue
+        if len(found) != 1:
+            return False
+        spec, status = found[0]["spec"], found[0].get("status") or {}
+        if spec["replicas"] != want or status.get("readyReplicas", 0) != want:
+            return False
+    return True
+
+
+def decided(hub: Kubectl, placement: str) -> dict[str, int]:
+    status = hub.json("get", "placement", placement).get("status") or {}
+    return {d["syncTarget"]["name"]: d.get("replicas", 0) for d in status.get("decisions") or []}
+
+
+def events(hub: Kubectl, namespace: str, involved: str) -> list[dict[str, Any]]:
+    items = hub.json("get", "events", "-n", namespace)["items"]
+    return [e for e in items if e["involvedObject"]["name"] == involved]
+
+
+def report(deployment: dict[str, Any], cluster: str) -> dict[str, Any]:
+    """What `cluster`'s syncer reports for the hub Deployment (its per-target status)."""
+    raw = deployment["metadata"].get("annotations", {}).get(status_diff_annotation(KEYS[cluster]))
+    return (orjson.loads(raw).get("status") or {}) if raw else {}
+
+
+DIVIDED = {"replicaScheduling": {"type": "Divided"}}
+
+
+def hub_ready(hub: Kubectl, name: str = "web") -> tuple[int, int]:
+    """(replicas, readyReplicas) of the hub Deployment `name` (in namespace `name`): the sums over its targets."""
+    status = hub.json("get", "deployment", name, "-n", name).get("status") or {}
+    return status.get("replicas", 0), status.get("readyReplicas", 0)
+
+
+def moved(system: TmcUp) -> bool:
+    """cluster-1 and cluster-3 each run one copy of `web` with 3 Ready replicas (cluster-2 is not asked: stopped)."""
+    found = copies(system, "web", ("cluster-1", "cluster-3"))
+    return all(
+        len(items) == 1 and items[0]["spec"]["replicas"] == 3 and items[0].get("status", {}).get("readyReplicas") == 3
+        for items in found.values()
+    )
+
+
+# ---------------------------------------------------------------------------------------------------------- tests
+
+
+def test_a_placement_selecting_one_region_puts_it_only_there(system: TmcUp) -> None:
+    hub = system.kubectl()
+    # Directly, by the SyncTargets' region label.
+    eu = {"syncTargetSelector": {"matchLabels": {REGION: "eu-central-1"}}}
+    hub.run("apply", "-f", "-", input=placed("eu-only", "eu-only", "eu-app", 2, eu))
+    # Through a Location whose instanceSelector picks a region.
+    location = {
+        "apiVersion": "scheduling.kcp.io/v1alpha1",
+        "kind": "Location",
+        "metadata": {"name": "asia", "labels": {"geo": "asia"}},
+        "spec": {
+            "resource": {"group": "workload.kcp.io", "version": "v1alpha1", "resource": "synctargets"},
+            "instanceSelector": {"matchLabels": {REGION: "ap-southeast-1"}},
+        },
+    }
+    hub.apply(location)
+    asia = {"locationSelectors": [{"matchLabels": {"geo": "asia"}}]}
+    hub.run("apply", "-f", "-", input=placed("asia-only", "asia-only", "asia-app", 1, asia))
+
+    wait_until(lambda: running(system, "eu-app", {"cluster-2": 2}), timeout=30, what="eu-app on cluster-2 only")
+    wait_until(lambda: running(system, "asia-app", {"cluster-3": 1}), timeout=30, what="asia-app on cluster-3 only")
+    assert decided(hub, "eu-only") == {"cluster-2": 2}
+    assert decided(hub, "asia-only") == {"cluster-3": 1}
+    asia_status = hub.json("get", "placement", "asia-only")["status"]
+    assert asia_status["phase"] == "Bound"
+    assert asia_status["selectedLocation"] == {"path": "root", "locationName": "asia"}
+    wait_until(
+        lambda: hub.json("get", "deployment", "eu-app", "-n", "eu-only").get("status", {}).get("readyReplicas") == 2,
+        timeout=20,
+        what="the hub Deployment's status from cluster-2",
+    )
+    # What was decided and why, as Events on the Placement and on the workload.
+    assert any(
+        e["reason"] == "Scheduled" and e["message"] == "Placed on cluster-2 by strategy Spread"
+        for e in events(hub, "default", "eu-only")
+    ), events(hub, "default", "eu-only")
+    described = hub.run("describe", "deployment", "eu-app", "-n", "eu-only").stdout
+    assert "Runs on cluster-2 by Placement eu-only" in described, described
+
+
+def test_a_stopped_cluster_fails_over_and_comes_back(system: TmcUp) -> None:
+    hub = system.kubectl()
+    hub.run("apply", "-f", "-", input=placed("web", "web", "web", 6, {"locationSelectors": [{}], **DIVIDED}))
+    # A workload with nowhere else to go: only cluster-2 is in eu-central-1.
+    eu = {"syncTargetSelector": {"matchLabels": {REGION: "eu-central-1"}}}
+    hub.run("apply", "-f", "-", input=placed("lonely", "lonely", "lonely", 1, eu))
+    wait_until(lambda: running(system, "web", dict.fromkeys(CLUSTERS, 2)), timeout=30, what="2 replicas per member")
+    wait_until(lambda: hub_ready(hub) == (6, 6), timeout=20, what="6 of 6 ready on the hub")
+    wait_until(lambda: hub_ready(hub, "lonely") == (1, 1), timeout=20, what="lonely ready on cluster-2")
+
+    # Every version of the hub Deployment from here on, to check the old copy is kept while it must be.
+    rv = hub.json("get", "deployment", "web", "-n", "web")["metadata"]["resourceVersion"]
+    path = "/clusters/root/apis/apps/v1/namespaces/web/deployments"
+    watch = system.hub().watch(f"{path}?watch=1&fieldSelector=metadata.name%3Dweb&resourceVersion={rv}")
+    assert watch.status == 200, watch.error_body
+
+    pid = system.pid("cluster-2")
+    stopped = time.time()
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        target = wait_until(
+            lambda: (st := hub.json("get", "synctarget", "cluster-2")) and not is_ready(st) and st,
+            timeout=THRESHOLD + PERIOD + 20,
+            what="cluster-2 not Ready",
+        )
+        seen_not_ready = time.time() - stopped
+        ready = condition(target, "Ready")
+        # The hub's own record of the transition (whole seconds) is within threshold + one heartbeat of the stop.
+        not_ready_after = epoch(ready["lastTransitionTime"]) - stopped
+        assert not_ready_after <= THRESHOLD + PERIOD, (not_ready_after, ready)
+        assert ready["reason"] == "ErrorHeartbeat" and ready["message"].startswith("No heartbeat since"), ready
+
+        # Re-placed on the two others, Ready there, and the hub says so.
+        wait_until(
+            lambda: moved(system),
+            timeout=30,
+            what="3 Ready replicas on each of cluster-1 and cluster-3",
+        )
+        wait_until(lambda: hub_ready(hub) == (6, 6), timeout=20, what="the hub status: 6 of 6 ready")
+        replaced_after = time.time() - stopped
+        print(
+            f"\nfailover: SIGSTOP -> Ready=False {not_ready_after:.1f}s by its lastTransitionTime "
+            f"(seen {seen_not_ready:.1f}s), -> 6 replicas Ready on cluster-1 and cluster-3 {replaced_after:.1f}s"
+        )
+        assert decided(hub, "web") == {"cluster-1": 3, "cluster-3": 3}
+        deployment = hub.json("get", "deployment", "web", "-n", "web")
+        for cluster in ("cluster-1", "cluster-3"):
+            assert report(deployment, cluster).get("readyReplicas") == 3, (cluster, deployment["metadata"])
+        # cluster-2's copy is being removed: it holds its syncer's finalizer until cluster-2 answers again.
+        annotations = deployment["metadata"]["annotations"]
+        assert deletion_annotation(KEYS["cluster-2"]) in annotations, deployment["metadata"]
+        status = deployment["status"]
+        assert (status["replicas"], status["readyReplicas"], status["availableReplicas"]) == (6, 6, 6), status
+        scheduled = condition(hub.json("get", "placement", "web"), "Scheduled")
+        assert "1 not Ready" in scheduled["message"], scheduled
+
+        # With no other target the last copy is never removed; the hub cannot vouch for it, so it counts 0 ready.
+        lonely = condition(hub.json("get", "placement", "lonely"), "Scheduled")
+        assert (lonely["status"], lonely["reason"]) == ("False", "NoValidTarget"), lonely
+        assert decided(hub, "lonely") == {}
+        assert any(e["reason"] == "FailedScheduling" for e in events(hub, "default", "lonely"))
+        kept = hub.json("get", "deployment", "lonely", "-n", "lonely")
+        assert state_label(KEYS["cluster-2"]) in kept["metadata"]["labels"], kept["metadata"]
+        assert deletion_annotation(KEYS["cluster-2"]) not in kept["metadata"].get("annotations", {})
+        wait_until(lambda: hub_ready(hub, "lonely")[1] == 0, timeout=10, what="lonely not counted as ready")
+
+        # The old copy was kept until both new targets reported 3 available: never fewer than what ran.
+        versions = [e["object"] for e in watch.drain() if e["type"] == "MODIFIED"]
+        watch.close()
+        leaving = deletion_annotation(KEYS["cluster-2"])
+        removing = [o for o in versions if leaving in o["metadata"].get("annotations", {})]
+        assert removing, f"no version of the hub Deployment asked cluster-2 to remove its copy ({len(versions)} seen)"
+        for obj in removing:
+            for cluster in ("cluster-1", "cluster-3"):
+                assert report(obj, cluster).get("availableReplicas", 0) >= 3, (cluster, obj["metadata"])
+
+        # Events say what was decided and why.
+        placement_events = [e["message"] for e in events(hub, "default", "web")]
+        assert any(
+            "Placed on cluster-1 (3 replicas), cluster-3 (3 replicas) by strategy Spread; dropped cluster-2 (not Ready)"
+            in m
+            for m in placement_events
+        ), placement_events
+        described = hub.run("describe", "deployment", "web", "-n", "web").stdout
+        assert "Rescheduling" in described and "Rescheduled" in described, described
+        assert "keeping the copy on cluster-2 until cluster-1, cluster-3 report the workload available" in described
+        assert "removing it from cluster-2: its new targets report it available" in described
+        assert "dropped cluster-2 (not Ready)" in hub.run("describe", "placement", "web").stdout
+    finally:
+        watch.close()
+        os.kill(pid, signal.SIGCONT)
+    continued = time.time()
+
+    wait_until(lambda: "cluster-2" in ready_targets(hub), timeout=THRESHOLD + 20, what="cluster-2 Ready again")
+    print(f"recovery: SIGCONT -> Ready {time.time() - continued:.1f}s")
+    # The Placement asks for every eligible target, so cluster-2 gets its share back; the others keep 3 until it
+    # reports its 2 available. No duplicate is left anywhere.
+    wait_until(lambda: running(system, "web", dict.fromkeys(CLUSTERS, 2)), timeout=30, what="2 per member again")
+    wait_until(lambda: hub_ready(hub) == (6, 6), timeout=20, what="6 of 6 ready on the hub again")
+    assert decided(hub, "web") == dict.fromkeys(CLUSTERS, 2)
+    print(f"recovery: SIGCONT -> 2 Ready replicas on each member {time.time() - continued:.1f}s")
+    assert decided(hub, "lonely") == {"cluster-2": 1}
+    wait_until(lambda: hub_ready(hub, "lonely") == (1, 1), timeout=20, what="lonely counted again")
+    assert running(system, "lonely", {"cluster-2": 1})
+
+
+def test_unschedulable_stops_new_placements_and_evict_after_moves_workloads(system: TmcUp) -> None:
+    hub = system.kubectl()
+    try:
+        hub.run("patch", "synctarget", "cluster-3", "--type", "merge", "-p", '{"spec":{"unschedulable":true}}')
+        wait_until(
+            lambda: hub.json("get", "location", "default").get("status", {}).get("availableInstances") == 2,
+            timeout=20,
+            what="the cordon seen by the hub",
+        )
+        two = {"locationSelectors": [{}], "numberOfTargets": 2}
+        hub.run("apply", "-f", "-", input=placed("drain", "drain", "drained", 1, two))
+        wait_until(lambda: decided(hub, "drain") == {"cluster-1": 1, "cluster-2": 1}, timeout=20, what="decision")
+        scheduled = condition(hub.json("get", "placement", "drain"), "Scheduled")
+        assert "1 unschedulable" in scheduled["message"], scheduled
+        wait_until(
+            lambda: running(system, "drained", {"cluster-1": 1, "cluster-2": 1}),
+            timeout=30,
+            what="on cluster-1 and cluster-2, not on the cordoned cluster-3",
+        )
+
+        # Uncordon cluster-3 (the Placement has its two targets and keeps them: decisions are sticky) and drain
+        # cluster-1 from a moment ahead: nothing else happens when that time passes.
+        evict = datetime.datetime.now(datetime.UTC) + datetime.timedelta(seconds=2)
+        patch = {"spec": {"unschedulable": False, "evictAfter": evict.strftime("%Y-%m-%dT%H:%M:%SZ")}}
+        hub.run("patch", "synctarget", "cluster-1", "--type", "merge", "-p", orjson.dumps(patch).decode())
+        hub.run("patch", "synctarget", "cluster-3", "--type", "merge", "-p", '{"spec":{"unschedulable":false}}')
+        wait_until(
+            lambda: decided(hub, "drain") == {"cluster-2": 1, "cluster-3": 1}, timeout=20, what="moved off cluster-1"
+        )
+        wait_until(
+            lambda: running(system, "drained", {"cluster-2": 1, "cluster-3": 1}),
+            timeout=30,
+            what="the copy on cluster-1 removed once cluster-3 runs it",
+        )
+        deployment = hub.json("get", "deployment", "drained", "-n", "drain")
+        assert state_label(KEYS["cluster-1"]) not in deployment["metadata"]["labels"], deployment["metadata"]
+        messages = [e["message"] for e in events(hub, "default", "drain")]
+        assert any("dropped cluster-1 (evicting)" in m for m in messages), messages
+        described = hub.run("describe", "deployment", "drained", "-n", "drain").stdout
+        assert "keeping the copy on cluster-1 until cluster-2, cluster-3 report the workload available" in described
+        assert "removing it from cluster-1: its new targets report it available" in described, described
+    finally:
+        for name in CLUSTERS:
+            hub.run(
+                "patch",
+                "synctarget",
+                name,
+                "--type",
+                "merge",
+                "-p",
+                '{"spec":{"unschedulable":false,"evictAfter":null}}',
+            )

@@ -293,11 +293,18 @@ class TmcUp:
     def __init__(self, data_dir: str, port: int, *args: str) -> None:
         self.data_dir = data_dir
         self.port = port
+        self.args = args
         self.log = os.path.join(data_dir, "up.out")
         os.makedirs(data_dir, exist_ok=True)
+        self.start()
+
+    def start(self) -> None:
+        """Starts `tmc up` (again, after stop(): the same data dir and flags)."""
+        # A restart appends to the log; output() is this run's part only.
+        self.log_start = os.path.getsize(self.log) if os.path.exists(self.log) else 0
+        cmd = [sys.executable, "-m", "tmc", "up", "--data-dir", self.data_dir, "--secure-port", str(self.port)]
         with open(self.log, "ab") as out:
-            cmd = [sys.executable, "-m", "tmc", "up", "--data-dir", data_dir, "--secure-port", str(port), *args]
-            self.process = subprocess.Popen(cmd, stdout=out, stderr=out)
+            self.process = subprocess.Popen([*cmd, *self.args], stdout=out, stderr=out)
 
     def wait_up(self, timeout: float = 60) -> None:
         wait_until(lambda: "TMC is up" in self.output() or self.process.poll() is not None, timeout, what="tmc up")
@@ -308,8 +315,9 @@ class TmcUp:
         return self.process.wait(timeout=60)
 
     def output(self) -> str:
-        with open(self.log, errors="replace") as f:
-            return f.read()
+        with open(self.log, "rb") as f:
+            f.seek(self.log_start)
+            return f.read().decode(errors="replace")
 
     def pid(self, cluster: str) -> int:
         """The pid of a simulated cluster, from `<data-dir>/clusters/<name>.pid`."""

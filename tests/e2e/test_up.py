@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,65 +10,32 @@ import orjson
 import pytest
 import yaml
 
-from tests.e2e.harness import KUBECTL, Kubectl, free_port, wait_until
+from tests.e2e.harness import KUBECTL, Kubectl, TmcUp, free_port, wait_until
 from tmc.api import keys
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (make install installs it as root)")
 
 
-class Up:
-    def __init__(self, data_dir: str, port: int) -> None:
-        self.data_dir = data_dir
-        self.port = port
-        self.log = os.path.join(data_dir, "up.out")
-        os.makedirs(data_dir, exist_ok=True)
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "tmc",
-                    "up",
-                    "--data-dir",
-                    data_dir,
-                    "--secure-port",
-                    str(port),
-                    "--clusters",
-                    "3",
-                    "--sync-target-heartbeat-threshold",
-                    "5s",
-                    "--heartbeat-period",
-                    "1s",
-                    "--ready-delay",
-                    "200ms",
-                ],
-                stdout=out,
-                stderr=out,
-            )
-
-    def output(self) -> str:
-        with open(self.log, errors="replace") as f:
-            return f.read()
-
-    def kubectl(self, cluster: str | None = None) -> Kubectl:
-        config = (
-            os.path.join(self.data_dir, "admin.kubeconfig")
-            if cluster is None
-            else os.path.join(self.data_dir, "clusters", f"{cluster}.kubeconfig")
-        )
-        return Kubectl(config, os.path.join(self.data_dir, "kube-cache", cluster or "hub"))
+UP_ARGS = (
+    "--clusters",
+    "3",
+    "--sync-target-heartbeat-threshold",
+    "5s",
+    "--heartbeat-period",
+    "1s",
+    "--ready-delay",
+    "200ms",
+)
 
 
 @pytest.fixture(scope="module")
-def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Up]:
-    up = Up(str(tmp_path_factory.mktemp("up")), free_port())
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TmcUp]:
+    up = TmcUp(str(tmp_path_factory.mktemp("up")), free_port(), *UP_ARGS)
     try:
-        wait_until(lambda: "TMC is up" in up.output() or up.process.poll() is not None, timeout=60, what="tmc up")
-        assert up.process.poll() is None, up.output()
+        up.wait_up()
         yield up
     finally:
-        up.process.send_signal(signal.SIGTERM)
-        assert up.process.wait(timeout=60) == 0, up.output()
+        assert up.stop() == 0, up.output()
 
 
 def _ready_targets(hub: Kubectl) -> list[str]:
@@ -83,7 +47,7 @@ def _ready_targets(hub: Kubectl) -> list[str]:
     ]
 
 
-def test_up_starts_three_ready_targets_with_capacity(system: Up) -> None:
+def test_up_starts_three_ready_targets_with_capacity(system: TmcUp) -> None:
     hub = system.kubectl()
     wait_until(lambda: len(_ready_targets(hub)) == 3, timeout=20, what="three Ready SyncTargets")
     for st in hub.json("get", "synctargets")["items"]:
@@ -131,7 +95,7 @@ spec:
 """
 
 
-def _member_deployments(system: Up, name: str) -> dict[str, Any]:
+def _member_deployments(system: TmcUp, name: str) -> dict[str, Any]:
     found: dict[str, Any] = {}
     for cluster in ("cluster-1", "cluster-2", "cluster-3"):
         items = system.kubectl(cluster).json("get", "deployments", "-A")["items"]
@@ -141,7 +105,7 @@ def _member_deployments(system: Up, name: str) -> dict[str, Any]:
     return found
 
 
-def test_divided_deployment_runs_on_every_member_with_its_configmap(system: Up) -> None:
+def test_divided_deployment_runs_on_every_member_with_its_configmap(system: TmcUp) -> None:
     hub = system.kubectl()
     wait_until(lambda: len(_ready_targets(hub)) == 3, timeout=20, what="three Ready SyncTargets")
     hub.run("apply", "-f", "-", input=MANIFESTS)
@@ -201,3 +165,40 @@ def test_divided_deployment_runs_on_every_member_with_its_configmap(system: Up) 
     )
     raw = hub.run("get", "placement", "shop", "-o", "json").stdout
     assert orjson.loads(raw)["status"]["phase"] == "Bound", yaml.safe_dump(orjson.loads(raw))
+
+
+def _member_configmaps(system: TmcUp, name: str) -> dict[str, str]:
+    """cluster -> uid of the member's copy of ConfigMap `name`."""
+    found = {}
+    for cluster in ("cluster-1", "cluster-2", "cluster-3"):
+        for item in system.kubectl(cluster).json("get", "configmaps", "-A")["items"]:
+            if item["metadata"]["name"] == name:
+                found[cluster] = item["metadata"]["uid"]
+    return found
+
+
+def test_restart_on_the_same_data_dir_brings_the_same_system_back(system: TmcUp) -> None:
+    hub = system.kubectl()
+    wait_until(lambda: len(_ready_targets(hub)) == 3, timeout=20, what="three Ready SyncTargets")
+    hub.run("create", "namespace", "keep")
+    hub.run("label", "namespace", "keep", "app=shop")  # the Placement `shop` selects it
+    hub.run("create", "configmap", "survivor", "-n", "keep", "--from-literal=a=1")
+    wait_until(lambda: len(_member_configmaps(system, "survivor")) == 3, timeout=20, what="the ConfigMap on 3 members")
+    copies = _member_configmaps(system, "survivor")
+    targets = {st["metadata"]["name"]: st["metadata"]["uid"] for st in hub.json("get", "synctargets")["items"]}
+
+    assert system.stop() == 0, system.output()
+    for pid_file in ("hub.pid", "clusters/cluster-1.pid", "syncers/cluster-1.pid"):
+        assert not os.path.exists(os.path.join(system.data_dir, pid_file)), pid_file
+    system.start()
+    system.wait_up()
+
+    wait_until(lambda: len(_ready_targets(hub)) == 3, timeout=30, what="three Ready SyncTargets after the restart")
+    again = {st["metadata"]["name"]: st["metadata"]["uid"] for st in hub.json("get", "synctargets")["items"]}
+    assert again == targets  # the same SyncTargets, not new ones
+    assert hub.json("get", "configmap", "survivor", "-n", "keep")["data"] == {"a": "1"}
+    assert _member_configmaps(system, "survivor") == copies  # the members kept their objects; nothing recreated
+
+    # And the restarted system still works: a change on the hub reaches every member.
+    hub.run("create", "configmap", "after-restart", "-n", "keep", "--from-literal=b=2")
+    wait_until(lambda: len(_member_configmaps(system, "after-restart")) == 3, timeout=20, what="a new ConfigMap")

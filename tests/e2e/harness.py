@@ -321,8 +321,19 @@ class TmcUp:
 
     def pid(self, cluster: str) -> int:
         """The pid of a simulated cluster, from `<data-dir>/clusters/<name>.pid`."""
-        with open(os.path.join(self.data_dir, "clusters", f"{cluster}.pid")) as f:
+        return self.pid_of(os.path.join("clusters", f"{cluster}.pid"))
+
+    def pid_of(self, pid_file: str) -> int:
+        """The pid in a pid file under the data dir (`hub.pid`, `syncers/<name>.pid`, ...)."""
+        with open(os.path.join(self.data_dir, pid_file)) as f:
             return int(f.read().strip())
+
+    def syncer_metrics_url(self, cluster: str) -> str:
+        """From `<data-dir>/up.json`, which `tmc up` writes once everything is started."""
+        with open(os.path.join(self.data_dir, "up.json"), "rb") as f:
+            described = orjson.loads(f.read())
+        member = next(c for c in described["clusters"] if c["name"] == cluster)
+        return str(member["syncer"]["metrics"])
 
     def kubectl(self, cluster: str | None = None) -> Kubectl:
         """kubectl for the hub (root workspace), or for one simulated member cluster."""

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -22,7 +20,7 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.harness import KUBECTL, Kubectl, free_port, wait_until
+from tests.e2e.harness import KUBECTL, TmcUp, free_port, wait_until
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (make install installs it as root)")
 
@@ -37,55 +35,18 @@ Samples = dict[tuple[str, Labels], float]
 Snapshot = dict[tuple[str, str, str], tuple[str, str]]  # (kind, namespace, name) -> (uid, resourceVersion)
 
 
-class UpProcess:
-    """`tmc up` as a user runs it, with a heartbeat threshold well below the pause."""
-
-    def __init__(self, data_dir: str, port: int) -> None:
-        self.data_dir = data_dir
-        self.log = os.path.join(data_dir, "up.out")
-        os.makedirs(data_dir, exist_ok=True)
-        args = ["--data-dir", data_dir, "--secure-port", str(port), "--clusters", str(len(CLUSTERS))]
-        args += ["--sync-target-heartbeat-threshold", "10s", "--heartbeat-period", "1s", "--ready-delay", "200ms"]
-        with open(self.log, "ab") as out:
-            self.process = subprocess.Popen([sys.executable, "-m", "tmc", "up", *args], stdout=out, stderr=out)
-
-    def output(self) -> str:
-        with open(self.log, errors="replace") as f:
-            return f.read()
-
-    def kubectl(self, cluster: str | None = None) -> Kubectl:
-        config = (
-            os.path.join(self.data_dir, "admin.kubeconfig")
-            if cluster is None
-            else os.path.join(self.data_dir, "clusters", f"{cluster}.kubeconfig")
-        )
-        return Kubectl(config, os.path.join(self.data_dir, "kube-cache", cluster or "hub"))
-
-    def pid(self, pid_file: str) -> int:
-        with open(os.path.join(self.data_dir, pid_file)) as f:
-            return int(f.read().strip())
-
-    def syncer_metrics_port(self, cluster: str) -> int:
-        """The syncer's --metrics-port, as `ps` shows its command line."""
-        with open(f"/proc/{self.pid(f'syncers/{cluster}.pid')}/cmdline", "rb") as f:
-            argv = f.read().decode().split("\0")
-        return int(argv[argv.index("--metrics-port") + 1])
-
-
 @pytest.fixture(scope="module")
-def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UpProcess]:
-    system = UpProcess(str(tmp_path_factory.mktemp("hub-pause")), free_port())
+def up(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TmcUp]:
+    """`tmc up` as a user runs it, with a heartbeat threshold well below the pause."""
+    args = ["--clusters", str(len(CLUSTERS)), "--sync-target-heartbeat-threshold", "10s", "--heartbeat-period", "1s"]
+    system = TmcUp(str(tmp_path_factory.mktemp("hub-pause")), free_port(), *args, "--ready-delay", "200ms")
     try:
-        wait_until(
-            lambda: "TMC is up" in system.output() or system.process.poll() is not None, timeout=60, what="tmc up"
-        )
-        assert system.process.poll() is None, system.output()
+        system.wait_up()
         yield system
     finally:
         if os.path.exists(os.path.join(system.data_dir, "hub.pid")):
-            os.kill(system.pid("hub.pid"), signal.SIGCONT)  # never leave a stopped hub behind a failed test
-        system.process.send_signal(signal.SIGTERM)
-        assert system.process.wait(timeout=60) == 0, system.output()
+            os.kill(system.pid_of("hub.pid"), signal.SIGCONT)  # never leave a stopped hub behind a failed test
+        assert system.stop() == 0, system.output()
 
 
 # ---------------------------------------------------------------- reading what a user would read
@@ -114,17 +75,17 @@ def by_label(samples: Samples, name: str, label: str, **match: str) -> dict[str,
     return out
 
 
-def hub_metrics(up: UpProcess) -> Samples:
+def hub_metrics(up: TmcUp) -> Samples:
     return parse_metrics(up.kubectl().run("get", "--raw", "/metrics").stdout)
 
 
-def syncer_metrics(up: UpProcess, cluster: str) -> Samples:
-    url = f"http://127.0.0.1:{up.syncer_metrics_port(cluster)}/metrics"
+def syncer_metrics(up: TmcUp, cluster: str) -> Samples:
+    url = up.syncer_metrics_url(cluster)
     with urllib.request.urlopen(url, timeout=10) as r:
         return parse_metrics(r.read().decode())
 
 
-def member_objects(up: UpProcess, cluster: str) -> list[dict[str, Any]]:
+def member_objects(up: TmcUp, cluster: str) -> list[dict[str, Any]]:
     """Every object the syncer manages in the member, and the ReplicaSets and Pods running in its namespaces."""
     kinds = "namespaces,deployments,replicasets,pods,configmaps"
     items = up.kubectl(cluster).json("get", kinds, "-A")["items"]
@@ -136,7 +97,7 @@ def member_objects(up: UpProcess, cluster: str) -> list[dict[str, Any]]:
     ]
 
 
-def snapshot(up: UpProcess) -> dict[str, Snapshot]:
+def snapshot(up: TmcUp) -> dict[str, Snapshot]:
     out: dict[str, Snapshot] = {}
     for cluster in CLUSTERS:
         out[cluster] = {
@@ -170,7 +131,7 @@ def synced_uids(snap: dict[str, Snapshot]) -> dict[tuple[str, str, str, str], st
     }
 
 
-def ready_transitions(up: UpProcess) -> dict[str, tuple[str, str]]:
+def ready_transitions(up: TmcUp) -> dict[str, tuple[str, str]]:
     """SyncTarget -> (Ready status, its lastTransitionTime)."""
     out = {}
     for st in up.kubectl().json("get", "synctargets")["items"]:
@@ -237,7 +198,7 @@ spec:
     return "---".join(docs)
 
 
-def all_synced_and_ready(up: UpProcess) -> bool:
+def all_synced_and_ready(up: TmcUp) -> bool:
     """Every member has its share of each Deployment running, with both ConfigMaps; the hub sums them up."""
     replicas: dict[tuple[str, str], int] = {}
     for cluster in CLUSTERS:
@@ -267,7 +228,7 @@ def all_synced_and_ready(up: UpProcess) -> bool:
     return all((d.get("status") or {}).get("readyReplicas") == d["spec"]["replicas"] for d in hub)
 
 
-def settled(up: UpProcess) -> dict[str, Snapshot]:
+def settled(up: TmcUp) -> dict[str, Snapshot]:
     """A snapshot once two in a row, a second apart, are identical (late status writes have landed)."""
     previous: list[dict[str, Snapshot]] = []
 
@@ -284,7 +245,7 @@ def settled(up: UpProcess) -> dict[str, Snapshot]:
 
 
 @pytest.mark.timeout(480)
-def test_hub_paused_for_60s_changes_nothing_and_syncers_resume_without_relisting(up: UpProcess) -> None:
+def test_hub_paused_for_60s_changes_nothing_and_syncers_resume_without_relisting(up: TmcUp) -> None:
     hub = up.kubectl()
 
     def three_ready() -> bool:
@@ -304,7 +265,7 @@ def test_hub_paused_for_60s_changes_nothing_and_syncers_resume_without_relisting
     }
 
     # ---- the pause: the members are watched the whole time; the hub is not asked anything.
-    hub_pid = up.pid("hub.pid")
+    hub_pid = up.pid_of("hub.pid")
     os.kill(hub_pid, signal.SIGSTOP)
     stopped_at = time.time()
     disconnected_seen = dict.fromkeys(CLUSTERS, 0.0)

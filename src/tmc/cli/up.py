@@ -7,6 +7,7 @@ can be injected (SIGSTOP a cluster's pid) while it runs. Ctrl-C or SIGTERM stops
 from __future__ import annotations
 
 import base64
+import contextlib
 import functools
 import os
 import signal
@@ -154,6 +155,7 @@ class Member:
     sim: Child
     syncer: Child | None = None
     metrics_port: int = 0
+    health_port: int = 0
 
 
 @dataclass
@@ -180,6 +182,46 @@ class System:
     def stop(self) -> None:
         for child in reversed(self.children()):
             child.stop()
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(self.description_file)
+
+    @property
+    def description_file(self) -> str:
+        return os.path.join(self.data_dir, "up.json")
+
+    def description(self) -> dict[str, object]:
+        """What runs where: for people and scripts (the syncers' metrics ports change on every start)."""
+        return {
+            "hub": {
+                "url": f"https://127.0.0.1:{self.secure_port}",
+                "kubeconfig": self.hub_kubeconfig,
+                "pidFile": self.hub.pid_file,
+                "log": self.hub.log_file,
+            },
+            "clusters": [
+                {
+                    "name": m.name,
+                    "region": m.region,
+                    "zone": m.zone,
+                    "kubeconfig": m.kubeconfig,
+                    "pidFile": m.sim.pid_file,
+                    "log": m.sim.log_file,
+                    "syncer": None
+                    if m.syncer is None
+                    else {
+                        "pidFile": m.syncer.pid_file,
+                        "log": m.syncer.log_file,
+                        "metrics": f"http://127.0.0.1:{m.metrics_port}/metrics",
+                        "health": f"http://127.0.0.1:{m.health_port}/healthz",
+                    },
+                }
+                for m in self.members
+            ],
+        }
+
+    def write_description(self) -> None:
+        with open(self.description_file, "wb") as f:
+            f.write(orjson.dumps(self.description(), option=orjson.OPT_INDENT_2))
 
 
 def start_system(
@@ -227,7 +269,7 @@ def start_system(
             system.members.append(Member(name, region, zone, kubeconfig, sim))
         for member in system.members:
             _wait(functools.partial(_ready, member.kubeconfig), f"cluster {member.name}", member.sim)
-            member.metrics_port = free_port()
+            member.metrics_port, member.health_port = free_port(), free_port()
             member.syncer = Child(
                 member.name,
                 os.path.join(data_dir, "syncers", f"{member.name}.pid"),
@@ -249,9 +291,10 @@ def start_system(
                     "--metrics-port",
                     str(member.metrics_port),
                     "--health-port",
-                    str(free_port()),
+                    str(member.health_port),
                 ]
             )
+        system.write_description()
     except BaseException:
         system.stop()
         raise
@@ -305,6 +348,7 @@ def up(
             "  kubectl get synctargets            # Ready within a few seconds\n"
             "  kubectl get locations,placements\n"
             f"  kubectl --kubeconfig {clusters_dir}/{names[0] if names else 'cluster-1'}.kubeconfig get nodes\n"
+            f"Pid files, logs and the syncers' metrics URLs are listed in {system.description_file}.\n"
             "Stop everything with Ctrl-C."
         )
         while not stopping:

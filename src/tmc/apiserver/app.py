@@ -134,6 +134,11 @@ class Hub:
         # which otherwise walk every stored object and stall the event loop for tens of milliseconds.
         gc.collect()
         gc.freeze()
+        # Every request allocates thousands of short-lived dicts; at the default threshold (700) the young
+        # collections, and the full ones they escalate to, ran so often that a simulated cluster holding 1,000
+        # Deployments spent about a tenth of its CPU collecting. Stored objects are trees without cycles, freed by
+        # reference counting, so collecting less often costs little memory.
+        gc.set_threshold(20_000, 20, 20)
         self.ready = True
         log.info("serving", extra={"address": cfg.bind_address, "port": self.port, "kubeconfig": self.kubeconfig_path})
 

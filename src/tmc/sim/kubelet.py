@@ -27,7 +27,7 @@ from tmc.sim.podstatus import (
     terminated_status,
     unschedulable_status,
 )
-from tmc.sim.scheduling import RequestCache, account, choose_node, is_terminal, node_state
+from tmc.sim.scheduling import PodFactsCache, account, choose_node, is_terminal, node_state
 from tmc.storage.interface import Event
 
 SCHEDULE = "schedule"  # the scheduler's one key: a pass over every pending pod
@@ -54,7 +54,7 @@ class SchedulerController(SimController):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._requests = RequestCache()
+        self._facts = PodFactsCache()
 
     def initial_keys(self) -> Iterable[str]:
         return (SCHEDULE,)
@@ -75,11 +75,12 @@ class SchedulerController(SimController):
 
     async def sync(self, key: str) -> None:
         nodes = [node_state(e.obj) for e in self.store.list(NODES.key_prefix(self.cluster))]
-        pods = [e.obj for e in self.store.list(PODS.key_prefix(self.cluster))]
-        by_name = account(nodes, pods, self._requests)
-        orphans = [p for p in pods if (p.get("spec") or {}).get("nodeName") and p["spec"]["nodeName"] not in by_name]
+        facts = [self._facts.get(e.key, e.rev, e.obj) for e in self.store.list(PODS.key_prefix(self.cluster))]
+        self._facts.end_pass()
+        by_name = account(nodes, facts)
+        orphans = [f.pod for f in facts if f.node and f.node not in by_name]
         pending = sorted(
-            (p for p in pods if self._wants_scheduling(p)),
+            (f.pod for f in facts if not f.node and self._wants_scheduling(f.pod)),
             key=lambda p: (str(p["metadata"].get("creationTimestamp", "")), str(p["metadata"]["name"])),
         )
         writes = []

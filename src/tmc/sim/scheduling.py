@@ -110,54 +110,58 @@ def node_state(node: Mapping[str, Any]) -> NodeState:
     )
 
 
-class RequestCache:
-    """(requests, scoring requests) per pod revision. A scheduling pass accounts every bound pod of the cluster,
-    and nearly all of them are unchanged since the previous pass; parsing their quantities again was most of a
-    pass. Each pass keeps only the revisions it saw."""
+@dataclass(frozen=True)
+class PodFacts:
+    """What a scheduling pass needs to know about one pod revision."""
+
+    pod: dict[str, Any]
+    node: str  # "" while unbound
+    terminal: bool
+    used: Resources
+    scored: Resources
+
+
+class PodFactsCache:
+    """PodFacts per pod revision. A scheduling pass looks at every pod of the cluster, and nearly all of them are
+    unchanged since the previous pass; deriving their facts again (quantities parsed, dicts walked) was most of a
+    pass's time at a thousand pods. Each pass keeps only the revisions it saw."""
 
     def __init__(self) -> None:
-        self._entries: dict[tuple[str, str], tuple[Resources, Resources]] = {}
-        self._seen: dict[tuple[str, str], tuple[Resources, Resources]] = {}
+        self._entries: dict[tuple[str, int], PodFacts] = {}
+        self._seen: dict[tuple[str, int], PodFacts] = {}
 
-    def get(self, pod: Mapping[str, Any]) -> tuple[Resources, Resources]:
-        md = pod.get("metadata") or {}
-        key = (str(md.get("uid")), str(md.get("resourceVersion")))
-        found = self._entries.get(key)
+    def get(self, key: str, rev: int, pod: dict[str, Any]) -> PodFacts:
+        found = self._entries.get((key, rev))
         if found is None:
-            found = (pod_requests(pod), score_requests(pod))
-        self._seen[key] = found
+            node = str((pod.get("spec") or {}).get("nodeName") or "")
+            found = PodFacts(pod, node, is_terminal(pod), pod_requests(pod), score_requests(pod))
+        self._seen[(key, rev)] = found
         return found
 
     def end_pass(self) -> None:
         self._entries, self._seen = self._seen, {}
 
 
-def account(
-    nodes: Iterable[NodeState], pods: Iterable[Mapping[str, Any]], cache: RequestCache | None = None
-) -> dict[str, NodeState]:
+def account(nodes: Iterable[NodeState], pods: Iterable[PodFacts]) -> dict[str, NodeState]:
     """Nodes by name with what their bound, non-terminal pods request already counted as used."""
     by_name = {n.name: n for n in nodes}
     sums: dict[str, list[int]] = {}  # node -> used cpu, memory, pods, then the same for scoring
-    for pod in pods:
-        name = str((pod.get("spec") or {}).get("nodeName") or "")
-        if name not in by_name or is_terminal(pod):
+    for f in pods:
+        if f.node not in by_name or f.terminal:
             continue
-        used, scored = cache.get(pod) if cache is not None else (pod_requests(pod), score_requests(pod))
-        total = sums.get(name)
+        total = sums.get(f.node)
         if total is None:
-            total = sums[name] = [0, 0, 0, 0, 0, 0]
-        total[0] += used.cpu
-        total[1] += used.memory
-        total[2] += used.pods
-        total[3] += scored.cpu
-        total[4] += scored.memory
-        total[5] += scored.pods
+            total = sums[f.node] = [0, 0, 0, 0, 0, 0]
+        total[0] += f.used.cpu
+        total[1] += f.used.memory
+        total[2] += f.used.pods
+        total[3] += f.scored.cpu
+        total[4] += f.scored.memory
+        total[5] += f.scored.pods
     for name, t in sums.items():
         node = by_name[name]
         node.used = node.used + Resources(t[0], t[1], t[2])
         node.scored = node.scored + Resources(t[3], t[4], t[5])
-    if cache is not None:
-        cache.end_pass()
     return by_name
 
 

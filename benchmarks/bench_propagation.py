@@ -25,7 +25,8 @@ one Deployment in each member.
 
 Also reported: the CPU each part of the system used per hub Deployment, from /proc.
 
-Run alone: python -m benchmarks.bench_propagation [--quick] [--rate R] [--deployments N] [--keep DIR]
+Run alone: python -m benchmarks.bench_propagation [--quick] [--rate R] [--deployments N] [--members-nice N]
+[--keep DIR]. Defaults: 1,000 Deployments at 5/s, about 4.5 minutes in all; --quick: 100, about 40 s.
 """
 
 from __future__ import annotations

@@ -213,8 +213,13 @@ def test_syncer_registers_its_sync_target_and_heartbeats(hub: Hub, member: Membe
     if member.simulated:
         # The simulated cluster has Nodes: their capacity is summed into the SyncTarget.
         assert status["capacity"].get("cpu") and status["allocatable"].get("pods"), status
-    ready = {c["type"]: c["status"] for c in status.get("conditions") or []}
-    assert ready.get("SyncerReady") == "True", status
+
+    def syncer_ready() -> bool:
+        conditions = hub_get(hub, ST_PATH)["status"].get("conditions") or []
+        return any(c["type"] == "SyncerReady" and c["status"] == "True" for c in conditions)
+
+    # SyncerReady turns True with the first heartbeat after its member-cluster informers synced (maybe a later one).
+    wait_until(syncer_ready, what="SyncerReady=True on the SyncTarget")
     code, text = syncer.http(syncer.metrics_port, "/metrics")
     assert code == 200 and "tmc_syncer_connections" in text and "tmc_syncer_heartbeat_age_seconds" in text
     assert syncer.http(syncer.health_port, "/healthz")[0] == 200

@@ -18,7 +18,7 @@ from aiohttp.typedefs import Handler, Middleware
 from tmc.apimachinery import errors
 from tmc.apimachinery.protobuf import ProtobufCodec
 from tmc.apiserver import certs
-from tmc.apiserver.handlers import MAX_BODY_BYTES, ApiHandler, Caller, status_response
+from tmc.apiserver.handlers import CALLER, MAX_BODY_BYTES, ApiHandler, Caller, status_response
 from tmc.apiserver.kubeconfig import write_kubeconfig
 from tmc.apiserver.registry import ResourceRegistry
 from tmc.apiserver.rest import ObjectService
@@ -180,7 +180,7 @@ class Hub:
         caller = self._authenticate(request)
         if caller is None:
             return status_response(errors.unauthorized())
-        request["caller"] = caller
+        request[CALLER] = caller
         if path == "/metrics":
             body, content_type = metrics.render_metrics()
             return web.Response(body=body, headers={"Content-Type": content_type})

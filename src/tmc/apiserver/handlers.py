@@ -42,6 +42,10 @@ class Caller:
         return "system:masters" in self.groups
 
 
+# Where the authentication middleware leaves the request's Caller.
+CALLER = web.RequestKey("caller", Caller)
+
+
 def status_response(err: errors.StatusError) -> web.Response:
     return web.Response(status=err.code, body=orjson.dumps(err.to_status()), content_type=JSON)
 
@@ -115,7 +119,7 @@ class ApiHandler:
         for prefix, virtual in self.virtual.items():
             if request.path.startswith(prefix):
                 return await virtual(request)
-        caller: Caller = request["caller"]
+        caller: Caller = request[CALLER]
         parsed = paths.parse(request.path, self.default_cluster)
         if parsed is None:
             return status_response(_path_not_found(request.path))
@@ -272,7 +276,7 @@ class ApiHandler:
         if verb == "list":
             return self._render_list(request, info, p, await self._list(info, p, query))
         if verb == "create" and reviews.is_review(info):
-            caller: Caller = request["caller"]
+            caller: Caller = request[CALLER]
             return _json(reviews.answer(info, await _read_body(request), caller.user, caller.groups), 201)
         if verb not in info.verbs:
             raise errors.method_not_allowed(f"{request.method} is not supported on {info.qualified}")

@@ -31,7 +31,7 @@ from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_st
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.selectors import LabelSelector, Requirement
 from tmc.apiserver import discovery, paths
-from tmc.apiserver.handlers import Caller, _read_body, _read_raw, status_response
+from tmc.apiserver.handlers import CALLER, Caller, _read_body, _read_raw, status_response
 from tmc.apiserver.lists import ListQuery, list_entries, parse_list_query, watch_stream
 from tmc.apiserver.registry import CRDS, ResourceRegistry
 from tmc.apiserver.rest import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService
@@ -100,7 +100,7 @@ class SyncerVirtualWorkspace:
         if len(parts) < 4 or not all(parts[:3]):
             raise _path_not_found(request.path)
         workspace, name, uid, rest = parts[0], parts[1], parts[2], "/" + parts[3]
-        self._authorize(request["caller"], workspace, name)
+        self._authorize(request[CALLER], workspace, name)
         entry = self.store.get(SYNC_TARGETS.key(workspace, None, name))
         if entry is None:
             raise errors.not_found(SYNC_TARGETS.plural, name, SYNC_TARGETS.group)

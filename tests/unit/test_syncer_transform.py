@@ -8,7 +8,7 @@ import click
 import pytest
 
 from tmc.api.keys import sync_target_key
-from tmc.syncer.cli import Duration, parse_labels
+from tmc.cli.params import Duration, parse_labels
 from tmc.syncer.heartbeat import format_quantity, pod_requests, syncer_vw_url
 from tmc.syncer.resources import parse_resource_types
 from tmc.syncer.transform import (

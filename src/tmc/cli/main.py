@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING
 import click
 
 from tmc import __version__
+from tmc.cli.params import Duration, log_level_option
 from tmc.cli.up import up
 from tmc.sim.command import sim_cluster
-from tmc.syncer.cli import Duration
 from tmc.syncer.cli import syncer as syncer_command
 
 if TYPE_CHECKING:
@@ -38,12 +38,7 @@ def cli() -> None:
     help="HTTPS port (0 picks a free one).",
 )
 @click.option("--storage", default="sqlite", show_default=True, type=click.Choice(["sqlite"]), help="Storage backend.")
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-)
+@log_level_option
 @click.option(
     "--bookmark-interval",
     default=60.0,

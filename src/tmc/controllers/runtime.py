@@ -95,6 +95,10 @@ class Controller(abc.ABC):
     def initial_keys(self) -> Iterable[str]:
         return (entry.key for entry in self.store.list(self.prefix))
 
+    def watch_prefixes(self) -> Iterable[str]:
+        """The store prefixes whose events feed `keys_for` (one watch each)."""
+        return (self.prefix,)
+
     def observe(self, event: Event) -> None:
         """Hook for controllers that keep an index of what they have seen."""
 
@@ -106,7 +110,8 @@ class Controller(abc.ABC):
         start_rev = self.store.current_rev
         for key in list(self.initial_keys()):
             self.queue.add(key)
-        self._tasks.append(asyncio.create_task(self._watch(start_rev), name=f"{self.name}-watch"))
+        for prefix in self.watch_prefixes():
+            self._tasks.append(asyncio.create_task(self._watch(prefix, start_rev), name=f"{self.name}-watch"))
         for i in range(self.workers):
             self._tasks.append(asyncio.create_task(self._work(), name=f"{self.name}-worker-{i}"))
 
@@ -116,10 +121,10 @@ class Controller(abc.ABC):
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
 
-    async def _watch(self, rev: int) -> None:
+    async def _watch(self, prefix: str, rev: int) -> None:
         while True:
             try:
-                watch = self.store.watch(self.prefix, rev)
+                watch = self.store.watch(prefix, rev)
             except CompactedError:
                 # Fell behind the retained history: resync everything, like an informer relist.
                 rev = self.store.current_rev

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
-from tmc.sim.nodes import parse_labels
-from tmc.sim.quantity import parse_duration, parse_quantity
+from tmc.cli.params import Duration, log_level_option, parse_labels
+from tmc.sim.quantity import parse_quantity
 
 if TYPE_CHECKING:
     from tmc.sim.cluster import SimCluster
@@ -26,14 +26,6 @@ def _name(ctx: click.Context, param: click.Parameter, value: str) -> str:
     return value
 
 
-def _duration(ctx: click.Context, param: click.Parameter, value: str) -> float:
-    try:
-        seconds = parse_duration(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
-    return seconds
-
-
 def _quantity(ctx: click.Context, param: click.Parameter, value: str) -> str:
     try:
         amount = parse_quantity(value)
@@ -42,13 +34,6 @@ def _quantity(ctx: click.Context, param: click.Parameter, value: str) -> str:
     if amount <= 0:
         raise click.BadParameter(f"{value!r} must be greater than zero")
     return value
-
-
-def _labels(ctx: click.Context, param: click.Parameter, value: str) -> dict[str, str]:
-    try:
-        return parse_labels(value)
-    except ValueError as e:
-        raise click.BadParameter(str(e)) from None
 
 
 @click.command("sim-cluster")
@@ -66,21 +51,16 @@ def _labels(ctx: click.Context, param: click.Parameter, value: str) -> dict[str,
     "--ready-delay",
     default="1s",
     show_default=True,
-    callback=_duration,
+    type=Duration(allow_zero=True),
     help="How long a bound pod takes to become Running and Ready (500ms, 2s or plain seconds).",
 )
 @click.option(
     "--labels",
     default="",
-    callback=_labels,
+    callback=lambda ctx, param, value: parse_labels(value),
     help="k=v,... put on every node; region= and zone= also set topology.kubernetes.io/region|zone.",
 )
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-)
+@log_level_option
 def sim_cluster(
     name: str,
     data_dir: str,

@@ -21,17 +21,6 @@ _TOPOLOGY = {"region": "topology.kubernetes.io/region", "zone": "topology.kubern
 _INVALID_VALUE_CHARS = re.compile(r"[^A-Za-z0-9._-]")
 
 
-def parse_labels(text: str) -> dict[str, str]:
-    """`k=v,k2=v2` -> dict; ValueError on an entry without `=`."""
-    out: dict[str, str] = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ValueError(f"invalid label {item!r}: expected key=value")
-        out[key.strip()] = value.strip()
-    return out
-
-
 def node_name(cluster: str, index: int) -> str:
     return f"{cluster}-node-{index}"
 

@@ -1,4 +1,4 @@
-"""Parsing of Kubernetes resource quantities ("500m", "32Gi") and of the command line's durations ("500ms")."""
+"""Parsing of Kubernetes resource quantities ("500m", "32Gi")."""
 
 from __future__ import annotations
 
@@ -27,8 +27,6 @@ _SUFFIXES: dict[str, Fraction] = {
 _QUANTITY = re.compile(
     r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$"
 )
-_DURATION = re.compile(r"^([0-9]+(?:\.[0-9]*)?|\.[0-9]+)(ms|s|m|h)?$")
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
 def parse_quantity(value: str | int | float) -> Fraction:
@@ -54,11 +52,3 @@ def cpu_millis(value: str | int | float) -> int:
 
 def memory_bytes(value: str | int | float) -> int:
     return math.ceil(parse_quantity(value))
-
-
-def parse_duration(text: str) -> float:
-    """Seconds from "500ms", "2s", "1m", "1h" or a plain number of seconds."""
-    m = _DURATION.match(text.strip())
-    if not m:
-        raise ValueError(f"invalid duration {text!r}: use e.g. 500ms, 2s, 1m or plain seconds")
-    return float(m.group(1)) * _DURATION_UNITS[m.group(2)]

@@ -2,41 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 import click
 
+from tmc.cli.params import Duration, log_level_option, parse_labels
 from tmc.syncer import DEFAULT_RESOURCE_TYPES
-
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
-_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
-
-
-class Duration(click.ParamType):
-    """`10s`, `500ms`, `5m`, `1h`, or plain seconds."""
-
-    name = "duration"
-
-    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
-        if isinstance(value, int | float):
-            return float(value)
-        m = _DURATION.match(str(value))
-        if not m or float(m.group(1)) <= 0:
-            self.fail(f"{value!r} is not a positive duration such as 10s, 500ms, 5m or 1h", param, ctx)
-        return float(m.group(1)) * _UNITS[m.group(2)]
-
-
-def parse_labels(text: str) -> dict[str, str]:
-    """`k=v,k2=v2` -> {"k": "v", "k2": "v2"}."""
-    out: dict[str, str] = {}
-    for part in (p.strip() for p in text.split(",")):
-        if not part:
-            continue
-        key, eq, value = part.partition("=")
-        if not eq or not key.strip():
-            raise click.BadParameter(f"{part!r} is not key=value", param_hint="--labels")
-        out[key.strip()] = value.strip()
-    return out
 
 
 @click.command()
@@ -65,12 +34,7 @@ def parse_labels(text: str) -> dict[str, str]:
     "configmaps and secrets are always synced.",
 )
 @click.option("--labels", default="", help="Labels for the SyncTarget, k=v,k2=v2 (e.g. region and zone).")
-@click.option(
-    "--log-level",
-    default="info",
-    show_default=True,
-    type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
-)
+@log_level_option
 def syncer(
     sync_target_name: str,
     workspace: str,

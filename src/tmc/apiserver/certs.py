@@ -94,8 +94,8 @@ def ensure_identity(data_dir: str, hosts: list[str]) -> ServingIdentity:
         if ca is not None or any(os.path.exists(p) for p in paths.values()):
             log.warning("PKI CA is missing, invalid or expired; generating a new one", extra={"pki_dir": pki})
         ca_cert, ca_key = _new_ca(now)
-        _write(paths[_CA_KEY], _key_pem(ca_key), 0o600)
-        _write(paths[_CA_CERT], _cert_pem(ca_cert), 0o644)
+        write_atomic(paths[_CA_KEY], _key_pem(ca_key), 0o600)
+        write_atomic(paths[_CA_CERT], _cert_pem(ca_cert), 0o644)
         # Everything signed by a previous CA is useless now.
         for stale in (_SERVING_CERT, _SERVING_KEY, _ADMIN_CERT, _ADMIN_KEY):
             _remove(paths[stale])
@@ -115,8 +115,8 @@ def ensure_identity(data_dir: str, hosts: list[str]) -> ServingIdentity:
             now,
             sans=wanted,
         )
-        _write(paths[_SERVING_KEY], _key_pem(key), 0o600)
-        _write(paths[_SERVING_CERT], _cert_pem(cert), 0o644)
+        write_atomic(paths[_SERVING_KEY], _key_pem(key), 0o600)
+        write_atomic(paths[_SERVING_CERT], _cert_pem(cert), 0o644)
 
     admin = _load_pair(paths[_ADMIN_CERT], paths[_ADMIN_KEY])
     if admin is None or not _signed_and_current(admin[0], ca_cert, now, dt.timedelta(0)):
@@ -128,13 +128,13 @@ def ensure_identity(data_dir: str, hosts: list[str]) -> ServingIdentity:
             ADMIN_CERT_DAYS,
             now,
         )
-        _write(paths[_ADMIN_KEY], _key_pem(key), 0o600)
-        _write(paths[_ADMIN_CERT], _cert_pem(cert), 0o644)
+        write_atomic(paths[_ADMIN_KEY], _key_pem(key), 0o600)
+        write_atomic(paths[_ADMIN_CERT], _cert_pem(cert), 0o644)
 
     token = _read_token(paths[_ADMIN_TOKEN])
     if token is None:
         token = secrets.token_urlsafe(32)
-        _write(paths[_ADMIN_TOKEN], (token + "\n").encode(), 0o600)
+        write_atomic(paths[_ADMIN_TOKEN], (token + "\n").encode(), 0o600)
 
     return ServingIdentity(
         pki_dir=pki,
@@ -424,7 +424,7 @@ def _remove(path: str) -> None:
         return
 
 
-def _write(path: str, data: bytes, mode: int) -> None:
+def write_atomic(path: str, data: bytes, mode: int) -> None:
     """Write atomically with the final mode set before any secret byte hits the disk."""
     directory = os.path.dirname(path)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import base64
-import contextlib
 import os
-import tempfile
 from typing import Any
 
 import yaml
+
+from tmc.apiserver.certs import write_atomic
 
 
 def write_kubeconfig(
@@ -63,7 +63,8 @@ def write_kubeconfig(
         "preferences": {},
     }
     text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
-    _atomic_write(path, text.encode("utf-8"))
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    write_atomic(os.path.abspath(path), text.encode("utf-8"), 0o600)
 
 
 def load_kubeconfig_server(path: str, context: str | None = None) -> str:
@@ -94,20 +95,3 @@ def _named(config: dict[str, Any], section: str, name: str, path: str) -> dict[s
 
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
-
-
-def _atomic_write(path: str, data: bytes) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        os.fchmod(fd, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise

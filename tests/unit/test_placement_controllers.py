@@ -20,11 +20,14 @@ from tmc.api.workload import (
     deletion_annotation,
     spec_diff_annotation,
     state_label,
+    status_diff_annotation,
     syncer_finalizer,
 )
 from tmc.apiserver.rest import NAMESPACES, WriteOptions
+from tmc.controllers.placement.assignment import AssignmentController
 from tmc.controllers.status import StatusAggregationController
 from tmc.controllers.synctarget.conditions import find
+from tmc.storage.interface import Event
 
 T = TypeVar("T")
 
@@ -266,6 +269,50 @@ def test_configmaps_and_secrets_follow_their_workload(tmp_path: Path) -> None:
     run(main())
 
 
+def synced(*types: tuple[str, str]) -> dict[str, Any]:
+    """What a syncer reports in its SyncTarget's status: the types it syncs."""
+    return {"syncedResources": [{"group": g, "resource": r, "versions": ["v1"], "state": "Accepted"} for g, r in types]}
+
+
+def test_hub_adds_the_syncer_finalizer_for_types_the_syncer_syncs(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Env(tmp_path) as env:
+            ka = await env.target("a", {REGION: "eu"}, status=synced(("apps", "deployments"), ("", "configmaps")))
+            kb = await env.target("b", {REGION: "us"})  # its syncer has not said what it syncs
+            await env.namespace("web")
+            await env.configmap("web", "settings")
+            await env.service.create(SECRETS, "root", "web", {"metadata": {"name": "tls"}}, WriteOptions())
+            token = {
+                "metadata": {"name": "token", "annotations": {"kubernetes.io/service-account.name": "default"}},
+                "type": "kubernetes.io/service-account-token",
+            }
+            await env.service.create(SECRETS, "root", "web", token, WriteOptions())
+            await env.deployment("web", "web", 1)
+            await env.placement("web", {"syncTargetSelector": {}})
+            both = {ka: "Sync", kb: "Sync"}
+            await env.until(lambda: env.keys_on(DEPLOYMENTS, "web", "web") == both, "placed on a and b")
+            await env.until(lambda: env.keys_on(SECRETS, "token", "web") == both, "everything labelled")
+
+            def finalizers(info: Any, name: str) -> list[str]:
+                return list(((env.get(info, name, "web") or {}).get("metadata") or {}).get("finalizers") or [])
+
+            # Only a's, and only on the types a's syncer syncs: a finalizer no syncer would remove blocks deletion.
+            assert finalizers(DEPLOYMENTS, "web") == [syncer_finalizer(ka)]
+            assert finalizers(CONFIGMAPS, "settings") == [syncer_finalizer(ka)]
+            assert finalizers(SECRETS, "tls") == []
+            assert finalizers(SECRETS, "token") == []
+
+            # Leaving a then goes through the deletion protocol: a's syncer removes the copy and the finalizer.
+            await env.patch(PLACEMENTS, "web", {"spec": {"syncTargetSelector": {"matchLabels": {REGION: "us"}}}})
+            await env.report("web", "web", kb, 1)
+            await env.until(
+                lambda: deletion_annotation(ka) in env.annotations(DEPLOYMENTS, "web", "web"), "a's copy leaving"
+            )
+            assert env.keys_on(DEPLOYMENTS, "web", "web") == both
+
+    run(main())
+
+
 def test_not_ready_target_is_replaced_and_old_copy_kept_until_new_is_available(tmp_path: Path) -> None:
     async def main() -> None:
         async with Env(tmp_path) as env:
@@ -480,5 +527,29 @@ def test_a_divided_move_waits_for_the_larger_share(tmp_path: Path) -> None:
             await env.report("web", "web", ka, 3)
             await env.report("web", "web", kb, 3)
             await env.until(lambda: deletion_annotation(kc) in env.annotations(DEPLOYMENTS, "web", "web"), "c leaves")
+
+    run(main())
+
+
+def test_syncer_bookkeeping_does_not_replan_the_namespace_unless_a_move_waits(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Env(tmp_path) as env:
+            assignment = next(c for c in env.controllers if isinstance(c, AssignmentController))
+            key = DEPLOYMENTS.key("root", "web", "web")
+            ns_key = NAMESPACES.key("root", None, "web")
+            before = {"metadata": {"name": "web", "labels": {state_label("k"): "Sync"}}, "spec": {"replicas": 1}}
+
+            def queued(after_md: dict[str, Any], spec: dict[str, Any] | None = None) -> list[str]:
+                after = {"metadata": {**before["metadata"], **after_md}, "spec": spec or before["spec"]}
+                return list(assignment.keys_for(Event("MODIFIED", key, 2, after, b"", before)))
+
+            report = {"annotations": {status_diff_annotation("k"): "{}"}}
+            assert queued({"finalizers": [syncer_finalizer("k")]}) == []
+            assert queued(report) == []
+            assert queued({"labels": {}}) == [ns_key]
+            assert queued({"annotations": {deletion_annotation("k"): "now"}}) == [ns_key]
+            assert queued({}, {"replicas": 2}) == [ns_key]
+            assignment._held.add(ns_key)  # a move waits for the new targets' reports
+            assert queued(report) == [ns_key]
 
     run(main())

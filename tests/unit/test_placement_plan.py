@@ -38,6 +38,15 @@ def test_assigns_and_keeps_existing() -> None:
     assert p.added == ["b"] and p.live == {"a", "b"}
 
 
+def test_the_finalizer_comes_with_the_label_for_finalized_keys() -> None:
+    p = plan(obj({state_label("a"): "Sync"}, finalizers=["other"]), {"a", "b", "c"}, finalize={"a", "b"})
+    assert p.labels == {state_label("b"): "Sync", state_label("c"): "Sync"}
+    assert p.finalizers == ["other", syncer_finalizer("b")]  # not a: it is already assigned
+    assert p.patch("7")["metadata"]["resourceVersion"] == "7"  # a list replaced whole is pinned
+    deleting = obj(deletionTimestamp=NOW)
+    assert plan(deleting, {"a"}, finalize={"a"}).finalizers is None  # no new finalizer on an object being deleted
+
+
 def test_unassign_without_finalizer_removes_at_once() -> None:
     o = obj({state_label("a"): "Sync"}, {status_diff_annotation("a"): "{}", spec_diff_annotation("a"): "[]"})
     p = plan(o, set())

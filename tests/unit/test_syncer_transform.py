@@ -8,6 +8,7 @@ import click
 import pytest
 
 from tmc.api.keys import sync_target_key
+from tmc.api.workload import syncable
 from tmc.cli.params import Duration, parse_labels
 from tmc.syncer.heartbeat import format_quantity, pod_requests, syncer_vw_url
 from tmc.syncer.resources import parse_resource_types
@@ -17,7 +18,6 @@ from tmc.syncer.transform import (
     downstream_object,
     merge_patch,
     referenced_config,
-    syncable,
     upstream_name,
     upstream_status,
 )

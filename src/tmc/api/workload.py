@@ -10,6 +10,7 @@ The schema-building helpers at the top are shared with `tmc.api.scheduling`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from tmc.apimachinery.resources import ResourceInfo
@@ -82,6 +83,25 @@ def state_label(key: str) -> str:
 def syncer_finalizer(key: str) -> str:
     """`workload.kcp.io/syncer-<key>`: the finalizer the target's syncer holds on upstream resources."""
     return SYNCER_FINALIZER_PREFIX + key
+
+
+# Tokens for hub identities must not be copied into member clusters; the member cluster issues its own.
+_SKIPPED_SECRET_TYPES = frozenset({"kubernetes.io/service-account-token"})
+
+
+def syncable(resource: str, obj: Mapping[str, Any]) -> bool:
+    """Whether a syncer copies this upstream object at all (the hub adds no syncer finalizer to one it does not)."""
+    return not (resource == "secrets" and obj.get("type") in _SKIPPED_SECRET_TYPES)
+
+
+def synced_types(sync_target: Mapping[str, Any]) -> frozenset[tuple[str, str]]:
+    """(group, resource) pairs the target's syncer says it syncs: `status.syncedResources` in state Accepted."""
+    entries = (sync_target.get("status") or {}).get("syncedResources") or ()
+    return frozenset(
+        (str(e.get("group") or ""), str(e.get("resource")))
+        for e in entries
+        if isinstance(e, dict) and e.get("state") == "Accepted" and e.get("resource")
+    )
 
 
 def deletion_annotation(key: str) -> str:

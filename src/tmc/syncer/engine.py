@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL, syncer_finalizer
+from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL, syncable, syncer_finalizer
 from tmc.controllers.runtime import WorkQueue
 from tmc.syncer import metrics
 from tmc.syncer.client import JSON_PATCH, ApiError, KubeClient, Unreachable, error_type
@@ -36,7 +36,6 @@ from tmc.syncer.transform import (
     downstream_object,
     merge_patch,
     referenced_config,
-    syncable,
     upstream_name,
     upstream_status,
 )

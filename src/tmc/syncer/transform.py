@@ -38,8 +38,6 @@ _HUB_ANNOTATION_PREFIXES = (
 # overwrite it (kcp #1787), so it travels under kcp's name for it.
 _RENAMED = {("configmaps", "kube-root-ca.crt"): "kcp-root-ca.crt"}
 _RENAMED_BACK = {(resource, down): up for (resource, up), down in _RENAMED.items()}
-# Tokens for hub identities must not be copied into member clusters; the member cluster issues its own.
-_SKIPPED_SECRET_TYPES = frozenset({"kubernetes.io/service-account-token"})
 
 
 def downstream_name(resource: str, name: str) -> str:
@@ -48,11 +46,6 @@ def downstream_name(resource: str, name: str) -> str:
 
 def upstream_name(resource: str, name: str) -> str:
     return _RENAMED_BACK.get((resource, name), name)
-
-
-def syncable(resource: str, view: dict[str, Any]) -> bool:
-    """Whether an upstream object is synced at all."""
-    return not (resource == "secrets" and view.get("type") in _SKIPPED_SECRET_TYPES)
 
 
 def downstream_object(view: dict[str, Any], resource: str, key: str, namespace: str) -> dict[str, Any]:

@@ -6,7 +6,12 @@ depends on its neighbours:
   key and the `scheduling.kcp.io/placement` annotation;
 - each object in it that the Placement's workloadSelector matches (all, when absent) gets the same labels, and, when
   replicas are divided, a `experimental.spec-diff.workload.kcp.io/<key>` replica override per target;
-- ConfigMaps, Secrets and ServiceAccounts a labelled workload's pod template references follow it to its targets.
+- ConfigMaps, Secrets and ServiceAccounts a labelled workload's pod template references follow it to its targets;
+- an object assigned to a target whose syncer lists the object's type in `status.syncedResources` gets that
+  syncer's finalizer in the same write, so the syncer need not write it before creating the downstream copy.
+
+What the syncers write to placed objects (their finalizers, status reports) does not re-plan the namespace unless
+a move there waits for those reports.
 
 Moving (a target left the decision while the workload is still placed): a workload keeps its old key until every
 target it now has reports it available (`diff.syncer.internal.kcp.io/<key>` status), and keeps it forever if it has
@@ -32,8 +37,11 @@ from tmc.api.scheduling import PLACEMENTS
 from tmc.api.workload import (
     BLOCKED_NAMESPACES,
     PLACEMENT_ANNOTATION,
+    STATUS_DIFF_ANNOTATION_PREFIX,
     SYNC_TARGETS,
     state_label,
+    syncable,
+    synced_types,
 )
 from tmc.apimachinery import errors, meta
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
@@ -96,6 +104,7 @@ class AssignmentController(Controller):
         self.service = service
         self.events = EventRecorder(service, "tmc-scheduler")
         self._target_names: dict[str, str] = {}  # key -> SyncTarget name, for messages and existence
+        self._synced_types: dict[str, frozenset[tuple[str, str]]] = {}  # key -> what its syncer syncs
         self._held: set[str] = set()  # namespaces with a workload waiting for its new targets
         self._announced: dict[str, tuple[Any, ...]] = {}  # workload uid -> what its last Event said
 
@@ -111,8 +120,10 @@ class AssignmentController(Controller):
         key = sync_target_key(ws, name)
         if present:
             self._target_names[key] = name
+            self._synced_types[key] = synced_types(obj)
         else:
             self._target_names.pop(key, None)
+            self._synced_types.pop(key, None)
         return key
 
     def keys_for(self, event: Event) -> Iterable[str]:
@@ -120,6 +131,7 @@ class AssignmentController(Controller):
         parts = key.split("/")
         if key.startswith(_TARGET_PREFIX):
             if event.type == "MODIFIED":
+                self._index_target(event.obj, cluster_of_key(key), present=True)
                 return ()
             target_key = self._index_target(event.obj, cluster_of_key(key), present=event.type == "ADDED")
             # A deleted target's labels and finalizers must be cleaned up wherever they are.
@@ -146,11 +158,12 @@ class AssignmentController(Controller):
         elif (
             event.type == "MODIFIED"
             and event.prev is not None
-            and not _metadata_changed(event.prev, event.obj)
-            and event.prev.get("spec") == event.obj.get("spec")
             and ns_key not in self._held
+            and not _assignment_input_changed(event.prev, event.obj)
         ):
-            return ()  # a status-only change matters only while a move waits for availability
+            # Syncers' finalizers and status reports, and status: they matter only while a move waits for
+            # availability. Without this, every syncer write re-planned the whole namespace.
+            return ()
         return (ns_key,)
 
     # ------------------------------------------------------------------ reconcile
@@ -191,6 +204,7 @@ class AssignmentController(Controller):
                 known_targets=known,
                 now=now_text,
                 shares=shares,
+                finalize=self._finalized_keys(item),
             )
             plans.append((item, plan))
             workload_live |= plan.live
@@ -204,6 +218,7 @@ class AssignmentController(Controller):
                 hold=_neighbour_hold(item, workload_live),
                 known_targets=known,
                 now=now_text,
+                finalize=self._finalized_keys(item),
             )
             plans.append((item, plan))
         live = set().union(*(p.live for _, p in plans)) if plans else set()
@@ -252,6 +267,13 @@ class AssignmentController(Controller):
             self._held.discard(key)
         if wait is not None:
             self.queue.add_after(key, wait)
+
+    def _finalized_keys(self, item: _Item) -> list[str]:
+        """The desired keys whose syncer finalizer the hub adds with the label: those whose syncer syncs the type."""
+        if not syncable(item.info.plural, item.obj):
+            return []
+        kind = (item.info.group, item.info.plural)
+        return [k for k in item.desired if kind in self._synced_types.get(k, ())]
 
     def _selecting(self, ws: str, ns_labels: dict[str, str]) -> list[_Selecting]:
         out = []
@@ -368,10 +390,17 @@ def _workload_hold(item: _Item, shares: dict[str, int] | None) -> Callable[[str]
     with the share it is getting now (with no target at all, that is forever: the last copy stays)."""
     if not item.in_scope:
         return lambda key: False
-    moved = bool(item.desired) and all(
-        available_on(item.obj, k, shares.get(k) if shares else None) for k in item.desired
-    )
-    return lambda key: not moved
+    moved: list[bool] = []  # computed on first use: only a workload with an undesired key asks
+
+    def hold(key: str) -> bool:
+        if not moved:
+            moved.append(
+                bool(item.desired)
+                and all(available_on(item.obj, k, shares.get(k) if shares else None) for k in item.desired)
+            )
+        return not moved[0]
+
+    return hold
 
 
 def _neighbour_hold(item: _Item, workload_live: set[str]) -> Callable[[str], bool]:
@@ -414,6 +443,23 @@ def _shares(item: _Item) -> dict[str, int] | None:
 def _md(obj: dict[str, Any]) -> dict[str, Any]:
     md = obj.get("metadata")
     return md if isinstance(md, dict) else {}
+
+
+def _assignment_input_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether a change to a namespaced object can change its plan while no move is pending: its labels, spec,
+    deletion, or annotations other than the syncers' status reports."""
+    a, b = _md(old), _md(new)
+    if a.get("labels") != b.get("labels") or a.get("deletionTimestamp") != b.get("deletionTimestamp"):
+        return True
+    if old.get("spec") != new.get("spec"):
+        return True
+    return _without_reports(a.get("annotations")) != _without_reports(b.get("annotations"))
+
+
+def _without_reports(annotations: Any) -> dict[str, Any]:
+    if not isinstance(annotations, dict):
+        return {}
+    return {k: v for k, v in annotations.items() if not k.startswith(STATUS_DIFF_ANNOTATION_PREFIX)}
 
 
 def _metadata_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -3,8 +3,11 @@
 kcp's protocol (reference/kcp-tmc.md 2.3): `state.workload.kcp.io/<key>=Sync` assigns; unassigning sets
 `deletion.internal.workload.kcp.io/<key>` when the target's syncer holds its finalizer (it then deletes the
 downstream copy, drops the finalizer, and the syncer view strips the label), and removes the label at once when
-it does not. Two TMC changes:
+it does not. Three TMC changes:
 - a key that is wanted again loses a pending deletion annotation (kcp #2287 left it there);
+- the syncer finalizer is added with the label when the target's syncer has said it syncs the type
+  (`status.syncedResources`): one hub write per assignment instead of one more per target, and the syncer can
+  create the downstream copy at once;
 - a key the caller says to hold stays untouched. The caller holds the old target's copy during a move until the
   new targets report the workload available, so a move never leaves no running copy.
 Keys in state `Upsync` belong to their target and are never touched (kcp #2530 flipped them to Sync).
@@ -80,6 +83,7 @@ def plan_object(
     known_targets: Collection[str],
     now: str,
     shares: Mapping[str, int] | None = None,
+    finalize: Collection[str] = (),
 ) -> Plan:
     """The changes that make `obj` carry exactly `desired` (plus held keys).
 
@@ -87,6 +91,8 @@ def plan_object(
     known_targets: keys of existing SyncTargets; a key without one is cleaned up at once, finalizer included,
         because no syncer is left to do it.
     shares: per-key replica counts when replicas are divided (spec-diff annotations), None when not.
+    finalize: keys whose syncer finalizer is added together with the Sync label (targets whose syncer syncs this
+        type), so that the syncer does not have to write it before it creates the downstream copy.
     """
     md = obj.get("metadata") or {}
     annotations = md.get("annotations") or {}
@@ -100,6 +106,9 @@ def plan_object(
         if state is None:
             plan.labels[state_label(key)] = STATE_SYNC
             plan.added.append(key)
+            if key in finalize and not md.get("deletionTimestamp") and syncer_finalizer(key) not in finalizers:
+                finalizers.append(syncer_finalizer(key))
+                plan.finalizers = finalizers
         if deletion_annotation(key) in annotations:
             plan.annotations[deletion_annotation(key)] = None
             if state is not None:

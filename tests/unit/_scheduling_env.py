@@ -41,9 +41,10 @@ def rfc3339(epoch: float) -> str:
 
 
 class Env:
-    def __init__(self, tmp: Path, heartbeat_threshold: float = 300.0) -> None:
+    def __init__(self, tmp: Path, heartbeat_threshold: float = 300.0, not_ready_grace: float = 1.0) -> None:
         self.tmp = tmp
         self.threshold = heartbeat_threshold
+        self.grace = not_ready_grace
         self.controllers: list[Controller] = []
 
     async def __aenter__(self) -> Env:
@@ -53,7 +54,7 @@ class Env:
         self.service = ObjectService(self.store, self.registry)
         await self.service.ensure_namespace("root", "default")
         self.controllers = scheduling_controllers(
-            self.store, self.registry, self.service, heartbeat_threshold=self.threshold
+            self.store, self.registry, self.service, heartbeat_threshold=self.threshold, not_ready_grace=self.grace
         )
         for c in self.controllers:
             await c.start()

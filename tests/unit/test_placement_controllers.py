@@ -315,7 +315,7 @@ def test_hub_adds_the_syncer_finalizer_for_types_the_syncer_syncs(tmp_path: Path
 
 def test_not_ready_target_is_replaced_and_old_copy_kept_until_new_is_available(tmp_path: Path) -> None:
     async def main() -> None:
-        async with Env(tmp_path) as env:
+        async with Env(tmp_path, not_ready_grace=0.0) as env:
             ka = await env.target("a", {REGION: "eu"})
             kb = await env.target("b", {REGION: "us"})
             await env.namespace("web")
@@ -551,5 +551,46 @@ def test_syncer_bookkeeping_does_not_replan_the_namespace_unless_a_move_waits(tm
             assert queued({}, {"replicas": 2}) == [ns_key]
             assignment._held.add(ns_key)  # a move waits for the new targets' reports
             assert queued(report) == [ns_key]
+
+    run(main())
+
+
+def test_a_not_ready_target_keeps_its_copies_for_the_grace(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Env(tmp_path, not_ready_grace=1.5) as env:
+            ka = await env.target("a", {REGION: "eu"})
+            kb = await env.target("b", {REGION: "us"})
+            await env.namespace("web")
+            await env.deployment("web", "web", 1)
+            await env.placement("web", {"syncTargetSelector": {}})
+            both = {ka: "Sync", kb: "Sync"}
+            await env.until(lambda: env.keys_on(DEPLOYMENTS, "web", "web") == both, "placed on a and b")
+            finalizers = [syncer_finalizer(ka), syncer_finalizer(kb)]
+            await env.patch(DEPLOYMENTS, "web", {"metadata": {"finalizers": finalizers}}, "web")
+            for key in (ka, kb):
+                await env.report("web", "web", key, 1)
+
+            # A blip: a misses its heartbeats, and is back before the grace ends. Nothing is deleted anywhere.
+            await env.heartbeat("a", ready=False)
+            await env.until(lambda: env.decided_names("web") == ["b"], "a dropped from the decision")
+            resting = await env.until(
+                lambda: [e for e in env.events_about("web", "web") if "while it is not Ready" in e["message"]],
+                "an Event about the grace",
+            )
+            assert resting[0]["message"].endswith("keeping the copy on a while it is not Ready, for up to 1.5s")
+            assert deletion_annotation(ka) not in env.annotations(DEPLOYMENTS, "web", "web")
+            await env.heartbeat("a", ready=True)
+            await env.until(lambda: env.decided_names("web") == ["a", "b"], "a back in the decision")
+            assert env.keys_on(DEPLOYMENTS, "web", "web") == both
+            assert deletion_annotation(ka) not in env.annotations(DEPLOYMENTS, "web", "web")
+
+            # Not Ready for longer than the grace: its copy goes (the others are available).
+            down_at = time.monotonic()
+            await env.heartbeat("a", ready=False)
+            await env.until(
+                lambda: deletion_annotation(ka) in env.annotations(DEPLOYMENTS, "web", "web"),
+                "a's copy deleted after the grace",
+            )
+            assert time.monotonic() - down_at >= 1.4
 
     run(main())

@@ -15,10 +15,12 @@ a move there waits for those reports.
 
 Moving (a target left the decision while the workload is still placed): a workload keeps its old key until every
 target it now has reports it available (`diff.syncer.internal.kcp.io/<key>` status), and keeps it forever if it has
-no target at all, so the last running copy is never removed. Other objects keep a key while a workload of their
-namespace does (the old pods still need their ConfigMaps and Services), and the namespace keeps a key while any of
-its objects does. Unassignment the user asked for (Placement deleted, namespace or object no longer selected) is
-immediate, following kcp's deletion-annotation protocol (see plan.py).
+no target at all, so the last running copy is never removed. A target that left because it is not Ready also keeps
+its copies until it has been not Ready for `not_ready_grace` (the heartbeat threshold by default): a missed
+heartbeat or two under load must not delete and re-create the workloads of a healthy cluster. Other objects keep a
+key while a workload of their namespace does (the old pods still need their ConfigMaps and Services), and the
+namespace keeps a key while any of its objects does. Unassignment the user asked for (Placement deleted, namespace
+or object no longer selected) is immediate, following kcp's deletion-annotation protocol (see plan.py).
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,6 +38,7 @@ from tmc.api.keys import sync_target_key
 from tmc.api.scheduling import PLACEMENTS
 from tmc.api.workload import (
     BLOCKED_NAMESPACES,
+    CONDITION_READY,
     PLACEMENT_ANNOTATION,
     STATUS_DIFF_ANNOTATION_PREFIX,
     SYNC_TARGETS,
@@ -50,11 +53,12 @@ from tmc.apiserver.registry import ResourceRegistry
 from tmc.apiserver.rest import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions
 from tmc.controllers.placement.algorithm import divide, divide_for
 from tmc.controllers.placement.events import NORMAL, EventRecorder
-from tmc.controllers.placement.model import Decision, Policy
+from tmc.controllers.placement.model import Decision, Policy, parse_time
 from tmc.controllers.placement.plan import Plan, plan_namespace, plan_object, state_keys
 from tmc.controllers.placement.workloads import available_on, is_workload, references, replicas_of, share_on
 from tmc.controllers.runtime import Controller
 from tmc.controllers.synctarget.conditions import find
+from tmc.controllers.synctarget.heartbeat import DEFAULT_HEARTBEAT_THRESHOLD
 from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY
 from tmc.storage.interface import Event, Store
 
@@ -98,13 +102,22 @@ class AssignmentController(Controller):
     prefix = "/registry/"
     workers = 4
 
-    def __init__(self, store: Store, registry: ResourceRegistry, service: ObjectService) -> None:
+    def __init__(
+        self,
+        store: Store,
+        registry: ResourceRegistry,
+        service: ObjectService,
+        *,
+        not_ready_grace: float = DEFAULT_HEARTBEAT_THRESHOLD,
+    ) -> None:
         super().__init__(store)
+        self.not_ready_grace = not_ready_grace
         self.registry = registry
         self.service = service
         self.events = EventRecorder(service, "tmc-scheduler")
         self._target_names: dict[str, str] = {}  # key -> SyncTarget name, for messages and existence
         self._synced_types: dict[str, frozenset[tuple[str, str]]] = {}  # key -> what its syncer syncs
+        self._not_ready_since: dict[str, float] = {}  # key -> when its Ready condition last turned False/Unknown
         self._held: set[str] = set()  # namespaces with a workload waiting for its new targets
         self._announced: dict[str, tuple[Any, ...]] = {}  # workload uid -> what its last Event said
 
@@ -121,10 +134,23 @@ class AssignmentController(Controller):
         if present:
             self._target_names[key] = name
             self._synced_types[key] = synced_types(obj)
+            ready = find((obj.get("status") or {}).get("conditions"), CONDITION_READY)
+            since = parse_time(ready.get("lastTransitionTime")) if ready and ready.get("status") != "True" else None
+            if since is None:
+                self._not_ready_since.pop(key, None)
+            else:
+                # The stamp has whole seconds: the transition was within the second after it, and not after now.
+                self._not_ready_since[key] = min(time.time(), since + 1.0)
         else:
             self._target_names.pop(key, None)
             self._synced_types.pop(key, None)
+            self._not_ready_since.pop(key, None)
         return key
+
+    def _grace_left(self, key: str, now: float) -> float:
+        """Seconds a not-Ready target keeps its copies; 0 when it is Ready or its grace has passed."""
+        since = self._not_ready_since.get(key)
+        return 0.0 if since is None else max(0.0, since + self.not_ready_grace - now)
 
     def keys_for(self, event: Event) -> Iterable[str]:
         key = event.key
@@ -186,6 +212,8 @@ class AssignmentController(Controller):
         now_text = meta.now_rfc3339()
         known = self._target_names.keys()
         held_any = False
+        now = time.time()
+        graced = {k: left for k in self._not_ready_since if (left := self._grace_left(k, now)) > 0}
 
         # Workloads first: whether they keep an old key decides whether their neighbours may drop it.
         plans: list[tuple[_Item, Plan]] = []
@@ -200,7 +228,7 @@ class AssignmentController(Controller):
             plan = plan_object(
                 item.obj,
                 item.desired,
-                hold=_workload_hold(item, shares),
+                hold=_workload_hold(item, shares, graced),
                 known_targets=known,
                 now=now_text,
                 shares=shares,
@@ -229,7 +257,7 @@ class AssignmentController(Controller):
             ns_desired,
             live=live,
             known_targets=known,
-            now=time.time(),
+            now=now,
             now_text=now_text,
             grace=NAMESPACE_REMOVAL_GRACE,
         )
@@ -256,17 +284,23 @@ class AssignmentController(Controller):
             )
             await asyncio.gather(
                 *(
-                    self._announce(ws, item, plan)
+                    self._announce(ws, item, plan, graced)
                     for (item, plan), ok in zip(batch, applied, strict=True)
                     if ok and is_workload(item.obj)
                 )
             )
+        # A copy kept without any write (its target left the decision and rests) is announced too.
+        await asyncio.gather(
+            *(self._announce(ws, item, plan, graced) for item, plan in plans if plan.empty and plan.held)
+        )
         if held_any:
             self._held.add(key)
         else:
             self._held.discard(key)
-        if wait is not None:
-            self.queue.add_after(key, wait)
+        held_keys = {k for _, p in plans for k in p.held}
+        waits = [w for w in (wait, *(graced[k] + 0.05 for k in held_keys if k in graced)) if w is not None]
+        if waits:
+            self.queue.add_after(key, min(waits))
 
     def _finalized_keys(self, item: _Item) -> list[str]:
         """The desired keys whose syncer finalizer the hub adds with the label: those whose syncer syncs the type."""
@@ -342,12 +376,13 @@ class AssignmentController(Controller):
             raise
         return True
 
-    async def _announce(self, ws: str, item: _Item, plan: Plan) -> None:
+    async def _announce(self, ws: str, item: _Item, plan: Plan, graced: Collection[str]) -> None:
         """An Event on the workload when where it runs changes, saying which Placement decided it and why."""
         md = _md(item.obj)
         gone = plan.removing + plan.removed
         carried = sorted((set(state_keys(item.obj)) | set(plan.added)) - set(gone))
-        signature = (tuple(carried), tuple(sorted(plan.held)), tuple(sorted(gone)))
+        resting = sorted(k for k in plan.held if k in graced)
+        signature = (tuple(carried), tuple(sorted(plan.held)), tuple(resting), tuple(sorted(gone)))
         uid = str(md.get("uid", ""))
         if not (plan.added or plan.held or gone) or self._announced.get(uid) == signature:
             return
@@ -366,11 +401,17 @@ class AssignmentController(Controller):
         parts = [f"Runs on {where or 'no target'}" + (f" by Placement {placements}" if placements else "")]
         if plan.added and len(carried) > len(plan.added):
             parts.append(f"added {', '.join(listed(plan.added))}")
-        if plan.held:
+        if resting:
+            parts.append(
+                f"keeping the copy on {', '.join(listed(resting))} while it is not Ready, for up to "
+                f"{self.not_ready_grace:g}s"
+            )
+        if len(resting) < len(plan.held):
             waiting = listed(item.desired)
             verb = "reports" if len(waiting) <= 1 else "report"
+            moving = [k for k in plan.held if k not in graced]
             parts.append(
-                f"keeping the copy on {', '.join(listed(plan.held))} until {', '.join(waiting) or 'a new target'} "
+                f"keeping the copy on {', '.join(listed(moving))} until {', '.join(waiting) or 'a new target'} "
                 f"{verb} the workload available"
             )
         if gone:
@@ -385,14 +426,17 @@ class AssignmentController(Controller):
         await self.events.record(ws, item.obj, NORMAL, reason, "; ".join(parts))
 
 
-def _workload_hold(item: _Item, shares: dict[str, int] | None) -> Callable[[str], bool]:
+def _workload_hold(item: _Item, shares: dict[str, int] | None, graced: Collection[str]) -> Callable[[str], bool]:
     """Hold an old key while the workload is still placed and not every target it has now reports it available
-    with the share it is getting now (with no target at all, that is forever: the last copy stays)."""
+    with the share it is getting now (with no target at all, that is forever: the last copy stays), or while the
+    key's target is within its not-Ready grace."""
     if not item.in_scope:
         return lambda key: False
     moved: list[bool] = []  # computed on first use: only a workload with an undesired key asks
 
     def hold(key: str) -> bool:
+        if key in graced:
+            return True
         if not moved:
             moved.append(
                 bool(item.desired)

@@ -18,11 +18,14 @@ def scheduling_controllers(
     service: ObjectService,
     *,
     heartbeat_threshold: float = DEFAULT_HEARTBEAT_THRESHOLD,
+    not_ready_grace: float | None = None,
 ) -> list[Controller]:
-    """SyncTarget heartbeat/Ready, Location status, the placement scheduler and the assignment controller."""
+    """SyncTarget heartbeat/Ready, Location status, the placement scheduler and the assignment controller.
+    not_ready_grace: how long a not-Ready target keeps its copies (default: the heartbeat threshold)."""
+    grace = heartbeat_threshold if not_ready_grace is None else not_ready_grace
     return [
         HeartbeatController(store, registry, service, heartbeat_threshold=heartbeat_threshold),
         LocationStatusController(store, registry, service),
         PlacementController(store, registry, service),
-        AssignmentController(store, registry, service),
+        AssignmentController(store, registry, service, not_ready_grace=grace),
     ]

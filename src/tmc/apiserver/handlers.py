@@ -19,7 +19,7 @@ from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.tables import to_table, watch_event_table
 from tmc.apimachinery.validation import validate_field_validation_param
 from tmc.apiserver import discovery, openapi, paths, reviews
-from tmc.apiserver.lists import list_entries, parse_list_query, watch_stream
+from tmc.apiserver.lists import list_entries, parse_list_query, serve_watch
 from tmc.apiserver.registry import ResourceRegistry
 from tmc.apiserver.rest import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService, WriteOptions
 from tmc.observability import metrics
@@ -386,11 +386,6 @@ class ApiHandler:
         q = parse_list_query(query, info, watch=True)
         if p.name:
             raise errors.bad_request("watch a single object with fieldSelector=metadata.name=<name> on its collection")
-        timeout_text = query.get("timeoutSeconds", "")
-        try:
-            timeout = float(timeout_text) if timeout_text else None
-        except ValueError:
-            raise errors.bad_request(f"invalid timeoutSeconds {timeout_text!r}") from None
         wildcard = p.cluster == paths.WILDCARD
         cluster = None if wildcard else p.cluster
         table = _wants_table(request.headers.get("Accept", ""))
@@ -402,35 +397,17 @@ class ApiHandler:
             body = self._item(info, item.key, item.obj, item.raw, wildcard)
             return b'{"type":"' + event_type.encode() + b'","object":' + body + b"}\n"
 
-        stream = watch_stream(
+        prefix = info.key_prefix(cluster, p.namespace)
+        return await serve_watch(
+            request,
             self.store,
             info,
-            info.key_prefix(cluster, p.namespace),
+            prefix,
             q,
             encode,
-            bookmarks=query.get("allowWatchBookmarks", "") in ("1", "true", "True"),
-            timeout=timeout,
             bookmark_interval=self.bookmark_interval,
             stopping=self.stopping,
-            alive=lambda: request.transport is not None and not request.transport.is_closing(),
         )
-        response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        metrics.WATCHERS.labels(info.group, info.version, info.kind).inc()
-        try:
-            async for chunk in stream:
-                await response.write(chunk)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            metrics.WATCHERS.labels(info.group, info.version, info.kind).dec()
-            await stream.aclose()  # type: ignore[attr-defined]
-        try:
-            await response.write_eof()
-        except ConnectionResetError:
-            pass
-        return response
 
 
 # -------------------------------------------------------------------- helpers

@@ -5,11 +5,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
+from aiohttp import web
 
 from tmc.apimachinery import errors
 from tmc.apimachinery.resources import ResourceInfo
@@ -19,6 +20,7 @@ from tmc.apimachinery.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
+from tmc.observability import metrics
 from tmc.storage.interface import CompactedError, Entry, Event, Store
 
 TOO_LARGE_RV_WAIT = 3.0  # seconds a read waits for a resourceVersion newer than the store has (upstream: 3 s)
@@ -195,6 +197,64 @@ def _transition(event: Event, q: ListQuery) -> str | None:
 EncodeEvent = Callable[[str, Entry | Event], bytes]
 
 
+async def serve_watch(
+    request: web.Request,
+    store: Store,
+    info: ResourceInfo,
+    prefix: str,
+    q: ListQuery,
+    encode: EncodeEvent,
+    *,
+    bookmark_interval: float,
+    stopping: asyncio.Event,
+) -> web.StreamResponse:
+    """Answer a watch request with a chunked stream of `watch_stream` events (empty encodings are skipped). It ends
+    on timeoutSeconds, hub shutdown, or when the client disconnects, even if no event is due: aiohttp does not cancel
+    handlers whose client went away (and must not, for writes), so the stream checks the connection itself."""
+    query = request.query
+    timeout_text = query.get("timeoutSeconds", "")
+    try:
+        timeout = float(timeout_text) if timeout_text else None
+    except ValueError:
+        raise errors.bad_request(f"invalid timeoutSeconds {timeout_text!r}") from None
+    response = web.StreamResponse(status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
+    response.enable_chunked_encoding()
+    await response.prepare(request)
+    stream = watch_stream(
+        store,
+        info,
+        prefix,
+        q,
+        encode,
+        bookmarks=query.get("allowWatchBookmarks", "") in ("1", "true", "True"),
+        timeout=timeout,
+        bookmark_interval=bookmark_interval,
+        stopping=stopping,
+        alive=lambda: client_connected(request),
+    )
+    registered = metrics.WATCHERS.labels(info.group, info.version, info.kind)
+    registered.inc()
+    try:
+        async for chunk in stream:
+            if chunk:
+                await response.write(chunk)
+        await response.write_eof()
+    except ConnectionResetError:
+        pass  # The client went away; there is nobody left to answer.
+    finally:
+        registered.dec()
+        # Unregisters the storage watch however the handler ends (disconnect, error, cancellation at shutdown).
+        await stream.aclose()
+    return response
+
+
+def client_connected(request: web.Request) -> bool:
+    """False once the request's connection is closed or closing. aiohttp drops `request.transport` (public API)
+    when the connection is lost, and offers no public callback for it, so long-running handlers poll this."""
+    transport = request.transport
+    return transport is not None and not transport.is_closing()
+
+
 async def watch_stream(
     store: Store,
     info: ResourceInfo,
@@ -207,25 +267,22 @@ async def watch_stream(
     bookmark_interval: float,
     stopping: asyncio.Event,
     alive: Callable[[], bool] | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """Newline-delimited watch events: initial ADDEDs when no resourceVersion is given, then changes."""
     rv = q.resource_version
-    initial: list[Entry] = []
+    start = store.current_rev if rv in ("", "0") else int(rv)
     try:
-        if rv in ("", "0"):
-            start = store.current_rev
-            watch = store.watch(prefix, start)
-            initial = [e for e in store.list(prefix) if q.selects_all or q.matches(e.obj)]
-        else:
-            start = int(rv)
-            watch = store.watch(prefix, start)
+        watch = store.watch(prefix, start)
     except CompactedError as e:
         status = errors.expired(f"too old resource version: {e.requested} ({e.compacted})").to_status()
         yield orjson.dumps({"type": "ERROR", "object": status}) + b"\n"
         return
     try:
-        for entry in initial:
-            yield encode("ADDED", entry)
+        if rv in ("", "0"):
+            # Listed right after the watch is registered, with no await in between, so no change falls in a gap.
+            initial = [e for e in store.list(prefix) if q.selects_all or q.matches(e.obj)]
+            for entry in initial:
+                yield encode("ADDED", entry)
         loop = asyncio.get_running_loop()
         timeout = timeout if timeout else DEFAULT_WATCH_TIMEOUT * (1 + random.random())
         deadline = loop.time() + timeout

@@ -2,7 +2,7 @@
 
 A forwarding view over the hub's storage for one SyncTarget (kcp's layout, reference/kcp-tmc.md section 5). Every
 list, watch and get carries a fixed extra label requirement `state.workload.kcp.io/<key>=Sync`, ANDed with the
-client's selector, so a syncer sees exactly the objects assigned to it; because the watch uses `lists.watch_stream`,
+client's selector, so a syncer sees exactly the objects assigned to it; because the watch uses `lists.serve_watch`,
 an object whose Sync label is removed reaches the syncer as DELETED (how un-assignment arrives), watches resume from
 a resourceVersion and send bookmarks like any other watch. Objects pass through `syncer_view.to_view` on the way out
 and writes through `syncer_view.apply_write` on the way in. Verbs: get, list, watch, update, patch, plus the status
@@ -32,7 +32,7 @@ from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.selectors import LabelSelector, Requirement
 from tmc.apiserver import discovery, paths
 from tmc.apiserver.handlers import CALLER, Caller, _read_body, _read_raw, status_response
-from tmc.apiserver.lists import ListQuery, list_entries, parse_list_query, watch_stream
+from tmc.apiserver.lists import ListQuery, list_entries, parse_list_query, serve_watch
 from tmc.apiserver.registry import CRDS, ResourceRegistry
 from tmc.apiserver.rest import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService
 from tmc.apiserver.reviews import is_review
@@ -242,13 +242,7 @@ class SyncerVirtualWorkspace:
     async def _watch(
         self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath, target: Target
     ) -> web.StreamResponse:
-        query = request.query
         q = self._query(request, info, target, watch=True)
-        timeout_text = query.get("timeoutSeconds", "")
-        try:
-            timeout = float(timeout_text) if timeout_text else None
-        except ValueError:
-            raise errors.bad_request(f"invalid timeoutSeconds {timeout_text!r}") from None
         cluster = None if p.cluster == paths.WILDCARD else p.cluster
 
         # Digest of the view last sent per object, its resourceVersion left out. Every target's syncer writes the
@@ -269,35 +263,17 @@ class SyncerVirtualWorkspace:
                 sent[item.key] = digest
             return b'{"type":"' + event_type.encode() + b'","object":' + body + b"}\n"
 
-        stream = watch_stream(
+        prefix = info.key_prefix(cluster, p.namespace)
+        return await serve_watch(
+            request,
             self.store,
             info,
-            info.key_prefix(cluster, p.namespace),
+            prefix,
             q,
             encode,
-            bookmarks=query.get("allowWatchBookmarks", "") in ("1", "true", "True"),
-            timeout=timeout,
             bookmark_interval=self.bookmark_interval,
             stopping=self.stopping,
         )
-        response = web.StreamResponse(status=200, headers={"Content-Type": JSON, "Cache-Control": "no-cache"})
-        response.enable_chunked_encoding()
-        await response.prepare(request)
-        metrics.WATCHERS.labels(info.group, info.version, info.kind).inc()
-        try:
-            async for chunk in stream:
-                if chunk:
-                    await response.write(chunk)
-        except (ConnectionResetError, asyncio.CancelledError):
-            pass
-        finally:
-            metrics.WATCHERS.labels(info.group, info.version, info.kind).dec()
-            await stream.aclose()  # type: ignore[attr-defined]
-        try:
-            await response.write_eof()
-        except ConnectionResetError:
-            pass
-        return response
 
     def _get(self, info: ResourceInfo, p: paths.ResourcePath, target: Target) -> Entry:
         assert p.name is not None

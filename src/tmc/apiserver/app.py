@@ -29,6 +29,7 @@ from tmc.controllers.namespace import NamespaceController
 from tmc.controllers.placement.wiring import scheduling_controllers
 from tmc.controllers.runtime import Controller
 from tmc.controllers.status import StatusAggregationController
+from tmc.controllers.status import metrics as sync_status_metrics
 from tmc.controllers.workspace import WorkspaceController
 from tmc.observability import metrics
 from tmc.storage import open_store
@@ -81,6 +82,7 @@ class Hub:
         await store.start()
         self.registry = ResourceRegistry(store)
         self.service = ObjectService(store, self.registry)
+        sync_status_metrics.COLLECTOR.attach(store, self.registry)
         for name in ROOT_NAMESPACES:
             await self.service.ensure_namespace(cfg.default_cluster, name)
         self.api = ApiHandler(
@@ -152,6 +154,7 @@ class Hub:
         for controller in self.controllers:
             await controller.stop()
         if self.store is not None:
+            sync_status_metrics.COLLECTOR.detach(self.store)
             await self.store.close()
             self.store = None
         log.info("stopped")

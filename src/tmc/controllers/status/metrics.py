@@ -1,0 +1,218 @@
+"""`tmc_workload_sync_status`: per SyncTarget, how many assigned objects are in which sync state, as the hub sees it.
+
+A custom collector computes the gauge at scrape time from the store, so it always matches what the store holds,
+needs no watch of its own, and a SyncTarget's series vanish with the SyncTarget. A scrape is one scan of the store;
+what each assigned object says about its targets is cached by storage key and revision, so only the objects written
+since the previous scrape are looked at again (reading availability parses the status report). The scan reads the
+store's in-memory state, so collect() runs on the hub's event loop, as the /metrics handler does.
+
+The states are exclusive (they sum to the objects assigned to the target), checked in this order:
+
+- `deleting`: unassignment (the `deletion.internal.workload.kcp.io/<key>` annotation) or deletion on the hub is under
+  way; the syncer has not yet removed the downstream copy and let go.
+- `pending`: the hub has no evidence yet that the object is on the target: the target's syncer has not added its
+  finalizer, or, for a workload of a kind with a status subresource, it has not reported a status yet. Other kinds
+  need no report: a member cluster may never give them a status (a ClusterIP Service on a simulated cluster, a
+  custom resource nobody reconciles there), and the syncer reports only non-empty ones.
+- `available`: workloads only (objects with a pod template or replica count): the target reports it available
+  (`available_on`) and the SyncTarget is Ready. A NotReady target's last report is stale, as in status aggregation.
+- `synced`: everything else: taken on by the syncer; for workloads, reported but not (yet) available.
+
+Only namespaced objects with the `state.workload.kcp.io/<key>=Sync` label count: namespaces carry state labels too,
+but syncers create downstream namespaces on demand and never hold a finalizer on them. Objects labelled for a key of
+no existing SyncTarget are left out. A (target, resource) pair has series while at least one object of that resource
+is assigned to the target, with every state present (zeros included); `available` only for workload resources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from prometheus_client import REGISTRY
+from prometheus_client.core import GaugeMetricFamily
+
+from tmc.api.keys import sync_target_key
+from tmc.api.workload import (
+    CONDITION_READY,
+    DELETION_ANNOTATION_PREFIX,
+    STATE_LABEL_PREFIX,
+    STATE_SYNC,
+    STATUS_DIFF_ANNOTATION_PREFIX,
+    SYNC_TARGETS,
+    SYNCER_FINALIZER_PREFIX,
+)
+from tmc.apiserver.registry import ResourceRegistry
+from tmc.controllers.placement.workloads import available_on, is_workload
+from tmc.controllers.synctarget.conditions import is_true
+from tmc.storage.interface import Entry, Store
+
+NAME = "tmc_workload_sync_status"
+LABELS = ("workspace", "sync_target", "resource", "state")
+STATES = ("pending", "synced", "available", "deleting")
+_PENDING, _SYNCED, _AVAILABLE, _DELETING = range(4)
+
+# What an object says about one target, before the target's readiness and the kind's status subresource decide.
+_NO_FINALIZER, _NO_REPORT, _TAKEN, _REPORTS_AVAILABLE, _IN_DELETION = range(5)
+
+_TARGET_PREFIX = SYNC_TARGETS.key_prefix(None)
+_PREFIX_LEN = len(STATE_LABEL_PREFIX)
+
+
+class _Facts(NamedTuple):
+    """One assigned object as of one revision. (A NamedTuple: a frozen dataclass takes longer to build than the
+    rest of the classification, and a cold scrape builds one per assigned object.)"""
+
+    rev: int
+    resource: tuple[str, str, str]  # (workspace, group, plural) of the object
+    workload: bool
+    targets: tuple[tuple[str, int], ...]  # (target key, raw state)
+
+
+def object_facts(entry: Entry) -> _Facts | None:
+    """The raw per-target states of a stored object, or None when no target has it in Sync state (or it is not a
+    namespaced object)."""
+    md = entry.obj.get("metadata")
+    if not isinstance(md, dict):
+        return None
+    labels = md.get("labels")
+    if not labels:
+        return None
+    keys = [
+        name[_PREFIX_LEN:]
+        for name, value in labels.items()
+        if value == STATE_SYNC and name.startswith(STATE_LABEL_PREFIX)
+    ]
+    if not keys:
+        return None
+    parts = entry.key.split("/")
+    if len(parts) != 7:  # "", "registry", group, resource, cluster, namespace, name
+        return None
+    annotations = md.get("annotations") or {}
+    finalizers = md.get("finalizers") or ()
+    deleted = bool(md.get("deletionTimestamp"))
+    workload = is_workload(entry.obj)
+    targets = []
+    for key in keys:
+        if deleted or DELETION_ANNOTATION_PREFIX + key in annotations:
+            raw = _IN_DELETION
+        elif SYNCER_FINALIZER_PREFIX + key not in finalizers:
+            raw = _NO_FINALIZER
+        elif not workload:
+            raw = _TAKEN
+        elif not annotations.get(STATUS_DIFF_ANNOTATION_PREFIX + key):
+            raw = _NO_REPORT
+        elif available_on(entry.obj, key):
+            raw = _REPORTS_AVAILABLE
+        else:
+            raw = _TAKEN
+        targets.append((key, raw))
+    group = "" if parts[2] == "core" else parts[2]
+    return _Facts(entry.rev, (parts[4], group, parts[3]), workload, tuple(targets))
+
+
+def _state(raw: int, ready: bool, has_status: bool) -> int:
+    if raw == _IN_DELETION:
+        return _DELETING
+    if raw == _NO_FINALIZER or (raw == _NO_REPORT and has_status):
+        return _PENDING
+    if raw == _REPORTS_AVAILABLE and ready:
+        return _AVAILABLE
+    return _SYNCED
+
+
+@dataclass(slots=True)
+class _Series:
+    by_state: list[int] = field(default_factory=lambda: [0] * len(STATES))
+    workload: bool = False  # a workload resource: it gets an `available` series
+
+
+Counts = dict[tuple[str, str, str], _Series]  # keyed by (workspace, sync_target, resource)
+
+
+@dataclass(eq=False)
+class _Source:
+    store: Store
+    registry: ResourceRegistry
+    cache: dict[str, _Facts] = field(default_factory=dict)
+
+    def has_status(self, cluster: str, group: str, plural: str) -> bool:
+        return any("status" in r.subresources for r in self.registry.all_versions(cluster, group, plural))
+
+    def count(self, out: Counts) -> None:
+        targets: dict[str, tuple[str, str, bool]] = {}  # key -> (workspace, name, Ready)
+        for entry in self.store.list(_TARGET_PREFIX):
+            workspace, name = entry.key.split("/")[4:6]
+            ready = is_true((entry.obj.get("status") or {}).get("conditions"), CONDITION_READY)
+            targets[sync_target_key(workspace, name)] = (workspace, name, ready)
+        if not targets:
+            self.cache = {}
+            return
+        statuses: dict[tuple[str, str, str], bool] = {}
+        old, cache = self.cache, {}
+        for entry in self.store.list("/registry/"):
+            facts = old.get(entry.key)
+            if facts is None or facts.rev != entry.rev:
+                facts = object_facts(entry)
+                if facts is None:
+                    continue
+            cache[entry.key] = facts
+            has_status = statuses.get(facts.resource)
+            if has_status is None:
+                has_status = statuses[facts.resource] = self.has_status(*facts.resource)
+            for key, raw in facts.targets:
+                target = targets.get(key)
+                if target is None:
+                    continue  # its SyncTarget is gone; the assignment controller removes the label
+                workspace, name, ready = target
+                series = out.get((workspace, name, facts.resource[2]))
+                if series is None:
+                    series = out[(workspace, name, facts.resource[2])] = _Series()
+                series.by_state[_state(raw, ready, has_status)] += 1
+                series.workload = series.workload or facts.workload
+        self.cache = cache
+
+
+class WorkloadSyncStatusCollector:
+    """Computes `tmc_workload_sync_status` over the attached stores on every collect (one store per hub process;
+    several hubs in one test process are summed, so the exposition never repeats a series)."""
+
+    def __init__(self) -> None:
+        self._sources: list[_Source] = []
+
+    def attach(self, store: Store, registry: ResourceRegistry) -> None:
+        self._sources.append(_Source(store, registry))
+
+    def detach(self, store: Store) -> None:
+        self._sources = [s for s in self._sources if s.store is not store]
+
+    def describe(self) -> Iterable[GaugeMetricFamily]:
+        # Without this the registry would run a full collect to learn the name at registration.
+        return [_family()]
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        counts: Counts = {}
+        for source in list(self._sources):
+            source.count(counts)
+        family = _family()
+        for (workspace, name, resource), series in sorted(counts.items()):
+            for state, value in enumerate(series.by_state):
+                if state == _AVAILABLE and not series.workload:
+                    continue
+                family.add_metric([workspace, name, resource, STATES[state]], value)
+        yield family
+
+
+def _family() -> GaugeMetricFamily:
+    return GaugeMetricFamily(
+        NAME,
+        "Objects assigned to a SyncTarget by sync state (pending, synced, available, deleting), from what the hub "
+        "knows; workspace and sync_target name the SyncTarget, resource is the plural.",
+        labels=LABELS,
+    )
+
+
+# One per process, registered on import like the module-level metrics; hubs attach their store to it.
+COLLECTOR = WorkloadSyncStatusCollector()
+REGISTRY.register(COLLECTOR)

@@ -24,7 +24,7 @@ from tmc.syncer.resources import NAMESPACES, parse_resource_types, resolve
 log = logging.getLogger("tmc.syncer")
 
 STARTUP_RETRY_MAX = 30.0
-# How long one page of the heartbeat's Node and Pod reads may take before the member cluster counts as silent.
+# How long the heartbeat's probe (and a page of its Node and Pod lists) may take before the member counts as silent.
 HEARTBEAT_PROBE_TIMEOUT = 5.0
 
 
@@ -57,17 +57,21 @@ class Syncer:
             down_config, connections=max(16, config.concurrency * 2), cluster=name, endpoint="downstream"
         )
         # The heartbeat has its own connections on both sides, so it is never queued behind sync traffic: a late
-        # heartbeat would make a busy but healthy target look dead.
+        # heartbeat would make a busy but healthy target look dead. Downstream: the Node and Pod watches hold one
+        # each, the probe needs a third.
         probe_timeout = max(HEARTBEAT_PROBE_TIMEOUT, config.heartbeat_period)
         self.heartbeat_hub = KubeClient(
             hub_config, base_url=hub_config.base_url, connections=2, cluster=name, endpoint="hub"
         )
         self.heartbeat_down = KubeClient(
-            down_config, connections=2, timeout=probe_timeout, cluster=name, endpoint="downstream"
+            down_config, connections=4, timeout=probe_timeout, cluster=name, endpoint="downstream"
         )
         self.engine: Engine | None = None
         self.heartbeat: Heartbeat | None = None
         self.informers: list[Informer] = []
+        # The heartbeat's Node and Pod informers: counted in tmc_syncer_connections, not in readiness (a member
+        # that refuses to list pods is still synced to; the heartbeat just reports no `allocated`).
+        self.member_informers: list[Informer] = []
         self._tasks: list[asyncio.Task[None]] = []
         self._runners: list[web.AppRunner] = []
         self.started = time.monotonic()
@@ -117,7 +121,11 @@ class Syncer:
             cfg.heartbeat_period,
             engine.counts,
             self.syncer_ready,
+            on_connection=self._on_connection,
         )
+        self.member_informers = self.heartbeat.resources.informers
+        for informer in self.member_informers:
+            self._spawn(informer.run(), f"heartbeat-{informer.name}")
         self._spawn(self.heartbeat.run(), "heartbeat")
         self._spawn(self._mark_ready(), "ready")
         self._spawn(self._resync(), "resync")
@@ -159,10 +167,11 @@ class Syncer:
             self.engine.resync()
 
     def _on_connection(self, informer: Informer, connected: bool) -> None:
-        up = sum(1 for i in self.informers if i.connected)
+        informers = [*self.informers, *self.member_informers]
+        up = sum(1 for i in informers if i.connected)
         name = self.config.sync_target_name
         metrics.CONNECTIONS.labels(name, "connected").set(up)
-        metrics.CONNECTIONS.labels(name, "disconnected").set(len(self.informers) - up)
+        metrics.CONNECTIONS.labels(name, "disconnected").set(len(informers) - up)
         if connected:
             log.debug("watch connected", extra={"informer": informer.name})
         else:

@@ -83,6 +83,8 @@ class Engine:
         # Views last seen for keys that left the view (to know whether the syncer finalizer must still be released).
         self._last_view: dict[str, dict[str, Any]] = {}
         self._ns_label = metrics.NamespaceLabels()
+        # Each object read a reconcile uses: a hit when the cache's answer is used as is, a miss when it takes a GET.
+        self.reads = metrics.CacheReads(target.name)
         self.up: dict[str, Informer] = {}
         self.downstream: dict[str, Informer] = {}
         self.ready = asyncio.Event()
@@ -214,6 +216,7 @@ class Engine:
         if up is None:
             await self._upstream_gone(key, resource, cluster, namespace, name, down_ns, down)
             return
+        self.reads.hit()
         if not syncable(resource.resource, up):
             return
         if (up.get("metadata") or {}).get("deletionTimestamp"):
@@ -223,9 +226,13 @@ class Engine:
                 await self._release(resource, cluster, namespace, name)
                 self.applied.pop(key, None)
             return
+        self.reads.hit()  # the downstream copy, or its absence: then it is created
         up = await self._spec_down(key, resource, cluster, namespace, up, down)
+        if not resource.has_status:
+            return
         down = self.downstream[rid].cache.get(f"{down_ns}/{downstream_name(resource.resource, name)}")
-        if resource.has_status and down is not None:
+        self.reads.hit()
+        if down is not None:
             await self._status_up(resource, cluster, namespace, name, up, down)
 
     # ---------------------------------------------------------------- spec down
@@ -327,8 +334,11 @@ class Engine:
         down_ns: str,
         down: dict[str, Any] | None,
     ) -> None:
-        if key not in self._gone:
+        if key in self._gone:
+            self.reads.hit()  # the hub said DELETED: the cache's "absent" is the answer
+        else:
             # Missing from the cache is not proof: ask the hub. A 200 means it is still assigned (the cache lags).
+            self.reads.miss()
             try:
                 view = await self.vw.get(self._vw_item(resource, cluster, namespace, name))
             except ApiError as e:
@@ -353,12 +363,15 @@ class Engine:
         path = resource.item(down_ns, name)
         for _ in range(3):
             if down is None:
+                self.reads.miss()
                 try:
                     down = await self.down.get(path)
                 except ApiError as e:
                     if e.code == 404:
                         return True
                     raise
+            else:
+                self.reads.hit()
             labels = (down.get("metadata") or {}).get("labels") or {}
             if labels.get(DOWNSTREAM_CLUSTER_LABEL) != self.target.key:
                 return True  # not this syncer's object: never touch it
@@ -401,6 +414,7 @@ class Engine:
         upstream deletion is not blocked forever."""
         path = f"/clusters/{cluster}{resource.item(namespace, name)}"
         for _ in range(3):
+            self.reads.miss()  # no cache holds objects outside the view
             try:
                 obj = await self.hub.get(path)
             except ApiError as e:
@@ -429,12 +443,17 @@ class Engine:
     async def _reconcile_namespace(self, key: str, cluster: str, namespace: str) -> None:
         up = self.up[NAMESPACES.id].cache.get(SEP.join((cluster, "", namespace)))
         if up is not None and not (up.get("metadata") or {}).get("deletionTimestamp"):
+            self.reads.hit()
             await self.namespaces.ensure(cluster, namespace)
             return
         down_ns = self.namespaces.lookup(cluster, namespace)
         if not self.namespaces.exists(down_ns):
+            self.reads.hit()  # nothing to clean up, whatever the hub says
             return
-        if up is None and key not in self._gone:
+        if up is not None or key in self._gone:
+            self.reads.hit()
+        else:
+            self.reads.miss()
             try:
                 await self.vw.get(f"/clusters/{cluster}/api/v1/namespaces/{namespace}")
                 return  # still assigned

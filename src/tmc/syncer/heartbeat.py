@@ -1,15 +1,24 @@
 """The syncer's side of its SyncTarget: create it if missing, heartbeat, report capacity and counters.
 
-Every `--heartbeat-period` the syncer reads the member cluster's Nodes and Pods, then sends one JSON patch to
-`synctargets/<name>/status`: a `test` of `/metadata/uid` (so a SyncTarget deleted and re-created under the same name
-is never written by a syncer configured for the old one), then `lastSyncerHeartbeatTime`, `syncerStatus`, and the
-member cluster's `capacity`, `allocatable` (sums over Nodes) and `allocated` (sum of the requests of pods bound to
-nodes and not finished). A failed round is retried every second until it succeeds, as kcp's syncer does.
+Every `--heartbeat-period` the syncer checks that the member cluster answers (one GET of its `/readyz`), then sends
+one JSON patch to `synctargets/<name>/status`: a `test` of `/metadata/uid` (so a SyncTarget deleted and re-created
+under the same name is never written by a syncer configured for the old one), then `lastSyncerHeartbeatTime`,
+`syncerStatus`, and the member cluster's `capacity`, `allocatable` (sums over Nodes) and `allocated` (sum of the
+requests of pods bound to nodes and not finished, plus their count). A failed round is retried after a back-off
+that starts at 1 s and doubles with each consecutive failure (+-20 % jitter), never longer than one period.
+
+The figures come from two informers (list, then watch from the resourceVersion) on the member's Nodes and Pods,
+kept as running sums updated on each event, so a heartbeat costs no list however many pods the cluster runs. The
+informers keep only what the sums need of each object (a Pod's node, phase and container requests). The
+capacity figures are sent once the Nodes are listed, `allocated` once the Pods are (the first heartbeat waits up
+to one period for both); a list the member refuses (403 on pods, say) leaves that figure out and the heartbeat goes
+out without it.
 
 A heartbeat therefore says "this syncer reaches both the hub and its member cluster": while the member cluster does
-not answer, no heartbeat is sent, and the hub marks the SyncTarget not Ready once its heartbeat threshold has passed
-since the last one, i.e. within the threshold plus one period of the cluster going silent. The hub's threshold stays
-the only grace period, so a slow answer never flips Ready on its own.
+not answer (no response within the probe timeout, a refused connection, a 5xx), no heartbeat is sent, and the hub
+marks the SyncTarget not Ready once its heartbeat threshold has passed since the last one, i.e. within the threshold
+plus one period of the cluster going silent. Any other answer (a 403, a 404) counts: the server is there. The
+hub's threshold stays the only grace period, so a slow answer never flips Ready on its own.
 
 The `SyncerReady` condition is written separately and only when it changes, with a `test` on the current conditions
 so the hub's heartbeat controller's own conditions are never overwritten.
@@ -29,11 +38,14 @@ from tmc.apimachinery.meta import now_rfc3339
 from tmc.controllers.synctarget.quantity import parse_resource_list
 from tmc.syncer import metrics
 from tmc.syncer.client import JSON_PATCH, ApiError, KubeClient, Unreachable
+from tmc.syncer.informer import Informer, backoff_delay
 
 log = logging.getLogger("tmc.syncer.heartbeat")
 
-RETRY_PERIOD = 1.0
+RETRY_START = 1.0  # seconds before the first retry of a failed round; doubles per consecutive failure
+PROBE_PATH = "/readyz"  # answered by every Kubernetes API server; 5xx while it cannot serve (its etcd is down, say)
 _FINISHED_PHASES = ("Succeeded", "Failed")
+_GONE = ("DELETED", "VANISHED")
 
 
 def sync_target_path(workspace: str, name: str | None = None) -> str:
@@ -114,26 +126,153 @@ def pod_requests(pod: dict[str, Any]) -> dict[str, float]:
     return total
 
 
-async def cluster_resources(down: KubeClient) -> dict[str, dict[str, str]]:
-    """capacity and allocatable summed over Nodes; allocated summed over running pods (plus their count)."""
-    nodes, _ = await down.list_all("/api/v1/nodes")
-    capacity: dict[str, float] = {}
-    allocatable: dict[str, float] = {}
-    for node in nodes:
+def retry_delay(failures: int, period: float) -> float:
+    """The wait after `failures` consecutive failed rounds: 1 s doubling, +-20 % jitter, capped at one period so a
+    failure never puts the next attempt off by more than a period."""
+    return min(period, backoff_delay(RETRY_START * 2 ** min(failures - 1, 30)))
+
+
+def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:
+    """What `allocated` needs of a Pod: its node, phase and container requests (a whole Pod is kilobytes)."""
+    md = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+
+    def requests(kind: str) -> list[dict[str, Any]]:
+        found = (((c or {}).get("resources") or {}).get("requests") for c in spec.get(kind) or ())
+        return [{"resources": {"requests": r}} for r in found if r]
+
+    return {
+        "metadata": {k: md.get(k) for k in ("namespace", "name", "resourceVersion")},
+        "spec": {
+            "nodeName": spec.get("nodeName"),
+            "containers": requests("containers"),
+            "initContainers": requests("initContainers"),
+        },
+        "status": {"phase": (pod.get("status") or {}).get("phase")},
+    }
+
+
+def slim_node(node: dict[str, Any]) -> dict[str, Any]:
+    md = node.get("metadata") or {}
+    status = node.get("status") or {}
+    return {
+        "metadata": {k: md.get(k) for k in ("name", "resourceVersion")},
+        "status": {k: status.get(k) for k in ("capacity", "allocatable")},
+    }
+
+
+class RunningTotals:
+    """Resource figures per object and their sums, updated as objects change. Kept in integer milli-units, so taking
+    an object's figures out restores the sums exactly however many events have passed (floats would drift)."""
+
+    def __init__(self) -> None:
+        self._parts: dict[str, dict[str, int]] = {}
+        self._sums: dict[str, int] = {}
+        # How many objects name each resource: a resource nobody names any more leaves the sums, as in a fresh sum.
+        self._holders: dict[str, int] = {}
+
+    def __len__(self) -> int:
+        return len(self._parts)
+
+    def set(self, key: str, values: dict[str, float] | None) -> None:
+        """The figures of object `key` are now `values` (None: it no longer counts)."""
+        part = None if values is None else {name: round(v * 1000) for name, v in values.items()}
+        old = self._parts.pop(key, None)
+        if old == part:
+            if part is not None:
+                self._parts[key] = part
+            return
+        for name, v in (old or {}).items():
+            left = self._holders[name] - 1
+            if left:
+                self._holders[name] = left
+                self._sums[name] -= v
+            else:
+                del self._holders[name], self._sums[name]
+        if part is not None:
+            self._parts[key] = part
+            for name, v in part.items():
+                self._holders[name] = self._holders.get(name, 0) + 1
+                self._sums[name] = self._sums.get(name, 0) + v
+
+    def totals(self) -> dict[str, float]:
+        return {name: v / 1000 for name, v in self._sums.items()}
+
+
+class MemberResources:
+    """The member cluster's capacity, allocatable and allocated figures, kept up to date by watching its Nodes and
+    Pods. `informers` must be run by the caller (the syncer runs them next to the sync engine's)."""
+
+    def __init__(
+        self, down: KubeClient, cluster: str = "", on_connection: Callable[[Informer, bool], None] | None = None
+    ) -> None:
+        self.capacity = RunningTotals()
+        self.allocatable = RunningTotals()
+        self.allocated = RunningTotals()  # one entry per counted pod
+        self.nodes = Informer(
+            down,
+            "/api/v1/nodes",
+            self._node_changed,
+            name="downstream/nodes",
+            transform=slim_node,
+            on_connection=on_connection,
+            cluster=cluster,
+        )
+        self.pods = Informer(
+            down,
+            "/api/v1/pods",
+            self._pod_changed,
+            name="downstream/pods",
+            transform=slim_pod,
+            on_connection=on_connection,
+            cluster=cluster,
+        )
+
+    @property
+    def informers(self) -> list[Informer]:
+        return [self.nodes, self.pods]
+
+    async def wait_synced(self, timeout: float) -> None:
+        """Wait up to `timeout` seconds for both initial lists."""
+        waits = asyncio.gather(self.nodes.synced.wait(), self.pods.synced.wait())
+        try:
+            await asyncio.wait_for(waits, timeout)
+        except TimeoutError:
+            pass
+
+    # A relist's VANISHED needs no confirmation here: the figures describe what the member lists, nothing is deleted.
+    def _node_changed(self, event: str, node: dict[str, Any], key: str) -> None:
+        if event in _GONE:
+            self.capacity.set(key, None)
+            self.allocatable.set(key, None)
+            return
         status = node.get("status") or {}
-        _add(capacity, parse_resource_list(status.get("capacity")))
-        _add(allocatable, parse_resource_list(status.get("allocatable") or status.get("capacity")))
-    pods, _ = await down.list_all("/api/v1/pods")
-    allocated: dict[str, float] = {"pods": 0.0}
-    for pod in pods:
-        if not (pod.get("spec") or {}).get("nodeName") or (pod.get("status") or {}).get("phase") in _FINISHED_PHASES:
-            continue
-        _add(allocated, pod_requests(pod))
-        allocated["pods"] += 1
-    return {"capacity": _format(capacity), "allocatable": _format(allocatable), "allocated": _format(allocated)}
+        self.capacity.set(key, parse_resource_list(status.get("capacity")))
+        self.allocatable.set(key, parse_resource_list(status.get("allocatable") or status.get("capacity")))
+
+    def _pod_changed(self, event: str, pod: dict[str, Any], key: str) -> None:
+        counted = (
+            event not in _GONE
+            and (pod.get("spec") or {}).get("nodeName")
+            and (pod.get("status") or {}).get("phase") not in _FINISHED_PHASES
+        )
+        self.allocated.set(key, pod_requests(pod) if counted else None)
+
+    def report(self) -> dict[str, dict[str, str]]:
+        """The status fields for a heartbeat: capacity and allocatable once the Nodes are listed, allocated (with a
+        `pods` count) once the Pods are."""
+        out: dict[str, dict[str, str]] = {}
+        if self.nodes.synced.is_set():
+            out["capacity"] = _format(self.capacity.totals())
+            out["allocatable"] = _format(self.allocatable.totals())
+        if self.pods.synced.is_set():
+            out["allocated"] = _format({**self.allocated.totals(), "pods": float(len(self.allocated))})
+        return out
 
 
 class Heartbeat:
+    """Heartbeats for one SyncTarget. The informers of `resources` must run for the figures to be reported."""
+
     def __init__(
         self,
         hub: KubeClient,
@@ -144,6 +283,7 @@ class Heartbeat:
         period: float,
         counts: Callable[[], tuple[int, int, int]],
         ready: Callable[[], tuple[bool, str]],
+        on_connection: Callable[[Informer, bool], None] | None = None,
     ) -> None:
         self.hub = hub
         self.down = down
@@ -153,9 +293,9 @@ class Heartbeat:
         self.period = period
         self.counts = counts
         self.ready = ready
+        self.resources = MemberResources(down, name, on_connection)
         self.last_success: float | None = None
         self._reported_ready: bool | None = None
-        self._resources: dict[str, dict[str, str]] = {}
         # Wall-clock time the member cluster stopped answering and why, None while it answers.
         self.downstream_silent_since: float | None = None
         self.downstream_error = ""
@@ -171,27 +311,37 @@ class Heartbeat:
         return f"member cluster not answering since {since}: {self.downstream_error}"
 
     async def run(self) -> None:
+        failures = 0
         while True:
             started = time.monotonic()
-            # No heartbeat without an answer from the member cluster (see the module docstring).
-            while not await self._refresh_resources():
-                await asyncio.sleep(RETRY_PERIOD)
-            while True:
-                try:
-                    await self.beat()
-                    break
-                except (ApiError, Unreachable) as e:
-                    log.warning("heartbeat failed; retrying", extra={"error": str(e)})
-                    await asyncio.sleep(RETRY_PERIOD)
-            await self._report_ready()
-            await asyncio.sleep(max(0.0, self.period - (time.monotonic() - started)))
+            if await self._round():
+                failures = 0
+                await self._report_ready()
+                await asyncio.sleep(max(0.0, self.period - (time.monotonic() - started)))
+                continue
+            failures += 1
+            await asyncio.sleep(retry_delay(failures, self.period))
 
-    async def _refresh_resources(self) -> bool:
-        """Read the member cluster's capacity; False when it does not answer or answers only with server errors.
-        A refusal (403 on pods, say) is an answer: the last figures are kept and the heartbeat goes out."""
+    async def _round(self) -> bool:
+        """One heartbeat; False when it was not sent."""
+        if self.last_success is None:
+            # So the hub sees the capacity from the first heartbeat on (the lists take milliseconds as a rule).
+            await self.resources.wait_synced(self.period)
+        # No heartbeat without an answer from the member cluster (see the module docstring).
+        if not await self._member_answers():
+            return False
+        try:
+            await self.beat()
+        except (ApiError, Unreachable) as e:
+            log.warning("heartbeat failed; retrying", extra={"error": str(e)})
+            return False
+        return True
+
+    async def _member_answers(self) -> bool:
+        """Does the member cluster answer? False for no answer or a server error; a refusal (403) is an answer."""
         asked = time.time()
         try:
-            self._resources = await cluster_resources(self.down)
+            await self.down.get(PROBE_PATH)
         except (ApiError, Unreachable) as e:
             if not isinstance(e, ApiError) or e.code >= 500:
                 if self.downstream_silent_since is None:
@@ -199,7 +349,6 @@ class Heartbeat:
                     log.warning("member cluster not answering; heartbeats paused", extra={"error": str(e)})
                 self.downstream_error = str(e)
                 return False
-            log.warning("could not read member cluster capacity", extra={"error": str(e)})
         if self.downstream_silent_since is not None:
             log.warning(
                 "member cluster answering again; heartbeats resumed",
@@ -214,7 +363,7 @@ class Heartbeat:
         values: dict[str, Any] = {
             "lastSyncerHeartbeatTime": now_rfc3339(),
             "syncerStatus": {"syncedResources": synced, "pendingResources": pending, "failedResources": failed},
-            **self._resources,
+            **self.resources.report(),
         }
         test = {"op": "test", "path": "/metadata/uid", "value": self.uid}
         ops = [test, *({"op": "add", "path": f"/status/{k}", "value": v} for k, v in values.items())]

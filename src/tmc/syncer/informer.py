@@ -10,6 +10,8 @@
   up to a second, so a hub that comes back is rejoined in about a second rather than after the current back-off.
 - A relist reports the objects that are no longer listed as VANISHED, not DELETED: the handler must confirm with
   the server before acting on them (the syncer does, with a GET).
+- An optional `transform` slims every object before it is cached or handed on (the heartbeat keeps only what its
+  sums need of each Pod); it must keep `metadata.name`, `namespace` and `resourceVersion`.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ log = logging.getLogger("tmc.syncer.informer")
 # (event type, object, cache key); types: ADDED, MODIFIED, DELETED, VANISHED (missing from a relist).
 Handler = Callable[[str, dict[str, Any], str], None]
 KeyOf = Callable[[dict[str, Any]], str]
+Transform = Callable[[dict[str, Any]], dict[str, Any]]
 
 BACKOFF_START = 1.0
 BACKOFF_MAX = 30.0
@@ -70,6 +73,7 @@ class Informer:
         cluster: str = "",
         silence_check: float = WATCH_SILENCE_CHECK,
         idle_timeout: float = WATCH_IDLE_TIMEOUT,
+        transform: Transform | None = None,
     ) -> None:
         self.client = client
         self.path = path
@@ -80,6 +84,7 @@ class Informer:
         self.on_connection = on_connection
         self.silence_check = silence_check
         self.idle_timeout = idle_timeout
+        self.transform = transform
         self.cache: dict[str, dict[str, Any]] = {}
         self.synced = asyncio.Event()
         self.connected = False
@@ -99,6 +104,8 @@ class Informer:
     def remember(self, obj: dict[str, Any]) -> None:
         """Put an object a write just returned into the cache, unless the cache already holds a newer state. This
         keeps the next reconcile from acting on the state before its own write while the watch event is in flight."""
+        if self.transform is not None:
+            obj = self.transform(obj)
         key = self.key_of(obj)
         current = self.cache.get(key)
         if current is None or resource_version(obj) >= resource_version(current):
@@ -164,6 +171,8 @@ class Informer:
         metrics.LISTS.labels(*self._labels, "expired" if self.synced.is_set() else "initial").inc()
         params = {"labelSelector": self.label_selector} if self.label_selector else {}
         items, rv = await self.client.list_all(self.path, params)
+        if self.transform is not None:
+            items = [self.transform(obj) for obj in items]
         self._set_connected(True)
         self._just_listed = True
         fresh = {self.key_of(obj): obj for obj in items}
@@ -211,6 +220,8 @@ class Informer:
                     self.resource_version = rv
                 if kind == "BOOKMARK":
                     continue
+                if self.transform is not None and kind in ("ADDED", "MODIFIED", "DELETED"):
+                    obj = self.transform(obj)
                 key = self.key_of(obj)
                 if kind == "DELETED":
                     self.cache.pop(key, None)

@@ -1,10 +1,10 @@
-"""The syncer's Prometheus metrics (design.md section 6 names, plus list, watch and request counters).
+"""The syncer's Prometheus metrics (design.md section 6 names, plus list, watch, request and cache-read counters).
 
 Cardinality: `cluster` is the SyncTarget name (one per process), `resource` the synced type, `direction` down|up,
-`result` success|error, `endpoint` hub|downstream, `method` an HTTP method or LIST/WATCH, `code` an HTTP status or
-`unreachable`. The `namespace` label of the duration histogram is the upstream namespace, but only the first
-`NAMESPACE_LABEL_LIMIT` distinct namespaces get their own series; the rest share "other", so a tenant creating
-namespaces cannot grow the series without bound. Object names never appear in labels.
+`result` success|error (hit|miss for cache reads), `endpoint` hub|downstream, `method` an HTTP method or
+LIST/WATCH, `code` an HTTP status or `unreachable`. The `namespace` label of the duration histogram is the upstream
+namespace, but only the first `NAMESPACE_LABEL_LIMIT` distinct namespaces get their own series; the rest share
+"other", so a tenant creating namespaces cannot grow the series without bound. Object names never appear in labels.
 """
 
 from __future__ import annotations
@@ -64,6 +64,50 @@ OBJECTS = Gauge(
     "Objects the syncer is responsible for, by state: synced, pending or failed (the syncerStatus it reports).",
     ("cluster", "state"),
 )
+
+
+CACHE_READS = Counter(
+    "tmc_syncer_cache_reads",
+    "Object reads by the sync engine's reconciles: hit when an informer cache's answer was used as is (the object, "
+    "or its absence when that can be trusted), miss when it took a GET to the hub or the member cluster.",
+    ("cluster", "result"),
+)
+CACHE_HIT_RATE = Gauge(
+    "tmc_cache_hit_rate_percent",
+    "Share of the sync engine's object reads answered from its informer caches since the syncer started: 100 * hits "
+    "/ (hits + misses) of tmc_syncer_cache_reads_total. Absent before the first read; for a recent window use "
+    "rate() of the counters.",
+    ("cluster",),
+)
+# [hits, misses] per cluster, shared by every CacheReads of that cluster, as the Prometheus series are.
+_cache_tallies: dict[str, list[int]] = {}
+
+
+class CacheReads:
+    """Counts one cluster's cache hits and misses and keeps its tmc_cache_hit_rate_percent in step."""
+
+    def __init__(self, cluster: str) -> None:
+        self.cluster = cluster
+        self._hit = CACHE_READS.labels(cluster, "hit")
+        self._miss = CACHE_READS.labels(cluster, "miss")
+        self._rate: Gauge | None = None  # created by the first read, so the gauge is absent until then
+        self._tally = _cache_tallies.setdefault(cluster, [0, 0])
+
+    def hit(self) -> None:
+        self._hit.inc()
+        self._tally[0] += 1
+        self._update()
+
+    def miss(self) -> None:
+        self._miss.inc()
+        self._tally[1] += 1
+        self._update()
+
+    def _update(self) -> None:
+        if self._rate is None:
+            self._rate = CACHE_HIT_RATE.labels(self.cluster)
+        hits, misses = self._tally
+        self._rate.set(100.0 * hits / (hits + misses))
 
 
 class NamespaceLabels:

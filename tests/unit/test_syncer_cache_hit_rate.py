@@ -1,0 +1,120 @@
+"""tmc_cache_hit_rate_percent of a whole syncer running against an in-process hub and simulated member cluster: a
+syncer that only syncs answers every read from its caches; an orphan found downstream takes confirmation GETs, and
+the rate says so."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from prometheus_client import REGISTRY
+
+from tmc.api.keys import sync_target_key
+from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL
+from tmc.apiserver.app import Hub, ServerConfig
+from tmc.sim.cluster import SimCluster, SimConfig
+from tmc.syncer.agent import Syncer, SyncerConfig
+from tmc.syncer.client import KubeClient, load_kubeconfig
+
+NAME = "cache-rate"  # the metrics' cluster label; unique to this test in the shared registry
+KEY = sync_target_key("root", NAME)
+SYNC = {f"state.workload.kcp.io/{KEY}": "Sync"}
+
+
+def reads(result: str) -> float:
+    return REGISTRY.get_sample_value("tmc_syncer_cache_reads_total", {"cluster": NAME, "result": result}) or 0.0
+
+
+def not_found_gets() -> float:
+    """GETs the syncer sent that were answered 404, to either side."""
+    return sum(
+        REGISTRY.get_sample_value(
+            "tmc_syncer_requests_total", {"cluster": NAME, "endpoint": endpoint, "method": "GET", "code": "404"}
+        )
+        or 0.0
+        for endpoint in ("hub", "downstream")
+    )
+
+
+def hit_rate() -> float | None:
+    return REGISTRY.get_sample_value("tmc_cache_hit_rate_percent", {"cluster": NAME})
+
+
+async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+def test_hit_rate_is_100_while_syncing_and_drops_with_confirmation_gets(tmp_path: Path) -> None:
+    async def main() -> None:
+        hub = Hub(ServerConfig(data_dir=str(tmp_path / "hub"), secure_port=0))
+        await hub.start()
+        sim = SimCluster(SimConfig(name="m1", data_dir=str(tmp_path / "sims"), nodes=1))
+        await sim.start()
+        hub_config = load_kubeconfig(hub.kubeconfig_path)
+        upstream = KubeClient(hub_config, base_url=hub_config.base_url)
+        member = KubeClient(load_kubeconfig(sim.kubeconfig_path))
+        syncer = Syncer(
+            SyncerConfig(
+                sync_target_name=NAME,
+                kubeconfig=hub.kubeconfig_path,
+                downstream_kubeconfig=sim.kubeconfig_path,
+                metrics_port=0,
+                health_port=0,
+                resource_types="configmaps",
+                heartbeat_period=1.0,
+                concurrency=2,
+            )
+        )
+        try:
+            await upstream.create("/clusters/root/api/v1/namespaces", {"metadata": {"name": "shop", "labels": SYNC}})
+            for name in ("a", "b"):
+                body = {"metadata": {"name": name, "labels": SYNC}, "data": {"k": name}}
+                await upstream.create("/clusters/root/api/v1/namespaces/shop/configmaps", body)
+            assert hit_rate() is None  # no series before the first read
+
+            await syncer.start()
+            selector = {"labelSelector": f"{DOWNSTREAM_CLUSTER_LABEL}={KEY}"}
+
+            async def synced_names() -> set[str]:
+                items, _ = await member.list_all("/api/v1/configmaps", selector)
+                return {str(i["metadata"]["name"]) for i in items}
+
+            async def both_synced() -> bool:
+                return await synced_names() == {"a", "b"}
+
+            await until(both_synced, "both ConfigMaps in the member cluster")
+            # Creating and re-checking the copies needed no GET: every read came from the caches.
+            assert reads("hit") >= 4 and reads("miss") == 0, (reads("hit"), reads("miss"))
+            assert hit_rate() == 100.0
+
+            # A copy of this target's with no upstream object: only the hub can say it is gone, so the syncer asks
+            # it (a GET through the virtual workspace, a miss) before deleting the copy; the copy's DELETED event
+            # brings the key back, and the hub is asked again. Every such GET is a miss (and here all answer 404).
+            gets_before = not_found_gets()
+            down_ns = (await member.list_all("/api/v1/configmaps", selector))[0][0]["metadata"]["namespace"]
+            orphan = {"metadata": {"name": "orphan", "labels": {DOWNSTREAM_CLUSTER_LABEL: KEY}}, "data": {}}
+            await member.create(f"/api/v1/namespaces/{down_ns}/configmaps", orphan)
+
+            async def orphan_gone() -> bool:
+                return "orphan" not in await synced_names()
+
+            await until(orphan_gone, "the orphan deleted")
+            hits, misses = reads("hit"), reads("miss")
+            assert misses >= 2 and misses == not_found_gets() - gets_before, (hits, misses, not_found_gets())
+            rate = hit_rate()
+            assert rate is not None and rate < 100.0
+            assert abs(rate - 100.0 * hits / (hits + misses)) < 1e-9, (rate, hits, misses)
+        finally:
+            await syncer.stop()
+            await upstream.close()
+            await member.close()
+            await sim.stop()
+            await hub.stop()
+
+    asyncio.run(main())

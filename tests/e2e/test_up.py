@@ -52,6 +52,9 @@ def test_up_starts_three_ready_targets_with_capacity(system: TmcUp) -> None:
     wait_until(lambda: len(_ready_targets(hub)) == 3, timeout=20, what="three Ready SyncTargets")
     for st in hub.json("get", "synctargets")["items"]:
         assert st["status"]["capacity"]["cpu"], st["status"]
+        # What its syncer syncs, so the hub can add the syncer's finalizer when it assigns an object.
+        synced = {(r.get("group", ""), r["resource"], r["state"]) for r in st["status"]["syncedResources"]}
+        assert {("apps", "deployments", "Accepted"), ("", "configmaps", "Accepted")} <= synced, synced
     for name in ("hub.pid", "clusters/cluster-1.pid", "syncers/cluster-1.pid"):
         assert os.path.exists(os.path.join(system.data_dir, name)), name
     out = system.output()

@@ -19,7 +19,7 @@ from tmc.syncer.engine import Engine
 from tmc.syncer.heartbeat import Heartbeat, ensure_sync_target, syncer_vw_url
 from tmc.syncer.informer import Informer
 from tmc.syncer.namespaces import TargetIdentity
-from tmc.syncer.resources import NAMESPACES, parse_resource_types, resolve
+from tmc.syncer.resources import NAMESPACES, parse_resource_types, published, resolve
 
 log = logging.getLogger("tmc.syncer")
 
@@ -122,6 +122,8 @@ class Syncer:
             engine.counts,
             self.syncer_ready,
             on_connection=self._on_connection,
+            # With --namespaces this syncer leaves other namespaces' objects alone: it must add its own finalizers.
+            synced_resources=None if cfg.namespaces else [published(r) for r in resources],
         )
         self.member_informers = self.heartbeat.resources.informers
         for informer in self.member_informers:

@@ -217,9 +217,11 @@ class Engine:
             await self._upstream_gone(key, resource, cluster, namespace, name, down_ns, down)
             return
         self.reads.hit()
-        if not syncable(resource.resource, up):
-            return
-        if (up.get("metadata") or {}).get("deletionTimestamp"):
+        md = up.get("metadata") or {}
+        deleting = bool(md.get("deletionTimestamp"))
+        if not syncable(resource.resource, up) and not (deleting and self.finalizer in (md.get("finalizers") or ())):
+            return  # never copied; but a finalizer of ours, however it got there, is always let go
+        if deleting:
             if await self._delete_downstream(
                 resource, namespace, down_ns, downstream_name(resource.resource, name), down
             ):

@@ -284,8 +284,11 @@ class Heartbeat:
         counts: Callable[[], tuple[int, int, int]],
         ready: Callable[[], tuple[bool, str]],
         on_connection: Callable[[Informer, bool], None] | None = None,
+        synced_resources: list[dict[str, Any]] | None = None,
     ) -> None:
         self.hub = hub
+        # status.syncedResources: the types this syncer syncs, so the hub adds its finalizer with the label.
+        self.synced_resources = synced_resources
         self.down = down
         self.path = sync_target_path(workspace, name) + "/status"
         self.name = name
@@ -365,6 +368,8 @@ class Heartbeat:
             "syncerStatus": {"syncedResources": synced, "pendingResources": pending, "failedResources": failed},
             **self.resources.report(),
         }
+        if self.synced_resources is not None:
+            values["syncedResources"] = self.synced_resources
         test = {"op": "test", "path": "/metadata/uid", "value": self.uid}
         ops = [test, *({"op": "add", "path": f"/status/{k}", "value": v} for k, v in values.items())]
         try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from typing import Any
 
 from tmc.syncer import DEFAULT_RESOURCE_TYPES
 from tmc.syncer.client import ApiError, KubeClient
@@ -52,6 +53,11 @@ class SyncedResource:
 
 
 NAMESPACES = SyncedResource("", "v1", "namespaces", "Namespace", namespaced=False, has_status=True)
+
+
+def published(resource: SyncedResource) -> dict[str, Any]:
+    """The SyncTarget `status.syncedResources` entry for a type this syncer syncs."""
+    return {"group": resource.group, "resource": resource.resource, "versions": [resource.version], "state": "Accepted"}
 
 
 def parse_resource_types(text: str) -> list[tuple[str, str]]:

@@ -594,3 +594,28 @@ def test_a_not_ready_target_keeps_its_copies_for_the_grace(tmp_path: Path) -> No
             assert time.monotonic() - down_at >= 1.4
 
     run(main())
+
+
+def test_placement_score_changes_do_not_replan_namespaces(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Env(tmp_path) as env:
+            assignment = next(c for c in env.controllers if isinstance(c, AssignmentController))
+            await env.namespace("web")
+            key = PLACEMENTS.key("root", None, "p")
+
+            def placement(score: int, weight: int = 1) -> dict[str, Any]:
+                decision = {"syncTarget": {"workspace": "root", "name": "a"}, "key": "k", "score": score}
+                return {
+                    "metadata": {"name": "p"},
+                    "spec": {},
+                    "status": {"decisions": [{**decision, "weight": weight}]},
+                }
+
+            def queued(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
+                return list(assignment.keys_for(Event("MODIFIED", key, 2, after, b"", before)))
+
+            # Scores follow every capacity report; assignment does not read them.
+            assert queued(placement(10), placement(11)) == []
+            assert NAMESPACES.key("root", None, "web") in queued(placement(10), placement(10, weight=2))
+
+    run(main())

@@ -52,6 +52,9 @@ class ServerConfig:
     extra_hosts: list[str] = field(default_factory=list)
     # Seconds without a syncer heartbeat before a SyncTarget turns Ready=False (kcp's flag; kcp defaulted to 1m).
     sync_target_heartbeat_threshold: float = 30.0
+    # False for a simulated member cluster: a plain Kubernetes API server runs only the namespace and garbage
+    # collectors, not the hub's workspace, status aggregation and scheduling controllers.
+    hub_controllers: bool = True
 
 
 class Hub:
@@ -99,13 +102,16 @@ class Hub:
         self.controllers = [
             NamespaceController(store, self.registry, self.service),
             GarbageCollector(store, self.registry, self.service),
-            WorkspaceController(store, self.service),
-            StatusAggregationController(store, self.registry, self.service),
-            SyncerURLController(store, self.service),
-            *scheduling_controllers(
-                store, self.registry, self.service, heartbeat_threshold=cfg.sync_target_heartbeat_threshold
-            ),
         ]
+        if cfg.hub_controllers:
+            self.controllers += [
+                WorkspaceController(store, self.service),
+                StatusAggregationController(store, self.registry, self.service),
+                SyncerURLController(store, self.service),
+                *scheduling_controllers(
+                    store, self.registry, self.service, heartbeat_threshold=cfg.sync_target_heartbeat_threshold
+                ),
+            ]
         for controller in self.controllers:
             await controller.start()
         # Load the protobuf descriptors off the event loop so the first protobuf request does not wait for them.

@@ -47,6 +47,7 @@ class SimCluster:
                 data_dir=os.path.join(config.data_dir, config.name),
                 bind_address=config.bind_address,
                 secure_port=config.secure_port,
+                hub_controllers=False,
             ),
             middlewares=[self.outage.middleware],
         )

@@ -190,6 +190,7 @@ class SqliteWriter:
         self._loop = loop
         self._on_batch = on_batch
         self._queue: queue.SimpleQueue[object] = queue.SimpleQueue()
+        self._pending: list[WriteOp] = []  # submitted during this turn of the event loop
         self._conn: sqlite3.Connection | None = None
         self._open_error: BaseException | None = None
         self._dead_epoch = -1
@@ -201,7 +202,16 @@ class SqliteWriter:
         self._thread.start()
 
     def submit(self, op: WriteOp) -> None:
-        self._queue.put(op)
+        # Writes submitted in one turn of the event loop go to the thread as one item: one wake-up (and GIL
+        # hand-over) per turn instead of per write, which was a sixth of a busy server's CPU.
+        if not self._pending:
+            self._loop.call_soon(self._hand_over)
+        self._pending.append(op)
+
+    def _hand_over(self) -> None:
+        if self._pending:
+            batch, self._pending = self._pending, []
+            self._queue.put(batch)
 
     def call(self, fn: Callable[[sqlite3.Connection], T]) -> asyncio.Future[T]:
         """Run fn(conn) on the writer thread, after every write queued before it has been committed."""
@@ -209,6 +219,7 @@ class SqliteWriter:
         if self._stopping:
             future.set_exception(sqlite3.OperationalError("storage writer is stopped"))
         else:
+            self._hand_over()  # it runs after the writes submitted before it
             self._queue.put(_Call(fn, future))
         return future
 
@@ -216,6 +227,7 @@ class SqliteWriter:
         """Commit everything queued so far, close the connection and end the thread."""
         if not self._stopping and self._thread.is_alive():
             self._stopping = True
+            self._hand_over()
             self._queue.put(_STOP)
             await asyncio.shield(self._stopped)
             self._thread.join()
@@ -250,8 +262,8 @@ class SqliteWriter:
                 item = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if isinstance(item, WriteOp):
-                writes.append(item)
+            if isinstance(item, list):
+                writes.extend(item)
             elif isinstance(item, _Call):
                 self._post(_resolve, item.future, None, gone)
         if writes:
@@ -268,8 +280,8 @@ class SqliteWriter:
                     break
             writes: list[WriteOp] = []
             for item in items:
-                if isinstance(item, WriteOp):
-                    writes.append(item)
+                if isinstance(item, list):
+                    writes.extend(item)
                     continue
                 if writes:
                     self._commit(writes)

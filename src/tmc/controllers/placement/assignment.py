@@ -164,10 +164,8 @@ class AssignmentController(Controller):
             label = state_label(target_key)
             return [e.key for e in self.store.list(_NAMESPACE_PREFIX) if label in (_md(e.obj).get("labels") or {})]
         if key.startswith(_PLACEMENT_PREFIX):
-            prev = event.prev or {}
-            unchanged = prev.get("spec") == event.obj.get("spec") and prev.get("status") == event.obj.get("status")
-            if event.type == "MODIFIED" and unchanged:
-                return ()  # only the Placement's own annotations changed
+            if event.type == "MODIFIED" and _placement_input(event.prev or {}) == _placement_input(event.obj):
+                return ()  # its annotations, or the decisions' scores (they follow every capacity report)
             return [e.key for e in self.store.list(NAMESPACES.key_prefix(cluster_of_key(key)))]
         if key.startswith(_NAMESPACE_PREFIX):
             if event.type == "DELETED":
@@ -487,6 +485,15 @@ def _shares(item: _Item) -> dict[str, int] | None:
 def _md(obj: dict[str, Any]) -> dict[str, Any]:
     md = obj.get("metadata")
     return md if isinstance(md, dict) else {}
+
+
+def _placement_input(obj: dict[str, Any]) -> tuple[Any, ...]:
+    """What assignment reads of a Placement (see _selecting): its spec, phase, Ready, and the decided targets
+    with their weights and replicas."""
+    status = obj.get("status") or {}
+    ready = (find(status.get("conditions"), CONDITION_READY) or {}).get("status")
+    decisions = [(d.key, d.weight, d.replicas) for r in status.get("decisions") or () if (d := Decision.from_status(r))]
+    return obj.get("spec"), status.get("phase"), ready, decisions, _md(obj).get("deletionTimestamp")
 
 
 def _assignment_input_changed(old: dict[str, Any], new: dict[str, Any]) -> bool:

@@ -596,7 +596,7 @@ def test_a_not_ready_target_keeps_its_copies_for_the_grace(tmp_path: Path) -> No
     run(main())
 
 
-def test_placement_score_changes_do_not_replan_namespaces(tmp_path: Path) -> None:
+def test_placement_score_and_replica_sum_changes_do_not_replan_namespaces(tmp_path: Path) -> None:
     async def main() -> None:
         async with Env(tmp_path) as env:
             assignment = next(c for c in env.controllers if isinstance(c, AssignmentController))
@@ -614,8 +614,11 @@ def test_placement_score_changes_do_not_replan_namespaces(tmp_path: Path) -> Non
             def queued(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
                 return list(assignment.keys_for(Event("MODIFIED", key, 2, after, b"", before)))
 
-            # Scores follow every capacity report; assignment does not read them.
+            # Scores follow every capacity report, replica sums every new workload; assignment reads neither.
             assert queued(placement(10), placement(11)) == []
+            more = placement(10)
+            more["status"]["decisions"][0]["replicas"] = 7
+            assert queued(placement(10), more) == []
             assert NAMESPACES.key("root", None, "web") in queued(placement(10), placement(10, weight=2))
 
     run(main())

@@ -165,7 +165,7 @@ class AssignmentController(Controller):
             return [e.key for e in self.store.list(_NAMESPACE_PREFIX) if label in (_md(e.obj).get("labels") or {})]
         if key.startswith(_PLACEMENT_PREFIX):
             if event.type == "MODIFIED" and _placement_input(event.prev or {}) == _placement_input(event.obj):
-                return ()  # its annotations, or the decisions' scores (they follow every capacity report)
+                return ()  # its annotations, or the decisions' scores or replica sums
             return [e.key for e in self.store.list(NAMESPACES.key_prefix(cluster_of_key(key)))]
         if key.startswith(_NAMESPACE_PREFIX):
             if event.type == "DELETED":
@@ -488,11 +488,11 @@ def _md(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def _placement_input(obj: dict[str, Any]) -> tuple[Any, ...]:
-    """What assignment reads of a Placement (see _selecting): its spec, phase, Ready, and the decided targets
-    with their weights and replicas."""
+    """What assignment reads of a Placement (see _selecting): its spec, phase, Ready, and the decided targets with
+    their weights. Not the scores, nor `replicas` (the sum over its workloads, which every new workload changes)."""
     status = obj.get("status") or {}
     ready = (find(status.get("conditions"), CONDITION_READY) or {}).get("status")
-    decisions = [(d.key, d.weight, d.replicas) for r in status.get("decisions") or () if (d := Decision.from_status(r))]
+    decisions = [(d.key, d.weight) for r in status.get("decisions") or () if (d := Decision.from_status(r))]
     return obj.get("spec"), status.get("phase"), ready, decisions, _md(obj).get("deletionTimestamp")
 
 

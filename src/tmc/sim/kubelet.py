@@ -27,7 +27,7 @@ from tmc.sim.podstatus import (
     terminated_status,
     unschedulable_status,
 )
-from tmc.sim.scheduling import PodFactsCache, account, choose_node, is_terminal, node_state
+from tmc.sim.scheduling import PodIndex, choose_node, is_terminal, node_state
 from tmc.storage.interface import Event
 
 SCHEDULE = "schedule"  # the scheduler's one key: a pass over every pending pod
@@ -54,10 +54,22 @@ class SchedulerController(SimController):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._facts = PodFactsCache()
+        self._pods = PodIndex()
 
     def initial_keys(self) -> Iterable[str]:
+        # Called at start (and after falling behind the store's history) at the revision the watch resumes from.
+        self._pods.reset()
+        for entry in self.store.list(PODS.key_prefix(self.cluster)):
+            self._pods.put(entry.key, entry.rev, entry.obj)
         return (SCHEDULE,)
+
+    def observe(self, event: Event) -> None:
+        if not event.key.startswith(PODS.key_prefix(self.cluster)):
+            return
+        if event.type == "DELETED":
+            self._pods.remove(event.key, event.rev)
+        else:
+            self._pods.put(event.key, event.rev, event.obj)
 
     def keys_for(self, event: Event) -> Iterable[str]:
         if event.key.startswith(NODES.key_prefix(self.cluster)):
@@ -75,12 +87,10 @@ class SchedulerController(SimController):
 
     async def sync(self, key: str) -> None:
         nodes = [node_state(e.obj) for e in self.store.list(NODES.key_prefix(self.cluster))]
-        facts = [self._facts.get(e.key, e.rev, e.obj) for e in self.store.list(PODS.key_prefix(self.cluster))]
-        self._facts.end_pass()
-        by_name = account(nodes, facts)
-        orphans = [f.pod for f in facts if f.node and f.node not in by_name]
+        by_name = self._pods.account(nodes)
+        orphans = self._pods.orphans(by_name)
         pending = sorted(
-            (f.pod for f in facts if not f.node and self._wants_scheduling(f.pod)),
+            (pod for pod in self._pods.unbound() if self._wants_scheduling(pod)),
             key=lambda p: (str(p["metadata"].get("creationTimestamp", "")), str(p["metadata"]["name"])),
         )
         writes = []
@@ -115,7 +125,10 @@ class SchedulerController(SimController):
     async def _bind(self, pod: dict[str, Any], node: str) -> None:
         body = copy.deepcopy(pod)
         body["spec"]["nodeName"] = node
-        await self.update(PODS, body)
+        written = await self.update(PODS, body)
+        # Counted now, not when its event arrives: a pass in between must not hand the same room to another pod.
+        md = written["metadata"]
+        self._pods.put(PODS.key(self.cluster, md.get("namespace"), md["name"]), int(md["resourceVersion"]), written)
 
     async def _unschedulable(self, pod: dict[str, Any], message: str, stamp: str, reason: str) -> None:
         current = _condition(pod, "PodScheduled")

@@ -265,9 +265,11 @@ def test_a_stopped_cluster_fails_over_and_comes_back(system: TmcUp) -> None:
         # it holds its syncer's finalizer until cluster-2 answers again.
         leaving = deletion_annotation(KEYS["cluster-2"])
         deployment = wait_until(
-            lambda: (d := hub.json("get", "deployment", "web", "-n", "web"))
-            and leaving in d["metadata"].get("annotations", {})
-            and d,
+            lambda: (
+                (d := hub.json("get", "deployment", "web", "-n", "web"))
+                and leaving in d["metadata"].get("annotations", {})
+                and d
+            ),
             timeout=THRESHOLD + 20,
             what="cluster-2's copy asked to go after the grace",
         )

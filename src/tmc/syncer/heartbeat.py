@@ -4,8 +4,9 @@ Every `--heartbeat-period` the syncer checks that the member cluster answers (on
 one JSON patch to `synctargets/<name>/status`: a `test` of `/metadata/uid` (so a SyncTarget deleted and re-created
 under the same name is never written by a syncer configured for the old one), then `lastSyncerHeartbeatTime`,
 `syncerStatus`, and the member cluster's `capacity`, `allocatable` (sums over Nodes) and `allocated` (sum of the
-requests of pods bound to nodes and not finished, plus their count). A failed round is retried after a back-off
-that starts at 1 s and doubles with each consecutive failure (+-20 % jitter), never longer than one period.
+requests of pods bound to nodes and not finished, plus their count), and `syncedResources` (the types this syncer
+syncs, which the hub's assignment reads to add the syncer's finalizer itself). A failed round is retried after a
+back-off that starts at 1 s and doubles with each consecutive failure (+-20 % jitter), never longer than one period.
 
 The figures come from two informers (list, then watch from the resourceVersion) on the member's Nodes and Pods,
 kept as running sums updated on each event, so a heartbeat costs no list however many pods the cluster runs. The

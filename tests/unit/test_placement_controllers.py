@@ -562,9 +562,12 @@ def test_a_not_ready_target_keeps_its_copies_for_the_grace(tmp_path: Path) -> No
             kb = await env.target("b", {REGION: "us"})
             await env.namespace("web")
             await env.deployment("web", "web", 1)
+            await env.namespace("settings")  # no workload there to hold it
+            await env.configmap("settings", "flags")
             await env.placement("web", {"syncTargetSelector": {}})
             both = {ka: "Sync", kb: "Sync"}
             await env.until(lambda: env.keys_on(DEPLOYMENTS, "web", "web") == both, "placed on a and b")
+            await env.until(lambda: env.keys_on(CONFIGMAPS, "flags", "settings") == both, "the ConfigMap too")
             finalizers = [syncer_finalizer(ka), syncer_finalizer(kb)]
             await env.patch(DEPLOYMENTS, "web", {"metadata": {"finalizers": finalizers}}, "web")
             for key in (ka, kb):
@@ -579,6 +582,7 @@ def test_a_not_ready_target_keeps_its_copies_for_the_grace(tmp_path: Path) -> No
             )
             assert resting[0]["message"].endswith("keeping the copy on a while it is not Ready, for up to 1.5s")
             assert deletion_annotation(ka) not in env.annotations(DEPLOYMENTS, "web", "web")
+            assert env.keys_on(CONFIGMAPS, "flags", "settings") == both
             await env.heartbeat("a", ready=True)
             await env.until(lambda: env.decided_names("web") == ["a", "b"], "a back in the decision")
             assert env.keys_on(DEPLOYMENTS, "web", "web") == both

@@ -241,7 +241,7 @@ class AssignmentController(Controller):
             plan = plan_object(
                 item.obj,
                 item.desired,
-                hold=_neighbour_hold(item, workload_live),
+                hold=_neighbour_hold(item, workload_live, graced),
                 known_targets=known,
                 now=now_text,
                 finalize=self._finalized_keys(item),
@@ -445,9 +445,10 @@ def _workload_hold(item: _Item, shares: dict[str, int] | None, graced: Collectio
     return hold
 
 
-def _neighbour_hold(item: _Item, workload_live: set[str]) -> Callable[[str], bool]:
-    """A non-workload object stays on a target while a workload of its namespace does."""
-    return lambda key: item.in_scope and key in workload_live
+def _neighbour_hold(item: _Item, workload_live: set[str], graced: Collection[str]) -> Callable[[str], bool]:
+    """A non-workload object stays on a target while a workload of its namespace does, or while the target is
+    within its not-Ready grace."""
+    return lambda key: item.in_scope and (key in workload_live or key in graced)
 
 
 def grow_before_shrink(

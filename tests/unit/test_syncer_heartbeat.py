@@ -213,13 +213,13 @@ def test_heartbeat_resumes_within_a_period_after_a_long_outage(tmp_path: Path) -
     asyncio.run(main())
 
 
-def test_retry_delay_doubles_from_one_second_with_jitter_capped_at_the_period() -> None:
+def test_retry_delay_doubles_from_one_second_with_jitter_capped_at_the_period_and_5s() -> None:
     for _ in range(200):
-        for failures, base in ((1, 1.0), (2, 2.0), (3, 4.0), (4, 8.0)):
+        for failures, base in ((1, 1.0), (2, 2.0), (3, 4.0)):
             delay = retry_delay(failures, 60.0)
             assert 0.8 * base <= delay <= 1.2 * base, (failures, delay)
-        assert retry_delay(5, 10.0) == 10.0  # 16 s +-20 % is past the period
-        assert 6.4 <= retry_delay(4, 10.0) <= 10.0
+        assert retry_delay(4, 60.0) == 5.0  # 8 s +-20 % is past the cap: a returning hub waits at most 5 s
+        assert 3.2 <= retry_delay(3, 4.0) <= 4.0
         assert 0.8 <= retry_delay(1, 1.0) <= 1.0
         assert retry_delay(1000, 1.0) == 1.0
         assert retry_delay(1, 0.1) == 0.1

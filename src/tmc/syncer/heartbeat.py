@@ -44,6 +44,7 @@ from tmc.syncer.informer import Informer, backoff_delay
 log = logging.getLogger("tmc.syncer.heartbeat")
 
 RETRY_START = 1.0  # seconds before the first retry of a failed round; doubles per consecutive failure
+RETRY_CAP = 5.0  # seconds at most between retries, whatever the period
 PROBE_PATH = "/readyz"  # answered by every Kubernetes API server; 5xx while it cannot serve (its etcd is down, say)
 _FINISHED_PHASES = ("Succeeded", "Failed")
 _GONE = ("DELETED", "VANISHED")
@@ -128,9 +129,11 @@ def pod_requests(pod: dict[str, Any]) -> dict[str, float]:
 
 
 def retry_delay(failures: int, period: float) -> float:
-    """The wait after `failures` consecutive failed rounds: 1 s doubling, +-20 % jitter, capped at one period so a
-    failure never puts the next attempt off by more than a period."""
-    return min(period, backoff_delay(RETRY_START * 2 ** min(failures - 1, 30)))
+    """The wait after `failures` consecutive failed rounds: 1 s doubling, +-20 % jitter, capped at one period (a
+    failure never puts the next attempt off by more than a period) and at RETRY_CAP: the syncer's watches wait for
+    the hub to answer something, typically this retry, before reconnecting, so the cap bounds how long a returning
+    hub waits to be rejoined."""
+    return min(period, RETRY_CAP, backoff_delay(RETRY_START * 2 ** min(failures - 1, 30)))
 
 
 def slim_pod(pod: dict[str, Any]) -> dict[str, Any]:

@@ -84,30 +84,29 @@ _cache_tallies: dict[str, list[int]] = {}
 
 
 class CacheReads:
-    """Counts one cluster's cache hits and misses and keeps its tmc_cache_hit_rate_percent in step."""
+    """Counts one cluster's cache hits and misses; its tmc_cache_hit_rate_percent is computed from them when
+    scraped (reads are far more frequent than scrapes)."""
 
     def __init__(self, cluster: str) -> None:
         self.cluster = cluster
         self._hit = CACHE_READS.labels(cluster, "hit")
         self._miss = CACHE_READS.labels(cluster, "miss")
-        self._rate: Gauge | None = None  # created by the first read, so the gauge is absent until then
         self._tally = _cache_tallies.setdefault(cluster, [0, 0])
 
     def hit(self) -> None:
         self._hit.inc()
-        self._tally[0] += 1
-        self._update()
+        self._count(0)
 
     def miss(self) -> None:
         self._miss.inc()
-        self._tally[1] += 1
-        self._update()
+        self._count(1)
 
-    def _update(self) -> None:
-        if self._rate is None:
-            self._rate = CACHE_HIT_RATE.labels(self.cluster)
-        hits, misses = self._tally
-        self._rate.set(100.0 * hits / (hits + misses))
+    def _count(self, which: int) -> None:
+        tally = self._tally
+        if tally[0] + tally[1] == 0:
+            # The first read creates the gauge, so it is absent until there is a rate to show.
+            CACHE_HIT_RATE.labels(self.cluster).set_function(lambda: 100.0 * tally[0] / (tally[0] + tally[1]))
+        tally[which] += 1
 
 
 class NamespaceLabels:

@@ -85,7 +85,8 @@ class Hub:
         await store.start()
         self.registry = ResourceRegistry(store)
         self.service = ObjectService(store, self.registry)
-        sync_status_metrics.COLLECTOR.attach(store, self.registry)
+        if cfg.hub_controllers:  # a simulated member has no SyncTargets to report on
+            sync_status_metrics.COLLECTOR.attach(store, self.registry)
         for name in ROOT_NAMESPACES:
             await self.service.ensure_namespace(cfg.default_cluster, name)
         self.api = ApiHandler(

@@ -56,8 +56,8 @@ from benchmarks.prop_support import (
 )
 from benchmarks.prop_watch import Facts, Observer, StreamSpec
 from benchmarks.report import Row, row, table
-from tmc.api.keys import sync_target_key
 from tmc.cli.up import System, free_port, start_system
+from tmc.protocol.keys import sync_target_key
 from tmc.syncer.client import KubeClient, load_kubeconfig
 
 HUB = "/clusters/root"

@@ -22,17 +22,17 @@ import time
 from typing import Any
 
 from benchmarks.report import Row, row
-from tmc.api.keys import sync_target_key
 from tmc.api.scheduling import PLACEMENTS
 from tmc.api.workload import SYNC_TARGETS
 from tmc.apimachinery.resources import BUILTIN_RESOURCES
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import NAMESPACES, ObjectService, WriteOptions
 from tmc.controllers.placement.algorithm import TargetSet, schedule
 from tmc.controllers.placement.assignment import AssignmentController
 from tmc.controllers.placement.controller import PlacementController
 from tmc.controllers.placement.model import Policy, Target
 from tmc.controllers.runtime import Controller
+from tmc.protocol.keys import sync_target_key
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.sqlite import SqliteStore
 
 TARGETS = 1000

@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from tests.e2e.harness import KUBECTL, Kubectl, TmcUp, free_port, wait_until
-from tmc.api.keys import sync_target_key
 from tmc.api.workload import deletion_annotation, state_label, status_diff_annotation
+from tmc.protocol.keys import sync_target_key
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (make install installs it as root)")
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
-import tmc.apiserver.admission
+import tmc.registry.admission
 from tests.e2e.conftest import Workspace
 from tests.e2e.harness import Hub, Kubectl, wait_until
-from tmc.api.keys import sync_target_key
 from tmc.api.workload import SYNC_TARGET_KEY_LABEL
+from tmc.protocol.keys import sync_target_key
 
 # Written for kcp v0.11 (what `kubectl kcp workload sync` and `kubectl kcp bind compute` create, and a compute
 # workspace's Location); applied byte for byte.
@@ -101,7 +101,7 @@ SYNC_TARGET_STATUS: dict[str, Any] = {
     "syncerStatus": {"syncedResources": 12, "pendingResources": 0, "failedResources": 1},
 }
 
-_VALIDATION_WIRED = "validate_tmc" in inspect.getsource(tmc.apiserver.admission)
+_VALIDATION_WIRED = "validate_tmc" in inspect.getsource(tmc.registry.admission)
 
 
 def _apply_text(kubectl: Kubectl, text: str, *extra: str) -> Any:
@@ -262,7 +262,7 @@ def test_unknown_field_is_rejected_naming_it(make_workspace: Callable[[str], Wor
 
 
 @pytest.mark.skipif(
-    not _VALIDATION_WIRED, reason="tmc.apiserver.admission.admit does not call tmc.api.validation.validate_tmc yet"
+    not _VALIDATION_WIRED, reason="tmc.registry.admission.admit does not call tmc.api.validation.validate_tmc yet"
 )
 def test_invalid_values_are_422(hub: Hub, make_workspace: Callable[[str], Workspace]) -> None:
     ws = make_workspace("tmc-invalid")

@@ -11,7 +11,7 @@ import pytest
 import yaml
 
 from tests.e2e.harness import KUBECTL, Kubectl, TmcUp, free_port, wait_until
-from tmc.api import keys
+from tmc.protocol import keys
 
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (make install installs it as root)")
 

@@ -12,14 +12,14 @@ from typing import Any, TypeVar
 
 import orjson
 
-from tmc.api.keys import sync_target_key
 from tmc.api.scheduling import LOCATIONS, PLACEMENTS
 from tmc.api.workload import SYNC_TARGETS, state_label, status_diff_annotation
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions
 from tmc.controllers.placement.wiring import scheduling_controllers
 from tmc.controllers.runtime import Controller
+from tmc.protocol.keys import sync_target_key
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.sqlite import SqliteStore
 
 T = TypeVar("T")

@@ -23,10 +23,10 @@ from tmc.api.workload import (
     status_diff_annotation,
     syncer_finalizer,
 )
-from tmc.apiserver.rest import NAMESPACES, WriteOptions
+from tmc.apimachinery.conditions import find
 from tmc.controllers.placement.assignment import AssignmentController
 from tmc.controllers.status import StatusAggregationController
-from tmc.controllers.synctarget.conditions import find
+from tmc.registry.service import NAMESPACES, WriteOptions
 from tmc.storage.interface import Event
 
 T = TypeVar("T")

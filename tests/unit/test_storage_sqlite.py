@@ -589,8 +589,8 @@ def test_acknowledged_writes_survive_sigkill(tmp_path: Path) -> None:
 def test_unconditional_api_writes_wait_out_a_queued_write(tmp_path: Path) -> None:
     """A delete or merge patch racing a not-yet-committed write of the same object retries after it commits,
     instead of answering 409 (kube-apiserver's GuaranteedUpdate loop)."""
-    from tmc.apiserver.registry import BUILTIN_RESOURCES, ResourceRegistry
-    from tmc.apiserver.rest import MERGE_PATCH, ObjectService, WriteOptions
+    from tmc.registry.resources import BUILTIN_RESOURCES, ResourceRegistry
+    from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
 
     configmaps = next(r for r in BUILTIN_RESOURCES if r.plural == "configmaps")
 

@@ -6,8 +6,8 @@ from typing import Any
 
 import orjson
 
-from tmc.api.keys import sync_target_key
 from tmc.controllers.status.aggregate import aggregate_status, current_targets, merge_conditions
+from tmc.protocol.keys import sync_target_key
 
 A = sync_target_key("root", "a")
 B = sync_target_key("root", "b")

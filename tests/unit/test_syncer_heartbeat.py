@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from prometheus_client import REGISTRY
 
+from tmc.apimachinery.quantity import format_quantity
 from tmc.apiserver.app import Hub, ServerConfig
 from tmc.sim.cluster import SimCluster, SimConfig
 from tmc.syncer.client import ApiError, KubeClient, load_kubeconfig
@@ -21,7 +22,6 @@ from tmc.syncer.heartbeat import (
     Heartbeat,
     RunningTotals,
     ensure_sync_target,
-    format_quantity,
     retry_delay,
     sync_target_path,
 )

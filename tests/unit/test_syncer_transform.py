@@ -7,10 +7,11 @@ from typing import Any
 import click
 import pytest
 
-from tmc.api.keys import sync_target_key
 from tmc.api.workload import syncable
+from tmc.apimachinery.quantity import format_quantity
 from tmc.cli.params import Duration, parse_labels
-from tmc.syncer.heartbeat import format_quantity, pod_requests, syncer_vw_url
+from tmc.protocol.keys import sync_target_key
+from tmc.syncer.heartbeat import pod_requests, syncer_vw_url
 from tmc.syncer.resources import parse_resource_types
 from tmc.syncer.transform import (
     UPSTREAM_GENERATION_ANNOTATION,

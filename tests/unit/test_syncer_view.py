@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from tmc.api.keys import sync_target_key
 from tmc.apimachinery import errors
-from tmc.apiserver.virtual.syncer_view import apply_write, is_assigned, pending_deletion, to_view
+from tmc.protocol.keys import sync_target_key
+from tmc.protocol.view import apply_write, is_assigned, pending_deletion, to_view
 
 A = sync_target_key("root", "a")
 B = sync_target_key("root", "b")

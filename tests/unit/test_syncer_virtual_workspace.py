@@ -12,9 +12,9 @@ import aiohttp
 import orjson
 import pytest
 
-from tmc.api.keys import sync_target_key
 from tmc.apimachinery.meta import now_rfc3339
 from tmc.apiserver.app import Hub, ServerConfig
+from tmc.protocol.keys import sync_target_key
 
 KEY = sync_target_key("root", "c1")
 LABEL = f"state.workload.kcp.io/{KEY}"

@@ -12,14 +12,14 @@ import pytest
 from prometheus_client import REGISTRY
 
 from tests.unit._scheduling_env import REGION, Env, rfc3339
-from tmc.api.keys import sync_target_key
 from tmc.api.scheduling import LOCATIONS
 from tmc.api.workload import SYNC_TARGET_KEY_LABEL, SYNC_TARGETS
-from tmc.apiserver.rest import WriteOptions
-from tmc.controllers.synctarget.conditions import condition, find, set_condition, summarize
+from tmc.apimachinery.conditions import condition, find, set_condition, summarize
+from tmc.apimachinery.quantity import quantity_value
 from tmc.controllers.synctarget.heartbeat import READY_INPUTS, heartbeat_condition
 from tmc.controllers.synctarget.metrics import health_score
-from tmc.controllers.synctarget.quantity import parse_quantity
+from tmc.protocol.keys import sync_target_key
+from tmc.registry.service import WriteOptions
 
 T = TypeVar("T")
 
@@ -164,8 +164,8 @@ def test_cluster_metrics(tmp_path: Path) -> None:
         (True, None),
     ],
 )
-def test_parse_quantity(text: Any, value: float | None) -> None:
-    assert parse_quantity(text) == value
+def test_quantity_value(text: Any, value: float | None) -> None:
+    assert quantity_value(text) == value
 
 
 def test_heartbeat_condition_and_expiry() -> None:

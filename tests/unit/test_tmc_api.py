@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tmc.api import keys, scheduling, workload
+from tmc.api import scheduling, workload
 from tmc.api.scheduling import LOCATIONS, PLACEMENTS
 from tmc.api.validation import validate_tmc
 from tmc.api.workload import SYNC_TARGETS
@@ -22,7 +22,8 @@ from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.apimachinery.tables import to_table
 from tmc.apimachinery.validation import check_fields
 from tmc.apiserver import discovery, openapi
-from tmc.apiserver.registry import STATIC_RESOURCES
+from tmc.protocol import keys
+from tmc.registry.resources import STATIC_RESOURCES
 
 Obj = dict[str, Any]
 NOW = datetime.datetime(2023, 2, 1, 12, 0, tzinfo=datetime.UTC)

@@ -13,7 +13,6 @@ import orjson
 from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tmc.api.keys import sync_target_key
 from tmc.api.workload import (
     SYNC_TARGETS,
     deletion_annotation,
@@ -23,9 +22,10 @@ from tmc.api.workload import (
 )
 from tmc.apimachinery.resources import BUILTIN_RESOURCES
 from tmc.apiserver.app import Hub, ServerConfig
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import NAMESPACES, WriteOptions
 from tmc.controllers.status.metrics import COLLECTOR
+from tmc.protocol.keys import sync_target_key
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import NAMESPACES, WriteOptions
 from tmc.storage.sqlite import SqliteStore
 from tmc.syncer.client import KubeClient, load_kubeconfig
 

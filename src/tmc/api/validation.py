@@ -4,7 +4,7 @@
 `required`. These rules enforce them, plus the cross-field rules a CRD would state in CEL (taint/toleration
 semantics, static weights only with Divided). kcp v0.11 manifests satisfy all of them, so they still apply.
 
-Call `validate_tmc(info, obj, old)` after `validate_builtin` in `tmc.apiserver.admission.admit`; it returns [] for
+Call `validate_tmc(info, obj, old)` after `validate_builtin` in `tmc.registry.admission.admit`; it returns [] for
 every other kind.
 """
 

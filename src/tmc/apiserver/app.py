@@ -20,18 +20,18 @@ from tmc.apimachinery.protobuf import ProtobufCodec
 from tmc.apiserver import certs
 from tmc.apiserver.handlers import CALLER, MAX_BODY_BYTES, ApiHandler, Caller, status_response
 from tmc.apiserver.kubeconfig import write_kubeconfig
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import ObjectService
 from tmc.apiserver.virtual import syncer as syncer_vw
-from tmc.apiserver.virtual.syncer_urls import SyncerURLController
 from tmc.controllers.gc import GarbageCollector
 from tmc.controllers.namespace import NamespaceController
 from tmc.controllers.placement.wiring import scheduling_controllers
 from tmc.controllers.runtime import Controller
 from tmc.controllers.status import StatusAggregationController
 from tmc.controllers.status import metrics as sync_status_metrics
+from tmc.controllers.synctarget.syncer_urls import SyncerURLController
 from tmc.controllers.workspace import WorkspaceController
 from tmc.observability import metrics
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import ObjectService
 from tmc.storage import open_store
 from tmc.storage.interface import Store
 

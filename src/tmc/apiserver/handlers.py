@@ -18,11 +18,12 @@ from tmc.apimachinery.protobuf import ProtobufCodec
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.tables import to_table, watch_event_table
 from tmc.apimachinery.validation import validate_field_validation_param
-from tmc.apiserver import discovery, openapi, paths, reviews
+from tmc.apiserver import discovery, openapi, paths
 from tmc.apiserver.lists import list_entries, parse_list_query, serve_watch
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService, WriteOptions
 from tmc.observability import metrics
+from tmc.registry import reviews
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService, WriteOptions
 from tmc.storage.interface import Entry, Event, Store
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # upstream's request body limit; objects themselves are capped at 1.5 MiB

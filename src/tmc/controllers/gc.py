@@ -12,9 +12,9 @@ from typing import Any
 
 from tmc.apimachinery import errors
 from tmc.apimachinery.resources import ResourceInfo
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import ObjectService, WriteOptions
 from tmc.controllers.runtime import Controller
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
 ORPHAN = "orphan"

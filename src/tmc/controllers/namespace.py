@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from tmc.apimachinery import errors
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import NAMESPACES, ObjectService, WriteOptions
 from tmc.controllers.runtime import Controller
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
 FINALIZER = "kubernetes"

@@ -8,8 +8,8 @@ import copy
 from tmc.api.tenancy import WORKSPACE_FINALIZER, WORKSPACES
 from tmc.apimachinery import errors
 from tmc.apimachinery.resources import cluster_of_key
-from tmc.apiserver.rest import ObjectService, WriteOptions
 from tmc.controllers.runtime import Controller
+from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, KeyNotFoundError, Store
 
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from tmc.apimachinery import errors
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
-from tmc.apiserver.rest import ObjectService, WriteOptions
 from tmc.controllers.runtime import Controller
+from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Entry, Event, Store
 
 

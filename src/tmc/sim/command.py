@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import click
 
+from tmc.apimachinery.quantity import parse_quantity
 from tmc.cli.params import Duration, log_level_option, parse_labels
-from tmc.sim.quantity import parse_quantity
 
 if TYPE_CHECKING:
     from tmc.sim.cluster import SimCluster

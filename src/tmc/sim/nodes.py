@@ -10,7 +10,7 @@ from typing import Any
 
 from tmc.apimachinery import errors
 from tmc.apimachinery.meta import now_rfc3339
-from tmc.apiserver.rest import ObjectService, WriteOptions
+from tmc.registry.service import ObjectService, WriteOptions
 from tmc.sim.base import NODES
 from tmc.sim.podstatus import merge_conditions, node_index, node_ip
 

@@ -12,8 +12,8 @@ from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from tmc.apimachinery.quantity import cpu_millis, memory_bytes
 from tmc.apimachinery.selectors import Requirement
-from tmc.sim.quantity import cpu_millis, memory_bytes
 
 UNSCHEDULABLE_TAINT = "node.kubernetes.io/unschedulable"
 # Scoring counts a container without requests as 100m CPU / 200Mi (upstream's non-zero defaults), so BestEffort

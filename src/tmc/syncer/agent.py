@@ -12,7 +12,7 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from tmc.api.keys import sync_target_key
+from tmc.protocol.keys import sync_target_key
 from tmc.syncer import metrics
 from tmc.syncer.client import ApiError, KubeClient, Unreachable, load_kubeconfig
 from tmc.syncer.engine import Engine

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL, syncable, syncer_finalizer
-from tmc.controllers.runtime import WorkQueue
+from tmc.runtime.workqueue import WorkQueue
 from tmc.syncer import metrics
 from tmc.syncer.client import JSON_PATCH, ApiError, KubeClient, Unreachable, error_type
 from tmc.syncer.informer import Informer

@@ -36,7 +36,8 @@ from urllib.parse import urlsplit
 
 from tmc.api.workload import CONDITION_SYNCER_READY, SYNC_TARGETS
 from tmc.apimachinery.meta import now_rfc3339
-from tmc.controllers.synctarget.quantity import parse_resource_list
+from tmc.apimachinery.quantity import format_quantity, parse_resource_list
+from tmc.protocol.keys import syncer_vw_path
 from tmc.syncer import metrics
 from tmc.syncer.client import JSON_PATCH, ApiError, KubeClient, Unreachable
 from tmc.syncer.informer import Informer, backoff_delay
@@ -92,19 +93,7 @@ def syncer_vw_url(hub_base: str, target: dict[str, Any], workspace: str) -> str:
         path = urlsplit(str((entry or {}).get("syncerURL") or "")).path
         if path.endswith(f"/{uid}"):
             return hub_base + path
-    return f"{hub_base}/services/syncer/{workspace}/{name}/{uid}"
-
-
-def format_quantity(resource: str, value: float) -> str:
-    """A quantity string: cpu in millicores when fractional, everything else as a whole number (bytes, counts)."""
-    if resource == "cpu" or resource.endswith(".cpu"):
-        millis = round(value * 1000)
-        return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
-    whole = round(value)
-    for suffix, factor in (("Gi", 2**30), ("Mi", 2**20), ("Ki", 2**10)):
-        if whole >= factor and whole % factor == 0:
-            return f"{whole // factor}{suffix}"
-    return str(whole)
+    return hub_base + syncer_vw_path(workspace, name, uid)
 
 
 def _format(totals: dict[str, float]) -> dict[str, str]:

@@ -14,8 +14,8 @@ from typing import Any
 
 import orjson
 
-from tmc.api.keys import downstream_namespace, locator_json, namespace_locator, tenant_id
 from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL, NAMESPACE_LOCATOR_ANNOTATION, TENANT_ID_LABEL
+from tmc.protocol.keys import downstream_namespace, locator_json, namespace_locator, tenant_id
 from tmc.syncer.client import ApiError, KubeClient
 
 

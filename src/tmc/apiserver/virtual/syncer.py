@@ -24,7 +24,6 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tmc.api.keys import sync_target_key
 from tmc.api.workload import STATE_SYNC, SYNC_TARGETS, state_label
 from tmc.apimachinery import errors
 from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
@@ -33,15 +32,16 @@ from tmc.apimachinery.selectors import LabelSelector, Requirement
 from tmc.apiserver import discovery, paths
 from tmc.apiserver.handlers import CALLER, Caller, _read_body, _read_raw, status_response
 from tmc.apiserver.lists import ListQuery, list_entries, parse_list_query, serve_watch
-from tmc.apiserver.registry import CRDS, ResourceRegistry
-from tmc.apiserver.rest import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService
-from tmc.apiserver.reviews import is_review
-from tmc.apiserver.virtual.syncer_view import is_assigned, to_view
 from tmc.apiserver.virtual.syncer_writes import HubObject, ViewWrite, WriteCombiner
 from tmc.observability import metrics
+from tmc.protocol.keys import SYNCER_VW_PREFIX, sync_target_key
+from tmc.protocol.view import is_assigned, to_view
+from tmc.registry.resources import CRDS, ResourceRegistry
+from tmc.registry.reviews import is_review
+from tmc.registry.service import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService
 from tmc.storage.interface import Entry, Event, Store
 
-PREFIX = "/services/syncer/"
+PREFIX = SYNCER_VW_PREFIX
 COMPONENT = "syncer-virtual-workspace"
 JSON = "application/json"
 # Never synced down: pods are created by the member cluster's own controllers and events are per-cluster records.

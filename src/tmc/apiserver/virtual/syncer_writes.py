@@ -22,8 +22,8 @@ from typing import Any
 
 from tmc.apimachinery import errors
 from tmc.apimachinery.resources import ResourceInfo
-from tmc.apiserver.rest import ObjectService, WriteOptions
-from tmc.apiserver.virtual.syncer_view import apply_write, is_assigned, to_view
+from tmc.protocol.view import apply_write, is_assigned, to_view
+from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Store
 
 WRITE_ATTEMPTS = 8

@@ -34,7 +34,6 @@ from typing import Any
 
 import orjson
 
-from tmc.api.keys import sync_target_key
 from tmc.api.scheduling import PLACEMENTS
 from tmc.api.workload import (
     BLOCKED_NAMESPACES,
@@ -47,19 +46,20 @@ from tmc.api.workload import (
     synced_types,
 )
 from tmc.apimachinery import errors, meta
+from tmc.apimachinery.conditions import find
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.selectors import EVERYTHING, LabelSelector, label_selector_from_object
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions
 from tmc.controllers.placement.algorithm import divide, divide_for
 from tmc.controllers.placement.events import NORMAL, EventRecorder
 from tmc.controllers.placement.model import Decision, Policy, parse_time
 from tmc.controllers.placement.plan import Plan, plan_namespace, plan_object, state_keys
 from tmc.controllers.placement.workloads import available_on, is_workload, references, replicas_of, share_on
 from tmc.controllers.runtime import Controller
-from tmc.controllers.synctarget.conditions import find
 from tmc.controllers.synctarget.heartbeat import DEFAULT_HEARTBEAT_THRESHOLD
 from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY
+from tmc.protocol.keys import sync_target_key
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
 log = logging.getLogger("tmc.controllers.assignment")

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from tmc.api import scheduling
-from tmc.api.keys import sync_target_key
 from tmc.api.scheduling import LOCATIONS, PLACEMENTS
 from tmc.api.workload import (
     BLOCKED_NAMESPACES,
@@ -41,17 +40,18 @@ from tmc.api.workload import (
     SYNC_TARGETS,
 )
 from tmc.apimachinery import errors
+from tmc.apimachinery.conditions import SEVERITY_ERROR, SEVERITY_WARNING, condition, find, set_condition
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, cluster_of_key
 from tmc.apimachinery.selectors import EVERYTHING, label_selector_from_object
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import NAMESPACES, ObjectService, WriteOptions
 from tmc.controllers.placement import metrics
 from tmc.controllers.placement.algorithm import TargetSet, schedule, with_replicas
 from tmc.controllers.placement.events import NORMAL, WARNING, EventRecorder
 from tmc.controllers.placement.model import Decision, Policy, ScheduleResult, Target
 from tmc.controllers.placement.workloads import replicas_of
-from tmc.controllers.synctarget.conditions import SEVERITY_ERROR, SEVERITY_WARNING, condition, find, set_condition
 from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY, MultiPrefixController
+from tmc.protocol.keys import sync_target_key
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
 log = logging.getLogger("tmc.controllers.placement")

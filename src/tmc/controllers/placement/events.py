@@ -16,7 +16,7 @@ import orjson
 
 from tmc.apimachinery import errors, meta
 from tmc.apimachinery.resources import BUILTIN_RESOURCES
-from tmc.apiserver.rest import MERGE_PATCH, ObjectService, WriteOptions
+from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
 
 log = logging.getLogger("tmc.controllers.events")
 EVENTS = next(r for r in BUILTIN_RESOURCES if r.group == "" and r.plural == "events")

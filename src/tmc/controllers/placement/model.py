@@ -16,9 +16,9 @@ from typing import Any
 
 from tmc.api.scheduling import STRATEGIES
 from tmc.api.workload import CONDITION_READY, TAINT_EFFECTS
+from tmc.apimachinery.conditions import is_true
+from tmc.apimachinery.quantity import parse_resource_list
 from tmc.apimachinery.selectors import EVERYTHING, LabelSelector, label_selector_from_object
-from tmc.controllers.synctarget.conditions import is_true
-from tmc.controllers.synctarget.quantity import parse_resource_list
 
 STRATEGY_ROUND_ROBIN, STRATEGY_SPREAD, STRATEGY_AFFINITY, STRATEGY_BINPACK = STRATEGIES
 DEFAULT_STRATEGY = STRATEGY_SPREAD

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import ObjectService
 from tmc.controllers.placement.assignment import AssignmentController
 from tmc.controllers.placement.controller import PlacementController
 from tmc.controllers.runtime import Controller
 from tmc.controllers.synctarget.heartbeat import DEFAULT_HEARTBEAT_THRESHOLD, HeartbeatController
 from tmc.controllers.synctarget.location import LocationStatusController
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import ObjectService
 from tmc.storage.interface import Store
 
 

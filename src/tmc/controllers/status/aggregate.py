@@ -34,7 +34,7 @@ from tmc.api.workload import (
     deletion_annotation,
     status_diff_annotation,
 )
-from tmc.apiserver.virtual.syncer_view import decode_status_diff
+from tmc.protocol.view import decode_status_diff
 
 SUMMED_FIELDS: dict[tuple[str, str], tuple[str, ...]] = {
     ("apps", "Deployment"): (

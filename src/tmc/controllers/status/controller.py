@@ -13,15 +13,15 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from tmc.api.keys import sync_target_key
 from tmc.api.workload import CONDITION_READY, SYNC_TARGETS, state_label
 from tmc.apimachinery import errors
+from tmc.apimachinery.conditions import is_true
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import ObjectService, WriteOptions
 from tmc.controllers.runtime import Controller
 from tmc.controllers.status.aggregate import aggregate_status, has_target_metadata
-from tmc.controllers.synctarget.conditions import is_true
+from tmc.protocol.keys import sync_target_key
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
 log = logging.getLogger("tmc.controllers.status")

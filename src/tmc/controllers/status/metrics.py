@@ -33,7 +33,6 @@ from typing import NamedTuple
 from prometheus_client import REGISTRY
 from prometheus_client.core import GaugeMetricFamily
 
-from tmc.api.keys import sync_target_key
 from tmc.api.workload import (
     CONDITION_READY,
     DELETION_ANNOTATION_PREFIX,
@@ -43,9 +42,10 @@ from tmc.api.workload import (
     SYNC_TARGETS,
     SYNCER_FINALIZER_PREFIX,
 )
-from tmc.apiserver.registry import ResourceRegistry
+from tmc.apimachinery.conditions import is_true
 from tmc.controllers.placement.workloads import available_on, is_workload
-from tmc.controllers.synctarget.conditions import is_true
+from tmc.protocol.keys import sync_target_key
+from tmc.registry.resources import ResourceRegistry
 from tmc.storage.interface import Entry, Store
 
 NAME = "tmc_workload_sync_status"

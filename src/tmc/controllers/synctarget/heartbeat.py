@@ -20,7 +20,6 @@ from typing import Any
 
 import orjson
 
-from tmc.api.keys import sync_target_key
 from tmc.api.workload import (
     CONDITION_API_IMPORTER_READY,
     CONDITION_HEARTBEAT_HEALTHY,
@@ -31,16 +30,17 @@ from tmc.api.workload import (
     SYNC_TARGETS,
 )
 from tmc.apimachinery import errors
+from tmc.apimachinery.conditions import SEVERITY_WARNING, condition, is_true, set_condition, summarize
+from tmc.apimachinery.quantity import parse_resource_list
 from tmc.apimachinery.resources import cluster_of_key
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import MERGE_PATCH, ObjectService, WriteOptions
 from tmc.controllers.loopwatch import LoopWatch
 from tmc.controllers.placement.model import Target, parse_time
 from tmc.controllers.runtime import Controller
 from tmc.controllers.synctarget import metrics
-from tmc.controllers.synctarget.conditions import SEVERITY_WARNING, condition, is_true, set_condition, summarize
 from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY
-from tmc.controllers.synctarget.quantity import parse_resource_list
+from tmc.protocol.keys import sync_target_key
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
 log = logging.getLogger("tmc.controllers.synctarget")

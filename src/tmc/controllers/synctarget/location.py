@@ -11,12 +11,12 @@ import orjson
 from tmc.api.scheduling import LOCATION_LABELS_ANNOTATION, LOCATIONS
 from tmc.api.workload import CONDITION_READY, SYNC_TARGETS
 from tmc.apimachinery import errors
+from tmc.apimachinery.conditions import is_true
 from tmc.apimachinery.resources import cluster_of_key
 from tmc.apimachinery.selectors import label_selector_from_object
-from tmc.apiserver.registry import ResourceRegistry
-from tmc.apiserver.rest import MERGE_PATCH, ObjectService, WriteOptions
-from tmc.controllers.synctarget.conditions import is_true
 from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY, MultiPrefixController
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
 

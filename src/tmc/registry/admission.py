@@ -10,7 +10,7 @@ from tmc.apimachinery.validation import StructuralSchema, check_fields, validate
 
 if TYPE_CHECKING:
     from tmc.apimachinery.resources import ResourceInfo
-    from tmc.apiserver.rest import WriteOptions
+    from tmc.registry.service import WriteOptions
 
 # Compiled CR schemas, keyed by the identity of the CRD version's schema dict (kept alive by the entry itself).
 _structural: dict[int, tuple[dict[str, Any], StructuralSchema]] = {}

@@ -10,7 +10,7 @@ from tmc.api.tenancy import WORKSPACES
 from tmc.api.workload import SYNC_TARGETS
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.apimachinery.schemas import Schema
-from tmc.apiserver.reviews import REVIEW_RESOURCES
+from tmc.registry.reviews import REVIEW_RESOURCES
 from tmc.storage.interface import Store
 
 CRDS = next(r for r in BUILTIN_RESOURCES if r.plural == "customresourcedefinitions")

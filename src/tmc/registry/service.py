@@ -17,9 +17,9 @@ from tmc.apimachinery import errors, meta
 from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.apimachinery.selectors import label_selector_to_string
-from tmc.apiserver.admission import admit
-from tmc.apiserver.registry import CRDS, ResourceRegistry
-from tmc.apiserver.strategies import apply_strategy
+from tmc.registry.admission import admit
+from tmc.registry.resources import CRDS, ResourceRegistry
+from tmc.registry.strategies import apply_strategy
 from tmc.storage.interface import ConflictError, Entry, KeyExistsError, KeyNotFoundError, Store
 
 MAX_OBJECT_BYTES = 1_572_864  # 1.5 MiB, the largest object a default etcd accepts

@@ -117,3 +117,12 @@ def syncer_id(st_name: str, st_uid: str) -> str:
 def dns_id(st_name: str, st_uid: str, cluster: str) -> str:
     """`kcp-dns-<name>-<hash8 of uid>-<hash8 of workspace>`: names the per-tenant DNS objects downstream."""
     return f"kcp-dns-{st_name}-{_uid_hash(st_uid)}-{base36_lower(_sha224(cluster))[:8]}"
+
+
+# Where the hub serves the syncer virtual workspace (kcp's layout, reference: kcp-tmc.md section 5).
+SYNCER_VW_PREFIX = "/services/syncer/"
+
+
+def syncer_vw_path(workspace: str, st_name: str, st_uid: str) -> str:
+    """`/services/syncer/<workspace>/<name>/<uid>`: one SyncTarget's view of the hub."""
+    return f"{SYNCER_VW_PREFIX}{workspace}/{st_name}/{st_uid}"

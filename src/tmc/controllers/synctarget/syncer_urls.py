@@ -11,14 +11,14 @@ from typing import Any
 from tmc.api.workload import SYNC_TARGETS
 from tmc.apimachinery import errors
 from tmc.apimachinery.resources import cluster_of_key
-from tmc.apiserver.rest import ObjectService, WriteOptions
-from tmc.apiserver.virtual.syncer import PREFIX
 from tmc.controllers.runtime import Controller
+from tmc.protocol.keys import syncer_vw_path
+from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
 
 def syncer_url(external_url: str, workspace: str, name: str, uid: str) -> str:
-    return f"{external_url.rstrip('/')}{PREFIX}{workspace}/{name}/{uid}"
+    return external_url.rstrip("/") + syncer_vw_path(workspace, name, uid)
 
 
 class SyncerURLController(Controller):

@@ -12,9 +12,9 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 
 from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL
-from tmc.apiserver.app import Hub, ServerConfig
 from tmc.protocol.keys import sync_target_key
-from tmc.sim.cluster import SimCluster, SimConfig
+from tmc.server.hub import Hub, ServerConfig
+from tmc.server.member import SimCluster, SimConfig
 from tmc.syncer.agent import Syncer, SyncerConfig
 from tmc.syncer.client import KubeClient, load_kubeconfig
 

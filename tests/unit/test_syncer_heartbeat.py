@@ -15,8 +15,8 @@ from typing import Any, TypeVar
 from prometheus_client import REGISTRY
 
 from tmc.apimachinery.quantity import format_quantity
-from tmc.apiserver.app import Hub, ServerConfig
-from tmc.sim.cluster import SimCluster, SimConfig
+from tmc.server.hub import Hub, ServerConfig
+from tmc.server.member import SimCluster, SimConfig
 from tmc.syncer.client import ApiError, KubeClient, load_kubeconfig
 from tmc.syncer.heartbeat import (
     Heartbeat,

@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from tmc.apimachinery.meta import now_rfc3339
-from tmc.apiserver.app import Hub, ServerConfig
 from tmc.protocol.keys import sync_target_key
+from tmc.server.hub import Hub, ServerConfig
 
 KEY = sync_target_key("root", "c1")
 LABEL = f"state.workload.kcp.io/{KEY}"

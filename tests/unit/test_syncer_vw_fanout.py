@@ -13,11 +13,11 @@ import orjson
 from tmc.api.workload import state_label, status_diff_annotation, syncer_finalizer
 from tmc.apimachinery import errors
 from tmc.apimachinery.resources import BUILTIN_RESOURCES
-from tmc.apiserver.app import Hub, ServerConfig
 from tmc.apiserver.virtual.syncer_writes import HubObject, ViewWrite, WriteCombiner
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import ObjectService, WriteOptions
+from tmc.server.hub import Hub, ServerConfig
 from tmc.storage.sqlite import SqliteStore
 
 CONFIGMAPS = next(r for r in BUILTIN_RESOURCES if r.plural == "configmaps" and not r.group)

@@ -11,7 +11,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from tmc.apiserver.app import Hub, ServerConfig
+from tmc.server.hub import Hub, ServerConfig
 
 CONFIGMAP_WATCHERS = 'apiserver_registered_watchers{group="",kind="ConfigMap",version="v1"}'
 STORAGE_WATCHERS = "tmc_storage_watchers"

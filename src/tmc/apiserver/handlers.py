@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -19,6 +18,7 @@ from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.tables import to_table, watch_event_table
 from tmc.apimachinery.validation import validate_field_validation_param
 from tmc.apiserver import discovery, openapi, paths
+from tmc.apiserver.authn import CALLER, Caller
 from tmc.apiserver.lists import list_entries, parse_list_query, serve_watch
 from tmc.observability import metrics
 from tmc.registry import reviews
@@ -31,20 +31,6 @@ CLUSTER_ANNOTATION = "kcp.io/cluster"
 JSON = "application/json"
 PROTOBUF = "application/vnd.kubernetes.protobuf"
 _MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-@dataclass(frozen=True)
-class Caller:
-    user: str
-    groups: tuple[str, ...]
-
-    @property
-    def privileged(self) -> bool:
-        return "system:masters" in self.groups
-
-
-# Where the authentication middleware leaves the request's Caller.
-CALLER = web.RequestKey("caller", Caller)
 
 
 def status_response(err: errors.StatusError) -> web.Response:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from tmc.apimachinery import errors
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
-from tmc.controllers.runtime import Controller
+from tmc.controllers.runtime import Controller, Result, ignore_not_found, requeue
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
@@ -26,26 +25,22 @@ class NamespaceController(Controller):
             return ()
         return (event.key,)
 
-    async def reconcile(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
         entry = self.store.get(key)
         if entry is None:
-            return
+            return None
         md = entry.obj["metadata"]
         if not md.get("deletionTimestamp") or FINALIZER not in ((entry.obj.get("spec") or {}).get("finalizers") or []):
-            return
+            return None
         cluster = cluster_of_key(key)
         namespace = str(md["name"])
         await self._delete_content(cluster, namespace)
         if self._has_content(cluster, namespace):
-            self.queue.add_after(key, 0.5)  # objects with finalizers take time to go; look again shortly
-            return
+            return requeue(0.5)  # objects with finalizers take time to go; look again shortly
         finalizers = [f for f in (entry.obj.get("spec") or {}).get("finalizers") or [] if f != FINALIZER]
         body = {"metadata": {"name": namespace}, "spec": {"finalizers": finalizers}}
-        try:
-            await self.service.update(NAMESPACES, cluster, None, namespace, body, WriteOptions(), "finalize")
-        except errors.StatusError as e:
-            if e.code != 404:
-                raise
+        await self.service.update(NAMESPACES, cluster, None, namespace, body, WriteOptions(), "finalize")
+        return None
 
     def _namespaced_prefixes(self, cluster: str, namespace: str) -> dict[str, ResourceInfo]:
         """One storage prefix per namespaced resource (several served versions share one)."""
@@ -59,11 +54,8 @@ class NamespaceController(Controller):
                 item_md = item.obj["metadata"]
                 if item_md.get("deletionTimestamp"):
                     continue  # already deleting; its finalizers decide when it goes
-                try:
+                with ignore_not_found():
                     await self.service.delete(info, cluster, namespace, str(item_md["name"]), {})
-                except errors.StatusError as e:
-                    if e.code != 404:
-                        raise
 
     def _has_content(self, cluster: str, namespace: str) -> bool:
         return any(self.store.count(prefix) for prefix in self._namespaced_prefixes(cluster, namespace))

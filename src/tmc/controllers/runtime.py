@@ -1,18 +1,27 @@
-"""In-process controller runtime: a store watch feeds a de-duplicating work queue drained by reconcile workers.
+"""In-process controller runtime (controller-runtime's shape): a store watch feeds a de-duplicating work queue drained
+by reconcile workers, and `reconcile()` says with its `Result` whether and when to look at the key again.
 
-Failed reconciles are retried with exponential back-off (5 ms doubling to 60 s, like client-go's default
-controller rate limiter); a key that is queued while being processed is processed again afterwards.
+Errors are handled here, once, not in every controller:
+- a Kubernetes 404 (the object went away while reconciling) ends the reconcile, as if it had returned;
+- a 409 (another writer got there first, or a write of the same key is still being committed) looks again after
+  `conflict_retry` seconds, never at once: an immediate retry would not let that commit land;
+- anything else is logged, counted in `tmc_controller_errors_total` and retried with exponential back-off (5 ms
+  doubling to 60 s, like client-go's default controller rate limiter).
+`Controller.process` is the one place a reconcile is timed, counted (and, next, traced).
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
 
+from tmc.apimachinery import errors
 from tmc.runtime.workqueue import WorkQueue
 from tmc.storage.interface import CompactedError, Event, Store
 
@@ -24,8 +33,36 @@ RECONCILE_SECONDS = Histogram(
     ["name"],
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
 )
+# Delay before reconciling again after a write conflict. Never zero: a conflict often means another write to the
+# object is being committed, and an immediate retry (the work queue hands out ready keys without suspending)
+# would spin without ever letting that commit complete.
+CONFLICT_RETRY = 0.02
 
 log = logging.getLogger("tmc.controllers")
+
+
+@dataclass(frozen=True)
+class Result:
+    """What a reconcile asks for: nothing more (the default), or another look after `requeue_after` seconds."""
+
+    requeue_after: float | None = None
+
+
+DONE = Result()
+
+
+def requeue(after: float) -> Result:
+    return Result(requeue_after=max(0.0, after))
+
+
+@contextlib.contextmanager
+def ignore_not_found() -> Iterator[None]:
+    """For a write to some other object than the one reconciled, whose disappearance changes nothing."""
+    try:
+        yield
+    except errors.StatusError as e:
+        if e.code != 404:
+            raise
 
 
 class Controller(abc.ABC):
@@ -34,6 +71,13 @@ class Controller(abc.ABC):
     name = "controller"
     prefix = "/registry/"
     workers = 1
+    # Whether only one replica of the hub may run it at a time (a controller that writes shared state). The manager
+    # starts such controllers once its elector says this process leads; today's elector always does.
+    needs_leader_election = True
+    conflict_retry = CONFLICT_RETRY
+    # Status codes that end a reconcile quietly: the object is gone (404), or, for some, the write is refused for
+    # good (a simulated cluster's 403 for a terminating namespace).
+    quiet_codes: frozenset[int] = frozenset({404})
 
     def __init__(self, store: Store) -> None:
         self.store = store
@@ -54,8 +98,8 @@ class Controller(abc.ABC):
         """Hook for controllers that keep an index of what they have seen."""
 
     @abc.abstractmethod
-    async def reconcile(self, key: str) -> None:
-        """Bring the world in line with the object at `key` (which may be gone)."""
+    async def reconcile(self, key: str) -> Result | None:
+        """Bring the world in line with the object at `key` (which may be gone); None means `DONE`."""
 
     async def start(self) -> None:
         start_rev = self.store.current_rev
@@ -92,23 +136,60 @@ class Controller(abc.ABC):
                 watch.close()
             await asyncio.sleep(0.1)  # the watch ended (overflow or shutdown): resume from the last revision
 
+    def running(self) -> bool:
+        """Started, and none of its watch or worker tasks has died."""
+        return bool(self._tasks) and not any(task.done() for task in self._tasks)
+
     async def _work(self) -> None:
         while True:
             key = await self.queue.get()
-            with RECONCILE_SECONDS.labels(self.name).time():
-                try:
-                    await self.reconcile(key)
-                    RECONCILES.labels(self.name, "success").inc()
-                    self.queue.forget(key)
-                except asyncio.CancelledError:
-                    raise
-                except Exception:
-                    RECONCILES.labels(self.name, "error").inc()
-                    ERRORS.labels(self.name).inc()
-                    log.exception("reconcile failed", extra={"controller": self.name, "key": key})
-                    self.queue.retry(key)
-                finally:
-                    self.queue.done(key)
+            try:
+                await self.process(key)
+            finally:
+                self.queue.done(key)
             # Queue.get does not suspend while keys are ready: yield so a key re-queued at once cannot starve the
             # store's commit callbacks and the HTTP handlers.
             await asyncio.sleep(0)
+
+    async def process(self, key: str) -> None:
+        """Reconcile one key: time it, count it, and requeue it as its result or its error asks."""
+        with RECONCILE_SECONDS.labels(self.name).time():
+            try:
+                result = await self.reconcile(key) or DONE
+            except asyncio.CancelledError:
+                raise
+            except errors.StatusError as e:
+                if e.code in self.quiet_codes:
+                    result = DONE
+                elif e.code == 409:
+                    result = requeue(self.conflict_retry)
+                else:
+                    self._failed(key)
+                    return
+            except Exception:
+                self._failed(key)
+                return
+            RECONCILES.labels(self.name, "success").inc()
+            self.queue.forget(key)
+            if result.requeue_after is not None:
+                self.queue.add_after(key, result.requeue_after)
+
+    def _failed(self, key: str) -> None:
+        RECONCILES.labels(self.name, "error").inc()
+        ERRORS.labels(self.name).inc()
+        log.exception("reconcile failed", extra={"controller": self.name, "key": key})
+        self.queue.retry(key)
+
+
+class MultiPrefixController(Controller):
+    """A controller fed by several store prefixes (`prefixes`), so it sees, say, SyncTargets, Locations and Placements
+    without watching (and filtering) every write under /registry/. Subclasses map both the initial listing
+    (`initial_keys`) and events (`keys_for`) to keys."""
+
+    prefixes: tuple[str, ...] = ()
+
+    def initial_keys(self) -> Iterable[str]:
+        return ()
+
+    def watch_prefixes(self) -> Iterable[str]:
+        return self.prefixes

@@ -6,7 +6,6 @@ from __future__ import annotations
 import copy
 
 from tmc.api.tenancy import WORKSPACE_FINALIZER, WORKSPACES
-from tmc.apimachinery import errors
 from tmc.apimachinery.resources import cluster_of_key
 from tmc.controllers.runtime import Controller
 from tmc.registry.service import ObjectService, WriteOptions
@@ -41,8 +40,4 @@ class WorkspaceController(Controller):
                     pass
         body = copy.deepcopy(entry.obj)
         body["metadata"]["finalizers"] = [f for f in md.get("finalizers") or [] if f != WORKSPACE_FINALIZER]
-        try:
-            await self.service.update(WORKSPACES, cluster_of_key(key), None, str(md["name"]), body, WriteOptions())
-        except errors.StatusError as e:
-            if e.code != 404:
-                raise
+        await self.service.update(WORKSPACES, cluster_of_key(key), None, str(md["name"]), body, WriteOptions())

@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tmc.apimachinery import errors
+from tmc.controllers.runtime import Result, requeue
 from tmc.sim.base import (
     DEPLOYMENTS,
     PODS,
@@ -80,10 +81,10 @@ class ReplicaSetController(SimController):
     info = REPLICASETS
     workers = 4
 
-    async def sync(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
         entry = self.entry(key)
         if entry is None or deleting(entry.obj):
-            return  # the garbage collector removes the pods of a deleted ReplicaSet
+            return None  # the garbage collector removes the pods of a deleted ReplicaSet
         rs = entry.obj
         namespace, _ = split_key(key)
         pods = self.owned(PODS, namespace, rs["metadata"]["uid"])
@@ -103,8 +104,7 @@ class ReplicaSetController(SimController):
         await self.write_status(REPLICASETS, rs, replicaset_status(rs, pods, t))
         min_ready = int((rs.get("spec") or {}).get("minReadySeconds") or 0)
         wait = availability_recheck([p for p in pods if is_active(p)], min_ready, t) if min_ready else None
-        if wait is not None:
-            self.queue.add_after(key, wait)
+        return requeue(wait) if wait is not None else None
 
 
 class DeploymentController(SimController):
@@ -120,10 +120,10 @@ class DeploymentController(SimController):
             return (owner,) if owner else ()
         return ()
 
-    async def sync(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
         entry = self.entry(key)
         if entry is None or deleting(entry.obj):
-            return
+            return None
         d = entry.obj
         namespace, _ = split_key(key)
         rses = self._owned_sets(d, namespace)
@@ -136,7 +136,7 @@ class DeploymentController(SimController):
         if new is None and not paused:
             new = await self._create_new(d, olds, max_old + 1)
             if new is None:
-                return
+                return None
             created = new["metadata"]["name"]
         elif new is not None and _revision(new) <= max_old:
             new = await self._set_revision(new, max_old + 1)  # a rollback: the old template is the newest again
@@ -151,8 +151,7 @@ class DeploymentController(SimController):
             d = await self.update(DEPLOYMENTS, body)
         status, recheck = deployment_status(d, rses, new, now(), created)
         await self.write_status(DEPLOYMENTS, d, status)
-        if recheck is not None:
-            self.queue.add_after(key, recheck)
+        return requeue(recheck) if recheck is not None else None
 
     def _owned_sets(self, d: dict[str, Any], namespace: str | None) -> list[dict[str, Any]]:
         return [rs for rs in self.owned(REPLICASETS, namespace, d["metadata"]["uid"]) if not deleting(rs)]

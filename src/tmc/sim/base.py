@@ -3,7 +3,6 @@ turn lost races into a quiet re-queue instead of a logged failure."""
 
 from __future__ import annotations
 
-import abc
 import asyncio
 import copy
 import time
@@ -31,7 +30,7 @@ DAEMONSETS = _builtin("apps", "daemonsets")
 JOBS = _builtin("batch", "jobs")
 _BY_KIND = {info.kind: info for info in (REPLICASETS, STATEFULSETS, DAEMONSETS, JOBS, DEPLOYMENTS)}
 RETRY_SECONDS = 0.02
-_QUIET_CODES = (403, 404)  # object or namespace gone / namespace terminating: the next event decides
+_QUIET_CODES = frozenset({403, 404})  # object or namespace gone / namespace terminating: the next event decides
 
 
 @dataclass(frozen=True)
@@ -75,11 +74,16 @@ def now() -> float:
 
 
 class SimController(Controller):
-    """A controller over one kind (`info`) whose objects are keyed by storage key; `sync` does the work."""
+    """A controller over one kind (`info`) whose objects are keyed by storage key."""
 
     prefix = "/registry/"
     info: ResourceInfo = PODS
     workers = 2
+    # A member cluster runs as one process with nothing to elect; its writes refused for good (403: the namespace
+    # is terminating) or on vanished objects (404) end a reconcile, and a conflict looks again shortly.
+    needs_leader_election = False
+    quiet_codes = _QUIET_CODES
+    conflict_retry = RETRY_SECONDS
 
     def __init__(self, store: Store, service: ObjectService, settings: SimSettings) -> None:
         super().__init__(store)
@@ -111,22 +115,6 @@ class SimController(Controller):
             owner = self.owner_key(event.obj, self.info.kind)
             return (owner,) if owner else ()
         return ()
-
-    async def reconcile(self, key: str) -> None:
-        try:
-            await self.sync(key)
-        except errors.StatusError as e:
-            if e.code == 409:
-                # Lost a race with another writer, or the key has a write still being committed (the store
-                # rejects it without suspending). Look again shortly: an immediate retry would never yield to
-                # the event loop, so the pending commit could never land.
-                self.queue.add_after(key, RETRY_SECONDS)
-            elif e.code not in _QUIET_CODES:
-                raise
-
-    @abc.abstractmethod
-    async def sync(self, key: str) -> None:
-        """Reconcile the object at `key`; StatusErrors 409 re-queue it, 403/404 are dropped."""
 
     # ------------------------------------------------------------ reads
 

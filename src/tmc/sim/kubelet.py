@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from tmc.apimachinery.meta import now_rfc3339
+from tmc.controllers.runtime import Result, requeue
 from tmc.sim.base import NODES, PODS, RETRY_SECONDS, SimController, deleting
 from tmc.sim.podstatus import (
     CRASH_LOOP,
@@ -85,7 +86,7 @@ class SchedulerController(SimController):
             return (SCHEDULE,)  # a finished pod's requests no longer count
         return ()
 
-    async def sync(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
         nodes = [node_state(e.obj) for e in self.store.list(NODES.key_prefix(self.cluster))]
         by_name = self._pods.account(nodes)
         orphans = self._pods.orphans(by_name)
@@ -111,7 +112,8 @@ class SchedulerController(SimController):
             if isinstance(result, BaseException) and not _lost_race(result):
                 raise result
         if any(isinstance(result, BaseException) for result in results):
-            self.queue.add_after(SCHEDULE, RETRY_SECONDS)  # a pod changed under the pass: run another
+            return requeue(RETRY_SECONDS)  # a pod changed under the pass: run another
+        return None
 
     def _wants_scheduling(self, pod: dict[str, Any]) -> bool:
         spec = pod.get("spec") or {}
@@ -176,15 +178,15 @@ class KubeletController(SimController):
             return False
         return asyncio.get_running_loop().time() < due[1] - _EARLY
 
-    async def sync(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
         entry = self.entry(key)
         if entry is None or is_terminal(entry.obj) or deleting(entry.obj):
             self._due.pop(key, None)
-            return
+            return None
         pod = entry.obj
         node = str((pod.get("spec") or {}).get("nodeName") or "")
         if not node:
-            return
+            return None
         uid = str(pod["metadata"]["uid"])
         status = pod.get("status") or {}
         delay = self.settings.ready_delay
@@ -192,19 +194,20 @@ class KubeletController(SimController):
         if not status.get("startTime"):
             await self.write_status(PODS, pod, creating_status(pod, node, stamp))
             self._wait(key, uid, delay)
-            return
+            return None
         due = self._due.get(key)
         pending = status.get("phase") == "Pending"
         if (pending or self._steady(pod) is None) and (due is None or due[0] != uid):
             # A timed step seen for the first time (after a restart, or a fault annotation just added): wait anew.
             self._wait(key, uid, delay if pending else self._next_delay(pod))
-            return
+            return None
         if self._pending_wait(key, uid):
-            return
+            return None
         if pending:
             await self._start(key, uid, pod, node, stamp)
-            return
+            return None
         await self._advance(key, uid, pod, node, stamp)
+        return None
 
     def _steady(self, pod: dict[str, Any]) -> bool | None:
         """The readiness a Running pod should show with no timer involved; None when time drives it."""

@@ -7,6 +7,7 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
+from tmc.controllers.runtime import Result, requeue
 from tmc.sim.base import (
     DAEMONSETS,
     JOBS,
@@ -55,10 +56,10 @@ class StatefulSetController(SimController):
     name = "sim-statefulset"
     info = STATEFULSETS
 
-    async def sync(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
         entry = self.entry(key)
         if entry is None or deleting(entry.obj):
-            return
+            return None
         sts = entry.obj
         namespace, name = split_key(key)
         spec = sts.get("spec") or {}
@@ -67,7 +68,7 @@ class StatefulSetController(SimController):
         failed = [p for p in pods.values() if _phase(p) == "Failed"]
         if failed:
             await self.delete_all(PODS, failed)  # replaced on the next sync, under the same name
-            return
+            return None
         if await self._step(sts, name, namespace, pods, update_revision):
             pods = {str(p["metadata"]["name"]): p for p in self.owned(PODS, namespace, sts["metadata"]["uid"])}
         current = str((sts.get("status") or {}).get("currentRevision") or "")
@@ -75,8 +76,7 @@ class StatefulSetController(SimController):
         status = statefulset_status(sts, list(pods.values()), current, update_revision, t)
         await self.write_status(STATEFULSETS, sts, status)
         wait = availability_recheck(pods.values(), int(spec.get("minReadySeconds") or 0), t)
-        if wait is not None and spec.get("minReadySeconds"):
-            self.queue.add_after(key, wait)
+        return requeue(wait) if wait is not None and spec.get("minReadySeconds") else None
 
     async def _step(
         self, sts: dict[str, Any], name: str, namespace: str | None, pods: dict[str, dict[str, Any]], revision: str
@@ -150,10 +150,10 @@ class DaemonSetController(SimController):
             return self.initial_keys()  # a node came, went or changed labels: every daemon may need a pod there
         return super().keys_for(event)
 
-    async def sync(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
         entry = self.entry(key)
         if entry is None or deleting(entry.obj):
-            return
+            return None
         ds = entry.obj
         namespace, name = split_key(key)
         spec = ds.get("spec") or {}
@@ -183,8 +183,7 @@ class DaemonSetController(SimController):
         status = daemonset_status(ds, len(eligible), by_node, len(stray), update_hash, t)
         await self.write_status(DAEMONSETS, ds, status)
         wait = availability_recheck(pods, int(spec.get("minReadySeconds") or 0), t)
-        if wait is not None and spec.get("minReadySeconds"):
-            self.queue.add_after(key, wait)
+        return requeue(wait) if wait is not None and spec.get("minReadySeconds") else None
 
     def _runs_on(self, template: dict[str, Any], node: dict[str, Any]) -> bool:
         """nodeShouldRunDaemonPod: node selector/affinity match and every NoSchedule/NoExecute taint tolerated."""
@@ -257,10 +256,10 @@ class JobController(SimController):
     name = "sim-job"
     info = JOBS
 
-    async def sync(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
         entry = self.entry(key)
         if entry is None or deleting(entry.obj):
-            return
+            return None
         job = entry.obj
         namespace, name = split_key(key)
         pods = self.owned(PODS, namespace, job["metadata"]["uid"])
@@ -270,8 +269,7 @@ class JobController(SimController):
         if plan.create:
             await self.create_all(PODS, namespace, [self._pod(job, name, index) for index in plan.create])
         await self.write_status(JOBS, job, plan.status)
-        if plan.recheck is not None:
-            self.queue.add_after(key, plan.recheck)
+        return requeue(plan.recheck) if plan.recheck is not None else None
 
     def _pod(self, job: dict[str, Any], name: str, index: int | None) -> dict[str, Any]:
         spec = job.get("spec") or {}

@@ -30,7 +30,8 @@ from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_st
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.selectors import LabelSelector, Requirement
 from tmc.apiserver import discovery, paths
-from tmc.apiserver.handlers import CALLER, Caller, _read_body, _read_raw, status_response
+from tmc.apiserver.authn import CALLER, Caller
+from tmc.apiserver.handlers import _read_body, _read_raw, status_response
 from tmc.apiserver.lists import ListQuery, list_entries, parse_list_query, serve_watch
 from tmc.apiserver.virtual.syncer_writes import HubObject, ViewWrite, WriteCombiner
 from tmc.observability import metrics

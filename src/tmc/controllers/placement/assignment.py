@@ -54,9 +54,8 @@ from tmc.controllers.placement.events import NORMAL, EventRecorder
 from tmc.controllers.placement.model import Decision, Policy, parse_time
 from tmc.controllers.placement.plan import Plan, plan_namespace, plan_object, state_keys
 from tmc.controllers.placement.workloads import available_on, is_workload, references, replicas_of, share_on
-from tmc.controllers.runtime import Controller
+from tmc.controllers.runtime import CONFLICT_RETRY, Controller, Result, requeue
 from tmc.controllers.synctarget.heartbeat import DEFAULT_HEARTBEAT_THRESHOLD
-from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions
@@ -192,20 +191,20 @@ class AssignmentController(Controller):
 
     # ------------------------------------------------------------------ reconcile
 
-    async def reconcile(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
         entry = self.store.get(key)
         if entry is None:
-            return
+            return None
         ns = entry.obj
         ws, ns_name = cluster_of_key(key), str(_md(ns)["name"])
         if ns_name in BLOCKED_NAMESPACES or _md(ns).get("deletionTimestamp"):
-            return
+            return None
         selecting = self._selecting(ws, _md(ns).get("labels") or {})
         annotations = _md(ns).get("annotations") or {}
         if not selecting and PLACEMENT_ANNOTATION not in annotations:
             # Never placed by a Placement: labels set by hand (or by another coordinator) are not ours to change.
             self._held.discard(key)
-            return
+            return None
         items = self._items(ws, ns_name, selecting)
         now_text = meta.now_rfc3339()
         known = self._target_names.keys()
@@ -269,7 +268,7 @@ class AssignmentController(Controller):
 
         # The namespace is labelled before its objects so a syncer never sees an object of an unassigned namespace.
         if not await self._apply(NAMESPACES, ws, None, ns_name, entry.rev, ns_plan, key):
-            return
+            return None
         # Objects are independent of each other: their writes go to the store together and commit in groups.
         changed = [(item, plan) for item, plan in plans if not plan.empty]
         for start in range(0, len(changed), _PARALLEL_WRITES):
@@ -297,8 +296,7 @@ class AssignmentController(Controller):
             self._held.discard(key)
         held_keys = {k for _, p in plans for k in p.held}
         waits = [w for w in (wait, *(graced[k] + 0.05 for k in held_keys if k in graced)) if w is not None]
-        if waits:
-            self.queue.add_after(key, min(waits))
+        return requeue(min(waits)) if waits else None
 
     def _finalized_keys(self, item: _Item) -> list[str]:
         """The desired keys whose syncer finalizer the hub adds with the label: those whose syncer syncs the type."""
@@ -368,7 +366,8 @@ class AssignmentController(Controller):
             if e.code == 404:
                 return False
             if e.code == 409:
-                # Raced another writer: recompute from the new state once its write has landed.
+                # One write of a batch raced another writer: the rest of the batch goes on, and the namespace is
+                # recomputed from the new state once that write has landed.
                 self.queue.add_after(ns_key, CONFLICT_RETRY)
                 return False
             raise

@@ -39,7 +39,6 @@ from tmc.api.workload import (
     STATE_SYNC,
     SYNC_TARGETS,
 )
-from tmc.apimachinery import errors
 from tmc.apimachinery.conditions import SEVERITY_ERROR, SEVERITY_WARNING, condition, find, set_condition
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, cluster_of_key
 from tmc.apimachinery.selectors import EVERYTHING, label_selector_from_object
@@ -48,7 +47,7 @@ from tmc.controllers.placement.algorithm import TargetSet, schedule, with_replic
 from tmc.controllers.placement.events import NORMAL, WARNING, EventRecorder
 from tmc.controllers.placement.model import Decision, Policy, ScheduleResult, Target
 from tmc.controllers.placement.workloads import replicas_of
-from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY, MultiPrefixController
+from tmc.controllers.runtime import MultiPrefixController, Result, requeue
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import NAMESPACES, ObjectService, WriteOptions
@@ -244,15 +243,15 @@ class PlacementController(MultiPrefixController):
 
     # ------------------------------------------------------------------ reconcile
 
-    async def reconcile(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
         entry = self.store.get(key)
         if entry is None:
             self._forget(key)
-            return
+            return None
         obj = entry.obj
         md = obj["metadata"]
         if md.get("deletionTimestamp"):
-            return
+            return None
         ws, name = cluster_of_key(key), str(md["name"])
         spec = obj.get("spec") or {}
         status = obj.get("status") or {}
@@ -296,18 +295,12 @@ class PlacementController(MultiPrefixController):
         if new_status != status:
             # ObjectService copies what it stores, so a shallow copy of the shared object is enough.
             body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(entry.rev)}, "status": new_status}
-            try:
-                await self.service.update(PLACEMENTS, ws, None, name, body, WriteOptions(), "status")
-            except errors.StatusError as e:
-                if e.code == 409:
-                    self.queue.add_after(key, CONFLICT_RETRY)  # someone wrote in between: decide again
-                    return
-                if e.code == 404:
-                    return
-                raise
+            # A 409 (someone wrote in between) decides again after the runtime's conflict delay.
+            await self.service.update(PLACEMENTS, ws, None, name, body, WriteOptions(), "status")
             await self._record(ws, obj, policy, previous, decisions, source, result, status, now)
         if result is not None and result.next_check is not None:
-            self.queue.add_after(key, max(0.0, result.next_check - now) + 0.05)
+            return requeue(result.next_check - now + 0.05)
+        return None
 
     def location_workspace(self, ws: str, spec: Mapping[str, Any]) -> str:
         explicit = spec.get("locationWorkspace")

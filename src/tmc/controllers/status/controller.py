@@ -14,7 +14,6 @@ import logging
 from typing import Any
 
 from tmc.api.workload import CONDITION_READY, SYNC_TARGETS, state_label
-from tmc.apimachinery import errors
 from tmc.apimachinery.conditions import is_true
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.controllers.runtime import Controller
@@ -34,6 +33,7 @@ class StatusAggregationController(Controller):
 
     name = "status-aggregation"
     prefix = "/registry/"
+    conflict_retry = 0.01
     workers = 2
 
     def __init__(self, store: Store, registry: ResourceRegistry, service: ObjectService) -> None:
@@ -110,12 +110,5 @@ class StatusAggregationController(Controller):
         body = dict(self.service.served(info, entry.obj))
         body["metadata"] = {**body["metadata"], "resourceVersion": str(entry.rev)}
         body["status"] = status
-        try:
-            await self.service.update(info, cluster, namespace, name, body, WriteOptions(), "status")
-        except errors.StatusError as e:
-            if e.code == 404:
-                return
-            if e.code == 409:
-                self.queue.add_after(key, 0.01)  # changed under us: the newer state is queued anyway
-                return
-            raise
+        # A 409 (changed under us) looks again after `conflict_retry`: the newer state is queued anyway.
+        await self.service.update(info, cluster, namespace, name, body, WriteOptions(), "status")

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 import orjson
@@ -29,15 +29,13 @@ from tmc.api.workload import (
     SYNC_TARGET_KEY_LABEL,
     SYNC_TARGETS,
 )
-from tmc.apimachinery import errors
 from tmc.apimachinery.conditions import SEVERITY_WARNING, condition, is_true, set_condition, summarize
 from tmc.apimachinery.quantity import parse_resource_list
 from tmc.apimachinery.resources import cluster_of_key
 from tmc.controllers.loopwatch import LoopWatch
 from tmc.controllers.placement.model import Target, parse_time
-from tmc.controllers.runtime import Controller
+from tmc.controllers.runtime import Controller, Result, requeue
 from tmc.controllers.synctarget import metrics
-from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
@@ -110,23 +108,22 @@ class HeartbeatController(Controller):
             return ()
         return (event.key,)
 
-    async def reconcile(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
         entry = self.store.get(key)
         if entry is None:
-            return
+            return None
         obj = entry.obj
         md = obj["metadata"]
         cluster, name = cluster_of_key(key), str(md["name"])
         if md.get("deletionTimestamp"):
-            return
+            return None
         target_key = sync_target_key(cluster, name)
         if (md.get("labels") or {}).get(SYNC_TARGET_KEY_LABEL) != target_key:
             patch = {"metadata": {"labels": {SYNC_TARGET_KEY_LABEL: target_key}}}
-            await self._write(
-                key,
-                self.service.patch(SYNC_TARGETS, cluster, None, name, MERGE_PATCH, orjson.dumps(patch), WriteOptions()),
+            await self.service.patch(
+                SYNC_TARGETS, cluster, None, name, MERGE_PATCH, orjson.dumps(patch), WriteOptions()
             )
-            return  # the label write is an event of its own; the status is handled on that pass
+            return None  # the label write is an event of its own; the status is handled on that pass
 
         now = self.clock()
         status = obj.get("status") or {}
@@ -144,19 +141,17 @@ class HeartbeatController(Controller):
                 "metadata": {**obj["metadata"], "resourceVersion": str(entry.rev)},
                 "status": {**status, "conditions": conditions},
             }
-            write = self.service.update(SYNC_TARGETS, cluster, None, name, body, WriteOptions(), "status")
-            if not await self._write(key, write):
-                return
+            # A conflict or a vanished target ends this pass here (the runtime requeues a conflict).
+            await self.service.update(SYNC_TARGETS, cluster, None, name, body, WriteOptions(), "status")
             was_ready = is_true(status.get("conditions"), CONDITION_READY)
             if was_ready != is_true(conditions, CONDITION_READY):
                 log.info(
                     "sync target readiness changed",
                     extra={"workspace": cluster, "syncTarget": name, "ready": not was_ready, "why": heartbeat},
                 )
-        if expires is not None:
-            # Wake up just after the heartbeat expires; a newer heartbeat reconciles (and reschedules) sooner.
-            self.queue.add_after(key, max(0.0, expires - now) + 0.05)
         self._publish(cluster, name, obj, conditions, now)
+        # Wake up just after the heartbeat expires; a newer heartbeat reconciles (and reschedules) sooner.
+        return None if expires is None else requeue(expires - now + 0.05)
 
     def _excused(self, key: str, status: dict[str, Any], now: float) -> float:
         """Seconds since the last heartbeat during which the hub could not receive one (it was stalled, or not yet
@@ -173,19 +168,6 @@ class HeartbeatController(Controller):
             else:
                 del self._stored_at_start[key]  # a heartbeat arrived since the start
         return excused
-
-    async def _write(self, key: str, write: Awaitable[Any]) -> bool:
-        """Await a write; on a conflict look again (the key is requeued), on a vanished object give up."""
-        try:
-            await write
-        except errors.StatusError as e:
-            if e.code == 409:
-                self.queue.add_after(key, CONFLICT_RETRY)
-                return False
-            if e.code == 404:
-                return False
-            raise
-        return True
 
     def _publish(
         self, cluster: str, name: str, obj: dict[str, Any], conditions: list[dict[str, Any]], now: float

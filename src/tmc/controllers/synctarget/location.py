@@ -10,11 +10,10 @@ import orjson
 
 from tmc.api.scheduling import LOCATION_LABELS_ANNOTATION, LOCATIONS
 from tmc.api.workload import CONDITION_READY, SYNC_TARGETS
-from tmc.apimachinery import errors
 from tmc.apimachinery.conditions import is_true
 from tmc.apimachinery.resources import cluster_of_key
 from tmc.apimachinery.selectors import label_selector_from_object
-from tmc.controllers.synctarget.multiwatch import CONFLICT_RETRY, MultiPrefixController
+from tmc.controllers.runtime import MultiPrefixController
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
@@ -56,13 +55,7 @@ class LocationStatusController(MultiPrefixController):
         labels_text = _labels_text(md.get("labels") or {})
         if (md.get("annotations") or {}).get(LOCATION_LABELS_ANNOTATION) != labels_text:
             patch = {"metadata": {"annotations": {LOCATION_LABELS_ANNOTATION: labels_text}}}
-            try:
-                await self.service.patch(
-                    LOCATIONS, cluster, None, name, MERGE_PATCH, orjson.dumps(patch), WriteOptions()
-                )
-            except errors.StatusError as e:
-                if e.code != 404:
-                    raise
+            await self.service.patch(LOCATIONS, cluster, None, name, MERGE_PATCH, orjson.dumps(patch), WriteOptions())
             return  # the annotation write comes back as an event; the status is handled then
         selector = label_selector_from_object((obj.get("spec") or {}).get("instanceSelector"))
         instances = available = 0
@@ -85,13 +78,7 @@ class LocationStatusController(MultiPrefixController):
             "metadata": {**obj["metadata"], "resourceVersion": str(entry.rev)},
             "status": {**status, "instances": instances, "availableInstances": available},
         }
-        try:
-            await self.service.update(LOCATIONS, cluster, None, name, body, WriteOptions(), "status")
-        except errors.StatusError as e:
-            if e.code == 409:
-                self.queue.add_after(key, CONFLICT_RETRY)
-            elif e.code != 404:
-                raise
+        await self.service.update(LOCATIONS, cluster, None, name, body, WriteOptions(), "status")
 
 
 def _count_inputs_changed(event: Event) -> bool:

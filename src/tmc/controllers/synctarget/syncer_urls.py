@@ -9,9 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from tmc.api.workload import SYNC_TARGETS
-from tmc.apimachinery import errors
 from tmc.apimachinery.resources import cluster_of_key
-from tmc.controllers.runtime import Controller
+from tmc.controllers.runtime import Controller, Result, requeue
 from tmc.protocol.keys import syncer_vw_path
 from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
@@ -26,6 +25,7 @@ class SyncerURLController(Controller):
 
     name = "synctarget-urls"
     prefix = SYNC_TARGETS.key_prefix(None)
+    conflict_retry = 0.01
 
     def __init__(self, store: Store, service: ObjectService) -> None:
         super().__init__(store)
@@ -34,25 +34,19 @@ class SyncerURLController(Controller):
     def keys_for(self, event: Event) -> tuple[str, ...]:
         return () if event.type == "DELETED" else (event.key,)
 
-    async def reconcile(self, key: str) -> None:
+    async def reconcile(self, key: str) -> Result | None:
         if not self.service.external_url:
-            self.queue.add_after(key, 0.2)  # the listener is not bound yet, so the URL is not known
-            return
+            return requeue(0.2)  # the listener is not bound yet, so the URL is not known
         entry = self.store.get(key)
         if entry is None:
-            return
+            return None
         md = entry.obj["metadata"]
         workspace, name = cluster_of_key(key), str(md["name"])
         wanted = [{"syncerURL": syncer_url(self.service.external_url, workspace, name, str(md.get("uid", "")))}]
         status: dict[str, Any] = dict(entry.obj.get("status") or {})
         if status.get("virtualWorkspaces") == wanted:
-            return
+            return None
         status["virtualWorkspaces"] = wanted
         body = {**entry.obj, "metadata": {**md, "resourceVersion": str(entry.rev)}, "status": status}
-        try:
-            await self.service.update(SYNC_TARGETS, workspace, None, name, body, WriteOptions(), "status")
-        except errors.StatusError as e:
-            if e.code == 409:
-                self.queue.add_after(key, 0.01)
-            elif e.code != 404:
-                raise
+        await self.service.update(SYNC_TARGETS, workspace, None, name, body, WriteOptions(), "status")
+        return None

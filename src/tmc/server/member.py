@@ -1,5 +1,7 @@
-"""A simulated member cluster: the hub's API server on the plain Kubernetes URL layout, its nodes, the sim
-controllers, the outage switch and `<data-dir>/<name>.kubeconfig`."""
+"""A simulated member cluster (`tmc sim-cluster`): the hub's API server on the plain Kubernetes URL layout, with
+only the controllers a plain Kubernetes API server has (namespace deletion, garbage collection) plus the simulated
+cluster's own (scheduler, kubelet, Deployment/ReplicaSet/StatefulSet/DaemonSet/Job), its nodes, the outage switch and
+`<data-dir>/<name>.kubeconfig`."""
 
 from __future__ import annotations
 
@@ -10,9 +12,12 @@ import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from tmc.apiserver.app import Hub, ServerConfig
 from tmc.apiserver.kubeconfig import write_kubeconfig
+from tmc.apiserver.server import ListenConfig
+from tmc.controllers.gc import GarbageCollector
+from tmc.controllers.namespace import NamespaceController
 from tmc.controllers.runtime import Controller
+from tmc.server.process import ServerProcess
 from tmc.sim.apps import DeploymentController, ReplicaSetController
 from tmc.sim.base import SimSettings
 from tmc.sim.kubelet import KubeletController, SchedulerController
@@ -37,18 +42,14 @@ class SimConfig:
     bind_address: str = "127.0.0.1"
 
 
-class SimCluster:
+class SimCluster(ServerProcess):
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.outage = OutageSwitch(self.outage_path)
         # Each cluster keeps its database and PKI in its own directory, so several can share one data dir.
-        self.hub = Hub(
-            ServerConfig(
-                data_dir=os.path.join(config.data_dir, config.name),
-                bind_address=config.bind_address,
-                secure_port=config.secure_port,
-                hub_controllers=False,
-            ),
+        super().__init__(
+            os.path.join(config.data_dir, config.name),
+            ListenConfig(bind_address=config.bind_address, secure_port=config.secure_port),
             middlewares=[self.outage.middleware],
         )
         self.nodes: list[str] = []
@@ -63,44 +64,49 @@ class SimCluster:
 
     @property
     def url(self) -> str:
-        return f"https://127.0.0.1:{self.hub.port}"
+        return f"https://127.0.0.1:{self.port}"
+
+    async def prepare(self) -> None:
+        cfg = self.config
+        cluster = self.listen.default_cluster
+        for namespace in EXTRA_NAMESPACES:
+            await self.service.ensure_namespace(cluster, namespace)
+        self.nodes = await ensure_nodes(
+            self.service, cluster, cfg.name, cfg.nodes, cfg.node_cpu, cfg.node_memory, cfg.labels
+        )
+
+    def build_controllers(self) -> list[Controller]:
+        store, registry, service = self.store, self.registry, self.service
+        assert store is not None
+        settings = SimSettings(
+            name=self.config.name, cluster=self.listen.default_cluster, ready_delay=self.config.ready_delay
+        )
+        return [
+            NamespaceController(store, registry, service),
+            GarbageCollector(store, registry, service),
+            SchedulerController(store, service, settings),
+            KubeletController(store, service, settings),
+            ReplicaSetController(store, service, settings),
+            DeploymentController(store, service, settings),
+            StatefulSetController(store, service, settings),
+            DaemonSetController(store, service, settings),
+            JobController(store, service, settings),
+        ]
 
     async def start(self) -> None:
-        cfg = self.config
-        hub = self.hub
-        await hub.start()
-        # /readyz says ready only once nodes and controllers are in place, not when the listener is.
-        hub.ready = False
-        assert hub.store is not None
-        cluster = hub.config.default_cluster
-        for namespace in EXTRA_NAMESPACES:
-            await hub.service.ensure_namespace(cluster, namespace)
-        self.nodes = await ensure_nodes(
-            hub.service, cluster, cfg.name, cfg.nodes, cfg.node_cpu, cfg.node_memory, cfg.labels
-        )
-        settings = SimSettings(name=cfg.name, cluster=cluster, ready_delay=cfg.ready_delay)
-        controllers: list[Controller] = [
-            SchedulerController(hub.store, hub.service, settings),
-            KubeletController(hub.store, hub.service, settings),
-            ReplicaSetController(hub.store, hub.service, settings),
-            DeploymentController(hub.store, hub.service, settings),
-            StatefulSetController(hub.store, hub.service, settings),
-            DaemonSetController(hub.store, hub.service, settings),
-            JobController(hub.store, hub.service, settings),
-        ]
-        for controller in controllers:
-            await controller.start()
-            hub.controllers.append(controller)  # the hub stops them with its own
+        await super().start()
         self.outage.start()
+        cfg = self.config
         write_kubeconfig(
             self.kubeconfig_path,
             server=self.url,  # the plain layout: no /clusters/ prefix, like any Kubernetes API server
-            ca_pem=hub.identity.ca_cert_pem,
+            ca_pem=self.identity.ca_cert_pem,
             context=cfg.name,
             user=f"{cfg.name}-admin",
-            token=hub.identity.admin_token,
+            token=self.identity.admin_token,
         )
-        hub.ready = True
+        # /readyz says ready only once nodes and controllers are in place, not when the listener is.
+        self.ready = True
         log.info(
             "sim-cluster ready",
             extra={"cluster": cfg.name, "url": self.url, "nodes": len(self.nodes), "kubeconfig": self.kubeconfig_path},
@@ -108,7 +114,7 @@ class SimCluster:
 
     async def stop(self) -> None:
         await self.outage.stop()
-        await self.hub.stop()
+        await super().stop()
 
 
 async def run(config: SimConfig, on_ready: Callable[[SimCluster], None] | None = None) -> None:

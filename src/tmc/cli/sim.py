@@ -1,8 +1,7 @@
-"""`tmc sim-cluster`: run a simulated member cluster."""
+"""`tmc sim-cluster`: run a simulated member cluster (assembled in `tmc.server.member`)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import re
 from typing import TYPE_CHECKING
@@ -10,10 +9,11 @@ from typing import TYPE_CHECKING
 import click
 
 from tmc.apimachinery.quantity import parse_quantity
+from tmc.cli.aio import run_async
 from tmc.cli.params import Duration, log_level_option, parse_labels
 
 if TYPE_CHECKING:
-    from tmc.sim.cluster import SimCluster
+    from tmc.server.member import SimCluster
 
 
 _NAME = re.compile(r"^[a-z0-9]([-a-z0-9]{0,38}[a-z0-9])?$")
@@ -78,7 +78,7 @@ def sim_cluster(
     sim.tmc.io/crash-loop; outage: create DATA_DIR/NAME.outage (remove it to recover).
     """
     from tmc.observability.logging import configure_logging
-    from tmc.sim.cluster import SimConfig, run
+    from tmc.server.member import SimConfig, run
 
     configure_logging(log_level, component="sim-cluster")
     config = SimConfig(
@@ -91,12 +91,7 @@ def sim_cluster(
         ready_delay=ready_delay,
         labels=labels,
     )
-    try:
-        import uvloop
-
-        uvloop.run(run(config, on_ready=_announce))
-    except ImportError:
-        asyncio.run(run(config, on_ready=_announce))
+    run_async(run(config, on_ready=_announce))
 
 
 def _announce(sim: SimCluster) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from tmc.cli.aio import run_async
 from tmc.cli.params import Duration, log_level_option, parse_labels
 from tmc.syncer import DEFAULT_RESOURCE_TYPES
 
@@ -52,7 +53,6 @@ def syncer(
     log_level: str,
 ) -> None:
     """Sync the workloads assigned to one SyncTarget into its member cluster, and their status back."""
-    from tmc.cli.main import _run
     from tmc.observability.logging import configure_logging
     from tmc.syncer.agent import SyncerConfig, run
 
@@ -72,4 +72,4 @@ def syncer(
         resource_types=resource_types,
         labels=parse_labels(labels),
     )
-    _run(run(config))
+    run_async(run(config))

@@ -1,0 +1,117 @@
+"""The HTTP server: TLS listener, the request pipeline's outer steps (health, authentication, metrics endpoint,
+in-flight gauges) in front of the API handler and the virtual workspaces. It knows nothing of controllers: a
+composition root (`tmc.server.hub`, `tmc.server.member`) builds it with the store, registry and object service."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+
+from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
+
+from tmc.apimachinery import errors
+from tmc.apiserver import certs
+from tmc.apiserver.authn import CALLER, Authenticator, authenticate
+from tmc.apiserver.handlers import MAX_BODY_BYTES, ApiHandler, status_response
+from tmc.observability import metrics
+from tmc.registry.resources import ResourceRegistry
+from tmc.registry.service import ObjectService
+from tmc.storage.interface import Store
+
+log = logging.getLogger("tmc.server")
+_HEALTH_PATHS = ("/livez", "/readyz", "/healthz")
+VirtualWorkspace = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+@dataclass
+class ListenConfig:
+    bind_address: str = "127.0.0.1"
+    secure_port: int = 6443
+    default_cluster: str = "root"
+    bookmark_interval: float = 60.0
+    shutdown_timeout: float = 10.0
+
+
+class ApiServer:
+    """Serves the Kubernetes API over TLS: `start()` binds (and learns the port when asked for port 0), `stop()` stops
+    accepting, ends watches and lets in-flight requests finish."""
+
+    def __init__(
+        self,
+        config: ListenConfig,
+        store: Store,
+        registry: ResourceRegistry,
+        service: ObjectService,
+        identity: certs.ServingIdentity,
+        authenticators: Sequence[Authenticator],
+        *,
+        middlewares: Sequence[Middleware] = (),
+    ) -> None:
+        self.config = config
+        self.identity = identity
+        self.authenticators = tuple(authenticators)
+        # Run before the server's own (health, authentication); `tmc sim-cluster` puts its outage switch here.
+        self.extra_middlewares = tuple(middlewares)
+        self.stopping = asyncio.Event()
+        self.ready = False
+        self.port = config.secure_port
+        self.api = ApiHandler(
+            store,
+            registry,
+            service,
+            self.stopping,
+            default_cluster=config.default_cluster,
+            bookmark_interval=config.bookmark_interval,
+        )
+        self._runner: web.AppRunner | None = None
+
+    def add_virtual_workspace(self, prefix: str, handler: VirtualWorkspace) -> None:
+        """Requests under `prefix` (e.g. "/services/syncer/") go to `handler`, which routes and authorizes itself."""
+        self.api.virtual[prefix] = handler
+
+    async def start(self) -> None:
+        cfg = self.config
+        app = web.Application(
+            client_max_size=MAX_BODY_BYTES + 1, middlewares=[*self.extra_middlewares, self._middleware]
+        )
+        app.router.add_route("*", "/{tail:.*}", self.api.handle)
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=cfg.shutdown_timeout)
+        await self._runner.setup()
+        site = web.TCPSite(
+            self._runner, cfg.bind_address, cfg.secure_port, ssl_context=certs.ssl_context(self.identity), backlog=1024
+        )
+        await site.start()
+        sockets = getattr(site._server, "sockets", None)
+        if cfg.secure_port == 0 and sockets:
+            self.port = int(sockets[0].getsockname()[1])
+
+    async def stop(self) -> None:
+        self.ready = False
+        self.stopping.set()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    @web.middleware
+    async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
+        path = request.path
+        if path.startswith(_HEALTH_PATHS):
+            healthy = self.ready or not path.startswith("/readyz")
+            return web.Response(status=200 if healthy else 503, text="ok" if healthy else "shutting down")
+        try:
+            request[CALLER] = authenticate(self.authenticators, request)
+        except errors.StatusError as e:
+            return status_response(e)
+        if path == "/metrics":
+            body, content_type = metrics.render_metrics()
+            return web.Response(body=body, headers={"Content-Type": content_type})
+        mutating = request.method in ("POST", "PUT", "PATCH", "DELETE")
+        gauge = metrics.inflight_gauge(mutating)
+        gauge.inc()
+        try:
+            return await handler(request)
+        finally:
+            gauge.dec()

@@ -1,0 +1,115 @@
+"""The hub process (`tmc server`): the API server with workspaces, the syncer virtual workspace, and every hub
+controller (namespace and garbage collection, workspaces, status aggregation, SyncTarget URLs, heartbeat, Locations,
+the placement scheduler and the assignment controller)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from aiohttp.typedefs import Middleware
+
+from tmc.apiserver.server import ApiServer, ListenConfig
+from tmc.apiserver.virtual import syncer as syncer_vw
+from tmc.controllers.gc import GarbageCollector
+from tmc.controllers.namespace import NamespaceController
+from tmc.controllers.placement.wiring import scheduling_controllers
+from tmc.controllers.runtime import Controller
+from tmc.controllers.status import StatusAggregationController
+from tmc.controllers.status import metrics as sync_status_metrics
+from tmc.controllers.synctarget.syncer_urls import SyncerURLController
+from tmc.controllers.workspace import WorkspaceController
+from tmc.server.process import ServerProcess
+
+log = logging.getLogger("tmc.server")
+
+
+@dataclass
+class ServerConfig:
+    data_dir: str = ".tmc"
+    bind_address: str = "127.0.0.1"
+    secure_port: int = 6443
+    storage: str = "sqlite"
+    default_cluster: str = "root"
+    bookmark_interval: float = 60.0
+    shutdown_timeout: float = 10.0
+    extra_hosts: list[str] = field(default_factory=list)
+    # Seconds without a syncer heartbeat before a SyncTarget turns Ready=False (kcp's flag; kcp defaulted to 1m).
+    sync_target_heartbeat_threshold: float = 30.0
+
+    def listen(self) -> ListenConfig:
+        return ListenConfig(
+            bind_address=self.bind_address,
+            secure_port=self.secure_port,
+            default_cluster=self.default_cluster,
+            bookmark_interval=self.bookmark_interval,
+            shutdown_timeout=self.shutdown_timeout,
+        )
+
+
+class Hub(ServerProcess):
+    """One hub: `start()` serves, `stop()` drains and closes storage."""
+
+    def __init__(self, config: ServerConfig, middlewares: Sequence[Middleware] = ()) -> None:
+        super().__init__(config.data_dir, config.listen(), config.storage, config.extra_hosts, middlewares)
+        self.config = config
+
+    async def prepare(self) -> None:
+        assert self.store is not None
+        sync_status_metrics.COLLECTOR.attach(self.store, self.registry)
+
+    def build_controllers(self) -> list[Controller]:
+        store, registry, service = self.store, self.registry, self.service
+        assert store is not None
+        return [
+            NamespaceController(store, registry, service),
+            GarbageCollector(store, registry, service),
+            WorkspaceController(store, service),
+            StatusAggregationController(store, registry, service),
+            SyncerURLController(store, service),
+            *scheduling_controllers(
+                store, registry, service, heartbeat_threshold=self.config.sync_target_heartbeat_threshold
+            ),
+        ]
+
+    def mount(self, api_server: ApiServer) -> None:
+        assert self.store is not None
+        vw = syncer_vw.SyncerVirtualWorkspace(
+            self.store,
+            self.registry,
+            self.service,
+            api_server.stopping,
+            bookmark_interval=self.config.bookmark_interval,
+        )
+        api_server.add_virtual_workspace(syncer_vw.PREFIX, vw.handle)
+
+    def release(self) -> None:
+        assert self.store is not None
+        sync_status_metrics.COLLECTOR.detach(self.store)
+
+    async def start(self) -> None:
+        await super().start()
+        self.ready = True
+        log.info(
+            "serving",
+            extra={"address": self.listen.bind_address, "port": self.port, "kubeconfig": self.kubeconfig_path},
+        )
+
+
+async def serve(config: ServerConfig, on_ready: Callable[[Hub], None] | None = None) -> None:
+    """Run a hub until SIGTERM or SIGINT."""
+    hub = Hub(config)
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await hub.start()
+    if on_ready is not None:
+        on_ready(hub)
+    try:
+        await stop.wait()
+    finally:
+        await hub.stop()

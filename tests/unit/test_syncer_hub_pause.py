@@ -12,9 +12,9 @@ import yaml
 from prometheus_client import REGISTRY
 
 from tests.unit._scheduling_env import Env, rfc3339
-from tmc.controllers.loopwatch import LoopWatch
 from tmc.controllers.synctarget.heartbeat import HeartbeatController, heartbeat_condition
 from tmc.protocol.keys import sync_target_key
+from tmc.runtime.loopwatch import LoopWatch
 from tmc.syncer.agent import Syncer, SyncerConfig
 from tmc.syncer.engine import Engine
 from tmc.syncer.namespaces import TargetIdentity

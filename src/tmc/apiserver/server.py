@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -17,6 +17,7 @@ from tmc.apiserver import certs
 from tmc.apiserver.authn import CALLER, Authenticator, authenticate
 from tmc.apiserver.handlers import MAX_BODY_BYTES, ApiHandler, status_response
 from tmc.observability import metrics
+from tmc.observability.health import Check
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import ObjectService
 from tmc.storage.interface import Store
@@ -49,12 +50,14 @@ class ApiServer:
         authenticators: Sequence[Authenticator],
         *,
         middlewares: Sequence[Middleware] = (),
+        readiness: Callable[[], Iterable[Check]] = tuple,
     ) -> None:
         self.config = config
         self.identity = identity
         self.authenticators = tuple(authenticators)
         # Run before the server's own (health, authentication); `tmc sim-cluster` puts its outage switch here.
         self.extra_middlewares = tuple(middlewares)
+        self.readiness = readiness
         self.stopping = asyncio.Event()
         self.ready = False
         self.port = config.secure_port
@@ -95,12 +98,22 @@ class ApiServer:
             await self._runner.cleanup()
             self._runner = None
 
+    def _health(self, path: str) -> web.Response:
+        if not path.startswith("/readyz"):
+            return web.Response(text="ok")
+        if not self.ready:
+            return web.Response(status=503, text="shutting down")
+        failed = [c for c in self.readiness() if not c.ok]
+        if failed:
+            text = "\n".join(f"[-]{c.name} failed: {c.message}" for c in failed) + "\nreadyz check failed"
+            return web.Response(status=503, text=text)
+        return web.Response(text="ok")
+
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
         if path.startswith(_HEALTH_PATHS):
-            healthy = self.ready or not path.startswith("/readyz")
-            return web.Response(status=200 if healthy else 503, text="ok" if healthy else "shutting down")
+            return self._health(path)
         try:
             request[CALLER] = authenticate(self.authenticators, request)
         except errors.StatusError as e:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
 from tmc.controllers.runtime import Controller
+from tmc.observability.health import Check
 
 log = logging.getLogger("tmc.controllers.manager")
 
@@ -33,13 +33,6 @@ class SingleProcessElector:
 
     async def release(self) -> None:
         return None
-
-
-@dataclass(frozen=True)
-class Check:
-    name: str
-    ok: bool
-    message: str = ""
 
 
 class ControllerManager:

@@ -14,14 +14,13 @@ from aiohttp.typedefs import Middleware
 
 from tmc.apiserver.server import ApiServer, ListenConfig
 from tmc.apiserver.virtual import syncer as syncer_vw
-from tmc.controllers.gc import GarbageCollector
-from tmc.controllers.namespace import NamespaceController
+from tmc.controllers.core.wiring import core_controllers
 from tmc.controllers.placement.wiring import scheduling_controllers
 from tmc.controllers.runtime import Controller
 from tmc.controllers.status import StatusAggregationController
 from tmc.controllers.status import metrics as sync_status_metrics
 from tmc.controllers.synctarget.syncer_urls import SyncerURLController
-from tmc.controllers.workspace import WorkspaceController
+from tmc.controllers.tenancy.workspace import WorkspaceController
 from tmc.server.process import ServerProcess
 
 log = logging.getLogger("tmc.server")
@@ -65,8 +64,7 @@ class Hub(ServerProcess):
         store, registry, service = self.store, self.registry, self.service
         assert store is not None
         return [
-            NamespaceController(store, registry, service),
-            GarbageCollector(store, registry, service),
+            *core_controllers(store, registry, service),
             WorkspaceController(store, service),
             StatusAggregationController(store, registry, service),
             SyncerURLController(store, service),

@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 
 from tmc.apiserver.kubeconfig import write_kubeconfig
 from tmc.apiserver.server import ListenConfig
-from tmc.controllers.gc import GarbageCollector
-from tmc.controllers.namespace import NamespaceController
+from tmc.controllers.core.wiring import core_controllers
 from tmc.controllers.runtime import Controller
 from tmc.server.process import ServerProcess
 from tmc.sim.apps import DeploymentController, ReplicaSetController
@@ -82,8 +81,7 @@ class SimCluster(ServerProcess):
             name=self.config.name, cluster=self.listen.default_cluster, ready_delay=self.config.ready_delay
         )
         return [
-            NamespaceController(store, registry, service),
-            GarbageCollector(store, registry, service),
+            *core_controllers(store, registry, service),
             SchedulerController(store, service, settings),
             KubeletController(store, service, settings),
             ReplicaSetController(store, service, settings),

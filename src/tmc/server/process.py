@@ -91,7 +91,14 @@ class ServerProcess:
         await self.prepare()
         authenticators = (TokenAuthenticator(self.identity.admin_token), X509Authenticator())
         self.api_server = ApiServer(
-            cfg, store, self.registry, self.service, self.identity, authenticators, middlewares=self.middlewares
+            cfg,
+            store,
+            self.registry,
+            self.service,
+            self.identity,
+            authenticators,
+            middlewares=self.middlewares,
+            readiness=self.manager.checks,
         )
         self.mount(self.api_server)
         for controller in self.build_controllers():

@@ -32,13 +32,13 @@ from tmc.api.workload import (
 from tmc.apimachinery.conditions import SEVERITY_WARNING, condition, is_true, set_condition, summarize
 from tmc.apimachinery.quantity import parse_resource_list
 from tmc.apimachinery.resources import cluster_of_key
-from tmc.controllers.loopwatch import LoopWatch
 from tmc.controllers.placement.model import Target, parse_time
 from tmc.controllers.runtime import Controller, Result, requeue
 from tmc.controllers.synctarget import metrics
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
+from tmc.runtime.loopwatch import LoopWatch
 from tmc.storage.interface import Event, Store
 
 log = logging.getLogger("tmc.controllers.synctarget")

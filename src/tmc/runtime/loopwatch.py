@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from prometheus_client import Counter
 
-log = logging.getLogger("tmc.controllers.loopwatch")
+log = logging.getLogger("tmc.runtime.loopwatch")
 
 STALLS = Counter(
     "tmc_event_loop_stalls",

@@ -1,0 +1,1 @@
+"""Workspaces (kcp's logical clusters): deleting a Workspace deletes everything in it and in its descendants."""

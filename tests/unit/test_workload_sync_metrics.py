@@ -22,12 +22,12 @@ from tmc.api.workload import (
 )
 from tmc.apimachinery.resources import BUILTIN_RESOURCES
 from tmc.apiserver.app import Hub, ServerConfig
+from tmc.client import KubeClient, load_kubeconfig
 from tmc.controllers.status.metrics import COLLECTOR
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import NAMESPACES, WriteOptions
 from tmc.storage.sqlite import SqliteStore
-from tmc.syncer.client import KubeClient, load_kubeconfig
 
 T = TypeVar("T")
 A = sync_target_key("root", "a")

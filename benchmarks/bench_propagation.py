@@ -57,8 +57,8 @@ from benchmarks.prop_support import (
 from benchmarks.prop_watch import Facts, Observer, StreamSpec
 from benchmarks.report import Row, row, table
 from tmc.cli.up import System, free_port, start_system
+from tmc.client import KubeClient, load_kubeconfig
 from tmc.protocol.keys import sync_target_key
-from tmc.syncer.client import KubeClient, load_kubeconfig
 
 HUB = "/clusters/root"
 PLACEMENTS = f"{HUB}/apis/scheduling.kcp.io/v1alpha1/placements"

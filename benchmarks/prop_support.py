@@ -12,7 +12,7 @@ from typing import Any
 
 from benchmarks.cpu import process_cpu, system_busy
 from tmc.cli.up import System
-from tmc.syncer.client import ApiError, KubeClient
+from tmc.client import Conflict, KubeClient
 
 LOCATION_RESOURCE = {"group": "workload.kcp.io", "version": "v1alpha1", "resource": "synctargets"}
 
@@ -65,9 +65,8 @@ def placement(name: str, namespace_label: str) -> dict[str, Any]:
 async def ensure(client: KubeClient, path: str, body: dict[str, Any]) -> None:
     try:
         await client.create(path, body)
-    except ApiError as e:
-        if e.code != 409:
-            raise
+    except Conflict:
+        pass  # made by an earlier step or run
 
 
 async def until(probe: Callable[[], Awaitable[bool]], timeout: float, what: str, every: float = 0.25) -> float:

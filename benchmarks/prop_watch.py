@@ -10,8 +10,10 @@ worker keeps only first arrivals, so memory stays small:
 - `reported`: per target key, when that target's status report (`diff.syncer.internal.kcp.io/<key>`, the per-target
   status the syncer writes through the virtual workspace) first showed `readyReplicas >= 1` (hub streams only).
 
-It runs in its own process (uvloop when installed) so that neither the load generation nor the system under test
-delays the timestamps. The parent talks to it over a Pipe: ("progress") -> summary, ("stop") -> all facts.
+The streams are raw aiohttp reads rather than KubeClient.watch, which hands on parsed events: the timestamps must be
+taken per chunk, before parsing. The kubeconfig and TLS settings come from the client layer. It runs in its own
+process (uvloop when installed) so that neither the load generation nor the system under test delays the
+timestamps. The parent talks to it over a Pipe: ("progress") -> summary, ("stop") -> all facts.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import aiohttp
 import orjson
 
 from tmc.api.workload import STATUS_DIFF_ANNOTATION_PREFIX
-from tmc.syncer.client import load_kubeconfig, ssl_context
+from tmc.client import load_kubeconfig, ssl_context
 
 OPEN_TIMEOUT = 60.0
 WATCH_SECONDS = 3600  # longer than any run: the stream is never re-opened mid-measurement

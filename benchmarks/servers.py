@@ -1,7 +1,8 @@
 """Start the servers under test as subprocesses: a TMC hub, and the hello-world baseline (benchmarks.hello_server).
 
 Both listen on 127.0.0.1 with TLS from `tmc.apiserver.certs`, so the only difference a client sees is the work done
-per request. `Server` knows the URL, the admin token and the CA, and makes the SSL contexts clients need.
+per request. `Server` knows the URL, the admin token and the CA, and makes the SSL contexts the load generators need
+(they measure raw HTTP) and client-layer clients for everything else (readiness, /metrics).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+
+from tmc.client import ApiError, BlockingClient, Kubeconfig, Unreachable
 
 REPO = Path(__file__).resolve().parent.parent
 READY_TIMEOUT = 60.0
@@ -44,6 +45,10 @@ class Server:
     def ssl_context(self) -> ssl.SSLContext:
         """A client context that verifies the server against its CA (as kubectl does)."""
         return ssl.create_default_context(cafile=self.ca_path)
+
+    def client(self, timeout: float = 10.0) -> BlockingClient:
+        config = Kubeconfig(server=self.base_url, ca_pem=Path(self.ca_path).read_bytes(), token=self.token or None)
+        return BlockingClient(config, timeout=timeout)
 
     def auth_headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token}"} if self.token else {}
@@ -98,11 +103,11 @@ def _wait_ready(server: Server, path: str) -> None:
             raise RuntimeError(f"{server.name} exited with {server.process.returncode}:\n{server.log_tail()}")
         if os.path.exists(server.ca_path):
             try:
-                with urllib.request.urlopen(server.base_url + path, context=server.ssl_context(), timeout=2) as r:
-                    if r.status == 200:
-                        return
-            except (OSError, urllib.error.URLError, ssl.SSLError):
-                pass
+                with server.client(timeout=2) as client:
+                    client.get(path)
+                return
+            except (ApiError, Unreachable, OSError, ssl.SSLError):
+                pass  # not serving yet (or its CA is still being written)
         time.sleep(0.1)
     server.stop()
     raise RuntimeError(f"{server.name} not ready after {READY_TIMEOUT:.0f}s:\n{server.log_tail()}")
@@ -133,9 +138,8 @@ def start_hello(data_dir: str) -> Server:
 
 def metric(server: Server, name: str, contains: str = "") -> float:
     """Sum of the samples of a Prometheus metric on the server's /metrics (lines starting with `name`)."""
-    request = urllib.request.Request(server.base_url + "/metrics", headers=server.auth_headers())
-    with urllib.request.urlopen(request, context=server.ssl_context(), timeout=10) as r:
-        text = r.read().decode()
+    with server.client() as client:
+        text = str(client.get("/metrics"))
     total = 0.0
     for line in text.splitlines():
         if (line.startswith((name + " ", name + "{"))) and contains in line:

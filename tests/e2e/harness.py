@@ -21,6 +21,8 @@ from typing import Any
 import orjson
 import yaml
 
+from tmc.client import BlockingClient, Kubeconfig
+
 KUBECTL = shutil.which("kubectl")
 
 
@@ -79,11 +81,7 @@ class Hub:
             raise RuntimeError(f"hub exited with {self.process.returncode}; log:\n{self.log_text()}")
         if not os.path.exists(self.kubeconfig):
             return False
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        with urllib.request.urlopen(f"{self.base_url}/readyz", context=ctx, timeout=2) as r:
-            return bool(r.status == 200)
+        return readyz(self.base_url)
 
     def log_text(self) -> str:
         try:
@@ -265,6 +263,13 @@ class WatchStream:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def readyz(base_url: str) -> bool:
+    """Does the server's /readyz answer 200? Raises while it does not answer (for wait_until to retry)."""
+    with BlockingClient(Kubeconfig(server=base_url, insecure=True), timeout=2) as client:
+        client.get("/readyz")
+    return True
 
 
 def python_client(kubeconfig: str, server: str | None = None) -> Any:

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import os
 import signal
-import ssl
 import subprocess
 import sys
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.e2e.harness import wait_until
+from tests.e2e.harness import readyz, wait_until
 
 
 @dataclass
@@ -50,11 +48,7 @@ class SimCluster:
         """/readyz answers 200 only once nodes, controllers and the kubeconfig are in place."""
         if self.process is not None and self.process.poll() is not None:
             raise RuntimeError(f"sim-cluster exited with {self.process.returncode}; log:\n{self.log_text()}")
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        with urllib.request.urlopen(f"{self.base_url}/readyz", context=ctx, timeout=2) as r:
-            return bool(r.status == 200)
+        return readyz(self.base_url)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
         assert self.process is not None

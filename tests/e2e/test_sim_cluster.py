@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import http.client
 import os
 import signal
@@ -16,6 +15,7 @@ from kubernetes import client
 
 from tests.e2e.harness import KUBECTL, Kubectl, free_port, python_client, wait_until
 from tests.e2e.sim_harness import SimCluster
+from tmc.client import load_kubeconfig
 
 NEVER_READY = "sim.tmc.io/never-ready"
 CRASH_LOOP = "sim.tmc.io/crash-loop"
@@ -276,10 +276,9 @@ def test_statefulset_and_daemonset_status(api: Any, ns: str) -> None:
 
 
 def _token_and_ca(sim: SimCluster) -> tuple[str, ssl.SSLContext]:
-    with open(sim.kubeconfig) as f:
-        config = yaml.safe_load(f)
-    ca = base64.b64decode(config["clusters"][0]["cluster"]["certificate-authority-data"]).decode()
-    return config["users"][0]["user"]["token"], ssl.create_default_context(cadata=ca)
+    config = load_kubeconfig(sim.kubeconfig)
+    assert config.token and config.ca_pem
+    return config.token, ssl.create_default_context(cadata=config.ca_pem.decode())
 
 
 def _answers(sim: SimCluster, timeout: float) -> bool:

@@ -24,8 +24,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.harness import Hub, free_port, wait_until
+from tmc.client import Kubeconfig, load_kubeconfig
 from tmc.protocol.keys import downstream_namespace, namespace_locator, sync_target_key
-from tmc.syncer.client import Kubeconfig, load_kubeconfig
 
 NAME = "c1"
 KEY = sync_target_key("root", NAME)

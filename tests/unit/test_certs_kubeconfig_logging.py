@@ -33,7 +33,8 @@ from tmc.apiserver.certs import (
     issue_client_certificate,
     ssl_context,
 )
-from tmc.apiserver.kubeconfig import load_kubeconfig_server, write_kubeconfig
+from tmc.apiserver.kubeconfig import write_kubeconfig
+from tmc.client import load_kubeconfig
 from tmc.observability import metrics
 from tmc.observability.logging import configure_logging
 
@@ -338,13 +339,15 @@ def _token_kubeconfig(tmp_path: Path, identity: ServingIdentity, server: str) ->
 def test_kubeconfig_file_and_server_helper(tmp_path: Path, identity: ServingIdentity) -> None:
     path = _token_kubeconfig(tmp_path, identity, "https://127.0.0.1:6443/clusters/root")
     assert _mode(path) == 0o600
-    assert load_kubeconfig_server(str(path)) == "https://127.0.0.1:6443/clusters/root"
-    assert load_kubeconfig_server(str(path), "root:team-a") == "https://127.0.0.1:6443/clusters/root:team-a"
+    assert load_kubeconfig(str(path)).server == "https://127.0.0.1:6443/clusters/root"
+    assert load_kubeconfig(str(path), "root:team-a").server == "https://127.0.0.1:6443/clusters/root:team-a"
+    team = load_kubeconfig(str(path), "root:team-a")
+    assert (team.workspace, team.token, team.ca_pem) == ("root:team-a", identity.admin_token, identity.ca_cert_pem)
     with pytest.raises(ValueError):
-        load_kubeconfig_server(str(path), "missing")
+        load_kubeconfig(str(path), "missing")
     # Rewriting replaces the file in place and leaves no temp files behind.
     _token_kubeconfig(tmp_path, identity, "https://127.0.0.1:7443/clusters/root")
-    assert load_kubeconfig_server(str(path)) == "https://127.0.0.1:7443/clusters/root"
+    assert load_kubeconfig(str(path)).server == "https://127.0.0.1:7443/clusters/root"
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_file()) == ["admin.kubeconfig"]
 
     with pytest.raises(ValueError):

@@ -12,11 +12,11 @@ from pathlib import Path
 from prometheus_client import REGISTRY
 
 from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL
+from tmc.client import KubeClient, load_kubeconfig
 from tmc.protocol.keys import sync_target_key
 from tmc.server.hub import Hub, ServerConfig
 from tmc.server.member import SimCluster, SimConfig
 from tmc.syncer.agent import Syncer, SyncerConfig
-from tmc.syncer.client import KubeClient, load_kubeconfig
 
 NAME = "cache-rate"  # the metrics' cluster label; unique to this test in the shared registry
 KEY = sync_target_key("root", NAME)

@@ -15,16 +15,16 @@ from typing import Any, TypeVar
 from prometheus_client import REGISTRY
 
 from tmc.apimachinery.quantity import format_quantity
+from tmc.client import ApiError, KubeClient, load_kubeconfig, sync_target_path
 from tmc.server.hub import Hub, ServerConfig
 from tmc.server.member import SimCluster, SimConfig
-from tmc.syncer.client import ApiError, KubeClient, load_kubeconfig
 from tmc.syncer.heartbeat import (
     Heartbeat,
     RunningTotals,
     ensure_sync_target,
     retry_delay,
-    sync_target_path,
 )
+from tmc.syncer.metrics import RequestCounter
 
 T = TypeVar("T")
 
@@ -78,7 +78,8 @@ async def rig(tmp_path: Path, name: str, period: float, probe_timeout: float = 0
     await sim.start()
     hub_config = load_kubeconfig(hub.kubeconfig_path)
     hub_client = KubeClient(hub_config, base_url=hub_config.base_url)
-    down = KubeClient(load_kubeconfig(sim.kubeconfig_path), timeout=probe_timeout, cluster=name, endpoint="downstream")
+    down_config = load_kubeconfig(sim.kubeconfig_path)
+    down = KubeClient(down_config, timeout=probe_timeout, observe=RequestCounter(name, "downstream"))
     tasks: list[asyncio.Task[None]] = []
     try:
         target = await ensure_sync_target(hub_client, "root", name, {"region": "test"})

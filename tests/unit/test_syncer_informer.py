@@ -14,10 +14,12 @@ from aiohttp import web
 from prometheus_client import REGISTRY
 
 from tests.e2e.harness import free_port
-from tmc.syncer import client as client_module
-from tmc.syncer import informer as informer_module
-from tmc.syncer.client import KubeClient, Kubeconfig, Unreachable
+from tmc.client import KubeClient, Kubeconfig, Unreachable
+from tmc.client import health as health_module
+from tmc.client import rest as rest_module
+from tmc.client import watch as watch_module
 from tmc.syncer.informer import Informer
+from tmc.syncer.metrics import RequestCounter
 
 T = TypeVar("T")
 PATH = "/api/v1/configmaps"
@@ -121,7 +123,8 @@ def sample(name: str, **labels: str) -> float:
 async def scenario(body: Callable[[FakeApi, Informer, Recorder], Awaitable[None]], cluster: str, **kw: Any) -> None:
     api = FakeApi()
     await api.start()
-    client = KubeClient(Kubeconfig(server=f"http://127.0.0.1:{api.port}"), timeout=1.0, cluster=cluster, endpoint="hub")
+    config = Kubeconfig(server=f"http://127.0.0.1:{api.port}")
+    client = KubeClient(config, timeout=1.0, observe=RequestCounter(cluster, "hub"))
     recorder = Recorder()
     informer = Informer(client, PATH, recorder, name="hub/configmaps", cluster=cluster, **kw)
     task = asyncio.create_task(informer.run())
@@ -137,10 +140,10 @@ async def scenario(body: Callable[[FakeApi, Informer, Recorder], Awaitable[None]
 
 @pytest.fixture(autouse=True)
 def fast_timers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(informer_module, "BACKOFF_START", 0.05)
-    monkeypatch.setattr(informer_module, "SERVER_SILENT", 0.2)
-    monkeypatch.setattr(client_module, "PROBE_TIMEOUT", 0.3)
-    monkeypatch.setattr(client_module, "RECENT_ANSWER", 0.1)
+    monkeypatch.setattr(watch_module, "BACKOFF_START", 0.05)
+    monkeypatch.setattr(watch_module, "SERVER_SILENT", 0.2)
+    monkeypatch.setattr(rest_module, "PROBE_TIMEOUT", 0.3)
+    monkeypatch.setattr(rest_module, "RECENT_ANSWER", 0.1)
 
 
 def test_watch_resumes_from_the_last_resource_version_without_listing_again() -> None:
@@ -236,7 +239,7 @@ def test_a_server_that_went_away_is_rejoined_from_the_last_resource_version() ->
 
 def test_backoff_ends_early_when_the_server_answers_again() -> None:
     async def main() -> None:
-        health = client_module.server_health("http://backoff.example:1")
+        health = health_module.server_health("http://backoff.example:1")
         health.answered()
         mark = time.monotonic()
         waiter = asyncio.create_task(health.wait_answer(mark, timeout=30))
@@ -251,7 +254,8 @@ def test_backoff_ends_early_when_the_server_answers_again() -> None:
 
 def test_an_unreachable_server_raises_unreachable_and_is_counted() -> None:
     async def main() -> None:
-        client = KubeClient(Kubeconfig(server=f"http://127.0.0.1:{free_port()}"), cluster="gone", endpoint="down")
+        config = Kubeconfig(server=f"http://127.0.0.1:{free_port()}")
+        client = KubeClient(config, observe=RequestCounter("gone", "down"))
         with pytest.raises(Unreachable):
             await client.get("/api/v1/namespaces")
         await client.close()

@@ -21,13 +21,13 @@ from tmc.api.workload import (
     syncer_finalizer,
 )
 from tmc.apimachinery.resources import BUILTIN_RESOURCES
+from tmc.client import KubeClient, load_kubeconfig
 from tmc.controllers.status.metrics import COLLECTOR
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import NAMESPACES, WriteOptions
 from tmc.server.hub import Hub, ServerConfig
 from tmc.storage.sqlite import SqliteStore
-from tmc.syncer.client import KubeClient, load_kubeconfig
 
 T = TypeVar("T")
 A = sync_target_key("root", "a")

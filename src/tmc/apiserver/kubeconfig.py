@@ -1,4 +1,4 @@
-"""Writing and reading the kubeconfig files the hub hands out (admin, workspaces, syncers)."""
+"""Writing the kubeconfig files the hub hands out (admin, workspaces, syncers); tmc.client.kubeconfig reads them."""
 
 from __future__ import annotations
 
@@ -65,32 +65,6 @@ def write_kubeconfig(
     text = yaml.safe_dump(config, sort_keys=False, default_flow_style=False)
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     write_atomic(os.path.abspath(path), text.encode("utf-8"), 0o600)
-
-
-def load_kubeconfig_server(path: str, context: str | None = None) -> str:
-    """Return the server URL of ``context`` (default: the current context) in the kubeconfig at ``path``."""
-    with open(path, encoding="utf-8") as f:
-        config = yaml.safe_load(f)
-    if not isinstance(config, dict):
-        raise ValueError(f"{path}: not a kubeconfig")
-    name = context or config.get("current-context")
-    if not name:
-        raise ValueError(f"{path}: no current-context set")
-    ctx = _named(config, "contexts", name, path).get("context") or {}
-    cluster_name = ctx.get("cluster")
-    if not cluster_name:
-        raise ValueError(f"{path}: context {name!r} names no cluster")
-    server = (_named(config, "clusters", cluster_name, path).get("cluster") or {}).get("server")
-    if not isinstance(server, str) or not server:
-        raise ValueError(f"{path}: cluster {cluster_name!r} has no server")
-    return server
-
-
-def _named(config: dict[str, Any], section: str, name: str, path: str) -> dict[str, Any]:
-    for entry in config.get(section) or []:
-        if isinstance(entry, dict) and entry.get("name") == name:
-            return entry
-    raise ValueError(f"{path}: no {section[:-1]} named {name!r}")
 
 
 def _b64(data: bytes) -> str:

@@ -6,26 +6,22 @@ can be injected (SIGSTOP a cluster's pid) while it runs. Ctrl-C or SIGTERM stops
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import functools
 import os
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import click
 import orjson
-import yaml
 
 from tmc.api.workload import REGION_LABEL, ZONE_LABEL
+from tmc.client import LOCATION, ApiError, BlockingClient, Conflict, Unreachable
 
 # Distinct regions and zones, cycled when more clusters are asked for than there are entries.
 TOPOLOGY = (
@@ -98,50 +94,32 @@ def _wait(check: Callable[[], bool], what: str, child: Child, timeout: float = S
     raise click.ClickException(f"timed out waiting for {what}; see {child.log_file}")
 
 
-def _kubeconfig_target(path: str) -> tuple[str, str, str]:
-    """(server URL, CA PEM, bearer token) of a kubeconfig's current context."""
-    with open(path) as f:
-        config = yaml.safe_load(f)
-    context = next(c for c in config["contexts"] if c["name"] == config["current-context"])["context"]
-    cluster = next(c for c in config["clusters"] if c["name"] == context["cluster"])["cluster"]
-    user = next(u for u in config["users"] if u["name"] == context["user"])["user"]
-    return cluster["server"], base64.b64decode(cluster["certificate-authority-data"]).decode(), user.get("token", "")
-
-
-def _request(kubeconfig: str, method: str, path: str, body: object = None) -> tuple[int, bytes]:
-    server, ca, token = _kubeconfig_target(kubeconfig)
-    ctx = ssl.create_default_context(cadata=ca)
-    data = orjson.dumps(body) if body is not None else None
-    request = urllib.request.Request(server + path, data=data, method=method)
-    request.add_header("Authorization", f"Bearer {token}")
-    request.add_header("Content-Type", "application/json")
-    try:
-        with urllib.request.urlopen(request, context=ctx, timeout=5) as r:
-            return r.status, r.read()
-    except urllib.error.HTTPError as e:
-        return e.code, e.read()
-
-
 def _ready(kubeconfig: str) -> bool:
     if not os.path.exists(kubeconfig):
         return False
-    status, _ = _request(kubeconfig, "GET", "/api/v1/namespaces/default")
-    return status == 200
+    with BlockingClient.from_kubeconfig(kubeconfig, timeout=5) as client:
+        try:
+            client.get("/api/v1/namespaces/default")
+        except (ApiError, Unreachable):
+            return False
+    return True
 
 
 def _ensure_default_location(kubeconfig: str) -> None:
-    location = {
-        "apiVersion": "scheduling.kcp.io/v1alpha1",
-        "kind": "Location",
-        "metadata": {"name": "default"},
-        "spec": {
+    location = LOCATION.new(
+        "default",
+        {
             "resource": {"group": "workload.kcp.io", "version": "v1alpha1", "resource": "synctargets"},
             "instanceSelector": {},
         },
-    }
-    status, body = _request(kubeconfig, "POST", "/apis/scheduling.kcp.io/v1alpha1/locations", location)
-    if status not in (201, 409):
-        raise click.ClickException(f"could not create the default Location: {status} {body[:200]!r}")
+    )
+    with BlockingClient.from_kubeconfig(kubeconfig, origin=True, timeout=5) as client:
+        try:
+            client.run(LOCATION.create(client.client, client.config.workspace or "root", location))
+        except Conflict:
+            pass  # made by an earlier run on the same data dir
+        except (ApiError, Unreachable) as e:
+            raise click.ClickException(f"could not create the default Location: {e}") from e
 
 
 @dataclass

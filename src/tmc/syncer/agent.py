@@ -12,9 +12,9 @@ from typing import Any
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
+from tmc.client import ApiError, KubeClient, Unreachable, load_kubeconfig
 from tmc.protocol.keys import sync_target_key
 from tmc.syncer import metrics
-from tmc.syncer.client import ApiError, KubeClient, Unreachable, load_kubeconfig
 from tmc.syncer.engine import Engine
 from tmc.syncer.heartbeat import Heartbeat, ensure_sync_target, syncer_vw_url
 from tmc.syncer.informer import Informer
@@ -51,21 +51,17 @@ class Syncer:
         hub_config = load_kubeconfig(config.kubeconfig)
         # The hub kubeconfig names a workspace URL (`.../clusters/root`); the syncer addresses workspaces itself.
         name = config.sync_target_name
-        self.hub = KubeClient(hub_config, base_url=hub_config.base_url, cluster=name, endpoint="hub")
+        hub_requests = metrics.RequestCounter(name, "hub")
+        down_requests = metrics.RequestCounter(name, "downstream")
+        self.hub = KubeClient(hub_config, base_url=hub_config.base_url, observe=hub_requests)
         down_config = load_kubeconfig(config.downstream_kubeconfig)
-        self.down = KubeClient(
-            down_config, connections=max(16, config.concurrency * 2), cluster=name, endpoint="downstream"
-        )
+        self.down = KubeClient(down_config, connections=max(16, config.concurrency * 2), observe=down_requests)
         # The heartbeat has its own connections on both sides, so it is never queued behind sync traffic: a late
         # heartbeat would make a busy but healthy target look dead. Downstream: the Node and Pod watches hold one
         # each, the probe needs a third.
         probe_timeout = max(HEARTBEAT_PROBE_TIMEOUT, config.heartbeat_period)
-        self.heartbeat_hub = KubeClient(
-            hub_config, base_url=hub_config.base_url, connections=2, cluster=name, endpoint="hub"
-        )
-        self.heartbeat_down = KubeClient(
-            down_config, connections=4, timeout=probe_timeout, cluster=name, endpoint="downstream"
-        )
+        self.heartbeat_hub = KubeClient(hub_config, base_url=hub_config.base_url, connections=2, observe=hub_requests)
+        self.heartbeat_down = KubeClient(down_config, connections=4, timeout=probe_timeout, observe=down_requests)
         self.engine: Engine | None = None
         self.heartbeat: Heartbeat | None = None
         self.informers: list[Informer] = []

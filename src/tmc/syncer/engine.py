@@ -25,9 +25,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL, syncable, syncer_finalizer
+from tmc.client import JSON_PATCH, ApiError, Conflict, Invalid, KubeClient, NotFound, Unreachable, error_type
 from tmc.runtime.workqueue import WorkQueue
 from tmc.syncer import metrics
-from tmc.syncer.client import JSON_PATCH, ApiError, KubeClient, Unreachable, error_type
 from tmc.syncer.informer import Informer
 from tmc.syncer.namespaces import Namespaces, TargetIdentity
 from tmc.syncer.resources import NAMESPACES, SyncedResource
@@ -269,16 +269,12 @@ class Engine:
             if down is None:
                 try:
                     written = await self.down.create(resource.collection(down_ns), desired)
-                except ApiError as e:
-                    if e.code != 409:
-                        raise
+                except Conflict:
                     written = await self.down.patch(path, merge_patch(previous.desired if previous else None, desired))
             else:
                 try:
                     written = await self.down.patch(path, merge_patch(previous.desired if previous else None, desired))
-                except ApiError as e:
-                    if e.code != 404:
-                        raise
+                except NotFound:
                     written = await self.down.create(resource.collection(down_ns), desired)
             result = "success"
         finally:
@@ -343,9 +339,8 @@ class Engine:
             self.reads.miss()
             try:
                 view = await self.vw.get(self._vw_item(resource, cluster, namespace, name))
-            except ApiError as e:
-                if e.code != 404:
-                    raise
+            except NotFound:
+                pass
             else:
                 self.up[resource.id].remember(view)
                 self.queue.add(key)
@@ -368,10 +363,8 @@ class Engine:
                 self.reads.miss()
                 try:
                     down = await self.down.get(path)
-                except ApiError as e:
-                    if e.code == 404:
-                        return True
-                    raise
+                except NotFound:
+                    return True
             else:
                 self.reads.hit()
             labels = (down.get("metadata") or {}).get("labels") or {}
@@ -385,9 +378,9 @@ class Engine:
                 )
             except ApiError as e:
                 self._observe("down", resource, namespace, "error", started)
-                if e.code == 404:
+                if isinstance(e, NotFound):
                     return True
-                if e.code == 409:
+                if isinstance(e, Conflict):
                     down = None  # replaced by another object since we looked: look again
                     continue
                 raise
@@ -404,9 +397,7 @@ class Engine:
             view = await self.vw.patch(
                 self._vw_item(resource, cluster, namespace, name), {"metadata": {"finalizers": []}}
             )
-        except ApiError as e:
-            if e.code != 404:
-                raise
+        except NotFound:
             return
         self.up[resource.id].remember(view)
 
@@ -419,10 +410,8 @@ class Engine:
             self.reads.miss()  # no cache holds objects outside the view
             try:
                 obj = await self.hub.get(path)
-            except ApiError as e:
-                if e.code == 404:
-                    return
-                raise
+            except NotFound:
+                return
             finalizers = list((obj.get("metadata") or {}).get("finalizers") or [])
             if self.finalizer not in finalizers:
                 return
@@ -434,11 +423,10 @@ class Engine:
             try:
                 await self.hub.patch(path, ops, JSON_PATCH)
                 return
-            except ApiError as e:
-                if e.code == 404:
-                    return
-                if e.code not in (409, 422):
-                    raise
+            except NotFound:
+                return
+            except (Conflict, Invalid):
+                continue  # changed since we read it (the `test` failed): read again
 
     # ---------------------------------------------------------------- namespaces
 
@@ -459,9 +447,8 @@ class Engine:
             try:
                 await self.vw.get(f"/clusters/{cluster}/api/v1/namespaces/{namespace}")
                 return  # still assigned
-            except ApiError as e:
-                if e.code != 404:
-                    raise
+            except NotFound:
+                pass
         if any(
             obj["metadata"].get("namespace") == down_ns for i in self.downstream.values() for obj in i.cache.values()
         ):
@@ -470,9 +457,8 @@ class Engine:
         uid = self.namespaces.uid_of(down_ns)
         try:
             await self.down.delete(f"/api/v1/namespaces/{down_ns}", {"preconditions": {"uid": uid}})
-        except ApiError as e:
-            if e.code not in (404, 409):
-                raise
+        except (NotFound, Conflict):
+            pass  # already gone, or replaced since
         self._gone.discard(key)
 
     # ---------------------------------------------------------------- helpers

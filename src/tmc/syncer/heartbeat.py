@@ -34,13 +34,14 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from tmc.api.workload import CONDITION_SYNCER_READY, SYNC_TARGETS
+from tmc.api.workload import CONDITION_SYNCER_READY
 from tmc.apimachinery.meta import now_rfc3339
 from tmc.apimachinery.quantity import format_quantity, parse_resource_list
+from tmc.client import JSON_PATCH, SYNC_TARGET, ApiError, Conflict, Invalid, KubeClient, NotFound, Unreachable
+from tmc.client.watch import backoff_delay
 from tmc.protocol.keys import syncer_vw_path
 from tmc.syncer import metrics
-from tmc.syncer.client import JSON_PATCH, ApiError, KubeClient, Unreachable
-from tmc.syncer.informer import Informer, backoff_delay
+from tmc.syncer.informer import Informer
 
 log = logging.getLogger("tmc.syncer.heartbeat")
 
@@ -51,35 +52,20 @@ _FINISHED_PHASES = ("Succeeded", "Failed")
 _GONE = ("DELETED", "VANISHED")
 
 
-def sync_target_path(workspace: str, name: str | None = None) -> str:
-    base = f"/clusters/{workspace}/apis/{SYNC_TARGETS.group}/{SYNC_TARGETS.version}/{SYNC_TARGETS.plural}"
-    return f"{base}/{name}" if name else base
-
-
 async def ensure_sync_target(hub: KubeClient, workspace: str, name: str, labels: dict[str, str]) -> dict[str, Any]:
     """Get the SyncTarget, creating it (with `labels`) when missing and adding missing labels when it exists."""
     try:
-        obj: dict[str, Any] = await hub.get(sync_target_path(workspace, name))
-    except ApiError as e:
-        if e.code != 404:
-            raise
-        body = {
-            "apiVersion": SYNC_TARGETS.api_version,
-            "kind": SYNC_TARGETS.kind,
-            "metadata": {"name": name, "labels": labels},
-            "spec": {},
-        }
+        obj = await SYNC_TARGET.get(hub, workspace, name)
+    except NotFound:
         try:
-            created: dict[str, Any] = await hub.create(sync_target_path(workspace), body)
+            created = await SYNC_TARGET.create(hub, workspace, SYNC_TARGET.new(name, {}, labels))
             log.info("created SyncTarget", extra={"workspace": workspace, "sync_target": name})
             return created
-        except ApiError as e2:
-            if e2.code != 409:
-                raise
-            obj = await hub.get(sync_target_path(workspace, name))
+        except Conflict:
+            obj = await SYNC_TARGET.get(hub, workspace, name)
     current = (obj.get("metadata") or {}).get("labels") or {}
     if any(current.get(k) != v for k, v in labels.items()):
-        obj = await hub.patch(sync_target_path(workspace, name), {"metadata": {"labels": labels}})
+        obj = await SYNC_TARGET.patch(hub, workspace, name, {"metadata": {"labels": labels}})
     return obj
 
 
@@ -283,7 +269,7 @@ class Heartbeat:
         # status.syncedResources: the types this syncer syncs, so the hub adds its finalizer with the label.
         self.synced_resources = synced_resources
         self.down = down
-        self.path = sync_target_path(workspace, name) + "/status"
+        self.path = SYNC_TARGET.path(workspace, name, "status")
         self.name = name
         self.uid = uid
         self.period = period
@@ -367,8 +353,8 @@ class Heartbeat:
         ops = [test, *({"op": "add", "path": f"/status/{k}", "value": v} for k, v in values.items())]
         try:
             await self.hub.patch(self.path, ops, JSON_PATCH)
-        except ApiError as e:
-            if e.code != 422 or "missing path" not in str(e.body):
+        except Invalid as e:
+            if "missing path" not in str(e.body):
                 raise
             # A SyncTarget that has no status yet: create it with these values.
             await self.hub.patch(self.path, [test, {"op": "add", "path": "/status", "value": values}], JSON_PATCH)

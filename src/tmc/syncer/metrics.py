@@ -9,6 +9,8 @@ namespace, but only the first `NAMESPACE_LABEL_LIMIT` distinct namespaces get th
 
 from __future__ import annotations
 
+from typing import Any
+
 from prometheus_client import Counter, Gauge, Histogram
 
 NAMESPACE_LABEL_LIMIT = 10
@@ -107,6 +109,22 @@ class CacheReads:
             # The first read creates the gauge, so it is absent until there is a rate to show.
             CACHE_HIT_RATE.labels(self.cluster).set_function(lambda: 100.0 * tally[0] / (tally[0] + tally[1]))
         tally[which] += 1
+
+
+class RequestCounter:
+    """tmc_syncer_requests_total of one client (a cluster and an endpoint): the client layer's request observer."""
+
+    def __init__(self, cluster: str, endpoint: str) -> None:
+        self.cluster = cluster
+        self.endpoint = endpoint
+        self._children: dict[tuple[str, int | None], Any] = {}
+
+    def __call__(self, method: str, code: int | None) -> None:
+        child = self._children.get((method, code))
+        if child is None:
+            label = "unreachable" if code is None else str(code)
+            child = self._children[(method, code)] = REQUESTS.labels(self.cluster, self.endpoint, method, label)
+        child.inc()
 
 
 class NamespaceLabels:

@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 
 from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL, NAMESPACE_LOCATOR_ANNOTATION, TENANT_ID_LABEL
+from tmc.client import Conflict, KubeClient
 from tmc.protocol.keys import downstream_namespace, locator_json, namespace_locator, tenant_id
-from tmc.syncer.client import ApiError, KubeClient
 
 
 @dataclass(frozen=True)
@@ -122,9 +122,7 @@ class Namespaces:
         }
         try:
             created = await self.client.create("/api/v1/namespaces", body)
-        except ApiError as e:
-            if e.code != 409:
-                raise
+        except Conflict:
             created = await self.client.get(f"/api/v1/namespaces/{name}")
             if self._parse(created) is None or locator_json(self._parse(created) or {}) != text:
                 raise NamespaceCollision(
@@ -132,6 +130,6 @@ class Namespaces:
                     f"{cluster}/{namespace} into it"
                 ) from None
             if (created.get("metadata") or {}).get("deletionTimestamp"):
-                raise ApiError(409, "Conflict", f"downstream namespace {name} is being deleted; retrying") from None
+                raise Conflict(409, "Conflict", f"downstream namespace {name} is being deleted; retrying") from None
         self.observe("ADDED", created)
         return name

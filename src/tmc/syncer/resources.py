@@ -13,8 +13,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from tmc.client import ApiError, KubeClient
 from tmc.syncer import DEFAULT_RESOURCE_TYPES
-from tmc.syncer.client import ApiError, KubeClient
 
 log = logging.getLogger("tmc.syncer")
 

@@ -15,8 +15,8 @@ import orjson
 from tmc.api.scheduling import LOCATIONS, PLACEMENTS
 from tmc.api.workload import SYNC_TARGETS, state_label, status_diff_annotation
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
-from tmc.controllers.placement.wiring import scheduling_controllers
 from tmc.controllers.runtime import Controller
+from tmc.controllers.wiring import scheduling_controllers
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions

@@ -18,7 +18,7 @@ from tmc.api.workload import (
 )
 from tmc.controllers.placement.assignment import grow_before_shrink
 from tmc.controllers.placement.plan import plan_namespace, plan_object, replicas_patch
-from tmc.controllers.placement.workloads import available_on, references
+from tmc.protocol.workloads import available_on, references
 
 NOW = "2026-01-01T00:00:00Z"
 KNOWN = {"a", "b", "c"}

@@ -97,6 +97,8 @@ def test_upstream_status_translates_observed_generation() -> None:
 
 def test_referenced_config_from_pod_template() -> None:
     workload = {
+        "apiVersion": "batch/v1",
+        "kind": "CronJob",
         "spec": {
             "jobTemplate": {
                 "spec": {

@@ -62,6 +62,8 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 
 # kcp's SyncTarget condition types and reasons (section 1.1); SyncerReady is set by the TMC syncer, kcp never did.
 CONDITION_READY = "Ready"
+# Seconds without a syncer heartbeat before a SyncTarget turns Ready=False (kcp's --sync-target-heartbeat-threshold).
+DEFAULT_HEARTBEAT_THRESHOLD = 30.0
 CONDITION_HEARTBEAT_HEALTHY = "HeartbeatHealthy"
 CONDITION_SYNCER_READY = "SyncerReady"
 CONDITION_SYNCER_AUTHORIZED = "SyncerAuthorized"

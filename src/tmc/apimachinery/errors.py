@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import Any
 
 
@@ -127,3 +129,13 @@ def service_unavailable(message: str) -> StatusError:
 
 def timeout(message: str, causes: list[dict[str, str]] | None = None) -> StatusError:
     return StatusError(504, "Timeout", message, {"causes": causes} if causes else None)
+
+
+@contextlib.contextmanager
+def ignore_not_found() -> Iterator[None]:
+    """Around a write to an object whose disappearance changes nothing (one of several dependents, an Event)."""
+    try:
+        yield
+    except StatusError as e:
+        if e.code != 404:
+            raise

@@ -56,3 +56,16 @@ def spec_part(obj: dict[str, Any]) -> dict[str, Any]:
 
 def owner_uids(obj: dict[str, Any]) -> list[str]:
     return [str(ref.get("uid")) for ref in obj.get("metadata", {}).get("ownerReferences") or [] if ref.get("uid")]
+
+
+def parse_time(value: Any) -> float | None:
+    """RFC 3339 -> epoch seconds, or None."""
+    if not isinstance(value, str) or not value:
+        return None
+    try:
+        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=datetime.UTC)
+    return parsed.timestamp()

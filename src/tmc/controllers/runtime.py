@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import logging
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from prometheus_client import Counter, Histogram
@@ -53,16 +52,6 @@ DONE = Result()
 
 def requeue(after: float) -> Result:
     return Result(requeue_after=max(0.0, after))
-
-
-@contextlib.contextmanager
-def ignore_not_found() -> Iterator[None]:
-    """For a write to some other object than the one reconciled, whose disappearance changes nothing."""
-    try:
-        yield
-    except errors.StatusError as e:
-        if e.code != 404:
-            raise
 
 
 class Controller(abc.ABC):

@@ -15,12 +15,12 @@ from aiohttp.typedefs import Middleware
 from tmc.apiserver.server import ApiServer, ListenConfig
 from tmc.apiserver.virtual import syncer as syncer_vw
 from tmc.controllers.core.wiring import core_controllers
-from tmc.controllers.placement.wiring import scheduling_controllers
 from tmc.controllers.runtime import Controller
 from tmc.controllers.status import StatusAggregationController
 from tmc.controllers.status import metrics as sync_status_metrics
 from tmc.controllers.synctarget.syncer_urls import SyncerURLController
 from tmc.controllers.tenancy.workspace import WorkspaceController
+from tmc.controllers.wiring import scheduling_controllers
 from tmc.server.process import ServerProcess
 
 log = logging.getLogger("tmc.server")

@@ -129,9 +129,6 @@ async def ensure_nodes(
     for entry in list(service.store.list(NODES.key_prefix(cluster))):
         md = entry.obj["metadata"]
         if (md.get("annotations") or {}).get(CLUSTER_ANNOTATION) == name and md["name"] not in names:
-            try:
+            with errors.ignore_not_found():
                 await service.delete(NODES, cluster, None, str(md["name"]), {})
-            except errors.StatusError as e:
-                if e.code != 404:
-                    raise
     return names

@@ -23,6 +23,7 @@ from tmc.api.workload import (
     STATE_LABEL_PREFIX,
     STATUS_DIFF_ANNOTATION_PREFIX,
 )
+from tmc.protocol.workloads import references
 
 # On downstream objects: the hub `metadata.generation` the copy was made from.
 UPSTREAM_GENERATION_ANNOTATION = "internal.workload.kcp.io/upstream-generation"
@@ -100,55 +101,7 @@ def upstream_status(downstream: dict[str, Any]) -> dict[str, Any] | None:
     return status
 
 
-def pod_spec(obj: dict[str, Any]) -> dict[str, Any] | None:
-    """The pod template spec of a workload (CronJobs nest it one level deeper), or None."""
-    spec = obj.get("spec") or {}
-    if isinstance(spec.get("jobTemplate"), dict):
-        spec = spec["jobTemplate"].get("spec") or {}
-    template = spec.get("template")
-    if isinstance(template, dict) and isinstance(template.get("spec"), dict):
-        return dict(template["spec"])
-    return None
-
-
 def referenced_config(obj: dict[str, Any]) -> tuple[set[str], set[str]]:
     """(ConfigMap names, Secret names) a workload's pod template refers to, in its own namespace."""
-    configmaps: set[str] = set()
-    secrets: set[str] = set()
-    spec = pod_spec(obj)
-    if spec is None:
-        return configmaps, secrets
-    for volume in spec.get("volumes") or ():
-        _volume_refs(volume, configmaps, secrets)
-    for ref in spec.get("imagePullSecrets") or ():
-        if isinstance(ref, dict) and ref.get("name"):
-            secrets.add(str(ref["name"]))
-    for container in [*(spec.get("initContainers") or ()), *(spec.get("containers") or ())]:
-        if not isinstance(container, dict):
-            continue
-        for source in container.get("envFrom") or ():
-            _named_ref(source.get("configMapRef"), configmaps)
-            _named_ref(source.get("secretRef"), secrets)
-        for env in container.get("env") or ():
-            value_from = (env or {}).get("valueFrom") or {}
-            _named_ref(value_from.get("configMapKeyRef"), configmaps)
-            _named_ref(value_from.get("secretKeyRef"), secrets)
-    return configmaps, secrets
-
-
-def _volume_refs(volume: Any, configmaps: set[str], secrets: set[str]) -> None:
-    if not isinstance(volume, dict):
-        return
-    _named_ref(volume.get("configMap"), configmaps)
-    secret = volume.get("secret")
-    if isinstance(secret, dict) and secret.get("secretName"):
-        secrets.add(str(secret["secretName"]))
-    for source in (volume.get("projected") or {}).get("sources") or ():
-        if isinstance(source, dict):
-            _named_ref(source.get("configMap"), configmaps)
-            _named_ref(source.get("secret"), secrets)
-
-
-def _named_ref(ref: Any, into: set[str]) -> None:
-    if isinstance(ref, dict) and ref.get("name"):
-        into.add(str(ref["name"]))
+    refs = references(obj)
+    return {n for p, n in refs if p == "configmaps"}, {n for p, n in refs if p == "secrets"}

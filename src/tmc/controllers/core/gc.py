@@ -10,8 +10,9 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
+from tmc.apimachinery import errors
 from tmc.apimachinery.resources import ResourceInfo
-from tmc.controllers.runtime import Controller, ignore_not_found
+from tmc.controllers.runtime import Controller
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
@@ -142,7 +143,7 @@ class GarbageCollector(Controller):
         if found is None:
             return
         info, cluster, namespace, name = found
-        with ignore_not_found():  # one of several dependents: the others still need deleting
+        with errors.ignore_not_found():  # one of several dependents: the others still need deleting
             await self.service.delete(info, cluster, namespace, name, {"propagationPolicy": policy})
 
     async def _process_owner(self, key: str) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from tmc.apimachinery import errors
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
-from tmc.controllers.runtime import Controller, Result, ignore_not_found, requeue
+from tmc.controllers.runtime import Controller, Result, requeue
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
@@ -54,7 +55,7 @@ class NamespaceController(Controller):
                 item_md = item.obj["metadata"]
                 if item_md.get("deletionTimestamp"):
                     continue  # already deleting; its finalizers decide when it goes
-                with ignore_not_found():
+                with errors.ignore_not_found():
                     await self.service.delete(info, cluster, namespace, str(item_md["name"]), {})
 
     def _has_content(self, cluster: str, namespace: str) -> bool:

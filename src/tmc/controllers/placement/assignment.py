@@ -38,6 +38,7 @@ from tmc.api.scheduling import PLACEMENTS
 from tmc.api.workload import (
     BLOCKED_NAMESPACES,
     CONDITION_READY,
+    DEFAULT_HEARTBEAT_THRESHOLD,
     PLACEMENT_ANNOTATION,
     STATUS_DIFF_ANNOTATION_PREFIX,
     SYNC_TARGETS,
@@ -47,16 +48,16 @@ from tmc.api.workload import (
 )
 from tmc.apimachinery import errors, meta
 from tmc.apimachinery.conditions import find
+from tmc.apimachinery.meta import parse_time
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.selectors import EVERYTHING, LabelSelector, label_selector_from_object
 from tmc.controllers.placement.algorithm import divide, divide_for
 from tmc.controllers.placement.events import NORMAL, EventRecorder
-from tmc.controllers.placement.model import Decision, Policy, parse_time
+from tmc.controllers.placement.model import Decision, Policy
 from tmc.controllers.placement.plan import Plan, plan_namespace, plan_object, state_keys
-from tmc.controllers.placement.workloads import available_on, is_workload, references, replicas_of, share_on
 from tmc.controllers.runtime import CONFLICT_RETRY, Controller, Result, requeue
-from tmc.controllers.synctarget.heartbeat import DEFAULT_HEARTBEAT_THRESHOLD
 from tmc.protocol.keys import sync_target_key
+from tmc.protocol.workloads import available_on, is_workload, references, replicas_of, share_on
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store

@@ -46,9 +46,9 @@ from tmc.controllers.placement import metrics
 from tmc.controllers.placement.algorithm import TargetSet, schedule, with_replicas
 from tmc.controllers.placement.events import NORMAL, WARNING, EventRecorder
 from tmc.controllers.placement.model import Decision, Policy, ScheduleResult, Target
-from tmc.controllers.placement.workloads import replicas_of
 from tmc.controllers.runtime import MultiPrefixController, Result, requeue
 from tmc.protocol.keys import sync_target_key
+from tmc.protocol.workloads import replicas_of
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store

@@ -45,15 +45,12 @@ class EventRecorder:
             if seen is not None:
                 event_name, count = seen
                 patch = {"count": count + 1, "lastTimestamp": now}
-                try:
+                with errors.ignore_not_found():  # the Event expired: a new one is created below
                     await self.service.patch(
                         EVENTS, cluster, event_ns, event_name, MERGE_PATCH, orjson.dumps(patch), WriteOptions()
                     )
                     self._remember(signature, event_name, count + 1)
                     return
-                except errors.StatusError as e:
-                    if e.code != 404:
-                        raise
             involved = {
                 "apiVersion": obj.get("apiVersion", ""),
                 "kind": obj.get("kind", ""),

@@ -7,7 +7,6 @@ Parsing is lenient on purpose: admission has already validated the objects, and 
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -17,6 +16,7 @@ from typing import Any
 from tmc.api.scheduling import STRATEGIES
 from tmc.api.workload import CONDITION_READY, TAINT_EFFECTS
 from tmc.apimachinery.conditions import is_true
+from tmc.apimachinery.meta import parse_time
 from tmc.apimachinery.quantity import parse_resource_list
 from tmc.apimachinery.selectors import EVERYTHING, LabelSelector, label_selector_from_object
 
@@ -24,19 +24,6 @@ STRATEGY_ROUND_ROBIN, STRATEGY_SPREAD, STRATEGY_AFFINITY, STRATEGY_BINPACK = STR
 DEFAULT_STRATEGY = STRATEGY_SPREAD
 NO_SCHEDULE, NO_EXECUTE = TAINT_EFFECTS
 DYNAMIC_AVAILABLE_CAPACITY = "AvailableCapacity"
-
-
-def parse_time(value: Any) -> float | None:
-    """RFC 3339 -> epoch seconds, or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        parsed = datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=datetime.UTC)
-    return parsed.timestamp()
 
 
 @dataclass(frozen=True, slots=True)

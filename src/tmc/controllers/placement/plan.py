@@ -32,7 +32,7 @@ from tmc.api.workload import (
     status_diff_annotation,
     syncer_finalizer,
 )
-from tmc.controllers.placement.model import parse_time
+from tmc.apimachinery.meta import parse_time
 
 
 def replicas_patch(replicas: int) -> str:

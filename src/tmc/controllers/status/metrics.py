@@ -43,8 +43,8 @@ from tmc.api.workload import (
     SYNCER_FINALIZER_PREFIX,
 )
 from tmc.apimachinery.conditions import is_true
-from tmc.controllers.placement.workloads import available_on, is_workload
 from tmc.protocol.keys import sync_target_key
+from tmc.protocol.workloads import available_on, is_workload
 from tmc.registry.resources import ResourceRegistry
 from tmc.storage.interface import Entry, Store
 

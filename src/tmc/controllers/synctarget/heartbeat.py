@@ -25,14 +25,16 @@ from tmc.api.workload import (
     CONDITION_HEARTBEAT_HEALTHY,
     CONDITION_READY,
     CONDITION_SYNCER_READY,
+    DEFAULT_HEARTBEAT_THRESHOLD,
     REASON_ERROR_HEARTBEAT,
     SYNC_TARGET_KEY_LABEL,
     SYNC_TARGETS,
 )
 from tmc.apimachinery.conditions import SEVERITY_WARNING, condition, is_true, set_condition, summarize
+from tmc.apimachinery.meta import parse_time
 from tmc.apimachinery.quantity import parse_resource_list
 from tmc.apimachinery.resources import cluster_of_key
-from tmc.controllers.placement.model import Target, parse_time
+from tmc.controllers.placement.model import Target
 from tmc.controllers.runtime import Controller, Result, requeue
 from tmc.controllers.synctarget import metrics
 from tmc.protocol.keys import sync_target_key
@@ -43,7 +45,6 @@ from tmc.storage.interface import Event, Store
 
 log = logging.getLogger("tmc.controllers.synctarget")
 
-DEFAULT_HEARTBEAT_THRESHOLD = 30.0
 # Ready summarizes these, counting only those present (kcp's SyncTarget Ready).
 READY_INPUTS = (CONDITION_SYNCER_READY, CONDITION_API_IMPORTER_READY, CONDITION_HEARTBEAT_HEALTHY)
 

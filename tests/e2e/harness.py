@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import os
 import queue
-import shutil
 import signal
 import socket
 import ssl
@@ -21,7 +20,9 @@ from typing import Any
 import orjson
 import yaml
 
-KUBECTL = shutil.which("kubectl")
+from tests.tools import kubectl_path
+
+KUBECTL = kubectl_path()
 
 
 def free_port() -> int:

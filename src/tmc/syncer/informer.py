@@ -3,8 +3,9 @@
 - A watch resumes from the last resourceVersion it saw (events or bookmarks) after any disconnect; only a 410
   Expired answer makes it list again (after a back-off when the 410 came straight after a list, so a server that
   keeps answering 410 cannot turn the informer into a list loop).
-- While the server cannot be reached, the cache is kept as it was and nothing is reported: an unreachable hub is
-  not an empty hub (kcp #2671). A stopped server is noticed by the client's silence check (see client.py).
+- While the server cannot be reached, the cache is kept as it was and nothing is reported: an unreachable hub is not
+  an empty hub (https://github.com/kcp-dev/kcp/issues/2671). A stopped server is noticed by the client's silence check
+  (see client.py).
 - Reconnects back off exponentially from 1 s to 30 s with +-20 % jitter. When the server had stopped answering
   altogether, the wait ends early once it answers anything again (a heartbeat, another watch), after a jitter of
   up to a second, so a hub that comes back is rejoined in about a second rather than after the current back-off.

@@ -28,6 +28,10 @@ typecheck: install
 test: install lint typecheck
 	$(BIN)/pytest -q -p no:cacheprovider
 
+# The tests that start no server and need no kubectl, the layering check among them: seconds, not minutes.
+unit: install
+	$(BIN)/pytest -q -p no:cacheprovider tests/unit
+
 bench: install
 	$(BIN)/python -m benchmarks.run
 

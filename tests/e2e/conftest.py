@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.harness import KUBECTL, Hub, Kubectl, free_port, python_client, wait_until
+from tests.e2e.harness import Hub, Kubectl, free_port, python_client, wait_until
 
 
 @pytest.fixture(scope="session")
@@ -21,9 +21,7 @@ def hub(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hub]:
 
 
 @pytest.fixture(scope="session")
-def kubectl(hub: Hub, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    if KUBECTL is None:
-        pytest.skip("kubectl is not installed (make install installs it when run as root)")
+def kubectl(kubectl_binary: str, hub: Hub, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
     return Kubectl(hub.kubeconfig, str(tmp_path_factory.mktemp("kube-cache")))
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import http.client
 import os
 import queue
-import shutil
 import signal
 import socket
 import ssl
@@ -21,9 +20,10 @@ from typing import Any
 import orjson
 import yaml
 
+from tests.tools import kubectl_path
 from tmc.client import BlockingClient, Kubeconfig
 
-KUBECTL = shutil.which("kubectl")
+KUBECTL = kubectl_path()
 
 
 def free_port() -> int:

@@ -19,11 +19,11 @@ import orjson
 import pytest
 import yaml
 
-from tests.e2e.harness import KUBECTL, Kubectl, TmcUp, free_port, wait_until
+from tests.e2e.harness import Kubectl, TmcUp, free_port, wait_until
 from tmc.api.workload import deletion_annotation, state_label, status_diff_annotation
 from tmc.protocol.keys import sync_target_key
 
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (make install installs it as root)")
+pytestmark = pytest.mark.usefixtures("kubectl_binary")
 
 THRESHOLD = 5.0  # hub --sync-target-heartbeat-threshold
 PERIOD = 1.0  # syncer --heartbeat-period

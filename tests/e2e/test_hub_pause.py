@@ -20,9 +20,9 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.e2e.harness import KUBECTL, TmcUp, free_port, wait_until
+from tests.e2e.harness import TmcUp, free_port, wait_until
 
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (make install installs it as root)")
+pytestmark = pytest.mark.usefixtures("kubectl_binary")
 
 PAUSE_SECONDS = 60.0  # the acceptance scenario itself, not a synchronisation wait
 CLUSTERS = ("cluster-1", "cluster-2", "cluster-3")

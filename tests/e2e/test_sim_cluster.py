@@ -13,7 +13,7 @@ import pytest
 import yaml
 from kubernetes import client
 
-from tests.e2e.harness import KUBECTL, Kubectl, free_port, python_client, wait_until
+from tests.e2e.harness import Kubectl, free_port, python_client, wait_until
 from tests.e2e.sim_harness import SimCluster
 from tmc.client import load_kubeconfig
 
@@ -33,9 +33,7 @@ def sim(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SimCluster]:
 
 
 @pytest.fixture(scope="module")
-def kubectl(sim: SimCluster, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
-    if KUBECTL is None:
-        pytest.skip("kubectl is not installed")
+def kubectl(kubectl_binary: str, sim: SimCluster, tmp_path_factory: pytest.TempPathFactory) -> Kubectl:
     return Kubectl(sim.kubeconfig, str(tmp_path_factory.mktemp("sim-kube-cache")))
 
 

@@ -10,10 +10,10 @@ import orjson
 import pytest
 import yaml
 
-from tests.e2e.harness import KUBECTL, Kubectl, TmcUp, free_port, wait_until
+from tests.e2e.harness import Kubectl, TmcUp, free_port, wait_until
 from tmc.protocol import keys
 
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed (make install installs it as root)")
+pytestmark = pytest.mark.usefixtures("kubectl_binary")
 
 
 UP_ARGS = (

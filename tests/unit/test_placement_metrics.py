@@ -1,4 +1,4 @@
-"""The scheduler's metrics (design.md section 6) as Prometheus exposes them, after real decisions."""
+"""The scheduler's metrics (docs/placement.md) as Prometheus exposes them, after real decisions."""
 
 from __future__ import annotations
 

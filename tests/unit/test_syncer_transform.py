@@ -124,7 +124,7 @@ def test_referenced_config_from_pod_template() -> None:
                     }
                 }
             }
-        }
+        },
     }
     assert referenced_config(workload) == ({"cm1", "cm2", "cm3"}, {"s1", "s2", "s3", "pull"})
     assert referenced_config({"data": {}}) == (set(), set())

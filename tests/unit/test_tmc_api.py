@@ -141,7 +141,7 @@ spec:
 status: {instances: 2, availableInstances: 1}
 """
 
-# design.md section 5's field sketch, status included.
+# A SyncTarget using every field TMC adds to kcp's, status included.
 DESIGN_SYNC_TARGET = """
 apiVersion: workload.kcp.io/v1alpha1
 kind: SyncTarget

@@ -1,9 +1,10 @@
 """scheduling.kcp.io/v1alpha1 Location and Placement.
 
-kcp v0.11's fields keep their names and meanings (reference/kcp-tmc.md sections 1.2 and 1.3), so `kubectl kcp bind
-compute` Placements and compute-workspace Locations apply unchanged. Placement gains design.md section 5's
-additions: workload and target selectors, a strategy, several targets, replica division, spread constraints,
-capability requirements, tolerations and `status.decisions`. Value rules live in `tmc.api.validation`.
+kcp v0.11's fields keep their names and meanings
+(https://github.com/kcp-dev/kcp/tree/v0.11.0/pkg/apis/scheduling/v1alpha1), so `kubectl kcp bind compute` Placements and
+compute-workspace Locations apply unchanged. Placement gains TMC's additions (docs/placement.md): workload and target
+selectors, a strategy, several targets, replica division, spread constraints, capability requirements, tolerations and
+`status.decisions`. Value rules live in `tmc.api.validation`.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ REPLICA_SCHEDULING_TYPES = ("Duplicated", "Divided")
 DYNAMIC_WEIGHTS = ("AvailableCapacity",)
 TOLERATION_OPERATORS = ("Exists", "Equal")
 
-# Placement condition types and kcp's reasons (section 1.3).
+# Placement condition types and kcp's reasons.
 CONDITION_READY = "Ready"
 CONDITION_SCHEDULED = "Scheduled"
 REASON_LOCATION_NOT_FOUND = "LocationNotFound"

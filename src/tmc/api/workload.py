@@ -1,9 +1,10 @@
 """workload.kcp.io/v1alpha1 SyncTarget, and the label/annotation/finalizer protocol that assigns objects to targets.
 
-The schema keeps kcp v0.11's field names and meanings (reference/kcp-tmc.md section 1.1) so SyncTargets written for
-kcp apply unchanged, and adds what design.md section 5 asks for: capabilities, taints, a resource filter, allocated
-resources and syncer counters. Objects with `properties` are closed, so strict field validation names unknown
-fields; value rules (enums, required keys) live in `tmc.api.validation` because the decoder only checks JSON types.
+The schema keeps kcp v0.11's field names and meanings
+(https://github.com/kcp-dev/kcp/blob/v0.11.0/pkg/apis/workload/v1alpha1/synctarget_types.go) so SyncTargets written for
+kcp apply unchanged, and adds TMC's fields (docs/placement.md): capabilities, taints, a resource filter, allocated
+resources and syncer counters. Objects with `properties` are closed, so strict field validation names unknown fields;
+value rules (enums, required keys) live in `tmc.api.validation` because the decoder only checks JSON types.
 
 The schema-building helpers at the top are shared with `tmc.api.scheduling`.
 """
@@ -20,7 +21,8 @@ GROUP = "workload.kcp.io"
 VERSION = "v1alpha1"
 API_VERSION = f"{GROUP}/{VERSION}"
 
-# --- labels, annotations and finalizers (reference/kcp-tmc.md section 2.2, v0.11 `.io` names) -------------------
+# --- labels, annotations and finalizers --------------------------------------------------------------------------
+# kcp v0.11's `.io` names: https://github.com/kcp-dev/kcp/blob/v0.11.0/pkg/apis/workload/v1alpha1/types.go
 
 # Per-target state on namespaces and resources: "" (assigned, waiting for a coordinator), "Sync" or "Upsync".
 STATE_LABEL_PREFIX = "state.workload.kcp.io/"
@@ -60,7 +62,7 @@ BLOCKED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease",
 REGION_LABEL = "topology.kubernetes.io/region"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 
-# kcp's SyncTarget condition types and reasons (section 1.1); SyncerReady is set by the TMC syncer, kcp never did.
+# kcp's SyncTarget condition types and reasons; SyncerReady is set by the TMC syncer, kcp never did.
 CONDITION_READY = "Ready"
 # Seconds without a syncer heartbeat before a SyncTarget turns Ready=False (kcp's --sync-target-heartbeat-threshold).
 DEFAULT_HEARTBEAT_THRESHOLD = 30.0

@@ -1,4 +1,5 @@
-"""kcp v0.11's identity formulas (reference/kcp-tmc.md section 2.1), bit for bit.
+"""kcp v0.11's identity formulas, bit for bit (`ToSyncTargetKey` and pkg/syncer/shared in
+https://github.com/kcp-dev/kcp/tree/v0.11.0).
 
 These names are shared with real kcp syncers and tooling: a SyncTarget key appears in label and finalizer names on
 upstream objects, and downstream namespaces are found by name when the locator index misses. Any drift would
@@ -119,7 +120,8 @@ def dns_id(st_name: str, st_uid: str, cluster: str) -> str:
     return f"kcp-dns-{st_name}-{_uid_hash(st_uid)}-{base36_lower(_sha224(cluster))[:8]}"
 
 
-# Where the hub serves the syncer virtual workspace (kcp's layout, reference: kcp-tmc.md section 5).
+# Where the hub serves the syncer virtual workspace, in kcp's layout:
+# https://github.com/kcp-dev/kcp/tree/v0.11.0/pkg/virtual/syncer
 SYNCER_VW_PREFIX = "/services/syncer/"
 
 

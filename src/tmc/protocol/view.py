@@ -12,7 +12,7 @@ the real `.status`: the hub's status aggregation controller owns `.status` for e
 replicated workloads and promotes a lone target's status otherwise), so the rule is the same whether one or many
 targets report. A main-resource write may only add or remove this target's syncer finalizer; everything else in the
 body is ignored, as kcp does. When a deletion is pending and the finalizer goes, the target's state label, deletion
-and status annotations go with it (kcp section 2.3 step 5), which takes the object out of the syncer's view and lets
+and status annotations go with it (as in kcp), which takes the object out of the syncer's view and lets
 an upstream deletion complete.
 """
 

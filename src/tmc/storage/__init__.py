@@ -1,4 +1,5 @@
-"""Storage backends behind one contract (see interface.py)."""
+"""Where the hub keeps its objects: the `Store` contract (revisioned create, get, list, update, delete and watch;
+see interface.py) and its SQLite backend, with watch fan-out and history for resumable watches."""
 
 from __future__ import annotations
 

@@ -6,10 +6,11 @@ the periodic resync all enqueue keys, and one reconcile brings both directions i
 
 1. Upstream gone. Only the hub can say so: a DELETED watch event (deletion, or un-assignment by removing the Sync
    label), or a 404 from a GET through the virtual workspace when the object merely went missing from a relist or
-   is found downstream without an upstream copy. An unreachable hub never deletes anything (kcp #2671). Then the
-   downstream copy is deleted with a UID precondition (kcp #643).
+   is found downstream without an upstream copy. An unreachable hub never deletes anything
+   (https://github.com/kcp-dev/kcp/issues/2671). Then the downstream copy is deleted with a UID precondition
+   (https://github.com/kcp-dev/kcp/issues/643).
 2. Deletion pending (a deletionTimestamp in the view): delete downstream (UID precondition), and once it is gone
-   drop the syncer finalizer through the view; the virtual workspace then lets go of the object (kcp 2.3 step 5).
+   drop the syncer finalizer through the view; the virtual workspace then lets go of the object (protocol/view.py).
 3. Otherwise: add the syncer finalizer upstream (before anything exists downstream), make sure the downstream
    namespace exists, sync the ConfigMaps and Secrets the pod template references first, then create the downstream
    object or JSON-merge-patch it (see transform.merge_patch) when what the syncer would write changed.

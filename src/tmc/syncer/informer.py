@@ -3,7 +3,7 @@
 The list, watch, resume, back-off and reconnect rules are the ListWatcher's (see tmc.client.watch). On top:
 
 - While the server cannot be reached, the cache is kept as it was and nothing is reported: an unreachable hub is
-  not an empty hub (kcp #2671).
+  not an empty hub (https://github.com/kcp-dev/kcp/issues/2671).
 - A relist reports the objects that are no longer listed as VANISHED, not DELETED: the handler must confirm with
   the server before acting on them (the syncer does, with a GET).
 - An optional `transform` slims every object before it is cached or handed on (the heartbeat keeps only what its

@@ -1,4 +1,4 @@
-"""The syncer's Prometheus metrics (design.md section 6 names, plus list, watch, request and cache-read counters).
+"""The syncer's Prometheus metrics (docs/syncer.md lists them: sync, heartbeat, list, watch, request, cache reads).
 
 Cardinality: `cluster` is the SyncTarget name (one per process), `resource` the synced type, `direction` down|up,
 `result` success|error (hit|miss for cache reads), `endpoint` hub|downstream, `method` an HTTP method or

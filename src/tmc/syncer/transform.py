@@ -36,7 +36,7 @@ _HUB_ANNOTATION_PREFIXES = (
     STATUS_DIFF_ANNOTATION_PREFIX,
 )
 # The member cluster publishes its own CA bundle under this name in every namespace; the hub's copy must not
-# overwrite it (kcp #1787), so it travels under kcp's name for it.
+# overwrite it (https://github.com/kcp-dev/kcp/issues/1787), so it travels under kcp's name for it.
 _RENAMED = {("configmaps", "kube-root-ca.crt"): "kcp-root-ca.crt"}
 _RENAMED_BACK = {(resource, down): up for (resource, up), down in _RENAMED.items()}
 

@@ -1,6 +1,6 @@
 """The syncer virtual workspace: `/services/syncer/<st-workspace>/<st-name>/<st-uid>/clusters/<ws|*>/api|apis/...`.
 
-A forwarding view over the hub's storage for one SyncTarget (kcp's layout, reference/kcp-tmc.md section 5). Every
+A forwarding view over the hub's storage for one SyncTarget (kcp's layout; see tmc/protocol/keys.py). Every
 list, watch and get carries a fixed extra label requirement `state.workload.kcp.io/<key>=Sync`, ANDed with the
 client's selector, so a syncer sees exactly the objects assigned to it; because the watch uses `lists.serve_watch`,
 an object whose Sync label is removed reaches the syncer as DELETED (how un-assignment arrives), watches resume from

@@ -1,4 +1,4 @@
-"""Placement scheduler metrics (design.md section 6 names)."""
+"""Placement scheduler metrics (the names and labels docs/placement.md lists)."""
 
 from __future__ import annotations
 

@@ -1,16 +1,18 @@
 """How one object's per-target labels and annotations must change: the assignment protocol as a pure function.
 
-kcp's protocol (reference/kcp-tmc.md 2.3): `state.workload.kcp.io/<key>=Sync` assigns; unassigning sets
-`deletion.internal.workload.kcp.io/<key>` when the target's syncer holds its finalizer (it then deletes the
-downstream copy, drops the finalizer, and the syncer view strips the label), and removes the label at once when
-it does not. Three TMC changes:
-- a key that is wanted again loses a pending deletion annotation (kcp #2287 left it there);
+kcp v0.11's protocol (https://github.com/kcp-dev/kcp/tree/v0.11.0/pkg/reconciler/workload/resource):
+`state.workload.kcp.io/<key>=Sync` assigns; unassigning sets `deletion.internal.workload.kcp.io/<key>` when the target's
+syncer holds its finalizer (it then deletes the downstream copy, drops the finalizer, and the syncer view strips the
+label), and removes the label at once when it does not. Three TMC changes:
+- a key that is wanted again loses a pending deletion annotation (kcp left it there:
+  https://github.com/kcp-dev/kcp/issues/2287);
 - the syncer finalizer is added with the label when the target's syncer has said it syncs the type
   (`status.syncedResources`): one hub write per assignment instead of one more per target, and the syncer can
   create the downstream copy at once;
 - a key the caller says to hold stays untouched. The caller holds the old target's copy during a move until the
   new targets report the workload available, so a move never leaves no running copy.
-Keys in state `Upsync` belong to their target and are never touched (kcp #2530 flipped them to Sync).
+Keys in state `Upsync` belong to their target and are never touched (kcp flipped them to Sync:
+https://github.com/kcp-dev/kcp/issues/2530).
 """
 
 from __future__ import annotations

@@ -1,9 +1,10 @@
 """SyncTarget health: `HeartbeatHealthy` from the syncer's heartbeat, the `Ready` summary, the key label, metrics.
 
-kcp's rules (reference/kcp-tmc.md 3.9): no heartbeat yet -> False "No heartbeat yet seen"; last heartbeat older
-than the threshold -> False "No heartbeat since <t>"; otherwise True. Unlike kcp, which only noticed a silent
-syncer on the next event, every healthy target is requeued for the moment its heartbeat expires, so Ready turns
-False within the threshold (plus the heartbeat's one-second resolution) of the last heartbeat.
+kcp's rules (https://github.com/kcp-dev/kcp/tree/v0.11.0/pkg/reconciler/workload/heartbeat): no heartbeat yet -> False
+"No heartbeat yet seen"; last heartbeat older than the threshold -> False "No heartbeat since <t>"; otherwise True.
+Unlike kcp, which only noticed a silent syncer on the next event, every healthy target is requeued for the moment its
+heartbeat expires, so Ready turns False within the threshold (plus the heartbeat's one-second resolution) of the last
+heartbeat.
 
 A hub that was not running cannot have received heartbeats, so for a target that is healthy, time the hub spent
 stalled (SIGSTOP, a suspended VM: see controllers/loopwatch.py) does not count against its heartbeat's age, and a

@@ -11,7 +11,6 @@ import base64
 import http.server
 import json
 import os
-import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
@@ -20,14 +19,15 @@ from typing import Any
 
 import pytest
 
+from tests.tools import kubectl_path
 from tmc.apimachinery import protobuf
 from tmc.apimachinery.errors import StatusError
 from tmc.apimachinery.protobuf import MAGIC, ProtobufCodec
 from tmc.apimachinery.schemas import builtin_definitions
 
-KUBECTL = os.environ.get(protobuf.BINARY_ENV) or shutil.which("kubectl")
+KUBECTL = kubectl_path()
 Kubectl = Callable[..., tuple[str, bytes, str]]
-pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed: it carries the API descriptors")
+pytestmark = pytest.mark.usefixtures("kubectl_binary")  # kubectl carries the API descriptors
 
 _RESOURCES = {
     "v1": [

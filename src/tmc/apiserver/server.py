@@ -15,7 +15,8 @@ from aiohttp.typedefs import Handler, Middleware
 from tmc.apimachinery import errors
 from tmc.apiserver import certs
 from tmc.apiserver.authn import CALLER, Authenticator, authenticate
-from tmc.apiserver.handlers import MAX_BODY_BYTES, ApiHandler, status_response
+from tmc.apiserver.handlers import ApiHandler
+from tmc.apiserver.httputil import MAX_BODY_BYTES, status_response
 from tmc.observability import metrics
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import ObjectService

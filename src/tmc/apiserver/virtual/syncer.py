@@ -144,7 +144,9 @@ class SyncerVirtualWorkspace:
         verb = p.verb
         started = time.perf_counter()
         code = 500
-        labels = (verb, info.group, info.version, info.plural, p.subresource, p.scope)
+        # Refused methods keep the metrics label they always had here: the HTTP method (POST, DELETE), not the verb.
+        label = verb if verb in _VIEW_VERBS else method.lower()
+        labels = (label, info.group, info.version, info.plural, p.subresource, p.scope)
         try:
             if verb not in _VIEW_VERBS:
                 raise errors.method_not_allowed(

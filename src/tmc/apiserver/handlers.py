@@ -15,19 +15,11 @@ from tmc.apimachinery import errors
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.tables import to_table, watch_event_table
 from tmc.apimachinery.validation import validate_field_validation_param
-from tmc.apiserver import request as req
 from tmc.apiserver.authn import CALLER, Caller
 from tmc.apiserver.discovery_responder import DiscoveryResponder
-from tmc.apiserver.httputil import (
-    JSON,
-    json_response,
-    raw_response,
-    read_body,
-    read_raw,
-    status_response,
-)
+from tmc.apiserver.httputil import JSON, json_response, raw_response, read_body, read_raw, status_response
 from tmc.apiserver.lists import list_entries, parse_list_query, serve_watch
-from tmc.apiserver.request import RequestInfo
+from tmc.apiserver.request import RequestInfo, RequestInfoFactory
 from tmc.apiserver.resolve import Resolver
 from tmc.observability import metrics
 from tmc.registry import reviews
@@ -97,7 +89,7 @@ class ApiHandler:
         self.stopping = stopping
         self.default_cluster = default_cluster
         self.bookmark_interval = bookmark_interval
-        self.request_infos = req.RequestInfoFactory(default_cluster)
+        self.request_infos = RequestInfoFactory(default_cluster)
         self.resolver = Resolver(store, registry, default_cluster)
         self.discovery = DiscoveryResponder(registry, default_cluster)
         # Virtual workspaces by path prefix (e.g. "/services/syncer/"): they route and authorize on their own.
@@ -113,7 +105,7 @@ class ApiHandler:
         try:
             ri = self.request_infos.attach(request)
             _check_acceptable(request.headers.get("Accept", ""))
-            if ri.workspace == req.WILDCARD:
+            if ri.wildcard:
                 caller: Caller = request[CALLER]
                 if not caller.privileged:
                     raise errors.forbidden(f'User "{caller.user}" cannot access the wildcard workspace "*"')

@@ -1,6 +1,7 @@
 """The HTTP server: TLS listener, the request pipeline's outer steps (health, authentication, metrics endpoint,
-in-flight gauges) in front of the API handler and the virtual workspaces. It knows nothing of controllers: a
-composition root (`tmc.server.hub`, `tmc.server.member`) builds it with the store, registry and object service."""
+in-flight gauges) in front of the API handler and the virtual workspaces, which compute the RequestInfo and go on
+(docs/request-pipeline.md lists every step). It knows nothing of controllers: a composition root (`tmc.server.hub`,
+`tmc.server.member`) builds it with the store, registry and object service."""
 
 from __future__ import annotations
 

@@ -29,12 +29,11 @@ from tmc.apimachinery import errors
 from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.selectors import LabelSelector, Requirement
-from tmc.apiserver import request as req
 from tmc.apiserver.authn import CALLER, Caller
 from tmc.apiserver.discovery_responder import DiscoveryResponder
 from tmc.apiserver.httputil import JSON, json_response, path_not_found, read_body, read_raw, status_response
 from tmc.apiserver.lists import ListQuery, list_entries, parse_list_query, serve_watch
-from tmc.apiserver.request import RequestInfo
+from tmc.apiserver.request import WILDCARD, RequestInfo, RequestInfoFactory
 from tmc.apiserver.resolve import Resolver
 from tmc.apiserver.virtual.syncer_writes import HubObject, ViewWrite, WriteCombiner
 from tmc.observability import metrics
@@ -80,7 +79,7 @@ class SyncerVirtualWorkspace:
         self.default_cluster = default_cluster
         self.bookmark_interval = bookmark_interval
         self._writes = WriteCombiner(store, service)
-        self.request_infos = req.RequestInfoFactory(default_cluster)
+        self.request_infos = RequestInfoFactory(default_cluster)
         self.resolver = Resolver(store, registry, default_cluster, served=_syncable, subresources=("status",))
         # Legacy discovery only, no OpenAPI: clients fall back to legacy discovery when aggregated is not offered.
         self.discovery = DiscoveryResponder(
@@ -183,8 +182,8 @@ class SyncerVirtualWorkspace:
         labels = LabelSelector((*q.labels.requirements, assigned), q.labels.matches_nothing)
         return dataclasses.replace(q, labels=labels)
 
-    def _view(self, info: ResourceInfo, entry: Entry | Event, target: Target, cluster: str = req.WILDCARD) -> Any:
-        owner = cluster_of_key(entry.key) if cluster == req.WILDCARD else cluster
+    def _view(self, info: ResourceInfo, entry: Entry | Event, target: Target, cluster: str = WILDCARD) -> Any:
+        owner = cluster_of_key(entry.key) if cluster == WILDCARD else cluster
         return to_view(self.service.served(info, entry.obj), target.key, owner)
 
     async def _list(

@@ -9,7 +9,6 @@ from tmc.apimachinery.selectors import (
     parse_field_selector,
     parse_label_selector,
 )
-from tmc.apiserver import paths
 
 
 @pytest.mark.parametrize(
@@ -58,44 +57,3 @@ def test_field_selectors() -> None:
     with pytest.raises(StatusError) as e:
         parse_field_selector("spec.replicas=1", "Deployment")
     assert e.value.code == 400
-
-
-@pytest.mark.parametrize(
-    ("path", "expected"),
-    [
-        ("/clusters/root/api/v1/namespaces", paths.ResourcePath("root", "", "v1", None, "namespaces", None, "")),
-        ("/clusters/root/api/v1/namespaces/a", paths.ResourcePath("root", "", "v1", None, "namespaces", "a", "")),
-        (
-            "/clusters/root/api/v1/namespaces/a/finalize",
-            paths.ResourcePath("root", "", "v1", None, "namespaces", "a", "finalize"),
-        ),
-        (
-            "/clusters/root:t/api/v1/namespaces/a/configmaps/c",
-            paths.ResourcePath("root:t", "", "v1", "a", "configmaps", "c", ""),
-        ),
-        (
-            "/clusters/*/apis/apps/v1/deployments",
-            paths.ResourcePath("*", "apps", "v1", None, "deployments", None, ""),
-        ),
-        (
-            "/apis/apps/v1/namespaces/n/deployments/d/scale",
-            paths.ResourcePath("root", "apps", "v1", "n", "deployments", "d", "scale"),
-        ),
-        ("/clusters/root/apis/apps", paths.DiscoveryPath("root", "group", "apps")),
-        (
-            "/clusters/root/openapi/v3/apis/apps/v1",
-            paths.DiscoveryPath("root", "openapi-gv", openapi_path="apis/apps/v1"),
-        ),
-        ("/version/", paths.DiscoveryPath("root", "version")),
-        ("/nonsense", None),
-    ],
-)
-def test_paths(path: str, expected: object) -> None:
-    assert paths.parse(path) == expected
-
-
-def test_workspace_path_syntax() -> None:
-    assert paths.valid_workspace_path("root:team-a")
-    assert paths.valid_workspace_path("*")
-    assert not paths.valid_workspace_path("Root")
-    assert not paths.valid_workspace_path("root::a")

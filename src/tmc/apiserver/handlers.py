@@ -8,33 +8,26 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 import orjson
-import yaml
 from aiohttp import web
 
 from tmc.api.tenancy import WORKSPACES
 from tmc.apimachinery import errors
-from tmc.apimachinery.protobuf import ProtobufCodec
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.tables import to_table, watch_event_table
 from tmc.apimachinery.validation import validate_field_validation_param
-from tmc.apiserver import discovery, openapi, paths
 from tmc.apiserver.authn import CALLER, Caller
+from tmc.apiserver.discovery_responder import DiscoveryResponder
+from tmc.apiserver.httputil import JSON, json_response, raw_response, read_body, read_raw, status_response
 from tmc.apiserver.lists import list_entries, parse_list_query, serve_watch
+from tmc.apiserver.request import RequestInfo, RequestInfoFactory
+from tmc.apiserver.resolve import Resolver
 from tmc.observability import metrics
 from tmc.registry import reviews
 from tmc.registry.resources import ResourceRegistry
-from tmc.registry.service import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService, WriteOptions
+from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Entry, Event, Store
 
-MAX_BODY_BYTES = 3 * 1024 * 1024  # upstream's request body limit; objects themselves are capped at 1.5 MiB
 CLUSTER_ANNOTATION = "kcp.io/cluster"
-JSON = "application/json"
-PROTOBUF = "application/vnd.kubernetes.protobuf"
-_MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
-
-
-def status_response(err: errors.StatusError) -> web.Response:
-    return web.Response(status=err.code, body=orjson.dumps(err.to_status()), content_type=JSON)
 
 
 def _wants_table(accept: str) -> bool:
@@ -96,32 +89,31 @@ class ApiHandler:
         self.stopping = stopping
         self.default_cluster = default_cluster
         self.bookmark_interval = bookmark_interval
-        self._discovery_cache: dict[tuple[str, int, str], tuple[bytes, str]] = {}
+        self.request_infos = RequestInfoFactory(default_cluster)
+        self.resolver = Resolver(store, registry, default_cluster)
+        self.discovery = DiscoveryResponder(registry, default_cluster)
         # Virtual workspaces by path prefix (e.g. "/services/syncer/"): they route and authorize on their own.
         self.virtual: dict[str, Callable[[web.Request], Awaitable[web.StreamResponse]]] = {}
 
     # ---------------------------------------------------------------- entry point
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        """Route to a virtual workspace, or compute the RequestInfo and serve discovery or a resource."""
         for prefix, virtual in self.virtual.items():
             if request.path.startswith(prefix):
                 return await virtual(request)
-        caller: Caller = request[CALLER]
-        parsed = paths.parse(request.path, self.default_cluster)
-        if parsed is None:
-            return status_response(_path_not_found(request.path))
-        if not paths.valid_workspace_path(parsed.cluster):
-            return status_response(errors.bad_request(f"invalid workspace path {parsed.cluster!r}"))
         try:
+            ri = self.request_infos.attach(request)
             _check_acceptable(request.headers.get("Accept", ""))
-            if parsed.cluster == paths.WILDCARD:
+            if ri.wildcard:
+                caller: Caller = request[CALLER]
                 if not caller.privileged:
                     raise errors.forbidden(f'User "{caller.user}" cannot access the wildcard workspace "*"')
-            elif not self.workspace_exists(parsed.cluster):
-                raise errors.not_found("workspaces", parsed.cluster, WORKSPACES.group)
-            if isinstance(parsed, paths.DiscoveryPath):
-                return self._discovery(request, parsed)
-            return await self._resource(request, parsed)
+            elif not self.workspace_exists(ri.workspace):
+                raise errors.not_found("workspaces", ri.workspace, WORKSPACES.group)
+            if not ri.is_resource_request:
+                return self.discovery.respond(request, ri)
+            return await self._resource(request, ri)
         except errors.StatusError as e:
             return status_response(e)
 
@@ -133,106 +125,18 @@ class ApiHandler:
             return False
         return self.store.get(WORKSPACES.key(parent, None, name)) is not None
 
-    # ---------------------------------------------------------------- discovery and OpenAPI
-
-    def _cached(self, cluster: str, what: str, build: Any) -> tuple[bytes, str]:
-        key = (cluster, self.registry.generation(cluster), what)
-        hit = self._discovery_cache.get(key)
-        if hit is None:
-            if len(self._discovery_cache) > 4096:
-                self._discovery_cache.clear()
-            hit = build()
-            self._discovery_cache[key] = hit
-        return hit
-
-    def _discovery(self, request: web.Request, p: paths.DiscoveryPath) -> web.Response:
-        if request.method != "GET":
-            raise errors.method_not_allowed(f"the server does not allow this method on {request.path}")
-        cluster = self.default_cluster if p.cluster == paths.WILDCARD else p.cluster
-        resources = self.registry.resources(cluster)
-        accept = request.headers.get("Accept", "")
-        aggregated = "as=APIGroupDiscoveryList" in accept and "v=v2" in accept
-        if p.kind == "version":
-            return web.Response(body=orjson.dumps(discovery.version_info()), content_type=JSON)
-        if p.kind == "api":
-            if aggregated:
-                body, _ = self._cached(
-                    cluster, "agg-api", lambda: (orjson.dumps(discovery.aggregated_core(resources)), "")
-                )
-                return _raw(body, discovery.AGGREGATED_CONTENT_TYPE)
-            return web.Response(body=orjson.dumps(discovery.legacy_api_versions()), content_type=JSON)
-        if p.kind == "apis":
-            if aggregated:
-                body, _ = self._cached(
-                    cluster, "agg-apis", lambda: (orjson.dumps(discovery.aggregated_groups(resources)), "")
-                )
-                return _raw(body, discovery.AGGREGATED_CONTENT_TYPE)
-            body, _ = self._cached(cluster, "apis", lambda: (orjson.dumps(discovery.api_group_list(resources)), ""))
-            return _raw(body, JSON)
-        if p.kind == "group":
-            doc = discovery.api_group(resources, p.group)
-            if doc is None:
-                raise _path_not_found(request.path)
-            return web.Response(body=orjson.dumps(doc), content_type=JSON)
-        if p.kind in ("api-version", "group-version"):
-            doc = discovery.api_resource_list(resources, p.group, p.version)
-            if doc is None:
-                raise _path_not_found(request.path)
-            return web.Response(body=orjson.dumps(doc), content_type=JSON)
-        if p.kind == "openapi":
-            body, _ = self._cached(cluster, "openapi", lambda: (orjson.dumps(openapi.index(resources)), ""))
-            return _raw(body, JSON)
-        if p.kind == "openapi-gv":
-
-            def build() -> tuple[bytes, str]:
-                return (openapi.group_version_bytes(resources, p.openapi_path) or b"", "")
-
-            body, _ = self._cached(cluster, "openapi:" + p.openapi_path, build)
-            if not body:
-                raise _path_not_found(request.path)
-            return _raw(body, JSON)
-        raise _path_not_found(request.path)
-
     # ---------------------------------------------------------------- resources
 
-    def _resolve(self, p: paths.ResourcePath) -> ResourceInfo:
-        if p.cluster == paths.WILDCARD:
-            info = self.registry.lookup(self.default_cluster, p.group, p.version, p.resource)
-            if info is None:
-                info = self._wildcard_custom(p)
-        else:
-            info = self.registry.lookup(p.cluster, p.group, p.version, p.resource)
-        if info is None:
-            gv = f"{p.group}/{p.version}" if p.group else p.version
-            raise errors.StatusError(
-                404, "NotFound", f"the server could not find the requested resource ({p.resource} in {gv})"
-            )
-        if p.namespace is not None and not info.namespaced:
-            raise _path_not_found(f"{info.plural} is not namespaced")
-        if p.subresource and p.subresource not in info.subresources:
-            raise errors.not_found(f"{info.plural}/{p.subresource}", p.name or "", info.group)
-        return info
-
-    def _wildcard_custom(self, p: paths.ResourcePath) -> ResourceInfo | None:
-        for entry in self.store.list("/registry/apiextensions.k8s.io/customresourcedefinitions/"):
-            cluster = cluster_of_key(entry.key)
-            info = self.registry.lookup(cluster, p.group, p.version, p.resource)
-            if info is not None:
-                return info
-        return None
-
-    async def _resource(self, request: web.Request, p: paths.ResourcePath) -> web.StreamResponse:
-        info = self._resolve(p)
-        method = request.method
-        query = request.query
-        watch = query.get("watch", "") in ("1", "true", "True")
-        verb = _verb(method, p, watch)
+    async def _resource(self, request: web.Request, p: RequestInfo) -> web.StreamResponse:
+        info = self.resolver.resolve(p)
+        if p.unsupported:
+            raise errors.method_not_allowed(p.unsupported)
+        verb = p.verb
         started = time.perf_counter()
         code = 500
-        scope = "resource" if p.name else ("namespace" if p.namespace else "cluster")
-        labels = (verb, info.group, info.version, info.plural, p.subresource, scope)
+        labels = (verb, info.group, info.version, info.plural, p.subresource, p.scope)
         try:
-            if p.cluster == paths.WILDCARD and verb not in ("list", "watch"):
+            if p.wildcard and verb not in ("list", "watch"):
                 raise errors.method_not_allowed("the wildcard workspace only serves list and watch")
             if verb == "watch":
                 response = await self._watch(request, info, p)
@@ -247,10 +151,10 @@ class ApiHandler:
             metrics.observe_request(labels, code, time.perf_counter() - started, long_running=verb == "watch")
 
     async def _dispatch(
-        self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath, verb: str
+        self, request: web.Request, info: ResourceInfo, p: RequestInfo, verb: str
     ) -> web.StreamResponse:
         svc = self.service
-        cluster, ns, name, sub = p.cluster, p.namespace, p.name, p.subresource
+        cluster, ns, name, sub = p.workspace, p.namespace, p.name, p.subresource
         query = request.query
         if info.namespaced and ns is None and verb not in ("list", "watch"):
             raise errors.method_not_allowed(f"{info.plural} must be addressed within a namespace")
@@ -258,53 +162,51 @@ class ApiHandler:
             assert name is not None
             entry = svc.get(info, cluster, ns, name)
             if sub == "scale":
-                return _json(svc.scale_of(info, entry))
+                return json_response(svc.scale_of(info, entry))
             return self._render_object(request, info, entry.obj, entry.raw)
         if verb == "list":
             return self._render_list(request, info, p, await self._list(info, p, query))
         if verb == "create" and reviews.is_review(info):
             caller: Caller = request[CALLER]
-            return _json(reviews.answer(info, await _read_body(request), caller.user, caller.groups), 201)
+            return json_response(reviews.answer(info, await read_body(request), caller.user, caller.groups), 201)
         if verb not in info.verbs:
             raise errors.method_not_allowed(f"{request.method} is not supported on {info.qualified}")
         if verb == "create":
             opts = _write_options(query, "CreateOptions")
             opts.body_owned = True  # decoded for this request only
-            body = await _read_body(request)
+            body = await read_body(request)
             obj = await svc.create(info, cluster, ns, body, opts)
-            return _json(svc.served(info, obj), 201, opts.warnings)
+            return json_response(svc.served(info, obj), 201, opts.warnings)
         if verb == "update":
             assert name is not None
             opts = _write_options(query, "UpdateOptions")
             opts.body_owned = True
-            body = await _read_body(request)
+            body = await read_body(request)
             obj = await svc.update(info, cluster, ns, name, body, opts, sub)
-            return _json(svc.served(info, obj) if sub != "scale" else obj, 200, opts.warnings)
+            return json_response(svc.served(info, obj) if sub != "scale" else obj, 200, opts.warnings)
         if verb == "patch":
             assert name is not None
             opts = _write_options(query, "PatchOptions")
-            raw = await _read_raw(request)
+            raw = await read_raw(request)
             ctype = request.content_type
             obj = await svc.patch(info, cluster, ns, name, ctype, raw, opts, sub)
-            return _json(svc.served(info, obj) if sub != "scale" else obj, 200, opts.warnings)
+            return json_response(svc.served(info, obj) if sub != "scale" else obj, 200, opts.warnings)
         if verb == "delete":
             assert name is not None
             options = await _delete_options(request)
             dry_run = _dry_run(query, "DeleteOptions") or _body_dry_run(options)
             body, _gone = await svc.delete(info, cluster, ns, name, options, dry_run)
-            return _json(body, 200)
+            return json_response(body, 200)
         if verb == "deletecollection":
             return await self._delete_collection(request, info, p)
         raise errors.method_not_allowed(f"{request.method} is not supported on {request.path}")
 
-    async def _list(self, info: ResourceInfo, p: paths.ResourcePath, query: Mapping[str, str]) -> Any:
+    async def _list(self, info: ResourceInfo, p: RequestInfo, query: Mapping[str, str]) -> Any:
         q = parse_list_query(query, info, watch=False)
-        cluster = None if p.cluster == paths.WILDCARD else p.cluster
+        cluster = None if p.wildcard else p.workspace
         return await list_entries(self.store, info.key_prefix(cluster, p.namespace), q)
 
-    async def _delete_collection(
-        self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath
-    ) -> web.StreamResponse:
+    async def _delete_collection(self, request: web.Request, info: ResourceInfo, p: RequestInfo) -> web.StreamResponse:
         options = await _delete_options(request)
         dry_run = _dry_run(request.query, "DeleteOptions") or _body_dry_run(options)
         result = await self._list(info, p, request.query)
@@ -312,13 +214,17 @@ class ApiHandler:
         for entry in result.entries:
             md = entry.obj["metadata"]
             try:
-                body, _ = await self.service.delete(info, p.cluster, md.get("namespace"), md["name"], options, dry_run)
+                body, _ = await self.service.delete(
+                    info, p.workspace, md.get("namespace"), md["name"], options, dry_run
+                )
             except errors.StatusError as e:
                 if e.code == 404:
                     continue
                 raise
             deleted.append(body if body.get("kind") != "Status" else entry.obj)
-        return _json({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": {}, "items": deleted}, 200)
+        return json_response(
+            {"kind": info.list_kind, "apiVersion": info.api_version, "metadata": {}, "items": deleted}, 200
+        )
 
     # ---------------------------------------------------------------- rendering
 
@@ -346,13 +252,11 @@ class ApiHandler:
                 include_object=request.query.get("includeObject", "Metadata"),
                 list_meta={"resourceVersion": str(obj["metadata"].get("resourceVersion", ""))},
             )
-            return _json(table)
-        return _raw(self._item(info, "", obj, raw, False), JSON)
+            return json_response(table)
+        return raw_response(self._item(info, "", obj, raw, False), JSON)
 
-    def _render_list(
-        self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath, result: Any
-    ) -> web.StreamResponse:
-        wildcard = p.cluster == paths.WILDCARD
+    def _render_list(self, request: web.Request, info: ResourceInfo, p: RequestInfo, result: Any) -> web.StreamResponse:
+        wildcard = p.wildcard
         list_meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
         if result.continue_token:
             list_meta["continue"] = result.continue_token
@@ -361,20 +265,20 @@ class ApiHandler:
         if _wants_table(request.headers.get("Accept", "")):
             objs = [self._item_obj(info, e.key, e.obj, wildcard) for e in result.entries]
             include = request.query.get("includeObject", "Metadata")
-            return _json(to_table(info, objs, include_object=include, list_meta=list_meta))
+            return json_response(to_table(info, objs, include_object=include, list_meta=list_meta))
         head = orjson.dumps({"kind": info.list_kind, "apiVersion": info.api_version, "metadata": list_meta})
         items = b",".join(self._item(info, e.key, e.obj, e.raw, wildcard) for e in result.entries)
-        return _raw(head[:-1] + b',"items":[' + items + b"]}", JSON)
+        return raw_response(head[:-1] + b',"items":[' + items + b"]}", JSON)
 
     # ---------------------------------------------------------------- watch
 
-    async def _watch(self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath) -> web.StreamResponse:
+    async def _watch(self, request: web.Request, info: ResourceInfo, p: RequestInfo) -> web.StreamResponse:
         query = request.query
         q = parse_list_query(query, info, watch=True)
         if p.name:
             raise errors.bad_request("watch a single object with fieldSelector=metadata.name=<name> on its collection")
-        wildcard = p.cluster == paths.WILDCARD
-        cluster = None if wildcard else p.cluster
+        wildcard = p.wildcard
+        cluster = None if wildcard else p.workspace
         table = _wants_table(request.headers.get("Accept", ""))
 
         def encode(event_type: str, item: Entry | Event) -> bytes:
@@ -400,84 +304,9 @@ class ApiHandler:
 # -------------------------------------------------------------------- helpers
 
 
-def _path_not_found(path: str) -> errors.StatusError:
-    return errors.StatusError(404, "NotFound", f"the server could not find the requested resource ({path})")
-
-
-def _verb(method: str, p: paths.ResourcePath, watch: bool) -> str:
-    if method == "GET":
-        if p.name:
-            return "get"
-        return "watch" if watch else "list"
-    if method == "POST":
-        if p.name:
-            raise errors.method_not_allowed(f"POST is not supported on a named {p.resource}")
-        return "create"
-    if method == "PUT":
-        if not p.name:
-            raise errors.method_not_allowed("PUT needs an object name")
-        return "update"
-    if method == "PATCH":
-        if not p.name:
-            raise errors.method_not_allowed("PATCH needs an object name")
-        return "patch"
-    if method == "DELETE":
-        return "delete" if p.name else "deletecollection"
-    raise errors.method_not_allowed(f"the server does not allow the method {method}")
-
-
-def _json(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    headers = {}
-    if warnings:
-        headers["Warning"] = ", ".join(f'299 - "{w.replace(chr(34), chr(39))}"' for w in warnings)
-    return web.Response(status=status, body=orjson.dumps(obj), content_type=JSON, headers=headers)
-
-
-def _raw(body: bytes, content_type: str) -> web.Response:
-    return web.Response(body=body, headers={"Content-Type": content_type})
-
-
-async def _read_raw(request: web.Request) -> bytes:
-    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
-        raise errors.too_large(f"the request body is {request.content_length} bytes; the limit is {MAX_BODY_BYTES}")
-    try:
-        return await request.read()
-    except web.HTTPRequestEntityTooLarge:
-        raise errors.too_large(f"the request body is larger than {MAX_BODY_BYTES} bytes") from None
-
-
-async def _read_body(request: web.Request) -> Any:
-    raw = await _read_raw(request)
-    ctype = request.content_type
-    if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
-        try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as e:
-            raise errors.bad_request(f"error converting YAML to JSON: {str(e).splitlines()[0]}") from None
-    if ctype == PROTOBUF:
-        codec = ProtobufCodec.shared()
-        if not codec.available:
-            raise errors.unsupported_media_type(
-                "protobuf request bodies need the Kubernetes type descriptors, read from a kubectl binary on the "
-                "server's PATH (or TMC_KUBECTL_BINARY); none was found. Send application/json instead"
-            )
-        return codec.decode(raw)
-    if ctype in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH):
-        raise errors.unsupported_media_type(f"{ctype} is only accepted by PATCH")
-    if ctype not in ("application/json", "application/octet-stream", ""):
-        raise errors.unsupported_media_type(
-            f"the body of the request was in an unknown format - accepted media types include: "
-            f"application/json, application/yaml; got {ctype}"
-        )
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError as e:
-        raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from None
-
-
 async def _delete_options(request: web.Request) -> dict[str, Any]:
     options: dict[str, Any] = {}
-    raw = await _read_raw(request) if request.can_read_body else b""
+    raw = await read_raw(request) if request.can_read_body else b""
     if raw.strip():
         try:
             body = orjson.loads(raw)

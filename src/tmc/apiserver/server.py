@@ -1,6 +1,7 @@
 """The HTTP server: TLS listener, the request pipeline's outer steps (health, authentication, metrics endpoint,
-in-flight gauges) in front of the API handler and the virtual workspaces. It knows nothing of controllers: a
-composition root (`tmc.server.hub`, `tmc.server.member`) builds it with the store, registry and object service."""
+in-flight gauges) in front of the API handler and the virtual workspaces, which compute the RequestInfo and go on
+(docs/request-pipeline.md lists every step). It knows nothing of controllers: a composition root (`tmc.server.hub`,
+`tmc.server.member`) builds it with the store, registry and object service."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from aiohttp.typedefs import Handler, Middleware
 from tmc.apimachinery import errors
 from tmc.apiserver import certs
 from tmc.apiserver.authn import CALLER, Authenticator, authenticate
-from tmc.apiserver.handlers import MAX_BODY_BYTES, ApiHandler, status_response
+from tmc.apiserver.handlers import ApiHandler
+from tmc.apiserver.httputil import MAX_BODY_BYTES, status_response
 from tmc.observability import metrics
 from tmc.observability.health import Check
 from tmc.registry.resources import ResourceRegistry

@@ -29,22 +29,23 @@ from tmc.apimachinery import errors
 from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.selectors import LabelSelector, Requirement
-from tmc.apiserver import discovery, paths
 from tmc.apiserver.authn import CALLER, Caller
-from tmc.apiserver.handlers import _read_body, _read_raw, status_response
+from tmc.apiserver.discovery_responder import DiscoveryResponder
+from tmc.apiserver.httputil import JSON, json_response, path_not_found, read_body, read_raw, status_response
 from tmc.apiserver.lists import ListQuery, list_entries, parse_list_query, serve_watch
+from tmc.apiserver.request import WILDCARD, RequestInfo, RequestInfoFactory
+from tmc.apiserver.resolve import Resolver
 from tmc.apiserver.virtual.syncer_writes import HubObject, ViewWrite, WriteCombiner
 from tmc.observability import metrics
 from tmc.protocol.keys import SYNCER_VW_PREFIX, sync_target_key
 from tmc.protocol.view import is_assigned, to_view
-from tmc.registry.resources import CRDS, ResourceRegistry
+from tmc.registry.resources import ResourceRegistry
 from tmc.registry.reviews import is_review
 from tmc.registry.service import JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, ObjectService
 from tmc.storage.interface import Entry, Event, Store
 
 PREFIX = SYNCER_VW_PREFIX
 COMPONENT = "syncer-virtual-workspace"
-JSON = "application/json"
 # Never synced down: pods are created by the member cluster's own controllers and events are per-cluster records.
 _NOT_SYNCABLE = frozenset({("", "pods"), ("", "events"), ("events.k8s.io", "events"), ("", "endpoints")})
 _VIEW_VERBS = ("get", "list", "patch", "update", "watch")
@@ -78,20 +79,24 @@ class SyncerVirtualWorkspace:
         self.default_cluster = default_cluster
         self.bookmark_interval = bookmark_interval
         self._writes = WriteCombiner(store, service)
+        self.request_infos = RequestInfoFactory(default_cluster)
+        self.resolver = Resolver(store, registry, default_cluster, served=_syncable, subresources=("status",))
+        # Legacy discovery only, no OpenAPI: clients fall back to legacy discovery when aggregated is not offered.
+        self.discovery = DiscoveryResponder(
+            registry, default_cluster, served=self._served, aggregated=False, serve_openapi=False
+        )
 
     # ---------------------------------------------------------------- entry point
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         try:
             target, rest = self._target(request)
-            parsed = paths.parse(rest, self.default_cluster) if rest.startswith("/clusters/") else None
-            if parsed is None:
-                raise _path_not_found(request.path)
-            if not paths.valid_workspace_path(parsed.cluster):
-                raise errors.bad_request(f"invalid workspace path {parsed.cluster!r}")
-            if isinstance(parsed, paths.DiscoveryPath):
-                return self._discovery(request, parsed)
-            return await self._resource(request, parsed, target)
+            if not rest.startswith("/clusters/"):
+                raise path_not_found(request.path)
+            ri = self.request_infos.attach(request, api_path=rest)
+            if not ri.is_resource_request:
+                return self.discovery.respond(request, ri)
+            return await self._resource(request, ri, target)
         except errors.StatusError as e:
             return status_response(e)
 
@@ -99,7 +104,7 @@ class SyncerVirtualWorkspace:
         """The SyncTarget named by the path (it must exist with that UID) and the `/clusters/...` remainder."""
         parts = request.path[len(PREFIX) :].split("/", 3)
         if len(parts) < 4 or not all(parts[:3]):
-            raise _path_not_found(request.path)
+            raise path_not_found(request.path)
         workspace, name, uid, rest = parts[0], parts[1], parts[2], "/" + parts[3]
         self._authorize(request[CALLER], workspace, name)
         entry = self.store.get(SYNC_TARGETS.key(workspace, None, name))
@@ -130,73 +135,27 @@ class SyncerVirtualWorkspace:
             if _syncable(info)
         ]
 
-    def _discovery(self, request: web.Request, p: paths.DiscoveryPath) -> web.Response:
-        if request.method != "GET":
-            raise errors.method_not_allowed(f"the server does not allow this method on {request.path}")
-        resources = self._served(self.default_cluster if p.cluster == paths.WILDCARD else p.cluster)
-        doc: Any
-        if p.kind == "version":
-            doc = discovery.version_info()
-        elif p.kind == "api":
-            doc = discovery.legacy_api_versions()
-        elif p.kind == "apis":
-            doc = discovery.api_group_list(resources)
-        elif p.kind == "group":
-            doc = discovery.api_group(resources, p.group)
-        elif p.kind in ("api-version", "group-version"):
-            doc = discovery.api_resource_list(resources, p.group, p.version)
-        else:
-            doc = None
-        if doc is None:
-            raise _path_not_found(request.path)
-        return _json(doc)
-
     # ---------------------------------------------------------------- resources
 
-    def _resolve(self, p: paths.ResourcePath) -> ResourceInfo:
-        cluster = self.default_cluster if p.cluster == paths.WILDCARD else p.cluster
-        info = self.registry.lookup(cluster, p.group, p.version, p.resource)
-        if info is None and p.cluster == paths.WILDCARD:
-            info = self._wildcard_custom(p)
-        gv = f"{p.group}/{p.version}" if p.group else p.version
-        if info is None or not _syncable(info):
-            raise errors.StatusError(
-                404, "NotFound", f"the server could not find the requested resource ({p.resource} in {gv})"
-            )
-        if p.namespace is not None and not info.namespaced:
-            raise _path_not_found(f"{info.plural} is not namespaced")
-        if p.subresource and (p.subresource != "status" or "status" not in info.subresources):
-            raise errors.not_found(f"{info.plural}/{p.subresource}", p.name or "", info.group)
-        return info
-
-    def _wildcard_custom(self, p: paths.ResourcePath) -> ResourceInfo | None:
-        for entry in self.store.list(CRDS.key_prefix(None)):
-            info = self.registry.lookup(cluster_of_key(entry.key), p.group, p.version, p.resource)
-            if info is not None:
-                return info
-        return None
-
-    async def _resource(self, request: web.Request, p: paths.ResourcePath, target: Target) -> web.StreamResponse:
-        info = self._resolve(p)
+    async def _resource(self, request: web.Request, p: RequestInfo, target: Target) -> web.StreamResponse:
+        info = self.resolver.resolve(p)
         method = request.method
-        watch = request.query.get("watch", "") in ("1", "true", "True")
-        verb = {"GET": "watch" if watch else "list", "PUT": "update", "PATCH": "patch"}.get(method, method.lower())
-        if method == "GET" and p.name:
-            verb = "get"
+        verb = p.verb
         started = time.perf_counter()
         code = 500
-        scope = "resource" if p.name else ("namespace" if p.namespace else "cluster")
-        labels = (verb, info.group, info.version, info.plural, p.subresource, scope)
+        # Refused methods keep the metrics label they always had here: the HTTP method (POST, DELETE), not the verb.
+        label = verb if verb in _VIEW_VERBS else method.lower()
+        labels = (label, info.group, info.version, info.plural, p.subresource, p.scope)
         try:
             if verb not in _VIEW_VERBS:
                 raise errors.method_not_allowed(
                     f"{method} is not supported by the syncer virtual workspace: it serves get, list, watch, update "
                     "and patch"
                 )
-            if p.cluster == paths.WILDCARD and verb not in ("list", "watch"):
+            if p.wildcard and verb not in ("list", "watch"):
                 raise errors.method_not_allowed("the wildcard workspace only serves list and watch")
-            if verb != "list" and verb != "watch" and not p.name:
-                raise errors.method_not_allowed(f"{method} needs an object name")
+            if p.unsupported:  # here only PUT or PATCH without a name
+                raise errors.method_not_allowed(p.unsupported)
             if info.namespaced and p.namespace is None and p.name:
                 raise errors.method_not_allowed(f"{info.plural} must be addressed within a namespace")
             if verb == "watch":
@@ -204,7 +163,7 @@ class SyncerVirtualWorkspace:
             elif verb == "list":
                 response = await self._list(request, info, p, target)
             elif verb == "get":
-                response = _json(self._view(info, self._get(info, p, target), target, p.cluster))
+                response = json_response(self._view(info, self._get(info, p, target), target, p.workspace))
             else:
                 response = await self._write(request, info, p, target, verb)
             code = response.status
@@ -223,15 +182,15 @@ class SyncerVirtualWorkspace:
         labels = LabelSelector((*q.labels.requirements, assigned), q.labels.matches_nothing)
         return dataclasses.replace(q, labels=labels)
 
-    def _view(self, info: ResourceInfo, entry: Entry | Event, target: Target, cluster: str = paths.WILDCARD) -> Any:
-        owner = cluster_of_key(entry.key) if cluster == paths.WILDCARD else cluster
+    def _view(self, info: ResourceInfo, entry: Entry | Event, target: Target, cluster: str = WILDCARD) -> Any:
+        owner = cluster_of_key(entry.key) if cluster == WILDCARD else cluster
         return to_view(self.service.served(info, entry.obj), target.key, owner)
 
     async def _list(
-        self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath, target: Target
+        self, request: web.Request, info: ResourceInfo, p: RequestInfo, target: Target
     ) -> web.StreamResponse:
         q = self._query(request, info, target, watch=False)
-        cluster = None if p.cluster == paths.WILDCARD else p.cluster
+        cluster = None if p.wildcard else p.workspace
         result = await list_entries(self.store, info.key_prefix(cluster, p.namespace), q)
         list_meta: dict[str, Any] = {"resourceVersion": str(result.resource_version)}
         if result.continue_token:
@@ -241,10 +200,10 @@ class SyncerVirtualWorkspace:
         return web.Response(body=head[:-1] + b',"items":[' + items + b"]}", content_type=JSON)
 
     async def _watch(
-        self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath, target: Target
+        self, request: web.Request, info: ResourceInfo, p: RequestInfo, target: Target
     ) -> web.StreamResponse:
         q = self._query(request, info, target, watch=True)
-        cluster = None if p.cluster == paths.WILDCARD else p.cluster
+        cluster = None if p.wildcard else p.workspace
 
         # Digest of the view last sent per object, its resourceVersion left out. Every target's syncer writes the
         # same hub objects (finalizers, status reports) and the hub aggregates status into them, but a target's
@@ -276,15 +235,15 @@ class SyncerVirtualWorkspace:
             stopping=self.stopping,
         )
 
-    def _get(self, info: ResourceInfo, p: paths.ResourcePath, target: Target) -> Entry:
+    def _get(self, info: ResourceInfo, p: RequestInfo, target: Target) -> Entry:
         assert p.name is not None
-        entry = self.store.get(info.key(p.cluster, p.namespace, p.name))
+        entry = self.store.get(info.key(p.workspace, p.namespace, p.name))
         if entry is None or not is_assigned(entry.obj, target.key):
             raise errors.not_found(info.plural, p.name, info.group)
         return entry
 
     async def _write(
-        self, request: web.Request, info: ResourceInfo, p: paths.ResourcePath, target: Target, verb: str
+        self, request: web.Request, info: ResourceInfo, p: RequestInfo, target: Target, verb: str
     ) -> web.StreamResponse:
         """Update or patch through the view: the body (or the patch applied to the current view) is translated by
         `apply_write` and written to the hub object with the revision it was computed from, together with the
@@ -293,7 +252,7 @@ class SyncerVirtualWorkspace:
         assert p.name is not None
         make_view: Callable[[dict[str, Any]], dict[str, Any]]
         if verb == "update":
-            body = await _read_body(request)
+            body = await read_body(request)
             if not isinstance(body, dict):
                 raise errors.bad_request(f"the body of the request must be a {info.kind} object")
             name = (body.get("metadata") or {}).get("name")
@@ -305,9 +264,9 @@ class SyncerVirtualWorkspace:
                 return body
 
         else:
-            make_view, pinned = _patcher(info, request.content_type, await _read_raw(request))
+            make_view, pinned = _patcher(info, request.content_type, await read_raw(request))
         write = ViewWrite(target.key, make_view, p.subresource, pinned)
-        return _json(await self._writes.write(HubObject(info, p.cluster, p.namespace, p.name), write))
+        return json_response(await self._writes.write(HubObject(info, p.workspace, p.namespace, p.name), write))
 
 
 def _content_digest(body: bytes, rev: int) -> bytes:
@@ -351,11 +310,3 @@ def _syncable(info: ResourceInfo) -> bool:
     if not info.group and info.plural == "namespaces":
         return True
     return info.namespaced and (info.group, info.plural) not in _NOT_SYNCABLE and not is_review(info)
-
-
-def _path_not_found(path: str) -> errors.StatusError:
-    return errors.StatusError(404, "NotFound", f"the server could not find the requested resource ({path})")
-
-
-def _json(obj: Any, status: int = 200) -> web.Response:
-    return web.Response(status=status, body=orjson.dumps(obj), content_type=JSON)

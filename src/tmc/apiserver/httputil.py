@@ -1,0 +1,75 @@
+"""HTTP helpers shared by the API handler and the virtual workspaces: Status and JSON responses, request bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import yaml
+from aiohttp import web
+
+from tmc.apimachinery import errors
+from tmc.apimachinery.protobuf import ProtobufCodec
+from tmc.registry.service import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH
+
+MAX_BODY_BYTES = 3 * 1024 * 1024  # upstream's request body limit; objects themselves are capped at 1.5 MiB
+JSON = "application/json"
+PROTOBUF = "application/vnd.kubernetes.protobuf"
+
+
+def status_response(err: errors.StatusError) -> web.Response:
+    return web.Response(status=err.code, body=orjson.dumps(err.to_status()), content_type=JSON)
+
+
+def path_not_found(path: str) -> errors.StatusError:
+    return errors.StatusError(404, "NotFound", f"the server could not find the requested resource ({path})")
+
+
+def json_response(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
+    headers = {}
+    if warnings:
+        headers["Warning"] = ", ".join(f'299 - "{w.replace(chr(34), chr(39))}"' for w in warnings)
+    return web.Response(status=status, body=orjson.dumps(obj), content_type=JSON, headers=headers)
+
+
+def raw_response(body: bytes, content_type: str) -> web.Response:
+    return web.Response(body=body, headers={"Content-Type": content_type})
+
+
+async def read_raw(request: web.Request) -> bytes:
+    if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
+        raise errors.too_large(f"the request body is {request.content_length} bytes; the limit is {MAX_BODY_BYTES}")
+    try:
+        return await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise errors.too_large(f"the request body is larger than {MAX_BODY_BYTES} bytes") from None
+
+
+async def read_body(request: web.Request) -> Any:
+    """The decoded body of a create or update: JSON, YAML or protobuf; patch media types belong to PATCH only."""
+    raw = await read_raw(request)
+    ctype = request.content_type
+    if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
+        try:
+            return yaml.safe_load(raw)
+        except yaml.YAMLError as e:
+            raise errors.bad_request(f"error converting YAML to JSON: {str(e).splitlines()[0]}") from None
+    if ctype == PROTOBUF:
+        codec = ProtobufCodec.shared()
+        if not codec.available:
+            raise errors.unsupported_media_type(
+                "protobuf request bodies need the Kubernetes type descriptors, read from a kubectl binary on the "
+                "server's PATH (or TMC_KUBECTL_BINARY); none was found. Send application/json instead"
+            )
+        return codec.decode(raw)
+    if ctype in (JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH, APPLY_PATCH):
+        raise errors.unsupported_media_type(f"{ctype} is only accepted by PATCH")
+    if ctype not in ("application/json", "application/octet-stream", ""):
+        raise errors.unsupported_media_type(
+            f"the body of the request was in an unknown format - accepted media types include: "
+            f"application/json, application/yaml; got {ctype}"
+        )
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError as e:
+        raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from None

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from aiohttp.typedefs import Middleware
 
+from tmc.api.workload import DEFAULT_HEARTBEAT_THRESHOLD
 from tmc.apiserver.server import ApiServer, ListenConfig
 from tmc.apiserver.virtual import syncer as syncer_vw
 from tmc.controllers.core.wiring import core_controllers
@@ -37,7 +38,7 @@ class ServerConfig:
     shutdown_timeout: float = 10.0
     extra_hosts: list[str] = field(default_factory=list)
     # Seconds without a syncer heartbeat before a SyncTarget turns Ready=False (kcp's flag; kcp defaulted to 1m).
-    sync_target_heartbeat_threshold: float = 30.0
+    sync_target_heartbeat_threshold: float = DEFAULT_HEARTBEAT_THRESHOLD
 
     def listen(self) -> ListenConfig:
         return ListenConfig(

@@ -4,9 +4,7 @@ the placement scheduler and the assignment controller)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import signal
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -22,7 +20,7 @@ from tmc.controllers.status import metrics as sync_status_metrics
 from tmc.controllers.synctarget.syncer_urls import SyncerURLController
 from tmc.controllers.tenancy.workspace import WorkspaceController
 from tmc.controllers.wiring import scheduling_controllers
-from tmc.server.process import ServerProcess
+from tmc.server.process import ServerProcess, serve_until_signalled
 
 log = logging.getLogger("tmc.server")
 
@@ -100,15 +98,4 @@ class Hub(ServerProcess):
 
 async def serve(config: ServerConfig, on_ready: Callable[[Hub], None] | None = None) -> None:
     """Run a hub until SIGTERM or SIGINT."""
-    hub = Hub(config)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    await hub.start()
-    if on_ready is not None:
-        on_ready(hub)
-    try:
-        await stop.wait()
-    finally:
-        await hub.stop()
+    await serve_until_signalled(Hub(config), on_ready)

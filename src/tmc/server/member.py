@@ -5,10 +5,8 @@ cluster's own (scheduler, kubelet, Deployment/ReplicaSet/StatefulSet/DaemonSet/J
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import signal
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -16,7 +14,7 @@ from tmc.apiserver.kubeconfig import write_kubeconfig
 from tmc.apiserver.server import ListenConfig
 from tmc.controllers.core.wiring import core_controllers
 from tmc.controllers.runtime import Controller
-from tmc.server.process import ServerProcess
+from tmc.server.process import ServerProcess, serve_until_signalled
 from tmc.sim.apps import DeploymentController, ReplicaSetController
 from tmc.sim.base import SimSettings
 from tmc.sim.kubelet import KubeletController, SchedulerController
@@ -117,15 +115,4 @@ class SimCluster(ServerProcess):
 
 async def run(config: SimConfig, on_ready: Callable[[SimCluster], None] | None = None) -> None:
     """Run a simulated cluster until SIGTERM or SIGINT."""
-    sim = SimCluster(config)
-    loop = asyncio.get_running_loop()
-    stop = asyncio.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
-    try:
-        await sim.start()
-        if on_ready is not None:
-            on_ready(sim)
-        await stop.wait()
-    finally:
-        await sim.stop()
+    await serve_until_signalled(SimCluster(config), on_ready)

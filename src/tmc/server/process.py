@@ -8,7 +8,9 @@ import asyncio
 import gc
 import logging
 import os
-from collections.abc import Sequence
+import signal
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from aiohttp.typedefs import Middleware
 
@@ -25,6 +27,7 @@ from tmc.storage import open_store
 from tmc.storage.interface import Store
 
 log = logging.getLogger("tmc.server")
+P = TypeVar("P", bound="ServerProcess")
 ROOT_NAMESPACES = ("default", "kube-system", "kube-public")
 
 
@@ -145,3 +148,18 @@ class ServerProcess:
             await self.store.close()
             self.store = None
         log.info("stopped")
+
+
+async def serve_until_signalled(process: P, on_ready: Callable[[P], None] | None = None) -> None:
+    """Start `process`, tell `on_ready`, and stop it cleanly on SIGTERM or SIGINT (or when starting fails)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await process.start()
+        if on_ready is not None:
+            on_ready(process)
+        await stop.wait()
+    finally:
+        await process.stop()

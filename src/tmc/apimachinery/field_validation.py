@@ -17,6 +17,7 @@ from collections import OrderedDict
 from typing import Any, Protocol
 
 from tmc.apimachinery import errors
+from tmc.apimachinery.quantity import QUANTITY_SHAPE, QUANTITY_SHAPE_MESSAGE
 from tmc.apimachinery.schemas import Schema, builtin_definitions, ref_name
 
 FIELD_VALIDATION_MODES = ("Ignore", "Warn", "Strict")
@@ -31,8 +32,6 @@ _INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
 _GO_SCALARS = {"string": "string", "boolean": "bool", "number": "float64"}
 
 _QUANTITY_DEF = "io.k8s.apimachinery.pkg.api.resource.Quantity"
-_QUANTITY_RE = re.compile(r"([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)\Z")
-_QUANTITY_MSG = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
 _RFC3339_RE = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})\Z")
 _BASE64_RE = re.compile(r"[A-Za-z0-9+/]*={0,2}")
 _BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/")
@@ -210,7 +209,7 @@ def _scalar_error(value: Any, node: _Node) -> str | None:
 
 def _format_error(value: str, fmt: str) -> str | None:
     if fmt == "quantity":
-        return None if _QUANTITY_RE.match(value) else "!" + _QUANTITY_MSG
+        return None if QUANTITY_SHAPE.match(value) else "!" + QUANTITY_SHAPE_MESSAGE
     if fmt == "date-time":
         if value == "" or _RFC3339_RE.match(value):
             return None

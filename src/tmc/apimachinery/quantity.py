@@ -36,6 +36,11 @@ _QUANTITY = re.compile(
     r"^([+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+))(?:([eE][+-]?[0-9]+)|(Ki|Mi|Gi|Ti|Pi|Ei|[numkMGTPE]))?$"
 )
 
+# The shape the API server's JSON decoder checks before parsing, and the message it gives when a value does not have
+# it (resource.ErrFormatWrong in k8s.io/apimachinery): strict field validation reports the same words.
+QUANTITY_SHAPE = re.compile(r"([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)\Z")
+QUANTITY_SHAPE_MESSAGE = "quantities must match the regular expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'"
+
 
 def parse_quantity(value: str | int | float) -> Fraction:
     """The exact value of a quantity; ValueError for anything the API server would reject."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import re
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from tmc.apimachinery import errors
@@ -344,6 +345,46 @@ def unknown_fields(obj: dict[str, Any], schema: Schema | FieldDecoder) -> list[s
     return _decoder(schema).decode_fields(obj, False)[0]
 
 
+_GO_ESCAPES = {
+    '"': '\\"',
+    "\\": "\\\\",
+    "\a": "\\a",
+    "\b": "\\b",
+    "\f": "\\f",
+    "\n": "\\n",
+    "\r": "\\r",
+    "\t": "\\t",
+    "\v": "\\v",
+}
+
+
+def go_escape(text: str) -> str:
+    """`text` as inside Go's %q: quotes, backslashes and non-printable characters escaped."""
+    if text.isprintable() and '"' not in text and "\\" not in text:
+        return text
+    out: list[str] = []
+    for ch in text:
+        escaped = _GO_ESCAPES.get(ch)
+        if escaped is not None:
+            out.append(escaped)
+        elif ch.isprintable():
+            out.append(ch)
+        else:
+            code = ord(ch)
+            out.append(f"\\x{code:02x}" if code < 0x80 else f"\\u{code:04x}" if code < 0x10000 else f"\\U{code:08x}")
+    return "".join(out)
+
+
+def go_quote(text: str) -> str:
+    """Go's %q of a string: how upstream names a field in its messages (`unknown field "a\\x01b"`)."""
+    return f'"{go_escape(text)}"'
+
+
+def builtin_decoder(definition: str) -> FieldDecoder:
+    """A `check_fields` decoder for a built-in definition that is not a resource's own (autoscaling/v1 Scale)."""
+    return _BuiltinDecoder(builtin_node(definition))
+
+
 def validate_field_validation_param(value: str | None, options_kind: str = "CreateOptions") -> str:
     """The effective `fieldValidation` mode; absent means Warn, as upstream. Bad values are 422 like upstream."""
     if not value:
@@ -359,13 +400,20 @@ def validate_field_validation_param(value: str | None, options_kind: str = "Crea
 
 
 def check_fields(
-    obj: dict[str, Any], schema: Schema | FieldDecoder, mode: str, *, kind: str = "", version: str = ""
+    obj: dict[str, Any],
+    schema: Schema | FieldDecoder,
+    mode: str,
+    *,
+    kind: str = "",
+    version: str = "",
+    type_error: Callable[[str], errors.StatusError] | None = None,
 ) -> list[str]:
     """Apply `fieldValidation` to a decoded request body; returns warnings (Warn mode) to send as headers.
 
     Unknown fields are removed from `obj` (Ignore/Warn) or rejected (Strict) with 400 `... cannot be handled
     as a <Kind>: strict decoding error: unknown field "spec.foo"`. Type mismatches the upstream decoder
-    rejects are 400 in every mode. `kind`/`version` default to the body's own `kind`/`apiVersion`.
+    rejects are 400 in every mode, or what `type_error` makes of the decoder's message (a patched object's is 422).
+    `kind`/`version` default to the body's own `kind`/`apiVersion`.
     """
     unknown, err = _decoder(schema).decode_fields(obj, mode != "Strict")
     if err is None and (not unknown or mode == "Ignore"):
@@ -374,8 +422,8 @@ def check_fields(
     version = version or str(obj.get("apiVersion") or "").rsplit("/", 1)[-1]
     prefix = f'{kind} in version "{version}" cannot be handled as a {kind}: '
     if err is not None:
-        raise errors.bad_request(prefix + err)
-    messages = [f'unknown field "{p}"' for p in unknown]
+        raise type_error(err) if type_error is not None else errors.bad_request(prefix + err)
+    messages = [f"unknown field {go_quote(p)}" for p in unknown]
     if mode == "Strict":
         raise errors.bad_request(prefix + "strict decoding error: " + ", ".join(messages))
     return messages

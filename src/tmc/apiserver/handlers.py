@@ -18,11 +18,12 @@ from tmc.apimachinery.validation import validate_field_validation_param
 from tmc.apiserver.authn import CALLER, Caller
 from tmc.apiserver.discovery_responder import DiscoveryResponder
 from tmc.apiserver.httputil import JSON, json_response, raw_response, read_body, read_raw, status_response
-from tmc.apiserver.lists import list_entries, parse_list_query, serve_watch
+from tmc.apiserver.lists import list_entries, parse_list_query, query_bool, query_int, serve_watch
 from tmc.apiserver.request import RequestInfo, RequestInfoFactory
 from tmc.apiserver.resolve import Resolver
 from tmc.observability import metrics
 from tmc.registry import reviews
+from tmc.registry.deleteoptions import check_delete_options
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Entry, Event, Store
@@ -318,8 +319,11 @@ async def _delete_options(request: web.Request) -> dict[str, Any]:
     query = request.query
     if "propagationPolicy" in query:
         options["propagationPolicy"] = query["propagationPolicy"]
-    if query.get("orphanDependents") in ("true", "false"):
-        options["orphanDependents"] = query["orphanDependents"] == "true"
+    if "orphanDependents" in query:
+        options["orphanDependents"] = query_bool(query, "orphanDependents")
+    if "gracePeriodSeconds" in query:
+        options["gracePeriodSeconds"] = query_int(query, "gracePeriodSeconds")
+    check_delete_options(options)
     return options
 
 

@@ -9,6 +9,7 @@ import yaml
 from aiohttp import web
 
 from tmc.apimachinery import errors
+from tmc.apimachinery.field_validation import go_quote
 from tmc.apimachinery.protobuf import ProtobufCodec
 from tmc.registry.service import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH
 
@@ -25,10 +26,14 @@ def path_not_found(path: str) -> errors.StatusError:
     return errors.StatusError(404, "NotFound", f"the server could not find the requested resource ({path})")
 
 
+def warning_header(warnings: list[str]) -> str:
+    """RFC 7234 warnings as kube-apiserver writes them: the text quoted with quotes, backslashes and non-printable
+    characters escaped, so no text (an unknown field's name, say) can make a header the HTTP layer refuses."""
+    return ", ".join(f"299 - {go_quote(w)}" for w in warnings)
+
+
 def json_response(obj: Any, status: int = 200, warnings: list[str] | None = None) -> web.Response:
-    headers = {}
-    if warnings:
-        headers["Warning"] = ", ".join(f'299 - "{w.replace(chr(34), chr(39))}"' for w in warnings)
+    headers = {"Warning": warning_header(warnings)} if warnings else None
     return web.Response(status=status, body=orjson.dumps(obj), content_type=JSON, headers=headers)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import random
+import re
 from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -63,21 +64,44 @@ def _list_options_invalid(field: str, message: str) -> errors.StatusError:
     )
 
 
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_BOOLS = {"1": True, "t": True, "T": True, "true": True, "TRUE": True, "True": True}
+_BOOLS.update({"0": False, "f": False, "F": False, "false": False, "FALSE": False, "False": False})
+
+
+def query_int(query: Mapping[str, str], name: str) -> int | None:
+    """An integer query parameter as Go's strconv.ParseInt reads it; anything else is 400 naming the parameter."""
+    text = query.get(name, "")
+    if not text:
+        return None
+    if not _INTEGER.fullmatch(text) or not -(2**63) <= int(text) < 2**63:
+        raise errors.bad_request(f'invalid {name} "{text}": strconv.ParseInt: parsing "{text}": invalid syntax')
+    return int(text)
+
+
+def query_bool(query: Mapping[str, str], name: str) -> bool | None:
+    """A boolean query parameter as Go's strconv.ParseBool reads it."""
+    text = query.get(name, "")
+    if not text:
+        return None
+    value = _BOOLS.get(text)
+    if value is None:
+        raise errors.bad_request(f'invalid {name} "{text}": strconv.ParseBool: parsing "{text}": invalid syntax')
+    return value
+
+
 def parse_list_query(query: Mapping[str, str], info: ResourceInfo, watch: bool) -> ListQuery:
     if "sendInitialEvents" in query:
         message = "Forbidden: sendInitialEvents is not supported by this server; use list then watch"
         raise _list_options_invalid("sendInitialEvents", message)
-    limit_text = query.get("limit", "") or "0"
-    try:
-        limit = int(limit_text)
-    except ValueError:
-        raise errors.bad_request(f"invalid limit {limit_text!r}: must be an integer") from None
+    limit = query_int(query, "limit") or 0
     if limit < 0:
         raise errors.bad_request(f"invalid limit {limit}: must not be negative")
+    query_int(query, "timeoutSeconds")
     rv = query.get("resourceVersion", "")
     match = query.get("resourceVersionMatch", "")
     cont = query.get("continue", "")
-    if rv and not rv.isdigit():
+    if rv and not (rv.isascii() and rv.isdigit()):
         raise errors.bad_request(f"invalid resourceVersion {rv!r}: must be an unsigned integer")
     if match:
         if match not in ("Exact", "NotOlderThan"):
@@ -212,11 +236,8 @@ async def serve_watch(
     on timeoutSeconds, hub shutdown, or when the client disconnects, even if no event is due: aiohttp does not cancel
     handlers whose client went away (and must not, for writes), so the stream checks the connection itself."""
     query = request.query
-    timeout_text = query.get("timeoutSeconds", "")
-    try:
-        timeout = float(timeout_text) if timeout_text else None
-    except ValueError:
-        raise errors.bad_request(f"invalid timeoutSeconds {timeout_text!r}") from None
+    seconds = query_int(query, "timeoutSeconds")
+    timeout = float(seconds) if seconds else None
     response = web.StreamResponse(status=200, headers={"Content-Type": "application/json", "Cache-Control": "no-cache"})
     response.enable_chunked_encoding()
     await response.prepare(request)

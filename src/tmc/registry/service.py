@@ -17,7 +17,9 @@ from tmc.apimachinery import errors, meta
 from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.apimachinery.selectors import label_selector_to_string
-from tmc.registry.admission import admit
+from tmc.registry import bodies
+from tmc.registry.admission import admit, decode, field_decoder
+from tmc.registry.deleteoptions import check_deletable_namespace, check_delete_options
 from tmc.registry.resources import CRDS, ResourceRegistry
 from tmc.registry.strategies import apply_strategy
 from tmc.storage.interface import ConflictError, Entry, KeyExistsError, KeyNotFoundError, Store
@@ -93,6 +95,7 @@ class ObjectService:
         self, info: ResourceInfo, cluster: str, namespace: str | None, body: Any, opts: WriteOptions
     ) -> dict[str, Any]:
         obj = self._decode(info, body, namespace, None, opts.body_owned)
+        decode(info, obj, opts)
         md = obj["metadata"]
         for key in (*_SERVER_OWNED, "resourceVersion", "selfLink", "managedFields"):
             md.pop(key, None)
@@ -172,6 +175,7 @@ class ObjectService:
         if subresource == "scale":
             return await self._update_scale(info, cluster, namespace, name, body, opts)
         new = self._decode(info, body, namespace, name, opts.body_owned)
+        decode(info, new, opts)
         wanted_rv = str(new["metadata"].get("resourceVersion") or "")
         for _ in range(_UPDATE_ATTEMPTS):
             entry = self.get(info, cluster, namespace, name)
@@ -210,23 +214,21 @@ class ObjectService:
                 f"the body of the request was in an unknown format - accepted media types include: "
                 f"{JSON_PATCH}, {MERGE_PATCH}, {STRATEGIC_PATCH}, {APPLY_PATCH}"
             )
-        try:
-            patch = orjson.loads(body) if body.strip() else {}
-        except orjson.JSONDecodeError as e:
-            raise errors.bad_request(f"error decoding patch: {e}") from None
-        if content_type != JSON_PATCH and not isinstance(patch, dict):
-            raise errors.bad_request("error decoding patch: the patch must be a JSON object")
-        pinned_rv = ""
-        if isinstance(patch, dict):
-            pinned_rv = str((patch.get("metadata") or {}).get("resourceVersion") or "")
+        patch = bodies.decode_patch(body, content_type == JSON_PATCH)
+        pinned_rv = bodies.pinned_resource_version(patch)
         for _ in range(_UPDATE_ATTEMPTS):
             entry = self.get(info, cluster, namespace, name)
             if pinned_rv and pinned_rv != str(entry.rev):
                 raise errors.conflict(info.plural, name, info.group)
             base = self.scale_of(info, entry) if subresource == "scale" else self.served(info, entry.obj)
             patched = self._apply_patch(info, base, content_type, patch, subresource)
-            if not isinstance(patched, dict):
-                raise errors.bad_request("the patch must produce an object")
+            if subresource == "scale":
+                patched = bodies.check_patched_scale(patched, patch, opts, name)
+            else:
+                patched = bodies.check_patched(
+                    field_decoder(info), patched, patch, opts, kind=info.kind, version=info.version, name=name,
+                    group=info.group,
+                )  # fmt: skip
             try:
                 if subresource == "scale":
                     return await self._write_scale(info, cluster, entry, patched, opts)
@@ -356,9 +358,10 @@ class ObjectService:
         md = obj["metadata"]
         if info.crd:
             paths = info.scale_paths
-            replicas = _read_path(obj, paths.get("specReplicasPath", ".spec.replicas"))
-            status_replicas = _read_path(obj, paths.get("statusReplicasPath", ".status.replicas"))
-            selector = _read_path(obj, paths.get("labelSelectorPath", "")) if paths.get("labelSelectorPath") else ""
+            replicas = bodies.read_path(obj, paths.get("specReplicasPath", ".spec.replicas"))
+            status_replicas = bodies.read_path(obj, paths.get("statusReplicasPath", ".status.replicas"))
+            selector_path = paths.get("labelSelectorPath", "")
+            selector = bodies.read_path(obj, selector_path) if selector_path else ""
         else:
             replicas = (obj.get("spec") or {}).get("replicas", 1)
             status_replicas = (obj.get("status") or {}).get("replicas", 0)
@@ -379,8 +382,7 @@ class ObjectService:
     async def _update_scale(
         self, info: ResourceInfo, cluster: str, namespace: str | None, name: str, body: Any, opts: WriteOptions
     ) -> dict[str, Any]:
-        if not isinstance(body, dict):
-            raise errors.bad_request("the body must be an autoscaling/v1 Scale object")
+        body = bodies.decode_scale(body, opts)
         wanted_rv = str((body.get("metadata") or {}).get("resourceVersion") or "")
         for _ in range(_UPDATE_ATTEMPTS):
             entry = self.get(info, cluster, namespace, name)
@@ -413,7 +415,7 @@ class ObjectService:
             )
         new = copy.deepcopy(entry.obj)
         path = info.scale_paths.get("specReplicasPath", ".spec.replicas") if info.crd else ".spec.replicas"
-        _write_path(new, path, replicas)
+        bodies.write_path(new, path, replicas)
         result = await self._write_update(info, cluster, entry, new, opts, "")
         current = self.store.get(entry.key)
         return self.scale_of(
@@ -432,8 +434,11 @@ class ObjectService:
         dry_run: bool = False,
     ) -> tuple[dict[str, Any], bool]:
         """Returns (body, gone): the object still being finalized, or a Success Status once it is removed."""
+        check_delete_options(options)
         for _ in range(_UPDATE_ATTEMPTS):
             entry = self.get(info, cluster, namespace, name)
+            if info is NAMESPACES or (info.group, info.plural) == ("", "namespaces"):
+                check_deletable_namespace(name)
             try:
                 return await self._delete_once(info, cluster, entry, options, dry_run)
             except _Retry as retry:
@@ -465,8 +470,6 @@ class ObjectService:
         policy = options.get("propagationPolicy")
         if not policy and options.get("orphanDependents") is True:
             policy = "Orphan"
-        if policy not in (None, "", "Background", "Foreground", "Orphan"):
-            raise errors.bad_request(f"unsupported propagationPolicy {policy!r}: Background, Foreground or Orphan")
         finalizers = list(old_md.get("finalizers") or [])
         if policy == "Orphan" and "orphan" not in finalizers and not old_md.get("deletionTimestamp"):
             finalizers.append("orphan")
@@ -559,26 +562,9 @@ class ObjectService:
         return obj
 
     def _check_size(self, obj: dict[str, Any]) -> None:
-        size = len(orjson.dumps(obj))
+        try:
+            size = len(orjson.dumps(obj))
+        except orjson.JSONEncodeError as e:  # nested deeper than 254 levels, or an integer beyond 64 bits
+            raise errors.bad_request(f"the object cannot be stored: {e}") from None
         if size > MAX_OBJECT_BYTES:
             raise errors.too_large(f"object is too large: {size} bytes, the limit is {MAX_OBJECT_BYTES} bytes")
-
-
-def _read_path(obj: dict[str, Any], path: str) -> Any:
-    cur: Any = obj
-    for part in path.strip(".").split("."):
-        if not part:
-            continue
-        cur = cur.get(part) if isinstance(cur, dict) else None
-    return cur
-
-
-def _write_path(obj: dict[str, Any], path: str, value: Any) -> None:
-    parts = [p for p in path.strip(".").split(".") if p]
-    cur = obj
-    for part in parts[:-1]:
-        nxt = cur.get(part)
-        if not isinstance(nxt, dict):
-            nxt = cur[part] = {}
-        cur = nxt
-    cur[parts[-1]] = value

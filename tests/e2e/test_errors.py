@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import urllib.parse
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
 import pytest
 
 from tests.e2e.harness import Hub, status_of
@@ -97,6 +99,32 @@ WRITE_CASES = [
          "UnsupportedMediaType"),
     Case("patch-missing-object", "PATCH", "/missing", b'{"data": {"a": "2"}}', "application/merge-patch+json",
          404, "NotFound"),
+    # issue 9: each of these was a 5xx
+    Case("labels-not-an-object", "POST", "", b'{"metadata":{"name":"new","labels":[]}}', "application/json",
+         400, "BadRequest"),
+    Case("merge-patch-metadata-array", "PATCH", "/target", b'{"metadata": []}', "application/merge-patch+json",
+         422, "Invalid"),
+    Case("strategic-patch-metadata-string", "PATCH", "/target", b'{"metadata": "x"}',
+         "application/strategic-merge-patch+json", 422, "Invalid"),
+    Case("merge-patch-metadata-array-missing-object", "PATCH", "/missing", b'{"metadata": []}',
+         "application/merge-patch+json", 404, "NotFound"),
+    Case("merge-patch-too-deep", "PATCH", "/target", b'{"data":' + b'{"a":' * 600 + b"1" + b"}" * 601,
+         "application/merge-patch+json", 400, "BadRequest"),
+    Case("json-patch-too-deep", "PATCH", "/target",
+         b'[{"op":"add","path":"/data","value":' + b"[" * 600 + b"]" * 600 + b"}]", "application/json-patch+json",
+         400, "BadRequest"),
+    Case("delete-dry-run-not-a-list", "DELETE", "/target", b'{"dryRun": "All"}', "application/json",
+         400, "BadRequest"),
+    Case("delete-preconditions-not-an-object", "DELETE", "/target", b'{"preconditions": []}', "application/json",
+         400, "BadRequest"),
+    Case("delete-grace-period-not-an-integer", "DELETE", "/target?gracePeriodSeconds=AAA", b"", "application/json",
+         400, "BadRequest"),
+    Case("delete-collection-dry-run-not-a-list", "DELETE", "", b'{"dryRun": 5}', "application/json",
+         400, "BadRequest"),
+    Case("delete-collection-preconditions-string", "DELETE", "", b'{"preconditions": "x"}', "application/json",
+         400, "BadRequest"),
+    Case("delete-collection-grace-period-not-an-integer", "DELETE", "?gracePeriodSeconds=AAA", b"",
+         "application/json", 400, "BadRequest"),
 ]  # fmt: skip
 
 
@@ -151,6 +179,8 @@ BAD_QUERIES = [
     ("rv-match-without-rv", "resourceVersionMatch=NotOlderThan", 422, "Invalid"),
     ("rv-match-unknown", "resourceVersion=1&resourceVersionMatch=Sometimes", 422, "Invalid"),
     ("bad-resource-version", "resourceVersion=abc", 400, "BadRequest"),
+    ("limit-not-an-integer", "limit=1.5", 400, "BadRequest"),
+    ("timeout-seconds-not-an-integer", "timeoutSeconds=1.5", 400, "BadRequest"),
 ]
 
 
@@ -213,3 +243,110 @@ def test_send_initial_events_watch_is_422(hub: Hub, namespace: str) -> None:
     # On a plain list it is invalid too.
     status, body = hub.request("GET", f"{cms(namespace)}?sendInitialEvents=true")
     assert_status(status, body, 422, "Invalid")
+
+
+@pytest.mark.parametrize(
+    ("path", "kind"),
+    [("services", "Service"), ("pods", "Pod"), ("deployments", "Deployment"), ("namespaces", "Namespace")],
+)
+def test_spec_of_the_wrong_json_type_is_400(hub: Hub, namespace: str, path: str, kind: str) -> None:
+    """Defaulting used to run first and fail on `"spec": []` with a 500."""
+    group = "apis/apps/v1" if kind == "Deployment" else "api/v1"
+    base = f"{ROOT}/{group}/{path}" if kind == "Namespace" else f"{ROOT}/{group}/namespaces/{namespace}/{path}"
+    name = f"bad-{uuid.uuid4().hex[:8]}"
+    status, body = hub.request("POST", base, {"metadata": {"name": name}, "spec": []})
+    assert_status(status, body, 400, "BadRequest")
+    assert f".spec of type v1.{kind}Spec" in body["message"], body["message"]
+    status, body = hub.request("GET", f"{base}/{name}")
+    assert_status(status, body, 404, "NotFound")
+
+
+def test_scale_with_spec_or_metadata_not_an_object(hub: Hub, namespace: str) -> None:
+    deployments = f"{ROOT}/apis/apps/v1/namespaces/{namespace}/deployments"
+    pod = {"containers": [{"name": "c", "image": "nginx"}]}
+    spec = {"selector": {"matchLabels": {"a": "b"}}, "template": {"metadata": {"labels": {"a": "b"}}, "spec": pod}}
+    status, body = hub.request("POST", deployments, {"metadata": {"name": "web"}, "spec": spec})
+    assert status == 201, body
+    rv = body["metadata"]["resourceVersion"]
+    for part in ("spec", "metadata"):
+        scale: dict[str, Any] = {"apiVersion": "autoscaling/v1", "kind": "Scale", "metadata": {"name": "web"}}
+        scale[part] = []
+        status, body = hub.request("PUT", f"{deployments}/web/scale", scale)
+        assert_status(status, body, 400, "BadRequest")
+        assert f"Scale.{part}" in body["message"], body["message"]
+        for ctype in ("application/merge-patch+json", "application/strategic-merge-patch+json"):
+            status, body = hub.request("PATCH", f"{deployments}/web/scale", {part: "x"}, content_type=ctype)
+            assert_status(status, body, 422, "Invalid")
+            assert body["details"]["causes"][0]["field"] == "patch"
+    status, body = hub.request("GET", f"{deployments}/web")
+    assert body["metadata"]["resourceVersion"] == rv
+
+
+def raw_post(hub: Hub, path: str, body: bytes) -> tuple[int, str | None, Any]:
+    """(status, Warning header, JSON body): urllib cannot show the headers of every answer."""
+    conn = hub.connection()
+    try:
+        headers = {"Content-Type": "application/json", "Authorization": f"Bearer {hub.token}"}
+        conn.request("POST", path, body=body, headers=headers)
+        response = conn.getresponse()
+        return response.status, response.getheader("Warning"), orjson.loads(response.read())
+    finally:
+        conn.close()
+
+
+@pytest.mark.parametrize("char", ["\x01", "\n", "\r"], ids=["x01", "LF", "CR"])
+def test_unknown_field_with_a_control_character(hub: Hub, seeded: str, char: str) -> None:
+    """The field name went into a Warning header the HTTP library refused: no response, yet the object was written."""
+    field = f"x{char}y"
+    escaped = field.encode("unicode_escape").decode()  # Go's %q spelling, which kube-apiserver uses too
+    for query, name in (("", "warn-default"), ("?fieldValidation=Warn", "warn")):
+        obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name}, field: "1"}
+        status, warning, body = raw_post(hub, cms(seeded) + query, orjson.dumps(obj))
+        assert status == 201, body
+        assert warning == f'299 - "unknown field \\"{escaped.replace(chr(92), chr(92) * 2)}\\""', warning
+        status, body = hub.request("GET", f"{cms(seeded)}/{name}")
+        assert status == 200 and field not in body, body
+    obj = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "strict"}, field: "1"}
+    status, _, body = raw_post(hub, cms(seeded) + "?fieldValidation=Strict", orjson.dumps(obj))
+    assert_status(status, body, 400, "BadRequest")
+    assert f'unknown field "{escaped}"' in body["message"], body["message"]
+    status, body = hub.request("GET", f"{cms(seeded)}/strict")
+    assert_status(status, body, 404, "NotFound")
+
+
+FORBIDDEN_NS = 'namespaces "{}" is forbidden: this namespace may not be deleted'
+
+
+def test_protected_namespaces_cannot_be_deleted(hub: Hub) -> None:
+    for name in ("default", "kube-system", "kube-public"):
+        for query in ("?dryRun=All", ""):
+            status, body = hub.request("DELETE", f"{ROOT}/api/v1/namespaces/{name}{query}")
+            assert_status(status, body, 403, "Forbidden")
+            assert body["message"] == FORBIDDEN_NS.format(name)
+        status, body = hub.request("GET", f"{ROOT}/api/v1/namespaces/{name}")
+        assert status == 200 and body["status"]["phase"] == "Active", body
+        assert "deletionTimestamp" not in body["metadata"]
+
+
+def test_delete_collection_of_namespaces_stops_at_a_protected_one(hub: Hub) -> None:
+    """As kube-apiserver's DeleteCollection: namespaces before `default` go, then 403, and the rest stay."""
+    ws = f"errors-{uuid.uuid4().hex[:6]}"
+    status, body = hub.request(
+        "POST",
+        f"{ROOT}/apis/tenancy.kcp.io/v1alpha1/workspaces",
+        {"apiVersion": "tenancy.kcp.io/v1alpha1", "kind": "Workspace", "metadata": {"name": ws}},
+    )
+    assert status == 201, body
+    namespaces = f"/clusters/root:{ws}/api/v1/namespaces"
+    for name in ("aaa", "zzz"):
+        status, body = hub.request("POST", namespaces, {"metadata": {"name": name}})
+        assert status == 201, body
+    status, body = hub.request("DELETE", f"{namespaces}/default")
+    assert_status(status, body, 403, "Forbidden")
+    status, body = hub.request("DELETE", namespaces)
+    assert_status(status, body, 403, "Forbidden")
+    assert body["message"] == FORBIDDEN_NS.format("default")
+    status, body = hub.request("GET", f"{namespaces}/default")
+    assert status == 200 and "deletionTimestamp" not in body["metadata"], body
+    status, body = hub.request("GET", f"{namespaces}/zzz")
+    assert status == 200 and "deletionTimestamp" not in body["metadata"], body

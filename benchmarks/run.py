@@ -24,12 +24,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_http, bench_propagation, bench_scheduler, bench_storage, bench_watch, loadgen
+from benchmarks import bench_http, bench_propagation, bench_scheduler, bench_storage, bench_watch, bench_yaml, loadgen
 from benchmarks.cpu import CpuWindow
 from benchmarks.report import Row, machine, table, write_json
 from benchmarks.servers import REPO, metric, start_hello, start_hub
 
-PARTS = ("storage", "get", "create", "list", "watch", "scheduler", "propagation")
+PARTS = ("storage", "get", "create", "yaml", "list", "watch", "scheduler", "propagation")
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
 
 
@@ -53,7 +53,7 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
     watch_cfg = bench_watch.WatchSettings()
     if quick:
         http_cfg, watch_cfg = http_cfg.quick(), watch_cfg.quick()
-    if {"get", "create", "list", "watch"} & set(parts):
+    if {"get", "create", "yaml", "list", "watch"} & set(parts):
         loadgen.ensure_wrk()
         with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
             hub = start_hub(os.path.join(tmp, "hub"))
@@ -68,6 +68,7 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
                 ("watch", lambda: watch("fresh hub", True)),
                 ("get", lambda: bench_http.bench_get(hub, hello, http_cfg)),
                 ("create", lambda: bench_http.bench_creates(hub, http_cfg, storage.get("durable creates, 32 callers"))),
+                ("yaml", lambda: bench_yaml.bench_yaml(hub)),
                 ("list", lambda: bench_http.bench_list(hub, hello, http_cfg, storage.get("list 10,000 entries"))),
                 # the same fan-out again, now that the hub holds the objects of the benchmarks above
                 ("watch", lambda: watch("loaded hub", False)),

@@ -5,17 +5,22 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-import yaml
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 
 from tmc.apimachinery import errors
 from tmc.apimachinery.field_validation import go_quote
 from tmc.apimachinery.protobuf import ProtobufCodec
+from tmc.apiserver import bodies
+from tmc.apiserver.bodies import may_be_too_deep
 from tmc.registry.service import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # upstream's request body limit; objects themselves are capped at 1.5 MiB
 JSON = "application/json"
+YAML_TYPES = ("application/yaml", "application/x-yaml", "text/yaml")
 PROTOBUF = "application/vnd.kubernetes.protobuf"
+# aiohttp decodes these before the handler reads the body, and counts the decoded bytes against the body limit.
+DECODED_ENCODINGS = ("gzip", "deflate", "identity")
 
 
 def status_response(err: errors.StatusError) -> web.Response:
@@ -42,23 +47,40 @@ def raw_response(body: bytes, content_type: str) -> web.Response:
 
 
 async def read_raw(request: web.Request) -> bytes:
+    encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
+    if encoding not in DECODED_ENCODINGS:
+        raise errors.unsupported_media_type(
+            f"unsupported Content-Encoding {encoding!r}; request bodies may be sent as {', '.join(DECODED_ENCODINGS)}"
+        )
     if request.content_length is not None and request.content_length > MAX_BODY_BYTES:
         raise errors.too_large(f"the request body is {request.content_length} bytes; the limit is {MAX_BODY_BYTES}")
     try:
-        return await request.read()
+        raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise errors.too_large(f"the request body is larger than {MAX_BODY_BYTES} bytes") from None
+    except RequestPayloadError as e:
+        # A body that does not decode as its Content-Encoding says (or a broken chunked encoding).
+        raise errors.bad_request(f"the request body could not be read: {e}") from None
+    if may_be_too_deep(raw) and request.content_type not in YAML_TYPES and request.content_type != PROTOBUF:
+        # JSON bodies (including patches, parsed later by the object layer) are checked here, once.
+        try:
+            bodies.check_depth(orjson.loads(raw))
+        except orjson.JSONDecodeError:
+            pass  # The parser that owns the body reports syntax errors in its own words.
+        except bodies.BodyError as e:
+            raise errors.bad_request(str(e)) from None
+    return raw
 
 
 async def read_body(request: web.Request) -> Any:
     """The decoded body of a create or update: JSON, YAML or protobuf; patch media types belong to PATCH only."""
     raw = await read_raw(request)
     ctype = request.content_type
-    if ctype in ("application/yaml", "application/x-yaml", "text/yaml"):
+    if ctype in YAML_TYPES:
         try:
-            return yaml.safe_load(raw)
-        except yaml.YAMLError as e:
-            raise errors.bad_request(f"error converting YAML to JSON: {str(e).splitlines()[0]}") from None
+            return await bodies.parse_yaml_body(raw)
+        except bodies.BodyError as e:
+            raise errors.bad_request(str(e)) from None
     if ctype == PROTOBUF:
         codec = ProtobufCodec.shared()
         if not codec.available:
@@ -75,6 +97,7 @@ async def read_body(request: web.Request) -> Any:
             f"application/json, application/yaml; got {ctype}"
         )
     try:
+        # Depth was checked by read_raw.
         return orjson.loads(raw)
     except orjson.JSONDecodeError as e:
         raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from None

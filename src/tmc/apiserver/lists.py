@@ -24,6 +24,7 @@ from tmc.apimachinery.selectors import (
 from tmc.observability import metrics
 from tmc.storage.interface import CompactedError, Entry, Event, Store
 
+YIELD_EVERY = 200  # watch events sent between turns given to other work
 TOO_LARGE_RV_WAIT = 3.0  # seconds a read waits for a resourceVersion newer than the store has (upstream: 3 s)
 DEFAULT_WATCH_TIMEOUT = 1800.0
 LIVENESS_CHECK = 1.0
@@ -302,13 +303,16 @@ async def watch_stream(
         if rv in ("", "0"):
             # Listed right after the watch is registered, with no await in between, so no change falls in a gap.
             initial = [e for e in store.list(prefix) if q.selects_all or q.matches(e.obj)]
-            for entry in initial:
+            for i, entry in enumerate(initial, 1):
                 yield encode("ADDED", entry)
+                if i % YIELD_EVERY == 0:
+                    await asyncio.sleep(0)
         loop = asyncio.get_running_loop()
         timeout = timeout if timeout else DEFAULT_WATCH_TIMEOUT * (1 + random.random())
         deadline = loop.time() + timeout
         next_bookmark = loop.time() + bookmark_interval
         last_rev = start
+        sent = 0
         while True:
             now = loop.time()
             if now >= deadline or stopping.is_set() or (alive is not None and not alive()):
@@ -328,6 +332,11 @@ async def watch_stream(
             seen_as = _transition(event, q)
             if seen_as is not None:
                 yield encode(seen_as, event)
+            sent += 1
+            if sent % YIELD_EVERY == 0:
+                # A replayed backlog (or a burst) is all buffered: without this the whole of it would be encoded
+                # and written without giving other requests a turn. Order is unchanged; this only pauses.
+                await asyncio.sleep(0)
     finally:
         watch.close()
 

@@ -14,8 +14,9 @@ from aiohttp import web
 from aiohttp.typedefs import Handler, Middleware
 
 from tmc.apimachinery import errors
-from tmc.apiserver import certs
+from tmc.apiserver import bodies, certs
 from tmc.apiserver.authn import CALLER, Authenticator, authenticate
+from tmc.apiserver.connections import ConnectionLimits, GuardedSite
 from tmc.apiserver.handlers import ApiHandler
 from tmc.apiserver.httputil import MAX_BODY_BYTES, status_response
 from tmc.observability import metrics
@@ -36,6 +37,19 @@ class ListenConfig:
     default_cluster: str = "root"
     bookmark_interval: float = 60.0
     shutdown_timeout: float = 10.0
+    request_header_timeout: float = 30.0
+    idle_timeout: float = 90.0
+    max_connections: int = 10_000
+    # kube-apiserver's --max-requests-inflight and --max-mutating-requests-inflight defaults; 0 = no limit.
+    max_requests_inflight: int = 400
+    max_mutating_requests_inflight: int = 200
+
+    def connection_limits(self) -> ConnectionLimits:
+        return ConnectionLimits(
+            header_timeout=self.request_header_timeout,
+            idle_timeout=self.idle_timeout,
+            max_connections=self.max_connections,
+        )
 
 
 class ApiServer:
@@ -72,6 +86,9 @@ class ApiServer:
             bookmark_interval=config.bookmark_interval,
         )
         self._runner: web.AppRunner | None = None
+        self._site: GuardedSite | None = None
+        self._inflight = {False: 0, True: 0}  # by mutating
+        self._inflight_limit = {False: config.max_requests_inflight, True: config.max_mutating_requests_inflight}
 
     def add_virtual_workspace(self, prefix: str, handler: VirtualWorkspace) -> None:
         """Requests under `prefix` (e.g. "/services/syncer/") go to `handler`, which routes and authorizes itself."""
@@ -83,15 +100,18 @@ class ApiServer:
             client_max_size=MAX_BODY_BYTES + 1, middlewares=[*self.extra_middlewares, self._middleware]
         )
         app.router.add_route("*", "/{tail:.*}", self.api.handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=cfg.shutdown_timeout)
+        limits = cfg.connection_limits()
+        self._runner = web.AppRunner(app, shutdown_timeout=cfg.shutdown_timeout, **limits.handler_args())
         await self._runner.setup()
-        site = web.TCPSite(
-            self._runner, cfg.bind_address, cfg.secure_port, ssl_context=certs.ssl_context(self.identity), backlog=1024
+        self._site = site = GuardedSite(
+            self._runner, cfg.bind_address, cfg.secure_port, limits=limits, ssl_context=certs.ssl_context(self.identity)
         )
         await site.start()
-        sockets = getattr(site._server, "sockets", None)
-        if cfg.secure_port == 0 and sockets:
-            self.port = int(sockets[0].getsockname()[1])
+        self.port = site.port
+
+    @property
+    def open_connections(self) -> int:
+        return self._site.open_connections if self._site is not None else 0
 
     async def stop(self) -> None:
         self.ready = False
@@ -99,6 +119,8 @@ class ApiServer:
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
+            self._site = None
+        bodies.shutdown_workers()
 
     def _health(self, path: str) -> web.Response:
         if not path.startswith("/readyz"):
@@ -124,9 +146,30 @@ class ApiServer:
             body, content_type = metrics.render_metrics()
             return web.Response(body=body, headers={"Content-Type": content_type})
         mutating = request.method in ("POST", "PUT", "PATCH", "DELETE")
+        if _long_running(request):
+            return await handler(request)
+        limit = self._inflight_limit[mutating]
+        if limit and self._inflight[mutating] >= limit:
+            return _too_many_requests()
+        self._inflight[mutating] += 1
         gauge = metrics.inflight_gauge(mutating)
         gauge.inc()
         try:
             return await handler(request)
         finally:
             gauge.dec()
+            self._inflight[mutating] -= 1
+
+
+def _long_running(request: web.Request) -> bool:
+    """Watches, which kube-apiserver's in-flight limits leave out as long-running requests."""
+    return request.query.get("watch", "") in ("1", "true", "True") or "/watch/" in request.path
+
+
+def _too_many_requests() -> web.Response:
+    err = errors.StatusError(
+        429, "TooManyRequests", "Too many requests, please try again later.", {"retryAfterSeconds": 1}
+    )
+    response = status_response(err)
+    response.headers["Retry-After"] = "1"
+    return response

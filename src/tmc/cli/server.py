@@ -42,6 +42,41 @@ if TYPE_CHECKING:
     type=Duration(),
     help="A SyncTarget whose syncer has not sent a heartbeat for this long turns Ready=False (e.g. 30s, 1m).",
 )
+@click.option(
+    "--request-header-timeout",
+    default="30s",
+    show_default=True,
+    type=Duration(),
+    help="Close a connection whose request headers (and, for a new connection, TLS handshake) take longer.",
+)
+@click.option(
+    "--idle-timeout",
+    default="90s",
+    show_default=True,
+    type=Duration(),
+    help="Close a keep-alive connection with no request for this long.",
+)
+@click.option(
+    "--max-connections",
+    default=10_000,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Open connections beyond this are closed when accepted (0: no limit).",
+)
+@click.option(
+    "--max-requests-inflight",
+    default=400,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Read-only requests served at once (watches excluded); more get 429 with Retry-After (0: no limit).",
+)
+@click.option(
+    "--max-mutating-requests-inflight",
+    default=200,
+    show_default=True,
+    type=click.IntRange(0),
+    help="Mutating requests served at once; more get 429 with Retry-After (0: no limit).",
+)
 def server(
     data_dir: str,
     bind_address: str,
@@ -50,6 +85,11 @@ def server(
     log_level: str,
     bookmark_interval: float,
     sync_target_heartbeat_threshold: float,
+    request_header_timeout: float,
+    idle_timeout: float,
+    max_connections: int,
+    max_requests_inflight: int,
+    max_mutating_requests_inflight: int,
 ) -> None:
     """Run the hub: the Kubernetes-compatible API server with workspaces."""
     from tmc.observability.logging import configure_logging
@@ -63,6 +103,11 @@ def server(
         storage=storage,
         bookmark_interval=bookmark_interval,
         sync_target_heartbeat_threshold=sync_target_heartbeat_threshold,
+        request_header_timeout=request_header_timeout,
+        idle_timeout=idle_timeout,
+        max_connections=max_connections,
+        max_requests_inflight=max_requests_inflight,
+        max_mutating_requests_inflight=max_mutating_requests_inflight,
     )
     run_async(serve(config, on_ready=_print_usage))
 

@@ -37,6 +37,12 @@ class ServerConfig:
     extra_hosts: list[str] = field(default_factory=list)
     # Seconds without a syncer heartbeat before a SyncTarget turns Ready=False (kcp's flag; kcp defaulted to 1m).
     sync_target_heartbeat_threshold: float = DEFAULT_HEARTBEAT_THRESHOLD
+    # Connection and request limits (docs/hub.md, "Limits"); defaults as in ListenConfig.
+    request_header_timeout: float = 30.0
+    idle_timeout: float = 90.0
+    max_connections: int = 10_000
+    max_requests_inflight: int = 400
+    max_mutating_requests_inflight: int = 200
 
     def listen(self) -> ListenConfig:
         return ListenConfig(
@@ -45,6 +51,11 @@ class ServerConfig:
             default_cluster=self.default_cluster,
             bookmark_interval=self.bookmark_interval,
             shutdown_timeout=self.shutdown_timeout,
+            request_header_timeout=self.request_header_timeout,
+            idle_timeout=self.idle_timeout,
+            max_connections=self.max_connections,
+            max_requests_inflight=self.max_requests_inflight,
+            max_mutating_requests_inflight=self.max_mutating_requests_inflight,
         )
 
 

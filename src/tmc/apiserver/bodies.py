@@ -18,7 +18,8 @@ from yaml.events import AliasEvent
 from yaml.nodes import Node
 from yaml.resolver import Resolver
 
-MAX_DEPTH = 200  # nesting levels; the object layer walks bodies recursively, and Python's stack ends near 1000 frames
+from tmc.apimachinery.limits import MAX_DEPTH, too_deep
+
 YAML_INLINE_BYTES = 256 * 1024  # larger YAML bodies go to the worker process
 YAML_WORKERS = 1
 
@@ -32,16 +33,9 @@ def _too_deep() -> BodyError:
 
 
 def check_depth(obj: Any) -> None:
-    """Raise BodyError when `obj` (parsed JSON) nests deeper than MAX_DEPTH. Iterative: deep input must not recurse."""
-    stack: list[tuple[Any, int]] = [(obj, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise _too_deep()
-        if isinstance(item, dict):
-            stack.extend((v, depth + 1) for v in item.values() if isinstance(v, dict | list))
-        elif isinstance(item, list):
-            stack.extend((v, depth + 1) for v in item if isinstance(v, dict | list))
+    """Raise BodyError when `obj` (parsed JSON) nests deeper than MAX_DEPTH."""
+    if too_deep(obj):
+        raise _too_deep()
 
 
 def may_be_too_deep(raw: bytes) -> bool:

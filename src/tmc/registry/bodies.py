@@ -13,38 +13,25 @@ import orjson
 
 from tmc.apimachinery import errors
 from tmc.apimachinery.field_validation import FieldDecoder, builtin_decoder, check_fields
+from tmc.apimachinery.limits import MAX_DEPTH, too_deep
 
 if TYPE_CHECKING:
     from tmc.apimachinery.schemas import Schema
     from tmc.registry.service import WriteOptions
 
-# Deeper documents would exhaust Python's recursion in patch application (and orjson encodes at most 254 levels).
-MAX_PATCH_DEPTH = 100
 _SCALE_DECODER: list[FieldDecoder] = []
 
 
-def too_deep(value: Any, limit: int) -> bool:
-    """Whether `value` nests containers more than `limit` deep; iterative, one visit per container."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = node.values() if type(node) is dict else node if type(node) is list else ()
-        stack.extend((child, depth + 1) for child in children if type(child) is dict or type(child) is list)
-    return False
-
-
 def decode_patch(body: bytes, json_patch: bool) -> Any:
-    """The patch document: JSON, a list for JSON patch and an object otherwise, at most MAX_PATCH_DEPTH deep."""
+    """The patch document: JSON, a list for JSON patch and an object otherwise, at most MAX_DEPTH deep."""
     try:
         patch = orjson.loads(body) if body.strip() else {}
     except orjson.JSONDecodeError as e:
         raise errors.bad_request(f"error decoding patch: {e}") from None
     if not json_patch and not isinstance(patch, dict):
         raise errors.bad_request("error decoding patch: the patch must be a JSON object")
-    if too_deep(patch, MAX_PATCH_DEPTH):
-        raise errors.bad_request(f"error decoding patch: exceeded max depth of {MAX_PATCH_DEPTH}")
+    if too_deep(patch):
+        raise errors.bad_request(f"error decoding patch: exceeded max depth of {MAX_DEPTH}")
     return patch
 
 

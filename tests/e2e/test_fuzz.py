@@ -233,8 +233,6 @@ def fuzz(run: Run, requests: st.SearchStrategy[Request], seconds: float, example
     return seeds
 
 
-# Issue 9: the defects this test finds are being fixed on other branches; the integrator removes the mark with them.
-@pytest.mark.xfail(strict=False, reason="issue 9 fixes pending")
 @pytest.mark.timeout(0)
 def test_fuzz_hub(fuzz_hub: Hub, api: Api) -> None:
     generator = Generator(api, Target(prefix="", namespace=NAMESPACE))

@@ -985,6 +985,11 @@ CR_CASES: list[tuple[str, Obj, str, str, str]] = [
     ("int-or-string", {"ports": [{"name": "a", "port": 1.5}]}, "spec.ports[0].port", "FieldValueTypeInvalid",
      "integer,string"),
     ("map values", {"settings": {"a": "x"}}, "spec.settings.a", "FieldValueTypeInvalid", "must be of type integer"),
+    # Upstream decodes numbers outside int64 as float64, and a float64 is an integer only up to 2**53 - 1.
+    ("map values beyond int64", {"settings": {"a": 2**63}}, "spec.settings.a", "FieldValueTypeInvalid",
+     'must be of type integer: "number"'),
+    ("map values, a float beyond 2**53", {"settings": {"a": 1e30}}, "spec.settings.a", "FieldValueTypeInvalid",
+     'must be of type integer: "number"'),
     ("date-time", {"startAt": "tomorrow"}, "spec.startAt", "FieldValueInvalid", "must be of type date-time"),
     ("exclusiveMaximum", {"ratio": 1}, "spec.ratio", "FieldValueInvalid", "should be less than 1"),
     ("oneOf none", {"choice": {}}, "spec.choice", "FieldValueInvalid", "must validate one and only one schema (oneOf)"),

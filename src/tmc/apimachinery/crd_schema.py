@@ -184,6 +184,10 @@ _STRING_FORMATS: dict[str, Callable[[str], bool]] = {
     "duration": lambda v: bool(_DURATION.fullmatch(v.strip())),
 }
 _INT_FORMATS = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+# Upstream decodes a custom resource's numbers as int64 when they fit and as float64 otherwise, and a float64 counts
+# as an integer only up to 2**53 - 1 (kube-openapi's IsFloat64AJSONInteger): anything larger is a "number".
+_INT64_MIN, _INT64_MAX = _INT_FORMATS["int64"]
+_MAX_JSON_INTEGER_FLOAT = float(2**53 - 1)
 
 
 def _json_type(value: Any) -> str:
@@ -193,7 +197,7 @@ def _json_type(value: Any) -> str:
     if t is bool:
         return "boolean"
     if t is int:
-        return "integer"
+        return "integer" if _INT64_MIN <= value <= _INT64_MAX else "number"
     if t is float:
         return "number"
     if t is dict:
@@ -208,7 +212,9 @@ def _type_ok(value: Any, expected: str) -> bool:
     if expected == "string":
         return t is str
     if expected == "integer":
-        return t is int or (t is float and value.is_integer())
+        if t is int:
+            return _INT64_MIN <= value <= _INT64_MAX
+        return t is float and value.is_integer() and abs(value) <= _MAX_JSON_INTEGER_FLOAT
     if expected == "number":
         return t is int or t is float
     if expected == "boolean":

@@ -24,12 +24,21 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from benchmarks import bench_http, bench_propagation, bench_scheduler, bench_storage, bench_watch, bench_yaml, loadgen
+from benchmarks import (
+    bench_connections,
+    bench_http,
+    bench_propagation,
+    bench_scheduler,
+    bench_storage,
+    bench_watch,
+    bench_yaml,
+    loadgen,
+)
 from benchmarks.cpu import CpuWindow
 from benchmarks.report import Row, machine, table, write_json
 from benchmarks.servers import REPO, metric, start_hello, start_hub
 
-PARTS = ("storage", "get", "create", "yaml", "list", "watch", "scheduler", "propagation")
+PARTS = ("storage", "get", "create", "yaml", "list", "watch", "idle", "scheduler", "propagation")
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
 
 
@@ -87,6 +96,12 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
                 hello.stop()
     if "storage" in parts:
         rows += storage_rows
+    if "idle" in parts:
+        print("... idle", flush=True)
+        with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
+            r, n = bench_connections.bench_idle_connections(os.path.join(tmp, "hub"))
+        rows += r
+        notes += n
     if "scheduler" in parts:
         print("... scheduler", flush=True)
         rows += bench_scheduler.run(quick)

@@ -113,10 +113,11 @@ def _wait_ready(server: Server, path: str) -> None:
     raise RuntimeError(f"{server.name} not ready after {READY_TIMEOUT:.0f}s:\n{server.log_tail()}")
 
 
-def start_hub(data_dir: str) -> Server:
+def start_hub(data_dir: str, extra_args: tuple[str, ...] = ()) -> Server:
     """`python -m tmc server` on a free port; returns once /readyz answers 200."""
     port = free_port()
     args = ["-m", "tmc", "server", "--data-dir", data_dir, "--secure-port", str(port), "--log-level", "warning"]
+    args += extra_args
     process, log_path = _spawn("hub", args, data_dir)
     pki = os.path.join(data_dir, "pki")
     server = Server("hub", process, port, data_dir, "", os.path.join(pki, "ca.crt"), log_path)

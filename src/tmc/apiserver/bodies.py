@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
@@ -119,6 +120,13 @@ def _parse_yaml_in_worker(raw: bytes) -> tuple[bool, Any]:
 
 
 _pool: ProcessPoolExecutor | None = None
+WORKER_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    # Parsing a large upload is throughput work; the hub's event loop serves everyone's latency. On a busy machine the
+    # kernel should give the loop the CPU first.
+    os.nice(WORKER_NICENESS)
 
 
 async def parse_yaml_body(raw: bytes) -> Any:
@@ -132,7 +140,9 @@ async def parse_yaml_body(raw: bytes) -> Any:
     global _pool
     if _pool is None:
         # spawn, not fork: the hub has threads (the SQLite writer), which a forked child must not inherit.
-        _pool = ProcessPoolExecutor(YAML_WORKERS, mp_context=multiprocessing.get_context("spawn"))
+        _pool = ProcessPoolExecutor(
+            YAML_WORKERS, mp_context=multiprocessing.get_context("spawn"), initializer=_lower_priority
+        )
     ok, value = await asyncio.get_running_loop().run_in_executor(_pool, _parse_yaml_in_worker, raw)
     if not ok:
         raise BodyError(value)

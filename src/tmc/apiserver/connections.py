@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
+import ctypes.util
+import gc
 import logging
 import socket
 import ssl
@@ -24,6 +27,21 @@ from aiohttp.web_server import Server
 from tmc.apimachinery import errors
 
 log = logging.getLogger("tmc.server")
+# After this many connections have closed, once things settle for TRIM_DELAY seconds, memory is handed back.
+TRIM_AFTER_CLOSED = 1000
+TRIM_DELAY = 1.0
+
+
+def _load_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim: Callable[[int], int] = libc.malloc_trim
+    except (OSError, AttributeError):
+        return None  # not glibc: nothing to trim
+    return trim
+
+
+_malloc_trim = _load_malloc_trim()
 
 
 @dataclass
@@ -156,6 +174,8 @@ class GuardedSite(web.BaseSite):
         self.port = port
         self.limits = limits
         self.open_connections = 0
+        self._closed_since_trim = 0
+        self._trim_timer: asyncio.TimerHandle | None = None
         self._listener: socket.socket | None = None
         self._accepting: asyncio.Task[None] | None = None
         self._starting: set[asyncio.Task[None]] = set()
@@ -183,6 +203,9 @@ class GuardedSite(web.BaseSite):
         self._accepting = asyncio.get_running_loop().create_task(self._accept_loop(listener))
 
     async def stop(self) -> None:
+        if self._trim_timer is not None:
+            self._trim_timer.cancel()
+            self._trim_timer = None
         tasks = [t for t in (self._accepting, *self._starting) if t is not None]
         for task in tasks:
             task.cancel()
@@ -217,6 +240,19 @@ class GuardedSite(web.BaseSite):
 
     def _release(self) -> None:
         self.open_connections -= 1
+        self._closed_since_trim += 1
+        if self._closed_since_trim >= TRIM_AFTER_CLOSED and self._trim_timer is None:
+            self._trim_timer = asyncio.get_running_loop().call_later(TRIM_DELAY, self._trim)
+
+    def _trim(self) -> None:
+        """Give the memory of many closed connections back to the system: their protocol, transport and TLS objects
+        form reference cycles that the hub's rare collections (see server/process.py) leave for a long time, and
+        glibc keeps freed heap pages unless asked to return them."""
+        self._trim_timer = None
+        self._closed_since_trim = 0
+        gc.collect()
+        if _malloc_trim is not None:
+            _malloc_trim(0)
 
     async def _start_connection(self, conn: socket.socket, accepted_at: float) -> None:
         loop = asyncio.get_running_loop()

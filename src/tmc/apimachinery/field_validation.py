@@ -262,6 +262,11 @@ def _walk_object(obj: dict[str, Any], node: _Node, path: str, gopath: str, struc
                 continue
             in_map = True
         if val is None:
+            if not in_map and child.accepts & (_OBJ | _ARR) and not child.accepts & ~(_OBJ | _ARR):
+                # Go decodes null into a struct, map or slice field as its zero value, which the object then omits;
+                # defaulting fills it in as if absent (`"spec": null` on a Deployment is an empty spec, not a crash).
+                dropped = dropped or []
+                dropped.append(key)
             continue
         t = type(val)
         if t is dict or t is list:

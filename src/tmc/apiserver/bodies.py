@@ -105,6 +105,9 @@ def parse_yaml(raw: bytes) -> Any:
     loader = _Loader(raw)
     try:
         return loader.get_single_data()
+    except (ValueError, TypeError, OverflowError) as e:
+        # A tag whose constructor rejects the value (`!!int x`, `!!binary` that is not base64): bad input, not a bug.
+        raise BodyError(f"error converting YAML to JSON: {e}") from None
     finally:
         loader.dispose()
 

@@ -28,3 +28,14 @@ def test_an_alias_bomb_is_a_body_error() -> None:
         lines.append(b"%c: &%c [%s]" % (97 + i, 97 + i, b", ".join([b"*%c" % (96 + i)] * 10)))
     with pytest.raises(BodyError, match="aliases"):
         parse_yaml(b"\n".join(lines))
+
+
+def test_numbers_and_booleans_as_keys_become_strings() -> None:
+    assert parse_yaml(b"{1: a, false: b, 1.5: c}") == {"1": "a", "false": "b", "1.5": "c"}
+
+
+@pytest.mark.parametrize("text", [b"{null: x}", b"{2020-01-01: x}"])
+def test_other_keys_are_a_body_error(text: bytes) -> None:
+    """Found by the fuzzer: a null key reached the status update as a 500."""
+    with pytest.raises(BodyError, match="unsupported map key"):
+        parse_yaml(text)

@@ -99,12 +99,32 @@ class _Loader(CParser, _LimitedComposer, SafeConstructor, Resolver):
     get_single_node = Composer.get_single_node
     check_node = Composer.check_node
 
+    def construct_mapping(self, node: Any, deep: bool = False) -> dict[Any, Any]:
+        mapping = super().construct_mapping(node, deep)
+        if all(type(key) is str for key in mapping):
+            return mapping
+        return {_json_key(key): value for key, value in mapping.items()}
+
+
+def _json_key(key: Any) -> str:
+    """JSON has only string keys. Like the YAML-to-JSON conversion Kubernetes uses (sigs.k8s.io/yaml), booleans and
+    numbers become their text and any other key (null, a date, a list) is an error."""
+    if type(key) is str:
+        return key
+    if type(key) is bool:
+        return "true" if key else "false"
+    if type(key) is int or type(key) is float:
+        return repr(key)
+    raise BodyError(f"error converting YAML to JSON: unsupported map key of type {type(key).__name__}: {key!r}")
+
 
 def parse_yaml(raw: bytes) -> Any:
     """The single YAML document in `raw`; BodyError for limits, yaml.YAMLError for syntax."""
     loader = _Loader(raw)
     try:
         return loader.get_single_data()
+    except BodyError:
+        raise
     except (ValueError, TypeError, OverflowError) as e:
         # A tag whose constructor rejects the value (`!!int x`, `!!binary` that is not base64): bad input, not a bug.
         raise BodyError(f"error converting YAML to JSON: {e}") from None

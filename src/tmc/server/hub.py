@@ -26,44 +26,21 @@ log = logging.getLogger("tmc.server")
 
 
 @dataclass
-class ServerConfig:
+class ServerConfig(ListenConfig):
+    """The hub's flags: where and how it listens (ListenConfig, with its limits), plus storage and scheduling."""
+
     data_dir: str = ".tmc"
-    bind_address: str = "127.0.0.1"
-    secure_port: int = 6443
     storage: str = "sqlite"
-    default_cluster: str = "root"
-    bookmark_interval: float = 60.0
-    shutdown_timeout: float = 10.0
     extra_hosts: list[str] = field(default_factory=list)
     # Seconds without a syncer heartbeat before a SyncTarget turns Ready=False (kcp's flag; kcp defaulted to 1m).
     sync_target_heartbeat_threshold: float = DEFAULT_HEARTBEAT_THRESHOLD
-    # Connection and request limits (docs/hub.md, "Limits"); defaults as in ListenConfig.
-    request_header_timeout: float = 30.0
-    idle_timeout: float = 90.0
-    max_connections: int = 10_000
-    max_requests_inflight: int = 400
-    max_mutating_requests_inflight: int = 200
-
-    def listen(self) -> ListenConfig:
-        return ListenConfig(
-            bind_address=self.bind_address,
-            secure_port=self.secure_port,
-            default_cluster=self.default_cluster,
-            bookmark_interval=self.bookmark_interval,
-            shutdown_timeout=self.shutdown_timeout,
-            request_header_timeout=self.request_header_timeout,
-            idle_timeout=self.idle_timeout,
-            max_connections=self.max_connections,
-            max_requests_inflight=self.max_requests_inflight,
-            max_mutating_requests_inflight=self.max_mutating_requests_inflight,
-        )
 
 
 class Hub(ServerProcess):
     """One hub: `start()` serves, `stop()` drains and closes storage."""
 
     def __init__(self, config: ServerConfig, middlewares: Sequence[Middleware] = ()) -> None:
-        super().__init__(config.data_dir, config.listen(), config.storage, config.extra_hosts, middlewares)
+        super().__init__(config.data_dir, config, config.storage, config.extra_hosts, middlewares)
         self.config = config
 
     async def prepare(self) -> None:

@@ -1,6 +1,7 @@
 """The same-run baseline: a minimal aiohttp app over the hub's TLS setup, on the same event loop (uvloop).
 
 * any GET path answers a small pre-encoded JSON body (the "hello-world" rate the hub's GET is compared with);
+* any POST reads its body (up to 4 MiB) and answers a small 415, as the hub does for a body it refuses;
 * GET /blob/<n> answers a pre-built JSON body of about n bytes, so a LIST response of the same size can be compared
   with pure transfer of those bytes over the same TLS connection.
 
@@ -39,11 +40,18 @@ async def blob(request: web.Request) -> web.Response:
     return web.Response(body=_blob(size), content_type="application/json")
 
 
+async def sink(request: web.Request) -> web.Response:
+    """Any POST: read the body, answer 415 (the bytes-moved-only floor for the hub's upload benchmark)."""
+    await request.read()
+    return web.Response(body=HELLO, status=415, content_type="application/json")
+
+
 async def serve(data_dir: str, port: int) -> None:
     identity = certs.ensure_identity(data_dir, ["127.0.0.1"])
-    app = web.Application()
+    app = web.Application(client_max_size=4 * 1024 * 1024)
     app.router.add_get("/blob/{size:[0-9]+}", blob)
     app.router.add_get("/{tail:.*}", hello)
+    app.router.add_post("/{tail:.*}", sink)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", port, ssl_context=certs.ssl_context(identity), backlog=1024)

@@ -77,7 +77,7 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
                 ("watch", lambda: watch("fresh hub", True)),
                 ("get", lambda: bench_http.bench_get(hub, hello, http_cfg)),
                 ("create", lambda: bench_http.bench_creates(hub, http_cfg, storage.get("durable creates, 32 callers"))),
-                ("yaml", lambda: bench_yaml.bench_yaml(hub)),
+                ("yaml", lambda: bench_yaml.bench_yaml(hub, hello)),
                 ("list", lambda: bench_http.bench_list(hub, hello, http_cfg, storage.get("list 10,000 entries"))),
                 # the same fan-out again, now that the hub holds the objects of the benchmarks above
                 ("watch", lambda: watch("loaded hub", False)),

@@ -259,6 +259,12 @@ def test_deeply_nested_bodies_are_rejected_with_400(tmp_path: Any) -> None:
             headers = {"Content-Type": "application/merge-patch+json"}
             status, _, body = await c.request("PATCH", CMS + "/target", patch, headers)
             assert_status(status, body, 400, "BadRequest")
+            options = b'{"kind":"DeleteOptions","preconditions":{"uid":' + b"[" * depth + b"]" * depth + b"}}"
+            status, _, body = await c.request("DELETE", CMS + "/target", options)
+            assert_status(status, body, 400, "BadRequest")
+            assert "nested deeper" in body["message"], body
+            status, _, _ = await c.request("GET", CMS + "/target")
+            assert status == 200
 
     asyncio.run(main())
 

@@ -17,7 +17,15 @@ from tmc.apimachinery.tables import to_table, watch_event_table
 from tmc.apimachinery.validation import validate_field_validation_param
 from tmc.apiserver.authn import CALLER, Caller
 from tmc.apiserver.discovery_responder import DiscoveryResponder
-from tmc.apiserver.httputil import JSON, json_response, raw_response, read_body, read_raw, status_response
+from tmc.apiserver.httputil import (
+    JSON,
+    json_response,
+    parse_json_body,
+    raw_response,
+    read_body,
+    read_raw,
+    status_response,
+)
 from tmc.apiserver.lists import list_entries, parse_list_query, query_bool, query_int, serve_watch
 from tmc.apiserver.request import RequestInfo, RequestInfoFactory
 from tmc.apiserver.resolve import Resolver
@@ -309,10 +317,7 @@ async def _delete_options(request: web.Request) -> dict[str, Any]:
     options: dict[str, Any] = {}
     raw = await read_raw(request) if request.can_read_body else b""
     if raw.strip():
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as e:
-            raise errors.bad_request(f"invalid DeleteOptions: {e}") from None
+        body = parse_json_body(raw, "invalid DeleteOptions")
         if not isinstance(body, dict):
             raise errors.bad_request("invalid DeleteOptions: the body must be an object")
         options.update(body)

@@ -12,7 +12,6 @@ from tmc.apimachinery import errors
 from tmc.apimachinery.field_validation import go_quote
 from tmc.apimachinery.protobuf import ProtobufCodec
 from tmc.apiserver import bodies
-from tmc.apiserver.bodies import may_be_too_deep
 from tmc.registry.service import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, STRATEGIC_PATCH
 
 MAX_BODY_BYTES = 3 * 1024 * 1024  # upstream's request body limit; objects themselves are capped at 1.5 MiB
@@ -47,6 +46,8 @@ def raw_response(body: bytes, content_type: str) -> web.Response:
 
 
 async def read_raw(request: web.Request) -> bytes:
+    """The body within the size limit, decoded from its Content-Encoding. Its parser enforces the depth limit
+    (parse_json_body, the registry's decode_patch, the YAML composer), so each body is scanned once."""
     encoding = request.headers.get("Content-Encoding", "identity").strip().lower()
     if encoding not in DECODED_ENCODINGS:
         raise errors.unsupported_media_type(
@@ -61,14 +62,6 @@ async def read_raw(request: web.Request) -> bytes:
     except RequestPayloadError as e:
         # A body that does not decode as its Content-Encoding says (or a broken chunked encoding).
         raise errors.bad_request(f"the request body could not be read: {e}") from None
-    if may_be_too_deep(raw) and request.content_type not in YAML_TYPES and request.content_type != PROTOBUF:
-        # JSON bodies (including patches, parsed later by the object layer) are checked here, once.
-        try:
-            bodies.check_depth(orjson.loads(raw))
-        except orjson.JSONDecodeError:
-            pass  # The parser that owns the body reports syntax errors in its own words.
-        except bodies.BodyError as e:
-            raise errors.bad_request(str(e)) from None
     return raw
 
 
@@ -96,8 +89,14 @@ async def read_body(request: web.Request) -> Any:
             f"the body of the request was in an unknown format - accepted media types include: "
             f"application/json, application/yaml; got {ctype}"
         )
+    return parse_json_body(raw, "couldn't get version/kind; json parse error")
+
+
+def parse_json_body(raw: bytes, what: str) -> Any:
+    """A JSON request body within the depth limit; 400 with `what` in front of a syntax error."""
     try:
-        # Depth was checked by read_raw.
-        return orjson.loads(raw)
+        return bodies.parse_json(raw)
     except orjson.JSONDecodeError as e:
-        raise errors.bad_request(f"couldn't get version/kind; json parse error: {e}") from None
+        raise errors.bad_request(f"{what}: {e}") from None
+    except bodies.BodyError as e:
+        raise errors.bad_request(str(e)) from None

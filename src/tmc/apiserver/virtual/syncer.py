@@ -31,7 +31,15 @@ from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.selectors import LabelSelector, Requirement
 from tmc.apiserver.authn import CALLER, Caller
 from tmc.apiserver.discovery_responder import DiscoveryResponder
-from tmc.apiserver.httputil import JSON, json_response, path_not_found, read_body, read_raw, status_response
+from tmc.apiserver.httputil import (
+    JSON,
+    json_response,
+    parse_json_body,
+    path_not_found,
+    read_body,
+    read_raw,
+    status_response,
+)
 from tmc.apiserver.lists import ListQuery, list_entries, parse_list_query, serve_watch
 from tmc.apiserver.request import WILDCARD, RequestInfo, RequestInfoFactory
 from tmc.apiserver.resolve import Resolver
@@ -285,10 +293,7 @@ def _patcher(
         )
     if content_type == STRATEGIC_PATCH and info.crd:
         raise errors.unsupported_media_type(f"strategic merge patch is not supported for {info.qualified}")
-    try:
-        patch = orjson.loads(raw) if raw.strip() else {}
-    except orjson.JSONDecodeError as e:
-        raise errors.bad_request(f"error decoding patch: {e}") from None
+    patch = parse_json_body(raw, "error decoding patch") if raw.strip() else {}
     pinned = ""
     if isinstance(patch, dict):
         pinned = str((patch.get("metadata") or {}).get("resourceVersion") or "")

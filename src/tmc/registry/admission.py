@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 from tmc.api.validation import validate_tmc
 from tmc.apimachinery import errors
 from tmc.apimachinery.validation import StructuralSchema, check_fields, validate_builtin, validate_custom_resource
+from tmc.registry.bodies import read_path
 
 if TYPE_CHECKING:
     from tmc.apimachinery.resources import ResourceInfo
@@ -48,8 +49,51 @@ def admit(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any] | None, o
         structural = structural_schema(info)
         if structural is not None:
             structural.apply_defaults(obj)
-        causes = validate_custom_resource(info, structural, obj, old)
+        causes = validate_custom_resource(info, structural, obj, old) + _scale_causes(info, obj)
     else:
         causes = validate_builtin(info, obj, old) + validate_tmc(info, obj, old)
     if causes:
         raise errors.invalid(info.kind, str(obj.get("metadata", {}).get("name", "")), causes, info.group)
+
+
+_MAX_INT32 = 2**31 - 1
+_GO_TYPES = {str: "string", bool: "bool", float: "float64", list: "[]interface {}", dict: "map[string]interface {}"}
+
+
+def _scale_causes(info: ResourceInfo, obj: dict[str, Any]) -> list[dict[str, str]]:
+    """The scale subresource reads replicas and the selector from the CR, so the values at its paths must have the
+    types the Scale object has (upstream's ValidateScaleSpec and ValidateScaleStatus): a CR that could be stored but
+    not scaled is refused when it is written, not when /scale is read."""
+    if "scale" not in info.subresources:
+        return []
+    paths = info.scale_paths
+    causes = []
+    for key, default in (("specReplicasPath", ".spec.replicas"), ("statusReplicasPath", ".status.replicas")):
+        path = paths.get(key, default)
+        value = read_path(obj, path)
+        if value is None:
+            continue
+        if type(value) is not int:
+            message = f"{path} accessor error: {value} is of the type {_GO_TYPES.get(type(value), 'unknown')}"
+            causes.append(_invalid(path, value, f"{message}, expected int64"))
+        elif value < 0:
+            causes.append(_invalid(path, value, "should be a non-negative integer"))
+        elif value > _MAX_INT32:
+            causes.append(_invalid(path, value, f"should be less than or equal to {_MAX_INT32}"))
+    selector_path = paths.get("labelSelectorPath", "")
+    selector = read_path(obj, selector_path) if selector_path else None
+    if selector is not None and type(selector) is not str:
+        kind = _GO_TYPES.get(type(selector), "unknown")
+        causes.append(
+            _invalid(
+                selector_path,
+                selector,
+                f"{selector_path} accessor error: {selector} is of the type {kind}, expected string",
+            )
+        )
+    return causes
+
+
+def _invalid(path: str, value: Any, message: str) -> dict[str, str]:
+    shown = f'"{value}"' if isinstance(value, str) else str(value)
+    return {"type": "FieldValueInvalid", "field": path, "message": f"Invalid value: {shown}: {message}"}

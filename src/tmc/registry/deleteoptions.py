@@ -61,6 +61,13 @@ def check_delete_options(options: dict[str, Any]) -> None:
         if value is not None and not isinstance(value, str):
             raise _decode_error(value, "Preconditions", f"preconditions.{key}", go_type)
     policy = options.get("propagationPolicy")
+    if policy is not None and options.get("orphanDependents") is not None:
+        cause = {
+            "type": "FieldValueInvalid",
+            "field": "propagationPolicy",
+            "message": f'Invalid value: "{policy}": orphanDependents and deletionPropagation cannot be both set',
+        }
+        raise errors.invalid("DeleteOptions", "", [cause], "meta.k8s.io")
     if policy and policy not in PROPAGATION_POLICIES:
         supported = ", ".join(f'"{p}"' for p in PROPAGATION_POLICIES)
         cause = {

@@ -1,0 +1,152 @@
+"""The metric catalogue: every metric a tmc process exports, declared with the process that owns it, its meaning and
+an example query. docs/observability.md is generated from it (`python -m tmc metrics-catalogue`), and tests check
+that each process exports exactly its catalogued metrics and that every label is one of LABELS, whose values are
+bounded. Define metrics through `counter`, `gauge`, `histogram` (or `describe` for a custom collector) so that a
+metric cannot exist without its entry."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram
+
+HUB = "hub"
+SYNCER = "syncer"
+SIM = "sim-cluster"
+OWNERS = (HUB, SYNCER, SIM)
+
+# Every label any tmc metric may carry, with why its values stay few. Object names and uids are not among them: a
+# series per workload would grow with the fleet and churn with every rollout.
+LABELS: dict[str, str] = {
+    "verb": "HTTP verb as kube-apiserver reports it (GET, LIST, WATCH, POST, ...)",
+    "group": "API group of a served resource",
+    "version": "API version of a served resource",
+    "resource": "a resource type (plural), or a capacity resource (cpu, memory, pods)",
+    "subresource": "status, scale or empty",
+    "scope": "resource, namespace or cluster",
+    "component": "apiserver, or a health monitor component (storage, watch-cache, a controller, syncer/<name>)",
+    "code": "HTTP status code, or unreachable",
+    "request_kind": "readOnly or mutating",
+    "kind": "a resource kind",
+    "controller": "a controller's name",
+    "result": "outcome: success, error, requeue, no_targets, hit, miss ...",
+    "error_type": "not_found, conflict, timeout, forbidden, server_timeout, rate_limited, unknown",
+    "name": "a work queue's name (one per controller)",
+    "cluster": "a SyncTarget (member cluster) name: few and long-lived",
+    "sync_target": "a SyncTarget name, as syncer_* metrics call it",
+    "workspace": "a logical cluster (workspace) path",
+    "location": "a SyncTarget's location label",
+    "strategy": "a Placement strategy: Spread, Divided, ...",
+    "candidates": "bucketed candidate count: 1-10, 11-100, 101-1000, >1000",
+    "placement": "a Placement name: few per workspace, long-lived",
+    "direction": "down (hub to member) or up (status to the hub)",
+    "namespace": "an upstream namespace, the first few only, the rest 'other'",
+    "endpoint": "hub or downstream",
+    "method": "HTTP method, or LIST/WATCH",
+    "status": "connected or disconnected; or a resource's sync state",
+    "state": "a sync state: pending, synced, available, deleting, failed",
+    "reason": "why a list or watch restarted: initial, expired, closed, unreachable, error",
+    "operation": "create, update, delete or status",
+    "resource_type": "a synced resource type, as syncer_* metrics call it",
+    "cache_type": "watch-cache, informer or engine",
+    "operation_type": "a storage operation: create, update, delete, list, get",
+}
+
+
+@dataclass(frozen=True)
+class MetricDoc:
+    name: str  # as exposed: counters end in _total
+    kind: str  # counter, gauge, histogram
+    labels: tuple[str, ...]
+    owners: tuple[str, ...]
+    meaning: str
+    promql: str
+
+
+CATALOGUE: dict[str, MetricDoc] = {}
+
+
+class CatalogueError(ValueError):
+    pass
+
+
+def describe(
+    name: str, kind: str, meaning: str, labels: Sequence[str], *, owners: Sequence[str], promql: str
+) -> MetricDoc:
+    """Catalogue a metric exported by a custom collector (counter/gauge/histogram below catalogue themselves)."""
+    unknown = [label for label in labels if label not in LABELS]
+    if unknown:
+        raise CatalogueError(f"metric {name}: labels {unknown} are not in the catalogue's LABELS")
+    bad_owner = [owner for owner in owners if owner not in OWNERS]
+    if bad_owner or not owners:
+        raise CatalogueError(f"metric {name}: owners must be some of {OWNERS}, got {list(owners)}")
+    doc = MetricDoc(name, kind, tuple(labels), tuple(owners), meaning, promql)
+    if CATALOGUE.get(name, doc) != doc:
+        raise CatalogueError(f"metric {name} is catalogued twice, differently")
+    CATALOGUE[name] = doc
+    return doc
+
+
+def counter(
+    name: str,
+    meaning: str,
+    labels: Sequence[str] = (),
+    *,
+    owners: Sequence[str],
+    promql: str,
+    registry: CollectorRegistry | None = REGISTRY,
+) -> Counter:
+    """A Counter; `name` ends in _total, as it is exposed."""
+    if not name.endswith("_total"):
+        raise CatalogueError(f"counter {name} must be named with its _total suffix")
+    describe(name, "counter", meaning, labels, owners=owners, promql=promql)
+    return Counter(name.removesuffix("_total"), meaning, labels, registry=registry)
+
+
+def gauge(
+    name: str,
+    meaning: str,
+    labels: Sequence[str] = (),
+    *,
+    owners: Sequence[str],
+    promql: str,
+    registry: CollectorRegistry | None = REGISTRY,
+) -> Gauge:
+    describe(name, "gauge", meaning, labels, owners=owners, promql=promql)
+    return Gauge(name, meaning, labels, registry=registry)
+
+
+def histogram(
+    name: str,
+    meaning: str,
+    labels: Sequence[str] = (),
+    *,
+    owners: Sequence[str],
+    promql: str,
+    buckets: Sequence[float] = Histogram.DEFAULT_BUCKETS,
+    registry: CollectorRegistry | None = REGISTRY,
+) -> Histogram:
+    describe(name, "histogram", meaning, labels, owners=owners, promql=promql)
+    return Histogram(name, meaning, labels, buckets=buckets, registry=registry)
+
+
+def exponential_buckets(start: float, factor: float, count: int) -> tuple[float, ...]:
+    """Prometheus' ExponentialBuckets: `count` upper bounds from `start`, each `factor` times the one before."""
+    return tuple(start * factor**i for i in range(count))
+
+
+def markdown_table(owner: str | None = None) -> str:
+    """The catalogue as a Markdown table (all owners, or one), sorted by name."""
+    rows = [
+        "| name | type | labels | owner | meaning | example PromQL |",
+        "|---|---|---|---|---|---|",
+    ]
+    for doc in sorted(CATALOGUE.values(), key=lambda d: d.name):
+        if owner is not None and owner not in doc.owners:
+            continue
+        labels = ", ".join(f"`{label}`" for label in doc.labels) or "-"
+        query = doc.promql.replace("|", "\\|")
+        meaning = doc.meaning.replace("|", "\\|")
+        rows.append(f"| `{doc.name}` | {doc.kind} | {labels} | {', '.join(doc.owners)} | {meaning} | `{query}` |")
+    return "\n".join(rows) + "\n"

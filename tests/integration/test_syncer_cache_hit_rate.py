@@ -39,7 +39,7 @@ def not_found_gets() -> float:
 
 
 def hit_rate() -> float | None:
-    return REGISTRY.get_sample_value("tmc_cache_hit_rate_percent", {"cluster": NAME})
+    return REGISTRY.get_sample_value("tmc_cache_hit_rate_percent", {"cache_type": "informer"})
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 20.0) -> None:

@@ -81,3 +81,7 @@ class WorkQueue:
 
     def __len__(self) -> int:
         return len(self._queued)
+
+    def keys(self) -> set[str]:
+        """The keys waiting, a copy."""
+        return set(self._queued)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from tmc.observability import catalogue
 from tmc.observability.catalogue import HUB, SIM
+from tmc.observability.hitrate import HitRate
 
 STORES = (HUB, SIM)  # the processes with a store of their own
 
@@ -67,3 +68,6 @@ STORAGE_COMPACTED_REVISION = catalogue.gauge(
     owners=STORES,
     promql="tmc_storage_current_revision - tmc_storage_compacted_revision",
 )
+
+# Watches and snapshot lists at an older revision: served from the event history (hit) or 410 Gone (miss).
+WATCH_CACHE = HitRate("watch-cache")

@@ -43,6 +43,7 @@ from tmc.api.workload import (
     SYNCER_FINALIZER_PREFIX,
 )
 from tmc.apimachinery.conditions import is_true
+from tmc.observability import catalogue
 from tmc.protocol.keys import sync_target_key
 from tmc.protocol.workloads import available_on, is_workload
 from tmc.registry.resources import ResourceRegistry
@@ -50,6 +51,18 @@ from tmc.storage.interface import Entry, Store
 
 NAME = "tmc_workload_sync_status"
 LABELS = ("workspace", "sync_target", "resource", "state")
+MEANING = (
+    "Objects assigned to a SyncTarget by sync state (pending, synced, available, deleting), from what the hub "
+    "knows; workspace and sync_target name the SyncTarget, resource is the plural."
+)
+catalogue.describe(
+    NAME,
+    "gauge",
+    MEANING,
+    LABELS,
+    owners=(catalogue.HUB,),
+    promql='sum by (sync_target) (tmc_workload_sync_status{state="pending"})',
+)
 STATES = ("pending", "synced", "available", "deleting")
 _PENDING, _SYNCED, _AVAILABLE, _DELETING = range(4)
 
@@ -205,12 +218,7 @@ class WorkloadSyncStatusCollector:
 
 
 def _family() -> GaugeMetricFamily:
-    return GaugeMetricFamily(
-        NAME,
-        "Objects assigned to a SyncTarget by sync state (pending, synced, available, deleting), from what the hub "
-        "knows; workspace and sync_target name the SyncTarget, resource is the plural.",
-        labels=LABELS,
-    )
+    return GaugeMetricFamily(NAME, MEANING, labels=LABELS)
 
 
 # One per process, registered on import like the module-level metrics; hubs attach their store to it.

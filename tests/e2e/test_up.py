@@ -49,8 +49,15 @@ def _exported(text: str) -> set[str]:
 
 def test_each_process_exports_exactly_its_catalogued_metrics(system: TmcUp) -> None:
     catalogue_markdown()
-    with urllib.request.urlopen(system.syncer_metrics_url("cluster-1"), timeout=10) as r:
-        syncer = r.read().decode()
+
+    def scrape_syncer() -> str | None:
+        try:
+            with urllib.request.urlopen(system.syncer_metrics_url("cluster-1"), timeout=10) as r:
+                return str(r.read().decode())
+        except OSError:
+            return None  # still starting
+
+    syncer = wait_until(scrape_syncer, what="the syncer's /metrics")
     texts = {
         catalogue.HUB: system.kubectl().run("get", "--raw", "/metrics").stdout,
         catalogue.SIM: system.kubectl("cluster-1").run("get", "--raw", "/metrics").stdout,

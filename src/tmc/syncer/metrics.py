@@ -49,7 +49,7 @@ CONNECTIONS = catalogue.gauge(
     "Watch connections by state, connected or disconnected (on a syncer: its own watches of the hub and the member "
     "cluster; on the hub: 1 for the state of each SyncTarget's syncer).",
     ("cluster", "status"),
-    owners=(SYNCER, catalogue.HUB),
+    owners=OWNERS,
     promql='tmc_syncer_connections{status="disconnected"} > 0',
 )
 HEARTBEAT_AGE = catalogue.gauge(
@@ -57,7 +57,7 @@ HEARTBEAT_AGE = catalogue.gauge(
     "Seconds since the last heartbeat the hub accepted (on a syncer: -1 before the first; on the hub: from each "
     "SyncTarget's lastHeartbeatTime).",
     ("cluster",),
-    owners=(SYNCER, catalogue.HUB),
+    owners=OWNERS,
     promql="max by (cluster) (tmc_syncer_heartbeat_age_seconds) > 60",
 )
 LISTS = catalogue.counter(

@@ -25,11 +25,11 @@ def registered() -> dict[str, tuple[str, tuple[str, ...] | None]]:
     not say)."""
     catalogue_markdown()  # imports every process's modules
     out: dict[str, tuple[str, tuple[str, ...] | None]] = {}
-    for collector in list(REGISTRY._collector_to_names):  # noqa: SLF001 - the registry has no public listing
+    for collector in list(REGISTRY._collector_to_names):  # the registry has no public listing
         if isinstance(collector, MetricWrapperBase):
-            kind = collector._type  # noqa: SLF001
-            name = collector._name + ("_total" if kind == "counter" else "")  # noqa: SLF001
-            out[name] = (kind, tuple(collector._labelnames))  # noqa: SLF001
+            kind = collector._type
+            name = collector._name + ("_total" if kind == "counter" else "")
+            out[name] = (kind, tuple(collector._labelnames))
             continue
         for family in collector.describe() if hasattr(collector, "describe") else collector.collect():
             if family.name.startswith(CONVENTIONAL):

@@ -86,6 +86,9 @@ def test_results_and_errors_decide_when_a_key_comes_back(tmp_path: Path) -> None
             assert reconciles("scripted-results", "requeue_after") == 1
             assert reconciles("scripted-results", "requeue") == 1  # the conflict
             assert reconciles("scripted-results", "success") == 2  # the quiet 404 and the last one
+            timed = REGISTRY.get_sample_value("workqueue_work_duration_seconds_count", {"name": "scripted-results"})
+            assert timed == 5
+            assert REGISTRY.get_sample_value("workqueue_retries_total", {"name": "scripted-results"}) == 1
         finally:
             await manager.stop()
 

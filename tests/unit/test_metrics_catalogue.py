@@ -12,7 +12,7 @@ from prometheus_client import REGISTRY
 from prometheus_client.metrics import MetricWrapperBase
 
 from tmc.cli.catalogue import BEGIN, END, catalogue_markdown, replace_generated
-from tmc.observability import catalogue
+from tmc.observability import catalogue, exposition
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "observability.md"
@@ -37,6 +37,8 @@ def registered() -> dict[str, tuple[str, tuple[str, ...] | None]]:
             name = family.name + ("_total" if family.type == "counter" else "")
             labels = {tuple(sample.labels) for sample in family.samples}
             out[name] = (family.type, labels.pop() if len(labels) == 1 else None)
+    for name in exposition.TEXT_FAMILIES:
+        out[name] = (catalogue.CATALOGUE[name].kind, None)  # rendered from the catalogue's own entry
     return out
 
 

@@ -9,9 +9,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client import REGISTRY, CollectorRegistry
 
-from tmc.observability import catalogue
+from tmc.observability import catalogue, exposition
 from tmc.observability.catalogue import HUB, SIM
 
 REQUEST_LABELS = ("verb", "group", "version", "resource", "subresource", "scope", "component")
@@ -121,4 +121,4 @@ def longrunning() -> Iterator[None]:
 
 def render_metrics(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
     """Exposition bytes and the content type to serve them with on /metrics."""
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return exposition.render(registry)

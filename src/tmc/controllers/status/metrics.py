@@ -26,12 +26,9 @@ is assigned to the target, with every state present (zeros included); `available
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
-
-from prometheus_client import REGISTRY
-from prometheus_client.core import GaugeMetricFamily
 
 from tmc.api.workload import (
     CONDITION_READY,
@@ -43,7 +40,8 @@ from tmc.api.workload import (
     SYNCER_FINALIZER_PREFIX,
 )
 from tmc.apimachinery.conditions import is_true
-from tmc.observability import catalogue
+from tmc.observability import catalogue, exposition
+from tmc.observability.exposition import label_value
 from tmc.protocol.keys import sync_target_key
 from tmc.protocol.workloads import available_on, is_workload
 from tmc.registry.resources import ResourceRegistry
@@ -200,27 +198,23 @@ class WorkloadSyncStatusCollector:
     def detach(self, store: Store) -> None:
         self._sources = [s for s in self._sources if s.store is not store]
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
-        # Without this the registry would run a full collect to learn the name at registration.
-        return [_family()]
+    name = NAME
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def samples(self) -> Iterator[str]:
         counts: Counts = {}
         for source in list(self._sources):
             source.count(counts)
-        family = _family()
-        for (workspace, name, resource), series in sorted(counts.items()):
+        for (workspace, target, resource), series in sorted(counts.items()):
+            head = (
+                f'{NAME}{{workspace="{label_value(workspace)}",sync_target="{label_value(target)}",'
+                f'resource="{label_value(resource)}",state="'
+            )
             for state, value in enumerate(series.by_state):
                 if state == _AVAILABLE and not series.workload:
                     continue
-                family.add_metric([workspace, name, resource, STATES[state]], value)
-        yield family
+                yield f'{head}{STATES[state]}"}} {float(value)}\n'
 
 
-def _family() -> GaugeMetricFamily:
-    return GaugeMetricFamily(NAME, MEANING, labels=LABELS)
-
-
-# One per process, registered on import like the module-level metrics; hubs attach their store to it.
+# One per process, exposed on import like the module-level metrics; hubs attach their store to it.
 COLLECTOR = WorkloadSyncStatusCollector()
-REGISTRY.register(COLLECTOR)
+exposition.register(COLLECTOR)

@@ -138,6 +138,17 @@ DASHBOARDS = (
                 (f"sum by (resource) (tmc_syncer_synced_resources_total{{{C}}})",),
                 "{{resource}}",
             ),
+            Panel(
+                "Syncer objects by state",
+                (f'sum by (state) (tmc_syncer_objects{{job="tmc-syncer",{C}}})',),
+                "{{state}}",
+            ),
+            Panel(
+                "Syncer cache hit rate",
+                (f'tmc_cache_hit_rate_percent{{job="tmc-syncer",{C}}}',),
+                "{{cluster}}",
+                unit="percent",
+            ),
             Panel("Capacity", (f'tmc_cluster_capacity{{job="tmc-hub",{C}}}',), "{{resource}}"),
             Panel(
                 "Utilization",
@@ -301,7 +312,6 @@ DASHBOARDS = (
                 "{{controller}}",
                 unit="ops",
             ),
-            Panel("Cache hit rate", ('tmc_cache_hit_rate_percent{job="tmc-hub"}',), "{{cache_type}}", unit="percent"),
         ),
     ),
 )

@@ -340,6 +340,13 @@ class TmcUp:
         member = next(c for c in described["clusters"] if c["name"] == cluster)
         return str(member["syncer"]["metrics"])
 
+    def prometheus_url(self) -> str | None:
+        """The URL of the Prometheus `tmc up` runs, from `<data-dir>/up.json` (None when it runs none)."""
+        with open(os.path.join(self.data_dir, "up.json"), "rb") as f:
+            described = orjson.loads(f.read())
+        prometheus = described.get("prometheus")
+        return None if prometheus is None else str(prometheus["url"])
+
     def kubectl(self, cluster: str | None = None) -> Kubectl:
         """kubectl for the hub (root workspace), or for one simulated member cluster."""
         config = (

@@ -4,7 +4,9 @@ the panels tests/monitoring.py lists as empty when healthy or waiting for their 
 
 from __future__ import annotations
 
+import os
 import re
+import sys
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -161,3 +163,19 @@ def test_every_dashboard_query_parses_and_every_panel_that_should_have_data_has_
         wait_until(settled, timeout=60, interval=1, what="data in every panel")
     except AssertionError:
         pytest.fail(f"panels without data: {last}")
+
+
+def test_without_prometheus_on_path_up_runs_and_says_how_to_get_it(tmp_path_factory: pytest.TempPathFactory) -> None:
+    # Only the Python environment's bin directory on PATH: tmc up's children run through sys.executable.
+    env = {**os.environ, "PATH": os.path.dirname(sys.executable)}
+    up = TmcUp(str(tmp_path_factory.mktemp("up-no-prometheus")), free_port(), "--clusters", "0", env=env)
+    try:
+        up.wait_up()
+        wait_until(lambda: "No Prometheus" in up.output(), timeout=10, what="the hint")
+        assert (
+            "No Prometheus: prometheus is not installed (make install installs it when run as root; "
+            "or apt-get install prometheus); tmc up runs without it." in up.output()
+        )
+        assert up.prometheus_url() is None
+    finally:
+        assert up.stop() == 0, up.output()

@@ -56,7 +56,8 @@ spec:
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TmcUp]:
     require_prometheus("prometheus")
-    up = TmcUp(str(tmp_path_factory.mktemp("up-prometheus")), free_port(), *UP_ARGS)
+    port = free_port()
+    up = TmcUp(str(tmp_path_factory.mktemp("up-prometheus")), free_port(), *UP_ARGS, "--prometheus-port", str(port))
     try:
         up.wait_up()
         yield up
@@ -68,6 +69,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TmcUp]:
 def prometheus(system: TmcUp) -> str:
     url = system.prometheus_url()
     assert url is not None, system.output()
+    assert url == f"http://127.0.0.1:{system.args[-1]}"  # --prometheus-port
     return url
 
 

@@ -146,7 +146,7 @@ DASHBOARDS = (
             Panel(
                 "Syncer cache hit rate",
                 (f'tmc_cache_hit_rate_percent{{job="tmc-syncer",{C}}}',),
-                "{{cluster}}",
+                "{{cluster}} {{cache_type}}",
                 unit="percent",
             ),
             Panel("Capacity", (f'tmc_cluster_capacity{{job="tmc-hub",{C}}}',), "{{resource}}"),
@@ -212,7 +212,7 @@ DASHBOARDS = (
                 "Failed decisions per second",
                 (
                     "sum by (workspace, strategy) "
-                    f'(rate(tmc_placement_decisions_total{{job="tmc-hub",result!="scheduled"}}[{RATE}]))',
+                    f'(rate(tmc_placement_decisions_total{{job="tmc-hub",result!="success"}}[{RATE}]))',
                 ),
                 "{{workspace}} {{strategy}}",
                 unit="ops",
@@ -220,10 +220,10 @@ DASHBOARDS = (
             Panel(
                 "Decision duration p99",
                 (
-                    "histogram_quantile(0.99, sum by (le) "
+                    "histogram_quantile(0.99, sum by (strategy, le) "
                     f'(rate(tmc_placement_decision_duration_seconds_bucket{{job="tmc-hub"}}[{RATE}])))',
                 ),
-                "p99",
+                "{{strategy}}",
                 unit="s",
             ),
             Panel(
@@ -299,6 +299,12 @@ DASHBOARDS = (
                 (f'sum(increase(tmc_storage_watch_overflows_total{{job="tmc-hub"}}[{RATE}]))',),
                 "overflows",
             ),
+            Panel(
+                "Watch cache hit rate",
+                ('tmc_cache_hit_rate_percent{job="tmc-hub"}',),
+                "{{cache_type}}",
+                unit="percent",
+            ),
             Panel("Work queue depth", ('sum by (name) (workqueue_depth{job="tmc-hub"})',), "{{name}}"),
             Panel(
                 "Reconciles per second",
@@ -308,8 +314,8 @@ DASHBOARDS = (
             ),
             Panel(
                 "Reconcile errors per second",
-                (f'sum by (controller) (rate(tmc_controller_errors_total{{job="tmc-hub"}}[{RATE}]))',),
-                "{{controller}}",
+                (f'sum by (controller, error_type) (rate(tmc_controller_errors_total{{job="tmc-hub"}}[{RATE}]))',),
+                "{{controller}} {{error_type}}",
                 unit="ops",
             ),
         ),

@@ -23,12 +23,6 @@ PENDING_METRICS: frozenset[str] = frozenset(
     {
         "tmc_cluster_resource_utilization_percent",
         "tmc_component_health",
-        "tmc_placement_latency_seconds_bucket",
-        "syncer_operations_total",
-        "syncer_operation_duration_seconds_bucket",
-        "syncer_resources_total",
-        "syncer_target_health",
-        "syncer_errors_total",
     }
 )
 

@@ -22,8 +22,16 @@ from tests.tools import require_prometheus
 
 pytestmark = pytest.mark.usefixtures("kubectl_binary")
 
-UP_ARGS = ("--clusters", "3", "--sync-target-heartbeat-threshold", "5s", "--heartbeat-period", "1s")
-UP_ARGS += ("--ready-delay", "200ms")
+UP_ARGS = (
+    "--clusters",
+    "3",
+    "--sync-target-heartbeat-threshold",
+    "5s",
+    "--heartbeat-period",
+    "1s",
+    "--ready-delay",
+    "200ms",
+)
 
 WORKLOAD = """
 apiVersion: v1
@@ -111,8 +119,8 @@ def test_up_prints_the_prometheus_url_and_every_process_is_scraped(system: TmcUp
     jobs = sorted((t["labels"]["job"], t["labels"].get("cluster", "")) for t in targets)
     assert jobs == [
         ("tmc-hub", ""),
-        *((("tmc-sim-cluster", f"cluster-{i}")) for i in (1, 2, 3)),
-        *((("tmc-syncer", f"cluster-{i}")) for i in (1, 2, 3)),
+        *(("tmc-sim-cluster", f"cluster-{i}") for i in (1, 2, 3)),
+        *(("tmc-syncer", f"cluster-{i}") for i in (1, 2, 3)),
     ]
 
 

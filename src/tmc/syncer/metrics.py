@@ -26,7 +26,8 @@ SYNC_DURATION = catalogue.histogram(
     owners=OWNERS,
     promql="histogram_quantile(0.99, sum by (le, cluster, direction) "
     "(rate(tmc_syncer_sync_duration_seconds_bucket[5m])))",
-    buckets=catalogue.exponential_buckets(0.001, 2, 15),  # 1 ms .. 16 s
+    # 1 ms .. 16 s, and 10 s: the propagation SLO's threshold (deploy/prometheus), so its SLI is exact.
+    buckets=tuple(sorted((*catalogue.exponential_buckets(0.001, 2, 15), 10.0))),
 )
 SYNCED_RESOURCES = catalogue.gauge(
     "tmc_syncer_synced_resources_total",

@@ -16,8 +16,8 @@ from tmc.api.scheduling import LOCATIONS
 from tmc.api.workload import SYNC_TARGET_KEY_LABEL, SYNC_TARGETS
 from tmc.apimachinery.conditions import condition, find, set_condition, summarize
 from tmc.apimachinery.quantity import quantity_value
-from tmc.observability.health import health_score
 from tmc.controllers.synctarget.heartbeat import READY_INPUTS, heartbeat_condition
+from tmc.observability.health import health_score
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.service import WriteOptions
 
@@ -268,3 +268,24 @@ def test_set_condition_keeps_transition_time_while_status_holds() -> None:
 )
 def test_health_score(args: tuple[Any, ...], want: float) -> None:
     assert health_score(*args) == pytest.approx(want)
+
+
+def test_healthy_names_an_unreachable_member_as_the_cause_of_a_stale_heartbeat(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Env(tmp_path) as env:
+            await env.target("eu-1")
+            unreachable = condition(
+                "MemberClusterReachable", False, "MemberClusterUnreachable", "member cluster not answering", "Error"
+            )
+            # The syncer says its member does not answer, while the heartbeat is still fresh: healthy for now.
+            await env.heartbeat("eu-1", extra={"conditions": set_condition(conditions(env, "eu-1"), unreachable)})
+            await env.until(lambda: cond(env, "eu-1", "MemberClusterReachable"), "the syncer's condition")
+            assert cond(env, "eu-1", "Healthy")["reason"] == "Healthy"
+            # Then the heartbeat goes stale: the reason is the member, not the syncer.
+            await env.heartbeat("eu-1", ready=False)
+            await env.until(lambda: cond(env, "eu-1", "Healthy").get("reason") == "Unreachable", "Unreachable")
+            healthy = cond(env, "eu-1", "Healthy")
+            assert (healthy["status"], healthy["message"]) == ("False", "member cluster not answering")
+            assert cond(env, "eu-1", "Ready")["status"] == "False"
+
+    run(main())

@@ -74,6 +74,10 @@ CONDITION_API_IMPORTER_READY = "APIImporterReady"
 # TMC's health monitor verdict (docs/observability.md, Health): reason Healthy, HeartbeatStale, Unreachable or
 # SyncFailures. Not an input of Ready: sync failures alone must not move workloads away.
 CONDITION_HEALTHY = "Healthy"
+# Set by the syncer: False while its member cluster's API does not answer its probe (it then sends no heartbeats).
+# Not an input of Ready either: the heartbeat threshold stays the one grace period before failover.
+CONDITION_MEMBER_REACHABLE = "MemberClusterReachable"
+REASON_MEMBER_UNREACHABLE = "MemberClusterUnreachable"
 REASON_ERROR_HEARTBEAT = "ErrorHeartbeat"
 REASON_SYNCER_UNAUTHORIZED = "SyncerUnauthorized"
 

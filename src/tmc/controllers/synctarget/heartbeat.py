@@ -25,6 +25,7 @@ from tmc.api.workload import (
     CONDITION_API_IMPORTER_READY,
     CONDITION_HEALTHY,
     CONDITION_HEARTBEAT_HEALTHY,
+    CONDITION_MEMBER_REACHABLE,
     CONDITION_READY,
     CONDITION_SYNCER_READY,
     DEFAULT_HEARTBEAT_THRESHOLD,
@@ -33,7 +34,7 @@ from tmc.api.workload import (
     SYNC_TARGET_KEY_LABEL,
     SYNC_TARGETS,
 )
-from tmc.apimachinery.conditions import SEVERITY_WARNING, condition, is_true, set_condition, summarize
+from tmc.apimachinery.conditions import SEVERITY_WARNING, condition, find, is_true, set_condition, summarize
 from tmc.apimachinery.meta import parse_time
 from tmc.apimachinery.quantity import parse_resource_list
 from tmc.apimachinery.resources import cluster_of_key
@@ -82,6 +83,11 @@ def syncer_health(
     beat = status.get("lastSyncerHeartbeatTime")
     last = parse_time(beat)
     counters = status.get("syncerStatus") or {}
+    # The syncer's own report that its member's API does not answer names the cause of a stale heartbeat.
+    reachable = find(status.get("conditions"), CONDITION_MEMBER_REACHABLE)
+    unreachable = (
+        str(reachable.get("message") or "unreachable") if reachable and reachable.get("status") == "False" else ""
+    )
     return health.syncer_health(
         name,
         heartbeat_age=None if last is None else max(0.0, now - last - excused),
@@ -89,6 +95,7 @@ def syncer_health(
         synced=int(counters.get("syncedResources") or 0),
         failed=int(counters.get("failedResources") or 0),
         last_heartbeat=str(beat or ""),
+        unreachable=unreachable,
     )
 
 

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+from prometheus_client import Gauge
+
 from tmc.observability import catalogue
 from tmc.observability.catalogue import HUB
 
@@ -86,8 +88,8 @@ def _remove_resource(cluster: str, resource: str) -> None:
         _remove(gauge, (cluster, resource))
 
 
-def _remove(gauge: object, labels: tuple[str, ...]) -> None:
+def _remove(gauge: Gauge, labels: tuple[str, ...]) -> None:
     try:
-        gauge.remove(*labels)  # type: ignore[attr-defined]
+        gauge.remove(*labels)
     except KeyError:
         pass

@@ -393,14 +393,26 @@ class Heartbeat:
             log.warning("could not read the SyncTarget", extra={"error": str(e)})
             return False
         conditions = list((current.get("status") or {}).get("conditions") or [])
-        if only_change and ok and not any(c.get("type") == type_ for c in conditions):
+        existing = next((c for c in conditions if c.get("type") == type_), None)
+        status = "True" if ok else "False"
+        since = None
+        if existing is None and only_change and ok:
             return True
+        if existing is not None:
+            if (existing.get("status"), existing.get("reason", ""), existing.get("message")) == (
+                status,
+                reason,
+                message,
+            ):
+                return True  # already says so (a restarted syncer)
+            # The transition time moves only when the status does.
+            since = existing.get("lastTransitionTime") if existing.get("status") == status else None
         condition = {
             "type": type_,
-            "status": "True" if ok else "False",
+            "status": status,
             "reason": reason,
             "message": message,
-            "lastTransitionTime": now_rfc3339(),
+            "lastTransitionTime": since or now_rfc3339(),
         }
         if not ok:
             condition["severity"] = "Error"

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.unit._scheduling_env import Env, rfc3339
 from tmc.controllers.health.monitor import HealthMonitor
-from tmc.observability import health
+from tmc.observability import exposition, health
 from tmc.observability.health import Check, ComponentHealth
 from tmc.storage.health import store_checks
 
@@ -93,11 +93,18 @@ def test_overall_state(states: dict[str, str], want: str) -> None:
     assert got.value == {"healthy": 1.0, "degraded": 0.5, "unhealthy": 0.0}[want]
 
 
-def _samples(registry: CollectorRegistry) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-    from prometheus_client.parser import text_string_to_metric_families
-
+def _samples(monitor: HealthMonitor) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """The monitor's series as /metrics exposes them."""
+    text = "".join(
+        exposition.header(name) + "".join(render())
+        for name, render in (
+            ("tmc_component_health", monitor.component_samples),
+            ("tmc_syncer_heartbeat_age_seconds", monitor.heartbeat_age_samples),
+            ("tmc_syncer_connections", monitor.connection_samples),
+        )
+    )
     out = {}
-    for family in text_string_to_metric_families(generate_latest(registry).decode()):
+    for family in text_string_to_metric_families(text):
         for s in family.samples:
             out[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return out
@@ -110,8 +117,6 @@ def test_monitor_collects_components_heartbeat_age_and_connections(tmp_path: Pat
         async with Env(tmp_path, heartbeat_threshold=30.0) as env:
             now = [time.time()]
             monitor = HealthMonitor(clock=lambda: now[0])
-            registry = CollectorRegistry()
-            registry.register(monitor)
             controllers_ok = [True]
             monitor.attach(
                 env.store,
@@ -125,7 +130,7 @@ def test_monitor_collects_components_heartbeat_age_and_connections(tmp_path: Pat
                 await env.heartbeat(name, extra={"lastSyncerHeartbeatTime": beat})
 
             def value(name: str, **labels: str) -> float | None:
-                return _samples(registry).get((name, tuple(sorted(labels.items()))))
+                return _samples(monitor).get((name, tuple(sorted(labels.items()))))
 
             assert value("tmc_syncer_heartbeat_age_seconds", cluster="a") == pytest.approx(3.0, abs=0.01)
             assert value("tmc_syncer_connections", cluster="a", status="connected") == 1.0

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from prometheus_client import REGISTRY
 
 from tests.unit._scheduling_env import REGION, Env, rfc3339
 from tmc.api.scheduling import LOCATIONS
@@ -17,6 +16,7 @@ from tmc.api.workload import SYNC_TARGET_KEY_LABEL, SYNC_TARGETS
 from tmc.apimachinery.conditions import condition, find, set_condition, summarize
 from tmc.apimachinery.quantity import quantity_value
 from tmc.controllers.synctarget.heartbeat import READY_INPUTS, heartbeat_condition
+from tmc.observability import exposition
 from tmc.observability.health import health_score
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.service import WriteOptions
@@ -142,7 +142,7 @@ def test_cluster_metrics(tmp_path: Path) -> None:
             await env.target("metrics-1", {REGION: "eu"}, status=status)
 
             def sample(name: str, **labels: str) -> float | None:
-                return REGISTRY.get_sample_value(name, {"cluster": "metrics-1", **labels})
+                return exposition.sample_value(name, {"cluster": "metrics-1", **labels})
 
             def score() -> float | None:
                 return sample("tmc_cluster_health_score", workspace="root", location="eu")

@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
+from prometheus_client.parser import text_string_to_metric_families
 
 from tmc.observability.catalogue import CATALOGUE
 
@@ -17,7 +18,8 @@ from tmc.observability.catalogue import CATALOGUE
 class TextFamily(Protocol):
     """A metric family that writes its own exposition lines (samples only; HELP and TYPE come from the catalogue)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def samples(self) -> Iterable[str]:
         """Lines such as `name{a="x",b="y"} 1.0\\n`, label values already escaped (see `label_value`)."""
@@ -53,3 +55,15 @@ def render(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
     for name, family in sorted(TEXT_FAMILIES.items()):
         parts.append((header(name) + "".join(family.samples())).encode())
     return b"".join(parts), CONTENT_TYPE_LATEST
+
+
+def sample_value(name: str, labels: dict[str, str], registry: CollectorRegistry = REGISTRY) -> float | None:
+    """One sample's value as /metrics shows it, from a text family or the registry (for tests and tools)."""
+    family = TEXT_FAMILIES.get(name)
+    if family is None:
+        return registry.get_sample_value(name, labels)
+    for parsed in text_string_to_metric_families(header(name) + "".join(family.samples())):
+        for sample in parsed.samples:
+            if sample.labels == labels:
+                return float(sample.value)
+    return None

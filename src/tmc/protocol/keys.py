@@ -8,6 +8,7 @@ orphan objects, so each formula is pinned by kcp's own test vectors in tests/uni
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from typing import Any
@@ -56,11 +57,13 @@ def go_json(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).translate(_GO_JSON_ESCAPES)
 
 
+@functools.lru_cache(maxsize=65_536)
 def sync_target_key(cluster: str, name: str) -> str:
     """The SyncTarget key used in `state.workload.kcp.io/<key>` and friends: base62(sha224("<cluster>:<name>")).
 
     `cluster` is the logical cluster of the SyncTarget's workspace; when empty the hash covers the name alone.
-    (kcp v0.7 to v0.10 hashed `cluster + name` with no colon; v0.11 added it.)
+    (kcp v0.7 to v0.10 hashed `cluster + name` with no colon; v0.11 added it.) Cached: controllers and metrics ask
+    for the keys of the same few SyncTargets all the time, and the big-integer base62 is slow.
     """
     return base62(_sha224(f"{cluster}:{name}" if cluster else name))
 

@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-
-from prometheus_client import REGISTRY
-from prometheus_client.core import GaugeMetricFamily
+from dataclasses import dataclass, field
+from typing import Any
 
 from tmc.api.workload import CONDITION_HEALTHY, CONDITION_HEARTBEAT_HEALTHY, SYNC_TARGETS
 from tmc.apimachinery.conditions import find, is_true
 from tmc.apimachinery.meta import parse_time
 from tmc.controllers.synctarget.heartbeat import syncer_health
-from tmc.observability import catalogue, fleet_metrics, health
+from tmc.observability import catalogue, exposition, fleet_metrics, health
 from tmc.observability.catalogue import HUB
+from tmc.observability.exposition import label_value
 from tmc.observability.health import Check, ComponentHealth
 from tmc.storage.health import store_checks
 from tmc.storage.interface import Store
@@ -39,11 +38,23 @@ COMPONENT_HEALTH = catalogue.describe(
 )
 
 
+@dataclass(frozen=True)
+class _Facts:
+    """What one SyncTarget revision says, whatever the time: read once per revision, not once per scrape."""
+
+    rev: int
+    name: str
+    verdict: ComponentHealth | None  # from its Healthy condition; None when the controller has not set one yet
+    last_heartbeat: float | None
+    connected: bool
+
+
 @dataclass
 class _Source:
     store: Store
     checks: Callable[[], Iterable[Check]]
     threshold: float
+    facts: dict[str, _Facts] = field(default_factory=dict)  # SyncTarget storage key -> its latest facts
 
 
 @dataclass(frozen=True)
@@ -81,53 +92,72 @@ class HealthMonitor:
     def _targets(self, source: _Source) -> Iterator[_Target]:
         now = self.clock()
         seen: set[str] = set()
+        known, source.facts = source.facts, {}
         for entry in source.store.list(SYNC_TARGETS.key_prefix(None)):
-            obj = entry.obj
-            name = str(obj["metadata"].get("name", ""))
-            if name in seen:  # the same name in two workspaces: series are per name, the first one counts
+            facts = known.get(entry.key)
+            if facts is None or facts.rev != entry.rev:
+                facts = _read(entry.rev, entry.obj)
+            source.facts[entry.key] = facts
+            if facts.name in seen:  # the same name in two workspaces: series are per name, the first one counts
                 continue
-            seen.add(name)
-            status = obj.get("status") or {}
-            conditions = status.get("conditions")
-            healthy = find(conditions, CONDITION_HEALTHY)
-            if healthy is None:
-                verdict = syncer_health(name, status, now, source.threshold)
-            else:
-                ok = healthy.get("status") == "True"
-                verdict = ComponentHealth(
-                    health.SYNCER_PREFIX + name,
-                    health.HEALTHY if ok else health.UNHEALTHY,
-                    str(healthy.get("reason") or ""),
-                    str(healthy.get("message") or ""),
-                )
-            last = parse_time(status.get("lastSyncerHeartbeatTime"))
-            age = -1.0 if last is None else max(0.0, now - last)
-            yield _Target(name, verdict, age, is_true(conditions, CONDITION_HEARTBEAT_HEALTHY))
+            seen.add(facts.name)
+            verdict = facts.verdict
+            if verdict is None:
+                verdict = syncer_health(facts.name, entry.obj.get("status") or {}, now, source.threshold)
+            age = -1.0 if facts.last_heartbeat is None else max(0.0, now - facts.last_heartbeat)
+            yield _Target(facts.name, verdict, age, facts.connected)
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
-        # Without this the registry would run a full collect to learn the names at registration. The syncer's
-        # families of the same names are left out: a process that imports both (a test) must still register both.
-        return [_families()[0]]
+    # Exposition lines (observability/exposition.py: a fleet has thousands of these series).
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        component, age, connections = _families()
+    def component_samples(self) -> Iterator[str]:
+        name = COMPONENT_HEALTH.name
         for c in self.components():
-            component.add_metric([c.component], c.value)
+            yield f'{name}{{component="{label_value(c.component)}"}} {float(c.value)!r}\n'
+
+    def heartbeat_age_samples(self) -> Iterator[str]:
+        name = fleet_metrics.HEARTBEAT_AGE.name
         for source in list(self._sources):
             for target in self._targets(source):
-                age.add_metric([target.name], round(target.heartbeat_age, 3))
-                connections.add_metric([target.name, "connected"], 1.0 if target.connected else 0.0)
-                connections.add_metric([target.name, "disconnected"], 0.0 if target.connected else 1.0)
-        yield from (component, age, connections)
+                yield f'{name}{{cluster="{label_value(target.name)}"}} {round(target.heartbeat_age, 3)!r}\n'
+
+    def connection_samples(self) -> Iterator[str]:
+        name = fleet_metrics.CONNECTIONS.name
+        for source in list(self._sources):
+            for target in self._targets(source):
+                cluster = label_value(target.name)
+                up = 1.0 if target.connected else 0.0
+                yield f'{name}{{cluster="{cluster}",status="connected"}} {up!r}\n'
+                yield f'{name}{{cluster="{cluster}",status="disconnected"}} {1.0 - up!r}\n'
 
 
-def _families() -> tuple[GaugeMetricFamily, GaugeMetricFamily, GaugeMetricFamily]:
-    return tuple(  # type: ignore[return-value]
-        GaugeMetricFamily(doc.name, doc.meaning, labels=doc.labels)
-        for doc in (COMPONENT_HEALTH, fleet_metrics.HEARTBEAT_AGE, fleet_metrics.CONNECTIONS)
-    )
+def _read(rev: int, obj: dict[str, Any]) -> _Facts:
+    name = str(obj["metadata"].get("name", ""))
+    status = obj.get("status") or {}
+    conditions = status.get("conditions")
+    healthy = find(conditions, CONDITION_HEALTHY)
+    verdict = None
+    if healthy is not None:
+        verdict = ComponentHealth(
+            health.SYNCER_PREFIX + name,
+            health.HEALTHY if healthy.get("status") == "True" else health.UNHEALTHY,
+            str(healthy.get("reason") or ""),
+            str(healthy.get("message") or ""),
+        )
+    last = parse_time(status.get("lastSyncerHeartbeatTime"))
+    return _Facts(rev, name, verdict, last, is_true(conditions, CONDITION_HEARTBEAT_HEALTHY))
 
 
-# One per process, registered on import like the module-level metrics; hubs attach their store to it.
+@dataclass(frozen=True)
+class _Family:
+    name: str
+    render: Callable[[], Iterator[str]]
+
+    def samples(self) -> Iterator[str]:
+        return self.render()
+
+
+# One per process, exposed on import like the module-level metrics; hubs attach their store to it.
 MONITOR = HealthMonitor()
-REGISTRY.register(MONITOR)
+exposition.register(_Family(COMPONENT_HEALTH.name, MONITOR.component_samples))
+exposition.register(_Family(fleet_metrics.HEARTBEAT_AGE.name, MONITOR.heartbeat_age_samples))
+exposition.register(_Family(fleet_metrics.CONNECTIONS.name, MONITOR.connection_samples))

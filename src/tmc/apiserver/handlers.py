@@ -29,7 +29,7 @@ from tmc.apiserver.httputil import (
 from tmc.apiserver.lists import list_entries, parse_list_query, query_bool, query_int, serve_watch
 from tmc.apiserver.request import RequestInfo, RequestInfoFactory
 from tmc.apiserver.resolve import Resolver
-from tmc.observability import metrics
+from tmc.observability import metrics, tracing
 from tmc.registry import reviews
 from tmc.registry.deleteoptions import check_delete_options
 from tmc.registry.resources import ResourceRegistry
@@ -137,6 +137,40 @@ class ApiHandler:
     # ---------------------------------------------------------------- resources
 
     async def _resource(self, request: web.Request, p: RequestInfo) -> web.StreamResponse:
+        if tracing.enabled and p.verb != "watch":
+            return await self._traced(request, p)
+        return await self._serve(request, p)
+
+    async def _traced(self, request: web.Request, p: RequestInfo) -> web.StreamResponse:
+        """The request's server span. A privileged caller's `traceparent` is its parent; anyone else's is only a
+        link (as the Kubernetes API server does), so an unprivileged client cannot force sampling or join traces."""
+        remote = tracing.parse_traceparent(request.headers.get(tracing.TRACEPARENT_HEADER))
+        trusted = remote is not None and request[CALLER].privileged
+        name = f"{p.verb} {p.resource}" + (f"/{p.subresource}" if p.subresource else "")
+        attributes = {"k8s.verb": p.verb, "k8s.resource": p.resource, "tmc.workspace": p.workspace}
+        if p.namespace:
+            attributes["k8s.namespace"] = p.namespace
+        if p.name:
+            attributes["k8s.name"] = p.name
+        if p.subresource:
+            attributes["k8s.subresource"] = p.subresource
+        with tracing.span(
+            name,
+            parent=remote if trusted else None,
+            links=(remote,) if remote is not None and not trusted else (),
+            kind=tracing.SpanKind.SERVER,
+            attributes=attributes,
+            carry=True,
+        ) as span:
+            try:
+                response = await self._serve(request, p)
+            except errors.StatusError as e:
+                span.set_attribute("http.response.status_code", e.code)
+                raise
+            span.set_attribute("http.response.status_code", response.status)
+            return response
+
+    async def _serve(self, request: web.Request, p: RequestInfo) -> web.StreamResponse:
         info = self.resolver.resolve(p)
         if p.unsupported:
             raise errors.method_not_allowed(p.unsupported)

@@ -21,6 +21,7 @@ import click
 import orjson
 
 from tmc.api.workload import REGION_LABEL, ZONE_LABEL
+from tmc.cli.params import tracing_options
 from tmc.client import LOCATION, ApiError, BlockingClient, Conflict, Unreachable
 
 # Distinct regions and zones, cycled when more clusters are asked for than there are entries.
@@ -122,6 +123,16 @@ def _ensure_default_location(kubeconfig: str) -> None:
             raise click.ClickException(f"could not create the default Location: {e}") from e
 
 
+def tracing_args(endpoint: str | None, sample_ratio: float | None) -> tuple[str, ...]:
+    """The tracing flags every child gets (the OTEL_* variables reach them through the environment)."""
+    args: tuple[str, ...] = ()
+    if endpoint:
+        args += ("--tracing-endpoint", endpoint)
+    if sample_ratio is not None:
+        args += ("--tracing-sample-ratio", repr(sample_ratio))
+    return args
+
+
 @dataclass
 class Member:
     """One simulated cluster and its syncer."""
@@ -211,9 +222,11 @@ def start_system(
     heartbeat_period: str = "10s",
     ready_delay: str = "1s",
     nodes: int | None = None,
+    tracing: tuple[str, ...] = (),
 ) -> System:
     """Start the hub, `clusters` simulated clusters and their syncers; returns once each has been started (the
-    syncers connect on their own). Stops whatever it started if a part fails to come up."""
+    syncers connect on their own). Stops whatever it started if a part fails to come up. `tracing` (flags from
+    `tracing_args`) goes to every child."""
     data_dir = os.path.abspath(data_dir)
     clusters_dir = os.path.join(data_dir, "clusters")
     logs = os.path.join(data_dir, "logs")
@@ -229,6 +242,7 @@ def start_system(
                 str(secure_port),
                 "--sync-target-heartbeat-threshold",
                 sync_target_heartbeat_threshold,
+                *tracing,
             ]
         )
         _wait(lambda: _ready(system.hub_kubeconfig), "the hub", hub)
@@ -243,7 +257,7 @@ def start_system(
             args = ["sim-cluster", "--name", name, "--data-dir", clusters_dir, "--ready-delay", ready_delay]
             if nodes is not None:
                 args += ["--nodes", str(nodes)]
-            sim.start([*args, "--labels", f"region={region},zone={zone}"])
+            sim.start([*args, "--labels", f"region={region},zone={zone}", *tracing])
             system.members.append(Member(name, region, zone, kubeconfig, sim))
         for member in system.members:
             _wait(functools.partial(_ready, member.kubeconfig), f"cluster {member.name}", member.sim)
@@ -270,6 +284,7 @@ def start_system(
                     str(member.metrics_port),
                     "--health-port",
                     str(member.health_port),
+                    *tracing,
                 ]
             )
         system.write_description()
@@ -291,6 +306,7 @@ def start_system(
 )
 @click.option("--heartbeat-period", default="10s", show_default=True, help="How often syncers heartbeat.")
 @click.option("--ready-delay", default="1s", show_default=True, help="How long simulated pods take to become Ready.")
+@tracing_options
 def up(
     data_dir: str,
     secure_port: int,
@@ -298,6 +314,8 @@ def up(
     sync_target_heartbeat_threshold: str,
     heartbeat_period: str,
     ready_delay: str,
+    tracing_endpoint: str | None,
+    tracing_sample_ratio: float | None,
 ) -> None:
     """Start the hub, simulated member clusters and their syncers; Ctrl-C stops everything."""
     stopping = False
@@ -315,6 +333,7 @@ def up(
         sync_target_heartbeat_threshold=sync_target_heartbeat_threshold,
         heartbeat_period=heartbeat_period,
         ready_delay=ready_delay,
+        tracing=tracing_args(tracing_endpoint, tracing_sample_ratio),
     )
     try:
         names = [m.name for m in system.members]

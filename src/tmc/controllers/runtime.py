@@ -7,7 +7,8 @@ Errors are handled here, once, not in every controller:
   `conflict_retry` seconds, never at once: an immediate retry would not let that commit land;
 - anything else is logged, counted in `tmc_controller_errors_total` and retried with exponential back-off (5 ms
   doubling to 60 s, like client-go's default controller rate limiter).
-`Controller.process` is the one place a reconcile is timed, counted (and, next, traced).
+`Controller.process` is the one place a reconcile is timed, counted and traced: with tracing on, each reconcile is
+a span, the child of the trace context its object carries (`tracing.k8s.io/traceparent`) when it has one.
 """
 
 from __future__ import annotations
@@ -17,12 +18,17 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from prometheus_client import Counter, Histogram
 
 from tmc.apimachinery import errors
+from tmc.observability import tracing
 from tmc.runtime.workqueue import WorkQueue
 from tmc.storage.interface import CompactedError, Event, Store
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import SpanContext
 
 RECONCILES = Counter("tmc_controller_reconciles", "Reconciles by controller and result", ["controller", "result"])
 ERRORS = Counter("tmc_controller_errors", "Reconcile errors by controller", ["controller"])
@@ -140,7 +146,23 @@ class Controller(abc.ABC):
             # store's commit callbacks and the HTTP handlers.
             await asyncio.sleep(0)
 
+    def trace_parent(self, key: str) -> SpanContext | None:
+        """The trace a reconcile of `key` continues: the one recorded on the object at `key`, if any."""
+        entry = self.store.get(key)
+        return tracing.object_traceparent(entry.obj if entry is not None else None)
+
     async def process(self, key: str) -> None:
+        """Reconcile one key (inside its span when tracing is on)."""
+        if not tracing.enabled:
+            await self._process(key)
+            return
+        parent = self.trace_parent(key)
+        # Only a reconcile that continues an object's trace passes it on through the writes it makes.
+        attributes = {"controller": self.name, "key": key}
+        with tracing.span(f"reconcile {self.name}", parent=parent, attributes=attributes, carry=parent is not None):
+            await self._process(key)
+
+    async def _process(self, key: str) -> None:
         """Reconcile one key: time it, count it, and requeue it as its result or its error asks."""
         with RECONCILE_SECONDS.labels(self.name).time():
             try:

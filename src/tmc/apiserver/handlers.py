@@ -160,7 +160,8 @@ class ApiHandler:
             links=(remote,) if remote is not None and not trusted else (),
             kind=tracing.SpanKind.SERVER,
             attributes=attributes,
-            carry=True,
+            # Objects record the trace only of a write whose client asked for tracing with a sampled context.
+            carry=trusted and remote is not None and remote.trace_flags.sampled,
         ) as span:
             try:
                 response = await self._serve(request, p)

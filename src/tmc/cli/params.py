@@ -83,11 +83,21 @@ def tracing_options(command: Callable[..., Any]) -> Callable[..., Any]:
     )(command)
 
 
-def start_tracing(service_name: str, endpoint: str | None, sample_ratio: float | None, **attributes: str) -> None:
-    """Configure tracing for this process; a setting that can never work is a usage error."""
+def start_tracing(
+    service_name: str,
+    endpoint: str | None,
+    sample_ratio: float | None,
+    *,
+    annotate: bool = False,
+    attributes: dict[str, str] | None = None,
+) -> None:
+    """Configure tracing for this process (`annotate`: record trace context on written objects, the hub only); a
+    setting that can never work is a usage error."""
     from tmc.observability import tracing
 
     try:
-        tracing.configure(service_name, endpoint=endpoint, sample_ratio=sample_ratio, attributes=attributes)
+        tracing.configure(
+            service_name, endpoint=endpoint, sample_ratio=sample_ratio, attributes=attributes, annotate=annotate
+        )
     except tracing.TracingConfigError as e:
         raise click.UsageError(str(e)) from None

@@ -64,7 +64,7 @@ def syncer(
         "tmc-syncer",
         tracing_endpoint,
         tracing_sample_ratio,
-        **{"tmc.sync_target": sync_target_name, "tmc.workspace": workspace},
+        attributes={"tmc.sync_target": sync_target_name, "tmc.workspace": workspace},
     )
     config = SyncerConfig(
         sync_target_name=sync_target_name,

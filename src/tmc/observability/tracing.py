@@ -38,6 +38,9 @@ EXPORT_TIMEOUT = 5.0
 
 # Checked before any span is made: False means tracing costs one attribute read.
 enabled = False
+# Whether this process records trace context on the objects it writes: the hub does; a simulated member cluster,
+# whose objects are the syncers' downstream copies, must not.
+_annotate = False
 _provider: TracerProvider | None = None
 _tracer: trace.Tracer = trace.NoOpTracer()
 
@@ -97,12 +100,13 @@ def configure(
     sample_ratio: float | None = None,
     attributes: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
+    annotate: bool = False,
 ) -> bool:
     """Start exporting spans when an endpoint is given by flag or environment; True when tracing is on.
 
     Raises TracingConfigError for settings that can never work (a malformed OTEL_TRACES_SAMPLER_ARG or protocol);
     an unreachable endpoint is only a logged warning: tracing must never stop the process it observes."""
-    global enabled, _provider, _tracer
+    global enabled, _annotate, _provider, _tracer
     env = os.environ if env is None else env
     where = resolve_endpoint(endpoint, env)
     if where is None:
@@ -138,6 +142,7 @@ def configure(
     provider.add_span_processor(BatchSpanProcessor(cast("SpanExporter", _WarningExporter(exporter, url))))
     _provider = provider
     _tracer = provider.get_tracer("tmc")
+    _annotate = annotate
     enabled = True
     _probe(url)
     log.info("tracing on", extra={"endpoint": url, "protocol": protocol, "sample_ratio": ratio})
@@ -146,9 +151,9 @@ def configure(
 
 def shutdown() -> None:
     """Flush what is buffered and stop exporting (tests; the SDK also does this at exit)."""
-    global enabled, _provider, _tracer
+    global enabled, _annotate, _provider, _tracer
     provider, _provider = _provider, None
-    enabled = False
+    enabled = _annotate = False
     _tracer = trace.NoOpTracer()
     if provider is not None:
         provider.shutdown()
@@ -257,7 +262,7 @@ def object_traceparent(obj: Mapping[str, Any] | None) -> SpanContext | None:
 def record_on(obj: dict[str, Any]) -> None:
     """Record the active sampled span's context on an object about to be written (spec writes only), when that span
     belongs to a traced write."""
-    if not _carry.get():
+    if not (_annotate and _carry.get()):
         return
     value = current_traceparent()
     if value is None:

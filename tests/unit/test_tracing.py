@@ -1,0 +1,149 @@
+"""tmc.observability.tracing: settings from flags and OTEL_* variables, the traceparent annotation, log trace ids."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+
+import click
+import pytest
+from click.testing import CliRunner
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from tmc.cli.params import tracing_options
+from tmc.observability import tracing
+from tmc.observability.logging import JSONFormatter
+from tmc.syncer.transform import downstream_object
+
+TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+@pytest.fixture
+def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    """Tracing on, recording every span in memory, as the hub has it (objects get the annotation)."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
+    monkeypatch.setattr(tracing, "enabled", True)
+    monkeypatch.setattr(tracing, "_annotate", True)
+    yield exporter
+    provider.shutdown()
+
+
+def test_traceparent_parses_and_formats_back() -> None:
+    ctx = tracing.parse_traceparent(TRACEPARENT)
+    assert ctx is not None and ctx.is_remote and ctx.trace_flags.sampled
+    assert tracing.format_traceparent(ctx) == TRACEPARENT
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        None,
+        "",
+        "garbage",
+        "ff-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",  # version ff is invalid
+        "00-00000000000000000000000000000000-b7ad6b7169203331-01",  # zero trace id
+        "00-0af7651916cd43dd8448eb211c80319c-0000000000000000-01",  # zero span id
+        "00-0af7651916cd43dd8448eb211c80319c-b7ad6b71692033-01",  # short span id
+        "00-0af7651916cd43dd8448eb211c8031zz-b7ad6b7169203331-01",
+        42,
+    ],
+)
+def test_malformed_traceparent_is_ignored(value: object) -> None:
+    assert tracing.parse_traceparent(value) is None
+
+
+def test_endpoint_precedence_flag_then_traces_variable_then_general_variable() -> None:
+    env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://general:4318", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "http://t/x"}
+    assert tracing.resolve_endpoint("http://flag:4318", env) == ("http://flag:4318", False)
+    assert tracing.resolve_endpoint(None, env) == ("http://t/x", True)
+    assert tracing.resolve_endpoint(None, {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://g:4318"}) == ("http://g:4318", False)
+    assert tracing.resolve_endpoint(None, {}) is None
+    # A base endpoint gets the traces path; a signal-specific one is used as it is.
+    assert tracing.http_traces_url("http://g:4318/", False) == "http://g:4318/v1/traces"
+    assert tracing.http_traces_url("http://t/x", True) == "http://t/x"
+
+
+def test_off_without_an_endpoint() -> None:
+    assert tracing.configure("tmc-hub", env={}) is False
+    assert tracing.enabled is False
+    assert tracing.current_traceparent() is None
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({"OTEL_TRACES_SAMPLER_ARG": "x"}, "OTEL_TRACES_SAMPLER_ARG: 'x' is not a number between 0 and 1"),
+        ({"OTEL_TRACES_SAMPLER_ARG": "1.5"}, "OTEL_TRACES_SAMPLER_ARG: '1.5' is outside [0, 1]"),
+        ({"OTEL_EXPORTER_OTLP_PROTOCOL": "http/json"}, "'http/json' is not one of http/protobuf, grpc"),
+    ],
+)
+def test_settings_that_can_never_work_are_errors(env: dict[str, str], message: str) -> None:
+    with pytest.raises(tracing.TracingConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        tracing.configure("tmc-hub", endpoint="http://127.0.0.1:4318", env=env)
+    assert tracing.enabled is False
+
+
+@pytest.mark.parametrize(("value", "error"), [("abc", "is not a number"), ("1.01", "outside [0, 1]"), ("nan", "")])
+def test_sample_ratio_flag_rejects_what_is_not_a_ratio(value: str, error: str) -> None:
+    @click.command()
+    @tracing_options
+    def cmd(tracing_endpoint: str | None, tracing_sample_ratio: float | None) -> None:
+        click.echo(repr(tracing_sample_ratio))
+
+    runner = CliRunner()
+    assert runner.invoke(cmd, ["--tracing-sample-ratio", "0.25"]).output == "0.25\n"
+    result = runner.invoke(cmd, ["--tracing-sample-ratio", value])
+    assert result.exit_code == 2
+    assert f"Invalid value for '--tracing-sample-ratio': '{value}'" in result.output and error in result.output
+
+
+def test_spec_writes_record_the_span_only_inside_a_traced_write(spans: InMemorySpanExporter) -> None:
+    obj: dict[str, object] = {"metadata": {"name": "web"}}
+    parent = tracing.parse_traceparent(TRACEPARENT)
+    with tracing.span("routine reconcile"):
+        tracing.record_on(obj)
+    assert obj == {"metadata": {"name": "web"}}  # a controller's own root span does not stamp objects
+    with tracing.span("create deployments", parent=parent, carry=True), tracing.span("storage.commit"):
+        tracing.record_on(obj)
+    value = obj["metadata"]["annotations"][tracing.TRACEPARENT_ANNOTATION]  # type: ignore[index]
+    commit = next(s for s in spans.get_finished_spans() if s.name == "storage.commit")
+    assert value == f"00-0af7651916cd43dd8448eb211c80319c-{commit.context.span_id:016x}-01"
+    continued = tracing.object_traceparent(obj)
+    assert continued is not None and continued.trace_id == parent.trace_id  # type: ignore[union-attr]
+
+
+def test_member_clusters_never_record_trace_context(
+    spans: InMemorySpanExporter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tracing, "_annotate", False)
+    obj: dict[str, object] = {"metadata": {}}
+    with tracing.span("create deployments", parent=tracing.parse_traceparent(TRACEPARENT), carry=True):
+        tracing.record_on(obj)
+    assert obj == {"metadata": {}}
+
+
+def test_log_lines_carry_trace_and_span_ids_while_a_span_is_active(spans: InMemorySpanExporter) -> None:
+    formatter = JSONFormatter("server")
+    record = logging.LogRecord("tmc", logging.INFO, __file__, 1, "hello", (), None)
+    assert "trace_id" not in json.loads(formatter.format(record))
+    with tracing.span("work", parent=tracing.parse_traceparent(TRACEPARENT)) as current:
+        line = json.loads(formatter.format(record))
+    assert line["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert line["span_id"] == f"{current.get_span_context().span_id:016x}"
+
+
+def test_downstream_copy_never_carries_the_trace_annotation() -> None:
+    view = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "web", "annotations": {tracing.TRACEPARENT_ANNOTATION: TRACEPARENT, "team": "shop"}},
+        "spec": {"replicas": 1},
+    }
+    out = downstream_object(view, "deployments", "key", "kcp-abc")
+    assert out["metadata"]["annotations"] == {"team": "shop"}

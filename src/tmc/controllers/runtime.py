@@ -139,7 +139,7 @@ class Controller(abc.ABC):
         while True:
             key = await self.queue.get()
             try:
-                await self.process(key)
+                await (self.traced_process(key) if tracing.enabled else self.process(key))
             finally:
                 self.queue.done(key)
             # Queue.get does not suspend while keys are ready: yield so a key re-queued at once cannot starve the
@@ -151,18 +151,15 @@ class Controller(abc.ABC):
         entry = self.store.get(key)
         return tracing.object_traceparent(entry.obj if entry is not None else None)
 
-    async def process(self, key: str) -> None:
-        """Reconcile one key (inside its span when tracing is on)."""
-        if not tracing.enabled:
-            await self._process(key)
-            return
+    async def traced_process(self, key: str) -> None:
+        """`process` inside the reconcile's span."""
         parent = self.trace_parent(key)
         # Only a reconcile that continues an object's trace passes it on through the writes it makes.
         attributes = {"controller": self.name, "key": key}
         with tracing.span(f"reconcile {self.name}", parent=parent, attributes=attributes, carry=parent is not None):
-            await self._process(key)
+            await self.process(key)
 
-    async def _process(self, key: str) -> None:
+    async def process(self, key: str) -> None:
         """Reconcile one key: time it, count it, and requeue it as its result or its error asks."""
         with RECONCILE_SECONDS.labels(self.name).time():
             try:

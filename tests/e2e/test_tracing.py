@@ -196,11 +196,13 @@ def test_malformed_sample_ratio_is_a_usage_error(command: str, ratio: str) -> No
     assert len(errors) == 1 and "--tracing-sample-ratio" in errors[0] and ratio in errors[0], result.stderr
 
 
-def test_malformed_sampler_arg_in_the_environment_is_a_usage_error(tmp_path: Any) -> None:
+@pytest.mark.parametrize("command", ["server", "up"])
+def test_malformed_sampler_arg_in_the_environment_is_a_usage_error(command: str, tmp_path: Any) -> None:
     env = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:4318", "OTEL_TRACES_SAMPLER_ARG": "lots"}
-    result = _tmc("server", "--data-dir", str(tmp_path), "--secure-port", "0", env=env)
+    result = _tmc(command, "--data-dir", str(tmp_path), "--secure-port", str(free_port()), env=env)
     assert result.returncode == 2, result
     assert "Error: OTEL_TRACES_SAMPLER_ARG: 'lots' is not a number between 0 and 1" in result.stderr
+    assert not os.path.exists(os.path.join(tmp_path, "hub.pid"))  # `tmc up` started nothing
 
 
 def test_unreachable_endpoint_is_a_warning_and_the_hub_serves(tmp_path: Any) -> None:

@@ -5,14 +5,22 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Iterator
+from concurrent import futures
 
 import click
+import grpc
 import pytest
 from click.testing import CliRunner
+from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from tests.otlp import OtlpReceiver
 from tmc.cli.params import tracing_options
 from tmc.observability import tracing
 from tmc.observability.logging import JSONFormatter
@@ -147,3 +155,67 @@ def test_downstream_copy_never_carries_the_trace_annotation() -> None:
     }
     out = downstream_object(view, "deployments", "key", "kcp-abc")
     assert out["metadata"]["annotations"] == {"team": "shop"}
+
+
+class _GrpcCollector(trace_service_pb2_grpc.TraceServiceServicer):
+    def __init__(self) -> None:
+        self.names: list[str] = []
+        self.services: list[str] = []
+
+    def Export(self, request: ExportTraceServiceRequest, context: object) -> ExportTraceServiceResponse:
+        for rs in request.resource_spans:
+            self.services += [kv.value.string_value for kv in rs.resource.attributes if kv.key == "service.name"]
+            self.names += [s.name for ss in rs.scope_spans for s in ss.spans]
+        return ExportTraceServiceResponse()
+
+
+@pytest.fixture
+def configured() -> Iterator[None]:
+    yield
+    tracing.shutdown()
+
+
+def test_spans_reach_an_otlp_http_receiver(configured: None) -> None:
+    receiver = OtlpReceiver()
+    try:
+        env = {"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_SERVICE_NAME": "custom"}
+        assert tracing.configure("tmc-hub", env=env, attributes={"tmc.cluster": "c1"})
+        with tracing.span("work", parent=tracing.parse_traceparent(TRACEPARENT)):
+            pass
+        assert tracing.force_flush()
+        [span] = receiver.trace("0af7651916cd43dd8448eb211c80319c")
+        assert (span.name, span.service, span.resource["tmc.cluster"]) == ("work", "custom", "c1")
+        assert span.parent_span_id == "b7ad6b7169203331"
+    finally:
+        receiver.close()
+
+
+def test_spans_reach_an_otlp_grpc_receiver(configured: None) -> None:
+    collector = _GrpcCollector()
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        env = {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc"}
+        assert tracing.configure("tmc-syncer", endpoint=f"http://127.0.0.1:{port}", sample_ratio=1.0, env=env)
+        with tracing.span("workload-sync"):
+            pass
+        assert tracing.force_flush()
+        assert collector.names == ["workload-sync"] and collector.services == ["tmc-syncer"]
+    finally:
+        server.stop(None)
+
+
+def test_ratio_zero_records_new_traces_never_but_continues_sampled_ones(configured: None) -> None:
+    receiver = OtlpReceiver()
+    try:
+        assert tracing.configure("tmc-hub", endpoint=receiver.endpoint, sample_ratio=0.0, env={})
+        with tracing.span("new"):
+            assert tracing.current_traceparent() is None
+        with tracing.span("continued", parent=tracing.parse_traceparent(TRACEPARENT)):
+            assert tracing.current_traceparent() is not None
+        assert tracing.force_flush()
+        assert [s.name for s in receiver.spans] == ["continued"]
+    finally:
+        receiver.close()

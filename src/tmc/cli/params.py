@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable
 from typing import Any
@@ -81,6 +82,16 @@ def tracing_options(command: Callable[..., Any]) -> Callable[..., Any]:
         help="OTLP endpoint to send traces to, e.g. http://localhost:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT; "
         "unset: tracing off). OTEL_EXPORTER_OTLP_PROTOCOL=grpc for a gRPC collector (port 4317).",
     )(command)
+
+
+def check_tracing(endpoint: str | None, sample_ratio: float | None) -> None:
+    """Fail now, as a usage error, on tracing settings (flags or OTEL_*) that every process would refuse."""
+    from tmc.observability import tracing
+
+    try:
+        tracing.settings(endpoint, sample_ratio, os.environ)
+    except tracing.TracingConfigError as e:
+        raise click.UsageError(str(e)) from None
 
 
 def start_tracing(

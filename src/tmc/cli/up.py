@@ -21,7 +21,7 @@ import click
 import orjson
 
 from tmc.api.workload import REGION_LABEL, ZONE_LABEL
-from tmc.cli.params import tracing_options
+from tmc.cli.params import check_tracing, tracing_options
 from tmc.client import LOCATION, ApiError, BlockingClient, Conflict, Unreachable
 
 # Distinct regions and zones, cycled when more clusters are asked for than there are entries.
@@ -318,6 +318,7 @@ def up(
     tracing_sample_ratio: float | None,
 ) -> None:
     """Start the hub, simulated member clusters and their syncers; Ctrl-C stops everything."""
+    check_tracing(tracing_endpoint, tracing_sample_ratio)
     stopping = False
 
     def stop(signum: int, frame: object) -> None:

@@ -20,6 +20,7 @@ import socket
 import threading
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import trace
@@ -93,6 +94,27 @@ def http_traces_url(endpoint: str, signal_specific: bool) -> str:
     return endpoint.rstrip("/") + "/v1/traces"
 
 
+@dataclass(frozen=True)
+class Settings:
+    endpoint: str
+    signal_specific: bool  # OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the URL as it is
+    protocol: str
+    ratio: float
+
+
+def settings(endpoint: str | None, sample_ratio: float | None, env: Mapping[str, str]) -> Settings | None:
+    """The tracing settings from flags and environment; None when no endpoint is set (tracing stays off).
+    TracingConfigError for a malformed OTEL_TRACES_SAMPLER_ARG or protocol."""
+    where = resolve_endpoint(endpoint, env)
+    if where is None:
+        return None
+    ratio = sample_ratio
+    if ratio is None:
+        arg = env.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
+        ratio = parse_ratio(arg, "OTEL_TRACES_SAMPLER_ARG") if arg else 1.0
+    return Settings(where[0], where[1], resolve_protocol(env), ratio)
+
+
 def configure(
     service_name: str,
     *,
@@ -108,15 +130,10 @@ def configure(
     an unreachable endpoint is only a logged warning: tracing must never stop the process it observes."""
     global enabled, _annotate, _provider, _tracer
     env = os.environ if env is None else env
-    where = resolve_endpoint(endpoint, env)
-    if where is None:
+    chosen = settings(endpoint, sample_ratio, env)
+    if chosen is None:
         return False
-    ratio = sample_ratio
-    if ratio is None:
-        arg = env.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
-        ratio = parse_ratio(arg, "OTEL_TRACES_SAMPLER_ARG") if arg else 1.0
-    protocol = resolve_protocol(env)
-    url, signal_specific = where
+    url, protocol, ratio = chosen.endpoint, chosen.protocol, chosen.ratio
 
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
@@ -133,7 +150,7 @@ def configure(
     else:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 
-        url = http_traces_url(url, signal_specific)
+        url = http_traces_url(url, chosen.signal_specific)
         exporter = HttpExporter(endpoint=url, timeout=timeout)
     # OTEL_SERVICE_NAME wins over the process's own name, as the SDK's resource detection would have it.
     resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service_name, **(attributes or {})})

@@ -122,6 +122,8 @@ class ApiHandler:
                 raise errors.not_found("workspaces", ri.workspace, WORKSPACES.group)
             if not ri.is_resource_request:
                 return self.discovery.respond(request, ri)
+            if tracing.enabled and ri.verb != "watch":
+                return await self._traced(request, ri)
             return await self._resource(request, ri)
         except errors.StatusError as e:
             return status_response(e)
@@ -135,11 +137,6 @@ class ApiHandler:
         return self.store.get(WORKSPACES.key(parent, None, name)) is not None
 
     # ---------------------------------------------------------------- resources
-
-    async def _resource(self, request: web.Request, p: RequestInfo) -> web.StreamResponse:
-        if tracing.enabled and p.verb != "watch":
-            return await self._traced(request, p)
-        return await self._serve(request, p)
 
     async def _traced(self, request: web.Request, p: RequestInfo) -> web.StreamResponse:
         """The request's server span. A privileged caller's `traceparent` is its parent; anyone else's is only a
@@ -164,14 +161,14 @@ class ApiHandler:
             carry=trusted and remote is not None and remote.trace_flags.sampled,
         ) as span:
             try:
-                response = await self._serve(request, p)
+                response = await self._resource(request, p)
             except errors.StatusError as e:
                 span.set_attribute("http.response.status_code", e.code)
                 raise
             span.set_attribute("http.response.status_code", response.status)
             return response
 
-    async def _serve(self, request: web.Request, p: RequestInfo) -> web.StreamResponse:
+    async def _resource(self, request: web.Request, p: RequestInfo) -> web.StreamResponse:
         info = self.resolver.resolve(p)
         if p.unsupported:
             raise errors.method_not_allowed(p.unsupported)

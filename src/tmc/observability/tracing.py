@@ -100,11 +100,12 @@ class Settings:
     signal_specific: bool  # OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the URL as it is
     protocol: str
     ratio: float
+    timeout: float  # seconds per export attempt
 
 
 def settings(endpoint: str | None, sample_ratio: float | None, env: Mapping[str, str]) -> Settings | None:
     """The tracing settings from flags and environment; None when no endpoint is set (tracing stays off).
-    TracingConfigError for a malformed OTEL_TRACES_SAMPLER_ARG or protocol."""
+    TracingConfigError for a malformed OTEL_TRACES_SAMPLER_ARG, protocol or timeout."""
     where = resolve_endpoint(endpoint, env)
     if where is None:
         return None
@@ -112,7 +113,21 @@ def settings(endpoint: str | None, sample_ratio: float | None, env: Mapping[str,
     if ratio is None:
         arg = env.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
         ratio = parse_ratio(arg, "OTEL_TRACES_SAMPLER_ARG") if arg else 1.0
-    return Settings(where[0], where[1], resolve_protocol(env), ratio)
+    timeout = _timeout(env.get("OTEL_EXPORTER_OTLP_TIMEOUT", ""))
+    return Settings(where[0], where[1], resolve_protocol(env), ratio, timeout)
+
+
+def _timeout(text: str) -> float:
+    """OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds) in seconds; EXPORT_TIMEOUT when unset."""
+    if not text.strip():
+        return EXPORT_TIMEOUT
+    try:
+        value = float(text) / 1000
+    except ValueError:
+        raise TracingConfigError(f"OTEL_EXPORTER_OTLP_TIMEOUT: {text!r} is not a number of milliseconds") from None
+    if not value > 0:
+        raise TracingConfigError(f"OTEL_EXPORTER_OTLP_TIMEOUT: {text!r} must be positive")
+    return value
 
 
 def configure(
@@ -141,7 +156,7 @@ def configure(
     from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 
     exporter: SpanExporter
-    timeout = float(env.get("OTEL_EXPORTER_OTLP_TIMEOUT") or 0) / 1000 or EXPORT_TIMEOUT
+    timeout = chosen.timeout
     if protocol == "grpc":
         from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 

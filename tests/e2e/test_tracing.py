@@ -122,12 +122,14 @@ def test_one_apply_is_one_trace_across_hub_scheduler_and_both_syncers(
         reports = {s.attributes.get("cluster.name") for s in spans if s.name == "status-report"}
         decisions = [s for s in spans if s.name == "placement decision"]
         requests = [s for s in spans if s.kind == SERVER_KIND and s.service == "tmc-hub"]
-        return spans if requests and decisions and syncs >= set(CLUSTERS) and reports else None
+        members = {s.resource.get("tmc.cluster") for s in spans if s.service == "tmc-sim-cluster"}
+        everyone = syncs >= set(CLUSTERS) and members >= set(CLUSTERS)
+        return spans if requests and decisions and everyone and reports else None
 
-    spans = wait_until(complete, timeout=30, what=f"hub, scheduler and two syncers' spans in trace {trace_id}")
+    spans = wait_until(complete, timeout=30, what=f"hub, scheduler, syncers' and members' spans in trace {trace_id}")
 
-    request = next(s for s in spans if s.name == "create deployments")
-    assert request.service == "tmc-hub" and request.kind == SERVER_KIND
+    request = next(s for s in spans if s.name == "create deployments" and s.service == "tmc-hub")
+    assert request.kind == SERVER_KIND
     assert request.parent_span_id == traced["span_id"]  # it continues the client's traceparent
     assert request.attributes["k8s.verb"] == "create"
     assert request.attributes["k8s.resource"] == "deployments"
@@ -149,6 +151,10 @@ def test_one_apply_is_one_trace_across_hub_scheduler_and_both_syncers(
     for s in syncs:
         assert s.attributes["workload.type"] == "deployments.apps"
         assert s.attributes["cluster.name"] == s.resource["tmc.sync_target"]
+    # The syncers' clients pass the trace on: each member cluster's create of its copy is in the trace too.
+    member_creates = [s for s in spans if s.service == "tmc-sim-cluster" and s.name == "create deployments"]
+    assert {s.resource["tmc.cluster"] for s in member_creates} == set(CLUSTERS)
+    assert {s.parent_span_id for s in member_creates} <= {s.span_id for s in syncs}
     # Every span of the trace hangs off another span of it, or off the client's span.
     known = {s.span_id for s in spans} | {traced["span_id"]}
     assert all(s.parent_span_id in known for s in spans), [(s.service, s.name) for s in spans]

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterator
 from concurrent import futures
+from pathlib import Path
+from typing import Any
 
 import click
 import grpc
@@ -22,8 +25,10 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from tests.otlp import OtlpReceiver
 from tmc.cli.params import tracing_options
+from tmc.controllers.runtime import Controller, Result
 from tmc.observability import tracing
 from tmc.observability.logging import JSONFormatter
+from tmc.storage.sqlite import SqliteStore
 from tmc.syncer.transform import downstream_object
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -219,3 +224,53 @@ def test_ratio_zero_records_new_traces_never_but_continues_sampled_ones(configur
         assert [s.name for s in receiver.spans] == ["continued"]
     finally:
         receiver.close()
+
+
+class _Recorder(Controller):
+    name = "recorder"
+    prefix = "/registry/things/"
+
+    def __init__(self, store: SqliteStore) -> None:
+        super().__init__(store)
+        self.seen: list[str | None] = []
+
+    async def reconcile(self, key: str) -> Result | None:
+        self.seen.append(tracing.current_traceparent())
+        # A write made while continuing the object's trace records the reconcile's span on what it writes.
+        await self.store.create(key + "-child", tracing_stamped({"metadata": {"name": "child"}}))
+        return None
+
+
+def tracing_stamped(obj: dict[str, Any]) -> dict[str, Any]:
+    tracing.record_on(obj)
+    return obj
+
+
+def test_a_reconcile_continues_the_trace_its_object_carries(spans: InMemorySpanExporter, tmp_path: Path) -> None:
+    async def main() -> None:
+        store = SqliteStore(str(tmp_path / "tmc.db"), compact_interval=0)
+        await store.start()
+        try:
+            traced = {"metadata": {"name": "a", "annotations": {tracing.TRACEPARENT_ANNOTATION: TRACEPARENT}}}
+            await store.create("/registry/things/a", traced)
+            await store.create("/registry/things/b", {"metadata": {"name": "b"}})
+            controller = _Recorder(store)
+            await controller.traced_process("/registry/things/a")
+            await controller.traced_process("/registry/things/b")
+            child = store.get("/registry/things/a-child")
+            untraced_child = store.get("/registry/things/b-child")
+        finally:
+            await store.close()
+        assert child is not None and untraced_child is not None
+        [continued, root] = [s for s in spans.get_finished_spans() if s.name == "reconcile recorder"]
+        assert continued.context.trace_id == 0x0AF7651916CD43DD8448EB211C80319C
+        assert continued.parent is not None and continued.parent.span_id == 0xB7AD6B7169203331
+        assert root.parent is None and root.context.trace_id != continued.context.trace_id
+        assert root.attributes is not None and root.attributes["key"] == "/registry/things/b"
+        stamped = child.obj["metadata"]["annotations"][tracing.TRACEPARENT_ANNOTATION]
+        assert stamped == tracing.format_traceparent(continued.context)
+        assert "annotations" not in untraced_child.obj["metadata"]  # a routine reconcile stamps nothing
+        commits = [s for s in spans.get_finished_spans() if s.name == "storage.commit"]
+        assert {c.parent.span_id for c in commits if c.parent} == {continued.context.span_id, root.context.span_id}
+
+    asyncio.run(main())

@@ -19,7 +19,7 @@ one Deployment in each member.
    watch of the same server: one hop (one durable write and one watch event) under the same load.
 2. Downstream apply rate. `burst` ConfigMaps are created on the hub in namespace `bench-burst`, which no Placement
    selects yet; then a Placement selects it for every target, and the clock runs until all burst x clusters copies
-   have arrived in the members' watches (cross-checked with the syncers' `tmc_syncer_synced_resources_total`).
+   have arrived in the members' watches (cross-checked with the syncers' `syncer_operations_total` creates).
    Baselines from one client process (aiohttp, like the syncers): ConfigMaps created directly in one member with 32
    requests in flight, and in every member at once with 16 in flight each (a syncer's default concurrency).
 
@@ -375,7 +375,7 @@ class Bench:
         await fill(self.hub, f"{HUB}/api/v1/namespaces/bench-burst/configmaps", names, "burst", 32)
         specs = [StreamSpec(m.name, m.kubeconfig, "/api/v1/configmaps", "bench=burst") for m in self.system.members]
         observer = Observer(specs)
-        synced0 = syncer_metric(self.system, "tmc_syncer_synced_resources_total", 'direction="down"')
+        synced0 = syncer_metric(self.system, "syncer_operations_total", 'operation="create",result="success"')
         settled = True
         try:
             cpu0 = self.cpu.sample()
@@ -392,7 +392,8 @@ class Bench:
             cpu1 = self.cpu.sample()
         finally:
             facts = observer.stop()
-        synced = syncer_metric(self.system, "tmc_syncer_synced_resources_total", 'direction="down"') - synced0
+        created = 'operation="create",result="success"'
+        synced = syncer_metric(self.system, "syncer_operations_total", created) - synced0
         arrivals = sorted(t for f in facts for t in f.seen.values())
         if not arrivals:
             self.notes.append("burst: nothing arrived")

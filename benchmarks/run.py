@@ -31,6 +31,7 @@ from benchmarks import (
     bench_http,
     bench_propagation,
     bench_scheduler,
+    bench_scrape,
     bench_storage,
     bench_tracing,
     bench_watch,
@@ -41,7 +42,7 @@ from benchmarks.cpu import CpuWindow
 from benchmarks.report import Row, machine, table, write_json
 from benchmarks.servers import REPO, metric, start_hello, start_hub
 
-PARTS = ("storage", "get", "create", "yaml", "list", "watch", "idle", "scheduler", "propagation", "tracing")
+PARTS = ("storage", "get", "create", "yaml", "list", "watch", "idle", "scrape", "scheduler", "propagation", "tracing")
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
 
 
@@ -103,6 +104,12 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
         print("... idle", flush=True)
         with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
             r, n = bench_connections.bench_idle_connections(os.path.join(tmp, "hub"))
+        rows += r
+        notes += n
+    if "scrape" in parts:
+        print("... scrape", flush=True)
+        with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
+            r, n = bench_scrape.bench_scrape(os.path.join(tmp, "hub"))
         rows += r
         notes += n
     if "scheduler" in parts:

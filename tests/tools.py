@@ -26,3 +26,16 @@ def require_kubectl() -> str:
             pytest.fail(f"{KUBECTL_MISSING}; CI must run the tests that need it", pytrace=False)
         pytest.skip(KUBECTL_MISSING)
     return binary
+
+
+PROMETHEUS_MISSING = "prometheus is not installed (make install installs it when run as root)"
+
+
+def require_prometheus(binary: str = "promtool") -> str:
+    """The path of `promtool` or `prometheus` (one Debian package), with kubectl's rule when it is missing."""
+    path = shutil.which(binary)
+    if path is None:
+        if os.environ.get("CI"):
+            pytest.fail(f"{PROMETHEUS_MISSING}; CI must run the tests that need it", pytrace=False)
+        pytest.skip(PROMETHEUS_MISSING)
+    return path

@@ -296,10 +296,11 @@ def status_of(body: Any) -> tuple[str, int, str]:
 class TmcUp:
     """`tmc up` as a child process (hub, simulated clusters and syncers, each with its pid file under `data_dir`)."""
 
-    def __init__(self, data_dir: str, port: int, *args: str) -> None:
+    def __init__(self, data_dir: str, port: int, *args: str, env: dict[str, str] | None = None) -> None:
         self.data_dir = data_dir
         self.port = port
         self.args = args
+        self.env = env  # None: this process's environment
         self.log = os.path.join(data_dir, "up.out")
         os.makedirs(data_dir, exist_ok=True)
         self.start()
@@ -310,7 +311,7 @@ class TmcUp:
         self.log_start = os.path.getsize(self.log) if os.path.exists(self.log) else 0
         cmd = [sys.executable, "-m", "tmc", "up", "--data-dir", self.data_dir, "--secure-port", str(self.port)]
         with open(self.log, "ab") as out:
-            self.process = subprocess.Popen([*cmd, *self.args], stdout=out, stderr=out)
+            self.process = subprocess.Popen([*cmd, *self.args], stdout=out, stderr=out, env=self.env)
 
     def wait_up(self, timeout: float = 60) -> None:
         wait_until(lambda: "TMC is up" in self.output() or self.process.poll() is not None, timeout, what="tmc up")
@@ -340,6 +341,13 @@ class TmcUp:
             described = orjson.loads(f.read())
         member = next(c for c in described["clusters"] if c["name"] == cluster)
         return str(member["syncer"]["metrics"])
+
+    def prometheus_url(self) -> str | None:
+        """The URL of the Prometheus `tmc up` runs, from `<data-dir>/up.json` (None when it runs none)."""
+        with open(os.path.join(self.data_dir, "up.json"), "rb") as f:
+            described = orjson.loads(f.read())
+        prometheus = described.get("prometheus")
+        return None if prometheus is None else str(prometheus["url"])
 
     def kubectl(self, cluster: str | None = None) -> Kubectl:
         """kubectl for the hub (root workspace), or for one simulated member cluster."""

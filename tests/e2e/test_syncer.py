@@ -280,12 +280,21 @@ def test_workload_round_trip(hub: Hub, member: Member, syncer: Syncer) -> None:
     def sample(name: str, **labels: str) -> float:
         return samples.get((name, tuple(sorted(labels.items()))), 0.0)
 
-    for direction in ("down", "up"):
-        assert (
-            sample("tmc_syncer_synced_resources_total", cluster=NAME, resource="deployments.apps", direction=direction)
-            >= 1
-        ), direction
-    assert sample("tmc_syncer_synced_resources_total", cluster=NAME, resource="configmaps", direction="down") >= 1
+    for resource in ("deployments.apps", "configmaps"):
+        synced = {"cluster": NAME, "resource": resource, "namespace": ns}
+        assert sample("tmc_syncer_synced_resources_total", **synced) == 1, resource
+        written = {"sync_target": NAME, "resource_type": resource, "operation": "create", "result": "success"}
+        assert sample("syncer_operations_total", **written) >= 1, resource
+        assert sample("syncer_resources_total", sync_target=NAME, resource_type=resource, status="synced") == 1
+    status = {"sync_target": NAME, "resource_type": "deployments.apps", "operation": "status", "result": "success"}
+    assert sample("syncer_operations_total", **status) >= 1
+    assert (
+        sample(
+            "syncer_operation_duration_seconds_count", sync_target=NAME, resource_type="configmaps", operation="create"
+        )
+        >= 1
+    )
+    assert [v for (n, _), v in samples.items() if n == "syncer_target_health"] == [1.0]
     timed = [
         value
         for (name, labels), value in samples.items()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +12,8 @@ import pytest
 import yaml
 
 from tests.e2e.harness import Kubectl, TmcUp, free_port, wait_until
+from tmc.cli.catalogue import catalogue_markdown
+from tmc.observability import catalogue
 from tmc.protocol import keys
 
 pytestmark = pytest.mark.usefixtures("kubectl_binary")
@@ -36,6 +39,33 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TmcUp]:
         yield up
     finally:
         assert up.stop() == 0, up.output()
+
+
+def _exported(text: str) -> set[str]:
+    """The metric families an exposition declares (`# TYPE` lines), without prometheus_client's own."""
+    names = {line.split()[2] for line in text.splitlines() if line.startswith("# TYPE ")}
+    return {n for n in names if not n.startswith(("process_", "python_"))}
+
+
+def test_each_process_exports_exactly_its_catalogued_metrics(system: TmcUp) -> None:
+    catalogue_markdown()
+
+    def scrape_syncer() -> str | None:
+        try:
+            with urllib.request.urlopen(system.syncer_metrics_url("cluster-1"), timeout=10) as r:
+                return str(r.read().decode())
+        except OSError:
+            return None  # still starting
+
+    syncer = wait_until(scrape_syncer, what="the syncer's /metrics")
+    texts = {
+        catalogue.HUB: system.kubectl().run("get", "--raw", "/metrics").stdout,
+        catalogue.SIM: system.kubectl("cluster-1").run("get", "--raw", "/metrics").stdout,
+        catalogue.SYNCER: syncer,
+    }
+    for owner, text in texts.items():
+        wanted = {name for name, doc in catalogue.CATALOGUE.items() if owner in doc.owners}
+        assert _exported(text) == wanted, (owner, sorted(_exported(text) ^ wanted))
 
 
 def _ready_targets(hub: Kubectl) -> list[str]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 from prometheus_client import REGISTRY
@@ -39,7 +40,7 @@ def not_found_gets() -> float:
 
 
 def hit_rate() -> float | None:
-    return REGISTRY.get_sample_value("tmc_cache_hit_rate_percent", {"cluster": NAME})
+    return REGISTRY.get_sample_value("tmc_cache_hit_rate_percent", {"cache_type": "informer"})
 
 
 async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float = 20.0) -> None:
@@ -50,28 +51,41 @@ async def until(check: Callable[[], Awaitable[bool]], what: str, timeout: float 
         await asyncio.sleep(0.05)
 
 
+@asynccontextmanager
+async def running(tmp_path: Path, name: str) -> AsyncIterator[tuple[Hub, SimCluster, KubeClient, KubeClient, Syncer]]:
+    """An in-process hub and simulated member cluster, clients for both, and a syncer of ConfigMaps (not started)."""
+    hub = Hub(ServerConfig(data_dir=str(tmp_path / "hub"), secure_port=0))
+    await hub.start()
+    sim = SimCluster(SimConfig(name="m1", data_dir=str(tmp_path / "sims"), nodes=1))
+    await sim.start()
+    hub_config = load_kubeconfig(hub.kubeconfig_path)
+    upstream = KubeClient(hub_config, base_url=hub_config.base_url)
+    member = KubeClient(load_kubeconfig(sim.kubeconfig_path))
+    syncer = Syncer(
+        SyncerConfig(
+            sync_target_name=name,
+            kubeconfig=hub.kubeconfig_path,
+            downstream_kubeconfig=sim.kubeconfig_path,
+            metrics_port=0,
+            health_port=0,
+            resource_types="configmaps",
+            heartbeat_period=1.0,
+            concurrency=2,
+        )
+    )
+    try:
+        yield hub, sim, upstream, member, syncer
+    finally:
+        await syncer.stop()
+        await upstream.close()
+        await member.close()
+        await sim.stop()  # a second stop of a stopped simulated cluster does nothing
+        await hub.stop()
+
+
 def test_hit_rate_is_100_while_syncing_and_drops_with_confirmation_gets(tmp_path: Path) -> None:
     async def main() -> None:
-        hub = Hub(ServerConfig(data_dir=str(tmp_path / "hub"), secure_port=0))
-        await hub.start()
-        sim = SimCluster(SimConfig(name="m1", data_dir=str(tmp_path / "sims"), nodes=1))
-        await sim.start()
-        hub_config = load_kubeconfig(hub.kubeconfig_path)
-        upstream = KubeClient(hub_config, base_url=hub_config.base_url)
-        member = KubeClient(load_kubeconfig(sim.kubeconfig_path))
-        syncer = Syncer(
-            SyncerConfig(
-                sync_target_name=NAME,
-                kubeconfig=hub.kubeconfig_path,
-                downstream_kubeconfig=sim.kubeconfig_path,
-                metrics_port=0,
-                health_port=0,
-                resource_types="configmaps",
-                heartbeat_period=1.0,
-                concurrency=2,
-            )
-        )
-        try:
+        async with running(tmp_path, NAME) as (_, _, upstream, member, syncer):
             await upstream.create("/clusters/root/api/v1/namespaces", {"metadata": {"name": "shop", "labels": SYNC}})
             for name in ("a", "b"):
                 body = {"metadata": {"name": name, "labels": SYNC}, "data": {"k": name}}
@@ -110,11 +124,41 @@ def test_hit_rate_is_100_while_syncing_and_drops_with_confirmation_gets(tmp_path
             rate = hit_rate()
             assert rate is not None and rate < 100.0
             assert abs(rate - 100.0 * hits / (hits + misses)) < 1e-9, (rate, hits, misses)
-        finally:
-            await syncer.stop()
-            await upstream.close()
-            await member.close()
-            await sim.stop()
-            await hub.stop()
 
     asyncio.run(main())
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+def test_writes_a_member_cannot_take_are_counted_as_errors(tmp_path: Path) -> None:
+    """The member cluster goes away: the next downstream write fails, and the syncer's error counters and failed
+    objects say so (error_type `timeout`: no answer)."""
+    name = "errors-seen"
+
+    async def main() -> None:
+        sync = {f"state.workload.kcp.io/{sync_target_key('root', name)}": "Sync"}
+        async with running(tmp_path, name) as (_, sim, upstream, _, syncer):
+            await upstream.create("/clusters/root/api/v1/namespaces", {"metadata": {"name": "shop", "labels": sync}})
+            await syncer.start()
+            assert syncer.engine is not None
+            await until(lambda: _true(syncer.engine is not None and syncer.engine.ready.is_set()), "the syncer")
+            await sim.stop()
+            body = {"metadata": {"name": "late", "labels": sync}, "data": {"k": "v"}}
+            await upstream.create("/clusters/root/api/v1/namespaces/shop/configmaps", body)
+            failed = {"cluster": name, "resource": "configmaps", "error_type": "timeout"}
+            await until(lambda: _true(sample("tmc_syncer_sync_errors_total", **failed) >= 1), "a sync error")
+            assert sample("syncer_errors_total", sync_target=name, error_type="timeout") >= 1
+            syncer.engine.observe_state()
+            failing = {"sync_target": name, "resource_type": "configmaps", "status": "failed"}
+            assert sample("syncer_resources_total", **failing) == 1
+            scraped = (await syncer._metrics(None)).body  # type: ignore[arg-type]  # what /metrics answers
+            assert isinstance(scraped, bytes)
+            assert f'tmc_syncer_objects{{cluster="{name}",state="failed"}} 1.0' in scraped.decode()
+
+    asyncio.run(main())
+
+
+async def _true(value: bool) -> bool:
+    return value

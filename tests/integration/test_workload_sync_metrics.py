@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import orjson
-from prometheus_client import REGISTRY, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tmc.api.workload import (
@@ -23,6 +22,7 @@ from tmc.api.workload import (
 from tmc.apimachinery.resources import BUILTIN_RESOURCES
 from tmc.client import KubeClient, load_kubeconfig
 from tmc.controllers.status.metrics import COLLECTOR
+from tmc.observability.metrics import render_metrics
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import NAMESPACES, WriteOptions
@@ -40,18 +40,20 @@ def run(coro: Coroutine[Any, Any, T]) -> T:
     return asyncio.run(coro)
 
 
+def exposed() -> str:
+    """What /metrics serves."""
+    return render_metrics()[0].decode()
+
+
 def sample(target: str, resource: str, state: str) -> float | None:
-    return REGISTRY.get_sample_value(
-        "tmc_workload_sync_status",
-        {"workspace": "root", "sync_target": target, "resource": resource, "state": state},
-    )
+    return scrape().get((target, resource), {}).get(state)
 
 
 def scrape(text: str | None = None) -> dict[tuple[str, str], dict[str, float]]:
     """(sync_target, resource) -> {state: value} for the root workspace, parsed from one exposition (by default a
     scrape of the process-wide registry, as /metrics serves it)."""
     out: dict[tuple[str, str], dict[str, float]] = {}
-    for family in text_string_to_metric_families(text if text is not None else generate_latest(REGISTRY).decode()):
+    for family in text_string_to_metric_families(text if text is not None else exposed()):
         if family.name != "tmc_workload_sync_status":
             continue
         for s in family.samples:
@@ -221,8 +223,7 @@ def test_states_follow_writes_and_removed_targets_lose_their_series(tmp_path: Pa
 
             # Target b is deleted: every series of b goes, a's stay.
             await store.delete(SYNC_TARGETS.key("root", None, "b"))
-            text = generate_latest(REGISTRY).decode()
-            assert 'sync_target="b"' not in text
+            assert 'sync_target="b"' not in exposed()
             assert sample("b", "deployments", "pending") is None
             assert sample("b", "configmaps", "pending") is None
             assert sample("a", "configmaps", "pending") == 1
@@ -252,7 +253,7 @@ def test_counts_over_ten_thousand_placed_objects(tmp_path: Path) -> None:
             for start in range(0, len(writes), 1000):
                 await asyncio.gather(*writes[start : start + 1000])
 
-            generate_latest(REGISTRY)  # every object is new to the collector; the next scrape uses its cache
+            exposed()  # every object is new to the collector; the next scrape uses its cache
             # Each object is on two of the three targets; Deployments report available, ConfigMaps are synced.
             samples = scrape()
             assert sum(samples[(n, "deployments")]["available"] for n in "abc") == 10_000

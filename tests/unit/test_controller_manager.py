@@ -47,8 +47,9 @@ def reconciles(name: str, result: str) -> float:
     return REGISTRY.get_sample_value("tmc_controller_reconciles_total", {"controller": name, "result": result}) or 0.0
 
 
-def errors_of(name: str) -> float:
-    return REGISTRY.get_sample_value("tmc_controller_errors_total", {"controller": name}) or 0.0
+def errors_of(name: str, error_type: str = "unknown") -> float:
+    labels = {"controller": name, "error_type": error_type}
+    return REGISTRY.get_sample_value("tmc_controller_errors_total", labels) or 0.0
 
 
 async def with_store(tmp: Path, body: object) -> None:
@@ -82,7 +83,12 @@ def test_results_and_errors_decide_when_a_key_comes_back(tmp_path: Path) -> None
             await until(lambda: len(c.seen) >= 5)  # the error is retried with back-off, then succeeds
             assert errors_of("scripted-results") == 1
             assert reconciles("scripted-results", "error") == 1
-            assert reconciles("scripted-results", "success") == 4
+            assert reconciles("scripted-results", "requeue_after") == 1
+            assert reconciles("scripted-results", "requeue") == 1  # the conflict
+            assert reconciles("scripted-results", "success") == 2  # the quiet 404 and the last one
+            timed = REGISTRY.get_sample_value("workqueue_work_duration_seconds_count", {"name": "scripted-results"})
+            assert timed == 5
+            assert REGISTRY.get_sample_value("workqueue_retries_total", {"name": "scripted-results"}) == 1
         finally:
             await manager.stop()
 

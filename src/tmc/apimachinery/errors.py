@@ -119,6 +119,22 @@ def invalid(
     return StatusError(422, "Invalid", text, details)
 
 
+# Short names of failures for metric labels (`error_type`), by HTTP status code.
+ERROR_TYPES = {
+    404: "not_found",
+    409: "conflict",
+    403: "forbidden",
+    401: "forbidden",
+    429: "rate_limited",
+    504: "server_timeout",
+}
+
+
+def error_type(code: int | None) -> str:
+    """`timeout` for no answer, a short name for well-known codes, else `unknown`."""
+    return "timeout" if code is None else ERROR_TYPES.get(code, "unknown")
+
+
 def internal_error(message: str) -> StatusError:
     return StatusError(500, "InternalError", message)
 

@@ -7,6 +7,7 @@ import sys
 import click
 
 from tmc import __version__
+from tmc.cli.catalogue import metrics_catalogue
 from tmc.cli.server import server
 from tmc.cli.sim import sim_cluster
 from tmc.cli.syncer import syncer as syncer_command
@@ -23,6 +24,7 @@ cli.add_command(server)
 cli.add_command(syncer_command)
 cli.add_command(sim_cluster)
 cli.add_command(up)
+cli.add_command(metrics_catalogue)
 
 
 def main() -> None:

@@ -16,13 +16,16 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 import click
 import orjson
 
 from tmc.api.workload import REGION_LABEL, ZONE_LABEL
+from tmc.cli import prometheus as prom
 from tmc.cli.params import check_tracing, tracing_options
 from tmc.client import LOCATION, ApiError, BlockingClient, Conflict, Unreachable
+from tmc.client.kubeconfig import load_kubeconfig
 
 # Distinct regions and zones, cycled when more clusters are asked for than there are entries.
 TOPOLOGY = (
@@ -155,6 +158,7 @@ class System:
     secure_port: int
     hub: Child
     members: list[Member]
+    prometheus: prom.Prometheus | None = None
 
     @property
     def hub_kubeconfig(self) -> str:
@@ -169,6 +173,8 @@ class System:
         return out + [m.syncer for m in self.members if m.syncer is not None]
 
     def stop(self) -> None:
+        if self.prometheus is not None:
+            self.prometheus.stop()
         for child in reversed(self.children()):
             child.stop()
         with contextlib.suppress(FileNotFoundError):
@@ -206,7 +212,37 @@ class System:
                 }
                 for m in self.members
             ],
+            "prometheus": None
+            if self.prometheus is None
+            else {
+                "url": self.prometheus.url,
+                "config": self.prometheus.config_file,
+                "pidFile": self.prometheus.pid_file,
+                "log": self.prometheus.log_file,
+            },
         }
+
+    def scrape_targets(self) -> list[prom.Target]:
+        """Every process's /metrics: the hub, each simulated cluster (its port is in its kubeconfig) and syncer."""
+        targets = [prom.hub_target(self.data_dir, self.secure_port)]
+        for m in self.members:
+            port = urlsplit(load_kubeconfig(m.kubeconfig).server).port
+            if port is not None:
+                targets.append(prom.sim_target(os.path.join(self.data_dir, "clusters", m.name), m.name, port))
+            if m.syncer is not None:
+                targets.append(prom.syncer_target(m.name, m.metrics_port))
+        return targets
+
+    def start_prometheus(self, binary: str, port: int = 0) -> None:
+        """Prometheus on `port` (0: a free one), scraping every process, its data under `<data-dir>/prometheus`."""
+        server = prom.Prometheus(binary, os.path.join(self.data_dir, "prometheus"), port or free_port())
+        server.write_config(prom.scrape_config(self.scrape_targets(), rule_files=prom.default_rule_files()))
+        try:
+            server.start()
+        except prom.PrometheusError as e:
+            server.stop()
+            raise click.ClickException(str(e)) from e
+        self.prometheus = server
 
     def write_description(self) -> None:
         with open(self.description_file, "wb") as f:
@@ -222,11 +258,14 @@ def start_system(
     heartbeat_period: str = "10s",
     ready_delay: str = "1s",
     nodes: int | None = None,
+    prometheus: str | None = None,
+    prometheus_port: int = 0,
     tracing: tuple[str, ...] = (),
 ) -> System:
     """Start the hub, `clusters` simulated clusters and their syncers; returns once each has been started (the
-    syncers connect on their own). Stops whatever it started if a part fails to come up. `tracing` (flags from
-    `tracing_args`) goes to every child."""
+    syncers connect on their own). With `prometheus` (the binary's path), also a Prometheus scraping them all on
+    `prometheus_port` (0: a free one). `tracing` (flags from `tracing_args`) goes to every child. Stops whatever it
+    started if a part fails to come up."""
     data_dir = os.path.abspath(data_dir)
     clusters_dir = os.path.join(data_dir, "clusters")
     logs = os.path.join(data_dir, "logs")
@@ -287,6 +326,8 @@ def start_system(
                     *tracing,
                 ]
             )
+        if prometheus is not None:
+            system.start_prometheus(prometheus, prometheus_port)
         system.write_description()
     except BaseException:
         system.stop()
@@ -306,6 +347,14 @@ def start_system(
 )
 @click.option("--heartbeat-period", default="10s", show_default=True, help="How often syncers heartbeat.")
 @click.option("--ready-delay", default="1s", show_default=True, help="How long simulated pods take to become Ready.")
+@click.option(
+    "--prometheus/--no-prometheus",
+    "with_prometheus",
+    default=True,
+    show_default=True,
+    help=f"Run Prometheus (when on PATH), scraping every part every {prom.SCRAPE_INTERVAL}.",
+)
+@click.option("--prometheus-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="0: a free port.")
 @tracing_options
 def up(
     data_dir: str,
@@ -314,6 +363,8 @@ def up(
     sync_target_heartbeat_threshold: str,
     heartbeat_period: str,
     ready_delay: str,
+    with_prometheus: bool,
+    prometheus_port: int,
     tracing_endpoint: str | None,
     tracing_sample_ratio: float | None,
 ) -> None:
@@ -327,6 +378,7 @@ def up(
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
+    binary = prom.binary_path() if with_prometheus else None
     system = start_system(
         data_dir,
         secure_port=secure_port,
@@ -334,6 +386,8 @@ def up(
         sync_target_heartbeat_threshold=sync_target_heartbeat_threshold,
         heartbeat_period=heartbeat_period,
         ready_delay=ready_delay,
+        prometheus=binary,
+        prometheus_port=prometheus_port,
         tracing=tracing_args(tracing_endpoint, tracing_sample_ratio),
     )
     try:
@@ -349,6 +403,11 @@ def up(
             f"Pid files, logs and the syncers' metrics URLs are listed in {system.description_file}.\n"
             "Stop everything with Ctrl-C."
         )
+        if system.prometheus is not None:
+            url = system.prometheus.url
+            click.echo(f"Prometheus on {url} (scrapes every {prom.SCRAPE_INTERVAL}): curl {url}/api/v1/targets")
+        elif with_prometheus:
+            click.echo(f"No Prometheus: {prom.MISSING_HINT}.")
         while not stopping:
             for child in system.children():
                 if not child.alive() and child.process is not None:
@@ -356,6 +415,9 @@ def up(
                     click.echo(f"{child.name} ({child.log_file}) exited with {code}; stopping", err=True)
                     stopping = True
                     break
+            if system.prometheus is not None and not system.prometheus.alive():
+                click.echo(f"prometheus ({system.prometheus.log_file}) exited; stopping", err=True)
+                stopping = True
             time.sleep(0.2)
     finally:
         system.stop()

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from tmc.apimachinery import errors
+
 
 class ApiError(Exception):
     """The server answered with an error Status. `code` is the Status code, `reason` its reason (`NotFound`,
@@ -81,14 +83,7 @@ def from_response(status: int, body: Any) -> ApiError:
 def error_type(error: BaseException) -> str:
     """A short name for a failure, for metrics labels (the syncer's `error_type`)."""
     if isinstance(error, Unreachable):
-        return "timeout"
+        return errors.error_type(None)
     if isinstance(error, ApiError):
-        return {
-            404: "not_found",
-            409: "conflict",
-            403: "forbidden",
-            401: "forbidden",
-            429: "rate_limited",
-            504: "server_timeout",
-        }.get(error.code, "unknown")
+        return errors.error_type(error.code)
     return "unknown"

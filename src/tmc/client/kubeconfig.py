@@ -28,6 +28,7 @@ class Kubeconfig:
     cert_pem: bytes | None = None
     key_pem: bytes | None = None
     context: str = ""  # the context this was read from ("" when built by hand)
+    cluster: str = ""  # the name of the context's cluster entry
 
     @property
     def base_url(self) -> str:
@@ -84,6 +85,7 @@ def load_kubeconfig(path: str, context: str | None = None) -> Kubeconfig:
         cert_pem=_data(user, "client-certificate", base),
         key_pem=_data(user, "client-key", base),
         context=str(name),
+        cluster=str(ctx["cluster"]),
     )
 
 

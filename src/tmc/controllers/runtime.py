@@ -20,22 +20,37 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from prometheus_client import Counter, Histogram
-
 from tmc.apimachinery import errors
-from tmc.observability import tracing
+from tmc.observability import catalogue, tracing
+from tmc.observability.catalogue import HUB, SIM
 from tmc.runtime.workqueue import WorkQueue
 from tmc.storage.interface import CompactedError, Event, Store
 
 if TYPE_CHECKING:
     from opentelemetry.trace import SpanContext
 
-RECONCILES = Counter("tmc_controller_reconciles", "Reconciles by controller and result", ["controller", "result"])
-ERRORS = Counter("tmc_controller_errors", "Reconcile errors by controller", ["controller"])
-RECONCILE_SECONDS = Histogram(
+RECONCILES = catalogue.counter(
+    "tmc_controller_reconciles_total",
+    "Reconciles by controller and result: success, requeue (a write conflict, tried again shortly), requeue_after "
+    "(the controller asked for another look later) or error (retried with back-off).",
+    ("controller", "result"),
+    owners=(HUB, SIM),
+    promql='sum by (controller) (rate(tmc_controller_reconciles_total{result="error"}[5m]))',
+)
+ERRORS = catalogue.counter(
+    "tmc_controller_errors_total",
+    "Failed reconciles by controller and error type (not_found, conflict, forbidden, rate_limited, server_timeout, "
+    "timeout or unknown: an API error's code, or any other exception).",
+    ("controller", "error_type"),
+    owners=(HUB, SIM),
+    promql="topk(5, sum by (controller, error_type) (increase(tmc_controller_errors_total[1h])))",
+)
+RECONCILE_SECONDS = catalogue.histogram(
     "workqueue_work_duration_seconds",
-    "Time spent reconciling one key",
-    ["name"],
+    "Time spent reconciling one key, by work queue (one per controller).",
+    ("name",),
+    owners=(HUB, SIM),
+    promql="histogram_quantile(0.99, sum by (le, name) (rate(workqueue_work_duration_seconds_bucket[5m])))",
     buckets=(0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5),
 )
 # Delay before reconciling again after a write conflict. Never zero: a conflict often means another write to the
@@ -170,21 +185,24 @@ class Controller(abc.ABC):
                 if e.code in self.quiet_codes:
                     result = DONE
                 elif e.code == 409:
-                    result = requeue(self.conflict_retry)
+                    RECONCILES.labels(self.name, "requeue").inc()
+                    self.queue.forget(key)
+                    self.queue.add_after(key, self.conflict_retry)
+                    return
                 else:
-                    self._failed(key)
+                    self._failed(key, errors.error_type(e.code))
                     return
             except Exception:
-                self._failed(key)
+                self._failed(key, "unknown")
                 return
-            RECONCILES.labels(self.name, "success").inc()
+            RECONCILES.labels(self.name, "success" if result.requeue_after is None else "requeue_after").inc()
             self.queue.forget(key)
             if result.requeue_after is not None:
                 self.queue.add_after(key, result.requeue_after)
 
-    def _failed(self, key: str) -> None:
+    def _failed(self, key: str, error_type: str) -> None:
         RECONCILES.labels(self.name, "error").inc()
-        ERRORS.labels(self.name).inc()
+        ERRORS.labels(self.name, error_type).inc()
         log.exception("reconcile failed", extra={"controller": self.name, "key": key})
         self.queue.retry(key)
 

@@ -9,15 +9,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from prometheus_client import (
-    CONTENT_TYPE_LATEST,
-    REGISTRY,
-    CollectorRegistry,
-    Counter,
-    Gauge,
-    Histogram,
-    generate_latest,
-)
+from prometheus_client import REGISTRY, CollectorRegistry
+
+from tmc.observability import catalogue, exposition
+from tmc.observability.catalogue import HUB, SIM
 
 REQUEST_LABELS = ("verb", "group", "version", "resource", "subresource", "scope", "component")
 # kube-apiserver's buckets for apiserver_request_duration_seconds.
@@ -25,32 +20,44 @@ DURATION_BUCKETS = (0.005, 0.025, 0.05, 0.1, 0.2, 0.4, 0.6, 0.8, 1, 1.25, 1.5, 2
 READ_ONLY = "readOnly"
 MUTATING = "mutating"
 
-# prometheus_client appends _total to counters, so this is exposed as apiserver_request_total.
-REQUEST_TOTAL = Counter(
-    "apiserver_request",
+SERVERS = (HUB, SIM)  # the processes that run an API server
+
+REQUEST_TOTAL = catalogue.counter(
+    "apiserver_request_total",
     "Counter of apiserver requests broken out for each verb, API resource, scope, component and HTTP response code.",
     (*REQUEST_LABELS, "code"),
+    owners=SERVERS,
+    promql="sum by (code) (rate(apiserver_request_total[5m]))",
 )
-REQUEST_DURATION = Histogram(
+REQUEST_DURATION = catalogue.histogram(
     "apiserver_request_duration_seconds",
-    "Response latency distribution in seconds for each verb, API resource, subresource, scope and component.",
+    "Response latency distribution in seconds for each verb, API resource, subresource, scope and component "
+    "(watches excluded).",
     REQUEST_LABELS,
+    owners=SERVERS,
+    promql="histogram_quantile(0.99, sum by (le, verb) (rate(apiserver_request_duration_seconds_bucket[5m])))",
     buckets=DURATION_BUCKETS,
 )
-CURRENT_INFLIGHT = Gauge(
+CURRENT_INFLIGHT = catalogue.gauge(
     "apiserver_current_inflight_requests",
     "Number of requests currently being served, by kind (readOnly or mutating).",
     ("request_kind",),
+    owners=SERVERS,
+    promql="max_over_time(apiserver_current_inflight_requests[5m])",
 )
-REGISTERED_WATCHERS = Gauge(
+REGISTERED_WATCHERS = catalogue.gauge(
     "apiserver_registered_watchers",
     "Number of currently registered watchers for a given resource.",
     ("group", "version", "kind"),
+    owners=SERVERS,
+    promql="sum by (kind) (apiserver_registered_watchers)",
 )
 WATCHERS = REGISTERED_WATCHERS  # short name used by the watch handler
-LONGRUNNING_REQUESTS = Gauge(
+LONGRUNNING_REQUESTS = catalogue.gauge(
     "apiserver_longrunning_requests",
     "Number of active long-running requests (watches, logs, exec).",
+    owners=SERVERS,
+    promql="apiserver_longrunning_requests",
 )
 
 # Export both inflight series at zero from the start so rate/alert queries never see a missing series.
@@ -114,4 +121,4 @@ def longrunning() -> Iterator[None]:
 
 def render_metrics(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
     """Exposition bytes and the content type to serve them with on /metrics."""
-    return generate_latest(registry), CONTENT_TYPE_LATEST
+    return exposition.render(registry)

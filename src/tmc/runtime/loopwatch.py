@@ -18,13 +18,16 @@ import time
 from collections import deque
 from collections.abc import Callable
 
-from prometheus_client import Counter
+from tmc.observability import catalogue
+from tmc.observability.catalogue import HUB
 
 log = logging.getLogger("tmc.runtime.loopwatch")
 
-STALLS = Counter(
-    "tmc_event_loop_stalls",
+STALLS = catalogue.counter(
+    "tmc_event_loop_stalls_total",
     "Times this process's event loop did not run for more than a second (stopped, suspended or starved).",
+    owners=(HUB,),  # the heartbeat controller: it must know of its own stalls to judge heartbeats fairly
+    promql="increase(tmc_event_loop_stalls_total[15m]) > 0",
 )
 # Unlike CLOCK_MONOTONIC, CLOCK_BOOTTIME keeps counting while the machine is suspended.
 _BOOTTIME = getattr(time, "CLOCK_BOOTTIME", None)

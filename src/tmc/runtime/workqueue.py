@@ -8,10 +8,30 @@ from __future__ import annotations
 
 import asyncio
 
-from prometheus_client import Counter, Gauge
+from tmc.observability import catalogue
+from tmc.observability.catalogue import HUB, SIM, SYNCER
 
-QUEUE_DEPTH = Gauge("workqueue_depth", "Current depth of the work queue", ["name"])
-QUEUE_ADDS = Counter("workqueue_adds", "Keys added to the work queue", ["name"])
+QUEUE_DEPTH = catalogue.gauge(
+    "workqueue_depth",
+    "Keys waiting in a work queue (one queue per controller).",
+    ("name",),
+    owners=(HUB, SIM, SYNCER),
+    promql="max_over_time(workqueue_depth[10m]) > 100",
+)
+QUEUE_ADDS = catalogue.counter(
+    "workqueue_adds_total",
+    "Keys added to a work queue (a key already waiting is not added twice).",
+    ("name",),
+    owners=(HUB, SIM, SYNCER),
+    promql="sum by (name) (rate(workqueue_adds_total[5m]))",
+)
+QUEUE_RETRIES = catalogue.counter(
+    "workqueue_retries_total",
+    "Keys put back with back-off after a failed reconcile.",
+    ("name",),
+    owners=(HUB, SIM, SYNCER),
+    promql="sum by (name) (rate(workqueue_retries_total[5m]))",
+)
 
 
 class WorkQueue:
@@ -53,6 +73,7 @@ class WorkQueue:
     def retry(self, key: str) -> None:
         failures = self._failures.get(key, 0)
         self._failures[key] = failures + 1
+        QUEUE_RETRIES.labels(self.name).inc()
         self.add_after(key, min(60.0, 0.005 * (2**failures)))
 
     def forget(self, key: str) -> None:
@@ -60,3 +81,7 @@ class WorkQueue:
 
     def __len__(self) -> int:
         return len(self._queued)
+
+    def keys(self) -> set[str]:
+        """The keys waiting, a copy."""
+        return set(self._queued)

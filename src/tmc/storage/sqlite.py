@@ -44,6 +44,7 @@ from tmc.storage.metrics import (
     STORAGE_OBJECTS,
     STORAGE_WRITE_FAILURES,
     STORAGE_WRITES,
+    WATCH_CACHE,
 )
 from tmc.storage.sqlite_writer import Operation, SqliteWriter, WriteOp, compact_range, load
 from tmc.storage.watchers import StoreWatch, WatcherHub
@@ -330,7 +331,9 @@ class SqliteStore:
         rev = self._current_rev
         if 0 < at_rev < rev:
             if at_rev < self.compacted_rev:
+                WATCH_CACHE.miss()
                 raise CompactedError(at_rev, self.compacted_rev)
+            WATCH_CACHE.hit()
             rev = at_rev
         return self._scan(prefix, start_after, rev)
 
@@ -384,8 +387,12 @@ class SqliteStore:
         if self._closed:
             raise StorageError("", "store is closed")
         if from_rev < self.compacted_rev:
+            WATCH_CACHE.miss()
             raise CompactedError(from_rev, self.compacted_rev)
-        replay = self._history.since(from_rev, prefix) if from_rev < self._current_rev else []
+        replay: list[Event] = []
+        if from_rev < self._current_rev:
+            WATCH_CACHE.hit()
+            replay = self._history.since(from_rev, prefix)
         watch = StoreWatch(self._hub, prefix, from_rev, replay, self._watch_queue_size)
         self._hub.add(watch)
         return watch

@@ -55,6 +55,7 @@ class Syncer:
         down_requests = metrics.RequestCounter(name, "downstream")
         self.hub = KubeClient(hub_config, base_url=hub_config.base_url, observe=hub_requests)
         down_config = load_kubeconfig(config.downstream_kubeconfig)
+        self.member_cluster = down_config.cluster or down_config.context
         self.down = KubeClient(down_config, connections=max(16, config.concurrency * 2), observe=down_requests)
         # The heartbeat has its own connections on both sides, so it is never queued behind sync traffic: a late
         # heartbeat would make a busy but healthy target look dead. Downstream: the Node and Pod watches hold one
@@ -233,6 +234,9 @@ class Syncer:
             synced, pending, failed = self.engine.counts()
             for state, value in (("synced", synced), ("pending", pending), ("failed", failed)):
                 metrics.OBJECTS.labels(self.config.sync_target_name, state).set(value)
+            self.engine.observe_state()
+        ready, _ = self.readiness()
+        metrics.TARGET_HEALTH.labels(self.config.sync_target_name, self.member_cluster).set(1 if ready else 0)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
     async def _healthz(self, request: web.Request) -> web.Response:

@@ -23,9 +23,10 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL, syncable, syncer_finalizer
 from tmc.client import JSON_PATCH, ApiError, Conflict, Invalid, KubeClient, NotFound, Unreachable, error_type
@@ -45,6 +46,7 @@ from tmc.syncer.transform import (
 )
 
 log = logging.getLogger("tmc.syncer")
+T = TypeVar("T")
 
 SEP = "|"
 NAMESPACE_CLEAN_DELAY = 5.0  # seconds a downstream namespace outlives its upstream one (kcp: 30 s)
@@ -195,6 +197,7 @@ class Engine:
                 self.failed.add(key)
                 rid = key.split(SEP, 1)[0]
                 metrics.SYNC_ERRORS.labels(self.target.name, rid, error_type(e)).inc()
+                metrics.ERRORS.labels(self.target.name, error_type(e)).inc()
                 level = logging.WARNING if isinstance(e, ApiError | Unreachable) else logging.ERROR
                 log.log(level, "sync failed", extra={"key": key, "error": str(e)}, exc_info=level == logging.ERROR)
                 self.queue.retry(key)
@@ -273,7 +276,6 @@ class Engine:
             written = await self._write_down(resource, namespace, down_ns, desired, previous, down)
         self.downstream[resource.id].remember(written)
         self.applied[key] = Applied(desired, str(written["metadata"].get("uid") or ""))
-        metrics.SYNCED_RESOURCES.labels(self.target.name, resource.id, "down").inc()
         return up
 
     async def _write_down(
@@ -289,17 +291,19 @@ class Engine:
         started = time.perf_counter()
         result = "error"
         path = resource.item(down_ns, str(desired["metadata"]["name"]))
+        patch = merge_patch(previous.desired if previous else None, desired)
+        collection = resource.collection(down_ns)
         try:
             if down is None:
                 try:
-                    written = await self.down.create(resource.collection(down_ns), desired)
+                    written = await self._write(resource, "create", self.down.create(collection, desired))
                 except Conflict:
-                    written = await self.down.patch(path, merge_patch(previous.desired if previous else None, desired))
+                    written = await self._write(resource, "update", self.down.patch(path, patch))
             else:
                 try:
-                    written = await self.down.patch(path, merge_patch(previous.desired if previous else None, desired))
+                    written = await self._write(resource, "update", self.down.patch(path, patch))
                 except NotFound:
-                    written = await self.down.create(resource.collection(down_ns), desired)
+                    written = await self._write(resource, "create", self.down.create(collection, desired))
             result = "success"
         finally:
             self._observe("down", resource, namespace, result, started)
@@ -348,13 +352,13 @@ class Engine:
         result = "error"
         try:
             path = self._vw_item(resource, cluster, namespace, name) + "/status"
+            ops = [{"op": "add", "path": "/status", "value": status}]
             with self._span("status-report", resource, up) if tracing.enabled else _NO_SPAN:
-                written = await self.vw.patch(path, [{"op": "add", "path": "/status", "value": status}], JSON_PATCH)
+                written = await self._write(resource, "status", self.vw.patch(path, ops, JSON_PATCH))
             result = "success"
         finally:
             self._observe("up", resource, namespace, result, started)
         self.up[resource.id].remember(written)
-        metrics.SYNCED_RESOURCES.labels(self.target.name, resource.id, "up").inc()
 
     # ---------------------------------------------------------------- deletion
 
@@ -409,9 +413,8 @@ class Engine:
             uid = str(down["metadata"].get("uid") or "")
             started = time.perf_counter()
             try:
-                answer = await self.down.delete(
-                    path, {"preconditions": {"uid": uid}, "propagationPolicy": "Background"}
-                )
+                options = {"preconditions": {"uid": uid}, "propagationPolicy": "Background"}
+                answer = await self._write(resource, "delete", self.down.delete(path, options))
             except ApiError as e:
                 self._observe("down", resource, namespace, "error", started)
                 if isinstance(e, NotFound):
@@ -421,7 +424,6 @@ class Engine:
                     continue
                 raise
             self._observe("down", resource, namespace, "success", started)
-            metrics.SYNCED_RESOURCES.labels(self.target.name, resource.id, "down").inc()
             # A Status means it is gone; the object itself means downstream finalizers hold it (its DELETED event
             # requeues the key).
             return isinstance(answer, dict) and answer.get("kind") == "Status"
@@ -501,6 +503,37 @@ class Engine:
 
     def _vw_item(self, resource: SyncedResource, cluster: str, namespace: str, name: str) -> str:
         return f"/clusters/{cluster}{resource.item(namespace, name)}"
+
+    async def _write(self, resource: SyncedResource, operation: str, call: Awaitable[T]) -> T:
+        """One write (create, update, delete downstream; status to the hub), counted and timed as syncer_operations."""
+        started = time.perf_counter()
+        result = "error"
+        try:
+            value = await call
+            result = "success"
+            return value
+        finally:
+            labels = (self.target.name, resource.id, operation)
+            metrics.OPERATIONS.labels(*labels, result).inc()
+            metrics.OPERATION_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+
+    def observe_state(self) -> None:
+        """Set the gauges of what this engine holds, by resource (and namespace): called when /metrics is scraped."""
+        name = self.target.name
+        synced: Counter[tuple[str, str]] = Counter()
+        for key in self.applied:
+            rid, _cluster, namespace, _name = key.split(SEP)
+            synced[(rid, self._ns_label(namespace))] += 1
+        metrics.SYNCED_RESOURCES.clear()
+        for (rid, namespace), count in synced.items():
+            metrics.SYNCED_RESOURCES.labels(name, rid, namespace).set(count)
+        states = {"synced": self.applied.keys(), "pending": self.queue.keys(), "failed": self.failed}
+        for rid in self.resources:
+            for state in states:
+                metrics.RESOURCES.labels(name, rid, state).set(0)
+        for state, keys in states.items():
+            for rid, count in Counter(key.split(SEP, 1)[0] for key in keys).items():
+                metrics.RESOURCES.labels(name, rid, state).set(count)
 
     def _observe(self, direction: str, resource: SyncedResource, namespace: str, result: str, started: float) -> None:
         metrics.SYNC_DURATION.labels(

@@ -51,6 +51,7 @@ from tmc.apimachinery.conditions import find
 from tmc.apimachinery.meta import parse_time
 from tmc.apimachinery.resources import ResourceInfo, cluster_of_key
 from tmc.apimachinery.selectors import EVERYTHING, LabelSelector, label_selector_from_object
+from tmc.controllers.placement import metrics
 from tmc.controllers.placement.algorithm import divide, divide_for
 from tmc.controllers.placement.events import NORMAL, EventRecorder
 from tmc.controllers.placement.model import Decision, Policy
@@ -96,6 +97,7 @@ class _Item:
     desired: set[str]
     placements: list[_Selecting]
     in_scope: bool = False
+    key: str = ""
 
 
 class AssignmentController(Controller):
@@ -121,6 +123,8 @@ class AssignmentController(Controller):
         self._not_ready_since: dict[str, float] = {}  # key -> when its Ready condition last turned False/Unknown
         self._held: set[str] = set()  # namespaces with a workload waiting for its new targets
         self._announced: dict[str, tuple[Any, ...]] = {}  # workload uid -> what its last Event said
+        # workload key -> when its latest unplaced change reached us (tmc_placement_latency_seconds)
+        self._changed_at: dict[str, float] = {}
 
     # ------------------------------------------------------------------ events -> namespaces
 
@@ -180,6 +184,7 @@ class AssignmentController(Controller):
         ns_key = NAMESPACES.key(parts[4], None, parts[5])
         if event.type == "DELETED":
             self._announced.pop(str(_md(event.obj).get("uid", "")), None)
+            self._changed_at.pop(key, None)
         elif (
             event.type == "MODIFIED"
             and event.prev is not None
@@ -189,6 +194,8 @@ class AssignmentController(Controller):
             # Syncers' finalizers and status reports, and status: they matter only while a move waits for
             # availability. Without this, every syncer write re-planned the whole namespace.
             return ()
+        if is_workload(event.obj):
+            self._changed_at.setdefault(key, time.monotonic())
         return (ns_key,)
 
     # ------------------------------------------------------------------ reconcile
@@ -208,6 +215,11 @@ class AssignmentController(Controller):
             self._held.discard(key)
             return None
         items = self._items(ws, ns_name, selecting)
+        looked = time.monotonic()
+        for item in items:
+            if is_workload(item.obj):
+                # Listed before its event arrived: the change reached the scheduler now.
+                self._changed_at.setdefault(item.key, looked)
         now_text = meta.now_rfc3339()
         known = self._target_names.keys()
         held_any = False
@@ -283,6 +295,14 @@ class AssignmentController(Controller):
                     if ok and is_workload(item.obj)
                 )
             )
+            for (item, plan), ok in zip(batch, applied, strict=True):
+                if ok and plan.added:
+                    self._placed(ws, item, plan.added)
+        for item, _ in plans:
+            # A change that needed no placement write (one placed above is gone already); a change that arrived
+            # while this reconcile ran is left for the next one.
+            if self._changed_at.get(item.key, looked) <= looked:
+                self._changed_at.pop(item.key, None)
         # A copy kept without any write (its target left the decision and rests) is announced too.
         await asyncio.gather(
             *(self._announce(ws, item, plan, graced) for item, plan in plans if plan.empty and plan.held)
@@ -294,6 +314,13 @@ class AssignmentController(Controller):
         held_keys = {k for _, p in plans for k in p.held}
         waits = [w for w in (wait, *(graced[k] + 0.05 for k in held_keys if k in graced)) if w is not None]
         return requeue(min(waits)) if waits else None
+
+    def _placed(self, ws: str, item: _Item, added: list[str]) -> None:
+        started = self._changed_at.pop(item.key, None)
+        deciding = [p for p in item.placements if any(d.key in added for d in p.decisions)]
+        if started is not None and deciding:
+            strategy = deciding[0].policy.strategy
+            metrics.PLACEMENT_LATENCY.labels(ws, strategy).observe(time.monotonic() - started)
 
     def _finalized_keys(self, item: _Item) -> list[str]:
         """The desired keys whose syncer finalizer the hub adds with the label: those whose syncer syncs the type."""
@@ -338,7 +365,7 @@ class AssignmentController(Controller):
                 labels = _md(entry.obj).get("labels") or {}
                 chosen = [p for p in selecting if p.workloads.matches(labels)]
                 desired = {d.key for p in chosen for d in p.decisions}
-                items.append(_Item(info, entry.obj, entry.rev, desired, chosen, in_scope=bool(chosen)))
+                items.append(_Item(info, entry.obj, entry.rev, desired, chosen, bool(chosen), entry.key))
         # Dependencies follow the workloads that reference them, whatever the workloadSelector says.
         by_ref = {(it.info.plural, str(_md(it.obj)["name"])): it for it in items if it.info.group == ""}
         for it in items:

@@ -231,7 +231,7 @@ class PlacementController(MultiPrefixController):
         self._unsatisfied.discard(key)
         ws, name = cluster_of_key(key), key.rsplit("/", 1)[1]
         try:
-            metrics.PLACEMENT_SELECTED_TARGETS.remove(ws, name)
+            metrics.PLACEMENT_SELECTED_TARGETS.remove(name, ws)
         except KeyError:
             pass
 
@@ -286,10 +286,11 @@ class PlacementController(MultiPrefixController):
             self._unsatisfied.add(key)
         else:
             self._unsatisfied.discard(key)
-        metrics.PLACEMENT_DECISION_SECONDS.observe(time.perf_counter() - started)
-        outcome = "no_location" if result is None else ("scheduled" if result.scheduled else "unschedulable")
+        candidates = metrics.candidates_bucket(len(targets))
+        metrics.PLACEMENT_DECISION_SECONDS.labels(policy.strategy, candidates).observe(time.perf_counter() - started)
+        outcome = "error" if result is None else ("success" if result.scheduled else "no_targets")
         metrics.PLACEMENT_DECISIONS.labels(policy.strategy, outcome, ws).inc()
-        metrics.PLACEMENT_SELECTED_TARGETS.labels(ws, name).set(len(decisions))
+        metrics.PLACEMENT_SELECTED_TARGETS.labels(name, ws).set(len(decisions))
 
         new_status = self._status(status, source, result, decisions, bool(namespaces), policy)
         if new_status != status:

@@ -26,12 +26,9 @@ is assigned to the target, with every state present (zeros included); `available
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import NamedTuple
-
-from prometheus_client import REGISTRY
-from prometheus_client.core import GaugeMetricFamily
 
 from tmc.api.workload import (
     CONDITION_READY,
@@ -43,6 +40,8 @@ from tmc.api.workload import (
     SYNCER_FINALIZER_PREFIX,
 )
 from tmc.apimachinery.conditions import is_true
+from tmc.observability import catalogue, exposition
+from tmc.observability.exposition import label_value
 from tmc.protocol.keys import sync_target_key
 from tmc.protocol.workloads import available_on, is_workload
 from tmc.registry.resources import ResourceRegistry
@@ -50,6 +49,18 @@ from tmc.storage.interface import Entry, Store
 
 NAME = "tmc_workload_sync_status"
 LABELS = ("workspace", "sync_target", "resource", "state")
+MEANING = (
+    "Objects assigned to a SyncTarget by sync state (pending, synced, available, deleting), from what the hub "
+    "knows; workspace and sync_target name the SyncTarget, resource is the plural."
+)
+catalogue.describe(
+    NAME,
+    "gauge",
+    MEANING,
+    LABELS,
+    owners=(catalogue.HUB,),
+    promql='sum by (sync_target) (tmc_workload_sync_status{state="pending"})',
+)
 STATES = ("pending", "synced", "available", "deleting")
 _PENDING, _SYNCED, _AVAILABLE, _DELETING = range(4)
 
@@ -187,32 +198,23 @@ class WorkloadSyncStatusCollector:
     def detach(self, store: Store) -> None:
         self._sources = [s for s in self._sources if s.store is not store]
 
-    def describe(self) -> Iterable[GaugeMetricFamily]:
-        # Without this the registry would run a full collect to learn the name at registration.
-        return [_family()]
+    name = NAME
 
-    def collect(self) -> Iterator[GaugeMetricFamily]:
+    def samples(self) -> Iterator[str]:
         counts: Counts = {}
         for source in list(self._sources):
             source.count(counts)
-        family = _family()
-        for (workspace, name, resource), series in sorted(counts.items()):
+        for (workspace, target, resource), series in sorted(counts.items()):
+            head = (
+                f'{NAME}{{workspace="{label_value(workspace)}",sync_target="{label_value(target)}",'
+                f'resource="{label_value(resource)}",state="'
+            )
             for state, value in enumerate(series.by_state):
                 if state == _AVAILABLE and not series.workload:
                     continue
-                family.add_metric([workspace, name, resource, STATES[state]], value)
-        yield family
+                yield f'{head}{STATES[state]}"}} {float(value)}\n'
 
 
-def _family() -> GaugeMetricFamily:
-    return GaugeMetricFamily(
-        NAME,
-        "Objects assigned to a SyncTarget by sync state (pending, synced, available, deleting), from what the hub "
-        "knows; workspace and sync_target name the SyncTarget, resource is the plural.",
-        labels=LABELS,
-    )
-
-
-# One per process, registered on import like the module-level metrics; hubs attach their store to it.
+# One per process, exposed on import like the module-level metrics; hubs attach their store to it.
 COLLECTOR = WorkloadSyncStatusCollector()
-REGISTRY.register(COLLECTOR)
+exposition.register(COLLECTOR)

@@ -8,22 +8,28 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prometheus_client import Gauge
+from tmc.observability import catalogue
 
-CLUSTER_CAPACITY = Gauge(
+CLUSTER_CAPACITY = catalogue.gauge(
     "tmc_cluster_capacity",
     "Capacity a member cluster reports (cpu in cores, memory in bytes, pods as a count).",
     ["workspace", "cluster", "resource"],
+    owners=(catalogue.HUB,),
+    promql='tmc_cluster_capacity{resource="cpu"}',
 )
-CLUSTER_UTILIZATION = Gauge(
+CLUSTER_UTILIZATION = catalogue.gauge(
     "tmc_cluster_utilization_ratio",
     "Allocated over allocatable per resource of a member cluster (0 to 1).",
     ["workspace", "cluster", "resource"],
+    owners=(catalogue.HUB,),
+    promql="tmc_cluster_utilization_ratio > 0.85",
 )
-CLUSTER_HEALTH = Gauge(
+CLUSTER_HEALTH = catalogue.gauge(
     "tmc_cluster_health_score",
     "Health of a member cluster from 0 (not Ready) to 1 (fresh heartbeat, no sync failures, not saturated).",
     ["workspace", "cluster"],
+    owners=(catalogue.HUB,),
+    promql="tmc_cluster_health_score < 0.5",
 )
 
 

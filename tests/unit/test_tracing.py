@@ -43,6 +43,7 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
     monkeypatch.setattr(tracing, "enabled", True)
     monkeypatch.setattr(tracing, "_annotate", True)
+    monkeypatch.setattr(tracing, "reconcile_roots", True)
     yield exporter
     provider.shutdown()
 
@@ -274,3 +275,23 @@ def test_a_reconcile_continues_the_trace_its_object_carries(spans: InMemorySpanE
         assert {c.parent.span_id for c in commits if c.parent} == {continued.context.span_id, root.context.span_id}
 
     asyncio.run(main())
+
+
+def test_a_member_cluster_traces_only_reconciles_that_continue_a_trace(
+    spans: InMemorySpanExporter, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tracing, "reconcile_roots", False)
+
+    async def main() -> None:
+        store = SqliteStore(str(tmp_path / "tmc.db"), compact_interval=0)
+        await store.start()
+        try:
+            await store.create("/registry/things/b", {"metadata": {"name": "b"}})
+            controller = _Recorder(store)
+            await controller.traced_process("/registry/things/b")
+            assert controller.seen == [None] and store.get("/registry/things/b-child") is not None
+        finally:
+            await store.close()
+
+    asyncio.run(main())
+    assert spans.get_finished_spans() == ()

@@ -99,16 +99,21 @@ def start_tracing(
     endpoint: str | None,
     sample_ratio: float | None,
     *,
-    annotate: bool = False,
+    hub: bool = False,
     attributes: dict[str, str] | None = None,
 ) -> None:
-    """Configure tracing for this process (`annotate`: record trace context on written objects, the hub only); a
-    setting that can never work is a usage error."""
+    """Configure tracing for this process; a setting that can never work is a usage error. Only the `hub` records
+    trace context on the objects it writes and traces reconciles that continue no trace."""
     from tmc.observability import tracing
 
     try:
         tracing.configure(
-            service_name, endpoint=endpoint, sample_ratio=sample_ratio, attributes=attributes, annotate=annotate
+            service_name,
+            endpoint=endpoint,
+            sample_ratio=sample_ratio,
+            attributes=attributes,
+            annotate=hub,
+            root_reconciles=hub,
         )
     except tracing.TracingConfigError as e:
         raise click.UsageError(str(e)) from None

@@ -99,7 +99,7 @@ def server(
     from tmc.server.hub import ServerConfig, serve
 
     configure_logging(log_level, component="server")
-    start_tracing("tmc-hub", tracing_endpoint, tracing_sample_ratio, annotate=True)
+    start_tracing("tmc-hub", tracing_endpoint, tracing_sample_ratio, hub=True)
     config = ServerConfig(
         data_dir=data_dir,
         bind_address=bind_address,

@@ -169,6 +169,9 @@ class Controller(abc.ABC):
     async def traced_process(self, key: str) -> None:
         """`process` inside the reconcile's span."""
         parent = self.trace_parent(key)
+        if parent is None and not tracing.reconcile_roots:
+            await self.process(key)
+            return
         # Only a reconcile that continues an object's trace passes it on through the writes it makes.
         attributes = {"controller": self.name, "key": key}
         with tracing.span(f"reconcile {self.name}", parent=parent, attributes=attributes, carry=parent is not None):

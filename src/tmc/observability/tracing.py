@@ -42,6 +42,9 @@ enabled = False
 # Whether this process records trace context on the objects it writes: the hub does; a simulated member cluster,
 # whose objects are the syncers' downstream copies, must not.
 _annotate = False
+# Whether a reconcile that continues no trace is a span of its own (a new trace). The hub's are; a simulated member
+# cluster's controllers stand in for a real member's, which trace nothing of their own (only their API requests).
+reconcile_roots = False
 _provider: TracerProvider | None = None
 _tracer: trace.Tracer = trace.NoOpTracer()
 
@@ -138,12 +141,13 @@ def configure(
     attributes: Mapping[str, str] | None = None,
     env: Mapping[str, str] | None = None,
     annotate: bool = False,
+    root_reconciles: bool = False,
 ) -> bool:
     """Start exporting spans when an endpoint is given by flag or environment; True when tracing is on.
 
     Raises TracingConfigError for settings that can never work (a malformed OTEL_TRACES_SAMPLER_ARG or protocol);
     an unreachable endpoint is only a logged warning: tracing must never stop the process it observes."""
-    global enabled, _annotate, _provider, _tracer
+    global enabled, _annotate, reconcile_roots, _provider, _tracer
     env = os.environ if env is None else env
     chosen = settings(endpoint, sample_ratio, env)
     if chosen is None:
@@ -175,6 +179,7 @@ def configure(
     _provider = provider
     _tracer = provider.get_tracer("tmc")
     _annotate = annotate
+    reconcile_roots = root_reconciles
     enabled = True
     _probe(url)
     log.info("tracing on", extra={"endpoint": url, "protocol": protocol, "sample_ratio": ratio})
@@ -183,9 +188,9 @@ def configure(
 
 def shutdown() -> None:
     """Flush what is buffered and stop exporting (tests; the SDK also does this at exit)."""
-    global enabled, _annotate, _provider, _tracer
+    global enabled, _annotate, reconcile_roots, _provider, _tracer
     provider, _provider = _provider, None
-    enabled = _annotate = False
+    enabled = _annotate = reconcile_roots = False
     _tracer = trace.NoOpTracer()
     if provider is not None:
         provider.shutdown()

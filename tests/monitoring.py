@@ -17,14 +17,9 @@ PROMETHEUS_RULE = ROOT / "deploy" / "prometheus" / "tmc-prometheusrule.yaml"
 DASHBOARDS = ROOT / "deploy" / "grafana"
 OBSERVABILITY_DOC = ROOT / "docs" / "observability.md"
 
-# Metrics the rules or dashboards use that no process exports yet; they land in the same release. When one lands,
-# delete it here: its panels then must have data in tests/e2e/test_prometheus.py.
-PENDING_METRICS: frozenset[str] = frozenset(
-    {
-        "tmc_cluster_resource_utilization_percent",
-        "tmc_component_health",
-    }
-)
+# Metrics the rules or dashboards use that no process exports yet. When one lands, delete it here: its panels then
+# must have data in tests/e2e/test_prometheus.py.
+PENDING_METRICS: frozenset[str] = frozenset()
 
 # Panels whose series appear only when something goes wrong (errors, overflows, failed decisions): empty is right on
 # a healthy system. (dashboard uid, panel title)

@@ -12,12 +12,15 @@ import datetime
 import os
 import signal
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
 import orjson
 import pytest
 import yaml
+from prometheus_client.parser import text_string_to_metric_families
 
 from tests.e2e.harness import Kubectl, TmcUp, free_port, wait_until
 from tmc.api.workload import deletion_annotation, state_label, status_diff_annotation
@@ -381,3 +384,118 @@ def test_unschedulable_stops_new_placements_and_evict_after_moves_workloads(syst
                 "-p",
                 '{"spec":{"unschedulable":false,"evictAfter":null}}',
             )
+
+
+# ---------------------------------------------------------------------------------------------------- health monitor
+
+
+def syncer_health_base(system: TmcUp, cluster: str) -> str:
+    """http://127.0.0.1:<health port> of a cluster's syncer, from `<data-dir>/up.json`."""
+    with open(os.path.join(system.data_dir, "up.json"), "rb") as f:
+        described = orjson.loads(f.read())
+    member = next(c for c in described["clusters"] if c["name"] == cluster)
+    return str(member["syncer"]["health"]).rsplit("/", 1)[0]
+
+
+def http_get(url: str) -> tuple[int, str, str]:
+    """Status, body and Content-Type of a plain HTTP GET (the syncer's health port), errors included."""
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read().decode(), response.headers["Content-Type"]
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(), e.headers["Content-Type"]
+
+
+def hub_samples(hub: Kubectl) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+    text = hub.run("get", "--raw", "/metrics").stdout
+    return {
+        (sample.name, frozenset(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def health_column(hub: Kubectl) -> dict[str, str]:
+    """NAME -> HEALTH in `kubectl get synctargets`."""
+    lines = hub.run("get", "synctargets").stdout.splitlines()
+    header = lines[0].split()
+    return {row.split()[0]: row.split()[header.index("HEALTH")] for row in lines[1:]}
+
+
+def score(hub: Kubectl, cluster: str) -> float | None:
+    labels = frozenset({"cluster": cluster, "workspace": "root", "location": REGIONS[cluster]}.items())
+    return hub_samples(hub).get(("tmc_cluster_health_score", labels))
+
+
+REGIONS = {"cluster-1": "us-east-1", "cluster-2": "eu-central-1", "cluster-3": "ap-southeast-1"}
+
+
+def test_readyz_verbose_lists_every_check_on_the_hub_and_a_syncer(system: TmcUp) -> None:
+    hub = system.kubectl()
+    lines = hub.run("get", "--raw", "/readyz?verbose").stdout.splitlines()
+    assert lines[:3] == ["[+]ping ok", "[+]storage ok", "[+]watch-cache ok"], lines
+    assert "[+]controller-synctarget-heartbeat ok" in lines and "[+]controller-placement-scheduler ok" in lines
+    assert lines[-3:] == ["[+]startup ok", "[+]shutdown ok", "readyz check passed"], lines
+    assert hub.run("get", "--raw", "/livez").stdout == "ok"
+    assert hub.run("get", "--raw", "/readyz/storage").stdout == "ok"
+    assert hub.run("get", "--raw", "/healthz?verbose").stdout == "[+]ping ok\n[+]storage ok\nhealthz check passed\n"
+
+    base = syncer_health_base(system, "cluster-1")
+    assert http_get(f"{base}/readyz") == (200, "ok", "text/plain; charset=utf-8")
+    assert http_get(f"{base}/readyz?verbose")[:2] == (
+        200,
+        "[+]ping ok\n[+]hub-connection ok\n[+]informer-sync ok\n[+]watches ok\n[+]member-cluster ok\n"
+        "readyz check passed\n",
+    )
+    assert http_get(f"{base}/livez?verbose")[:2] == (200, "[+]ping ok\nlivez check passed\n")
+    assert http_get(f"{base}/readyz/member-cluster")[:2] == (200, "ok")
+    assert http_get(f"{base}/readyz/nope")[0] == 404
+
+
+def test_a_stopped_cluster_turns_unhealthy_with_a_reason(system: TmcUp) -> None:
+    hub = system.kubectl()
+    wait_until(lambda: health_column(hub).get("cluster-3") == "Healthy", timeout=20, what="cluster-3 Healthy")
+    before = wait_until(lambda: score(hub, "cluster-3"), timeout=10, what="a health score for cluster-3")
+    assert before > 50, before
+    base = syncer_health_base(system, "cluster-3")
+    pid = system.pid("cluster-3")
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        # Its syncer's probe fails: its readiness says so at once, with the reason on the per-check path.
+        _, body, _ = wait_until(
+            lambda: (got := http_get(f"{base}/readyz?verbose"))[0] == 500 and got,
+            timeout=PERIOD + 15,
+            what="the syncer's /readyz to fail",
+        )
+        assert "[-]member-cluster failed: reason withheld\n" in body and body.endswith("readyz check failed\n")
+        code, reason, _ = http_get(f"{base}/readyz/member-cluster")
+        assert code == 500 and reason.startswith("internal server error: member cluster not answering since")
+
+        # The hub: Healthy=False, Unreachable (the syncer said why its heartbeats stopped), in the HEALTH column.
+        target = wait_until(
+            lambda: (
+                (st := hub.json("get", "synctarget", "cluster-3"))
+                and condition(st, "Healthy").get("reason") == "Unreachable"
+                and st
+            ),
+            timeout=THRESHOLD + 20,
+            what="cluster-3 Healthy=False, Unreachable",
+        )
+        healthy = condition(target, "Healthy")
+        assert healthy["status"] == "False" and "member cluster not answering" in healthy["message"], healthy
+        assert health_column(hub)["cluster-3"] == "Unreachable"
+        assert health_column(hub)["cluster-1"] == "Healthy"
+        assert score(hub, "cluster-3") == 0.0  # not Ready
+        samples = hub_samples(hub)
+        component = ("tmc_component_health", frozenset({"component": "syncer/cluster-3"}.items()))
+        assert samples[component] == 0.0
+        assert samples[("tmc_component_health", frozenset({"component": "overall"}.items()))] == 0.5
+        disconnected = {"cluster": "cluster-3", "status": "disconnected"}.items()
+        assert samples[("tmc_syncer_connections", frozenset(disconnected))] == 1.0
+        age = samples[("tmc_syncer_heartbeat_age_seconds", frozenset({"cluster": "cluster-3"}.items()))]
+        assert age >= THRESHOLD, age
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_until(lambda: health_column(hub).get("cluster-3") == "Healthy", timeout=30, what="cluster-3 Healthy again")
+    wait_until(lambda: (score(hub, "cluster-3") or 0) > 50, timeout=10, what="the score back up")
+    assert http_get(f"{base}/readyz")[:2] == (200, "ok")

@@ -173,10 +173,15 @@ def test_synctarget_status_and_printer_columns(hub: Hub, make_workspace: Callabl
     assert updated["status"] == SYNC_TARGET_STATUS
 
     lines = ws.kubectl.run("get", "synctargets").stdout.splitlines()
-    assert lines[0].split() == ["NAME", "READY", "REGION", "ZONE", "SYNCED", "KEY", "AGE"]
+    assert lines[0].split() == ["NAME", "READY", "REGION", "ZONE", "HEALTH", "SYNCED", "KEY", "AGE"]
     row = lines[1].split()
-    # READY is the heartbeat controller's verdict on the 2023 heartbeat (stale), so only the other columns are fixed.
-    assert [row[0], *row[2:6]] == ["us-west1", "us-west1", "us-west1-a", "12", key]
+    # READY and HEALTH are the heartbeat controller's verdicts on the 2023 heartbeat (stale), so they are checked
+    # once it has looked at the new status.
+    assert [row[0], *row[2:4], *row[5:7]] == ["us-west1", "us-west1", "us-west1-a", "12", key]
+    wait_until(
+        lambda: ws.kubectl.run("get", "synctargets").stdout.splitlines()[1].split()[4] == "HeartbeatStale",
+        what="HEALTH to say HeartbeatStale",
+    )
     # The category lists every TMC kind at once.
     assert "synctarget.workload.kcp.io/us-west1" in ws.kubectl.run("get", "kcp", "-o", "name").stdout.split()
 

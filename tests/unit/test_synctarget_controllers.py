@@ -17,7 +17,7 @@ from tmc.api.workload import SYNC_TARGET_KEY_LABEL, SYNC_TARGETS
 from tmc.apimachinery.conditions import condition, find, set_condition, summarize
 from tmc.apimachinery.quantity import quantity_value
 from tmc.controllers.synctarget.heartbeat import READY_INPUTS, heartbeat_condition
-from tmc.controllers.synctarget.metrics import health_score
+from tmc.observability.health import health_score
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.service import WriteOptions
 
@@ -66,6 +66,11 @@ def test_missing_and_stale_heartbeats_use_kcp_reasons(tmp_path: Path) -> None:
             stale = cond(env, "old", "HeartbeatHealthy")["message"]
             beat = (env.get(SYNC_TARGETS, "old") or {})["status"]["lastSyncerHeartbeatTime"]
             assert stale == f"No heartbeat since {beat}"
+            # The health monitor's verdict says the same in its own words.
+            healthy = cond(env, "old", "Healthy")
+            assert (healthy["status"], healthy["reason"]) == ("False", "HeartbeatStale")
+            assert healthy["message"] == f"no heartbeat since {beat} (threshold 300s)"
+            assert cond(env, "new", "Healthy")["reason"] == "HeartbeatStale"
 
     run(main())
 
@@ -79,8 +84,13 @@ def test_ready_turns_false_when_heartbeats_stop_without_any_event(tmp_path: Path
             await env.until(lambda: cond(env, "eu-1", "Ready").get("status") == "False", "Ready=False", timeout=3)
             assert time.monotonic() - started < 1.5
             assert cond(env, "eu-1", "Ready")["lastTransitionTime"] >= first["lastTransitionTime"]
+            assert (cond(env, "eu-1", "Healthy")["status"], cond(env, "eu-1", "Healthy")["reason"]) == (
+                "False",
+                "HeartbeatStale",
+            )
             await env.heartbeat("eu-1")  # the syncer is back
             await env.until(lambda: cond(env, "eu-1", "Ready").get("status") == "True", "Ready=True again")
+            assert cond(env, "eu-1", "Healthy")["reason"] == "Healthy"
 
     run(main())
 
@@ -129,19 +139,45 @@ def test_cluster_metrics(tmp_path: Path) -> None:
                 "allocated": {"cpu": "7500m", "memory": "15Gi", "pods": "11"},
                 "syncerStatus": {"syncedResources": 9, "pendingResources": 0, "failedResources": 1},
             }
-            await env.target("metrics-1", status=status)
+            await env.target("metrics-1", {REGION: "eu"}, status=status)
 
             def sample(name: str, **labels: str) -> float | None:
-                return REGISTRY.get_sample_value(name, {"workspace": "root", "cluster": "metrics-1", **labels})
+                return REGISTRY.get_sample_value(name, {"cluster": "metrics-1", **labels})
+
+            def score() -> float | None:
+                return sample("tmc_cluster_health_score", workspace="root", location="eu")
 
             await env.until(lambda: sample("tmc_cluster_capacity", resource="cpu"), "capacity gauge")
             assert sample("tmc_cluster_capacity", resource="memory") == 64 * 2**30
             assert sample("tmc_cluster_utilization_ratio", resource="cpu") == 0.5
             assert sample("tmc_cluster_utilization_ratio", resource="pods") == pytest.approx(0.1)
-            score = sample("tmc_cluster_health_score")
-            assert score is not None and 0.9 < score < 0.97  # one failed sync in ten costs 0.04
+            assert sample("tmc_cluster_resource_utilization_percent", resource="cpu") == 50.0
+            first = score()
+            assert first is not None and 90 < first < 97  # one failed sync in ten costs 4 points
+
+            # More pods scheduled: utilization follows the next heartbeat.
+            busier = {**status, "allocated": {"cpu": "15", "memory": "60Gi", "pods": "55"}}
+            await env.heartbeat("metrics-1", extra=busier)
+            await env.until(lambda: sample("tmc_cluster_utilization_ratio", resource="cpu") == 1.0, "cpu saturated")
+            assert sample("tmc_cluster_resource_utilization_percent", resource="pods") == 50.0
+            assert sample("tmc_cluster_capacity", resource="cpu") == 16
+            saturated = score()
+            assert saturated is not None and saturated < first  # saturation costs points
+
+            # Failures beyond 10 % of the synced objects: Healthy=False, and the score drops further.
+            failing = {**busier, "syncerStatus": {"syncedResources": 5, "pendingResources": 0, "failedResources": 5}}
+            await env.heartbeat("metrics-1", extra=failing)
+            await env.until(lambda: cond(env, "metrics-1", "Healthy").get("reason") == "SyncFailures", "SyncFailures")
+            await env.until(lambda: (score() or 100) < saturated, "the score to drop with the failures")
+
+            # Bigger nodes: the capacity gauge follows.
+            grown = {**failing, "capacity": {"cpu": "32", "memory": "64Gi", "pods": "110"}}
+            await env.heartbeat("metrics-1", extra=grown)
+            await env.until(lambda: sample("tmc_cluster_capacity", resource="cpu") == 32, "capacity grows")
+
             await env.service.delete(SYNC_TARGETS, "root", None, "metrics-1", {})
-            await env.until(lambda: sample("tmc_cluster_health_score") is None, "series removed with the target")
+            await env.until(lambda: score() is None, "series removed with the target")
+            assert sample("tmc_cluster_capacity", resource="cpu") is None
 
     run(main())
 
@@ -221,11 +257,35 @@ def test_set_condition_keeps_transition_time_while_status_holds() -> None:
     ("args", "want"),
     [
         ((False, 1.0, 30.0, 10, 0, 0, 0.0), 0.0),
-        ((True, 0.0, 30.0, 10, 0, 0, 0.0), 1.0),
-        ((True, 30.0, 30.0, 0, 0, 0, 0.0), 0.8),
-        ((True, 0.0, 30.0, 0, 0, 10, 0.0), 0.6),
-        ((True, 0.0, 30.0, 0, 0, 0, 1.0), 0.8),
+        ((True, 0.0, 30.0, 10, 0, 0, 0.0), 100.0),
+        ((True, 15.0, 30.0, 10, 0, 0, 0.0), 90.0),
+        ((True, 30.0, 30.0, 0, 0, 0, 0.0), 80.0),
+        ((True, 0.0, 30.0, 0, 0, 10, 0.0), 60.0),
+        ((True, 0.0, 30.0, 5, 5, 0, 0.0), 95.0),
+        ((True, 0.0, 30.0, 0, 0, 0, 0.95), 90.0),
+        ((True, 0.0, 30.0, 0, 0, 0, 1.0), 80.0),
     ],
 )
 def test_health_score(args: tuple[Any, ...], want: float) -> None:
     assert health_score(*args) == pytest.approx(want)
+
+
+def test_healthy_names_an_unreachable_member_as_the_cause_of_a_stale_heartbeat(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Env(tmp_path) as env:
+            await env.target("eu-1")
+            unreachable = condition(
+                "MemberClusterReachable", False, "MemberClusterUnreachable", "member cluster not answering", "Error"
+            )
+            # The syncer says its member does not answer, while the heartbeat is still fresh: healthy for now.
+            await env.heartbeat("eu-1", extra={"conditions": set_condition(conditions(env, "eu-1"), unreachable)})
+            await env.until(lambda: cond(env, "eu-1", "MemberClusterReachable"), "the syncer's condition")
+            assert cond(env, "eu-1", "Healthy")["reason"] == "Healthy"
+            # Then the heartbeat goes stale: the reason is the member, not the syncer.
+            await env.heartbeat("eu-1", ready=False)
+            await env.until(lambda: cond(env, "eu-1", "Healthy").get("reason") == "Unreachable", "Unreachable")
+            healthy = cond(env, "eu-1", "Healthy")
+            assert (healthy["status"], healthy["message"]) == ("False", "member cluster not answering")
+            assert cond(env, "eu-1", "Ready")["status"] == "False"
+
+    run(main())

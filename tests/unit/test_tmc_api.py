@@ -315,10 +315,15 @@ def test_sync_target_columns() -> None:
     obj["metadata"]["creationTimestamp"] = "2023-02-01T11:00:00Z"
     obj["metadata"]["labels"][workload.SYNC_TARGET_KEY_LABEL] = keys.sync_target_key("root", "eu-1")
     names, cells = _cells(SYNC_TARGETS, obj)
-    assert names == ["Name", "Ready", "Region", "Zone", "Synced", "Key", "Age"]
-    assert cells == ["eu-1", "True", "eu-central-1", "eu-central-1a", 12, keys.sync_target_key("root", "eu-1"), "60m"]
+    assert names == ["Name", "Ready", "Region", "Zone", "Health", "Synced", "Key", "Age"]
+    key = keys.sync_target_key("root", "eu-1")
+    assert cells == ["eu-1", "True", "eu-central-1", "eu-central-1a", None, 12, key, "60m"]
+    # HEALTH is the Healthy condition's reason.
+    stale = {"type": "Healthy", "status": "False", "reason": "HeartbeatStale", "message": "no heartbeat since ..."}
+    obj["status"]["conditions"].append(stale)
+    assert _cells(SYNC_TARGETS, obj)[1][4] == "HeartbeatStale"
     obj.pop("status")
-    assert _cells(SYNC_TARGETS, obj)[1][1] is None and _cells(SYNC_TARGETS, obj)[1][4] is None
+    assert _cells(SYNC_TARGETS, obj)[1][1] is None and _cells(SYNC_TARGETS, obj)[1][5] is None
 
 
 def test_location_and_placement_columns() -> None:

@@ -64,12 +64,20 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 
 # kcp's SyncTarget condition types and reasons; SyncerReady is set by the TMC syncer, kcp never did.
 CONDITION_READY = "Ready"
-# Seconds without a syncer heartbeat before a SyncTarget turns Ready=False (kcp's --sync-target-heartbeat-threshold).
-DEFAULT_HEARTBEAT_THRESHOLD = 30.0
+# Seconds without a syncer heartbeat before a SyncTarget turns Ready=False and its syncer counts as unhealthy (kcp's
+# --sync-target-heartbeat-threshold; the product plan's production default). `tmc up` passes its own, shorter one.
+DEFAULT_HEARTBEAT_THRESHOLD = 120.0
 CONDITION_HEARTBEAT_HEALTHY = "HeartbeatHealthy"
 CONDITION_SYNCER_READY = "SyncerReady"
 CONDITION_SYNCER_AUTHORIZED = "SyncerAuthorized"
 CONDITION_API_IMPORTER_READY = "APIImporterReady"
+# TMC's health monitor verdict (docs/observability.md, Health): reason Healthy, HeartbeatStale, Unreachable or
+# SyncFailures. Not an input of Ready: sync failures alone must not move workloads away.
+CONDITION_HEALTHY = "Healthy"
+# Set by the syncer: False while its member cluster's API does not answer its probe (it then sends no heartbeats).
+# Not an input of Ready either: the heartbeat threshold stays the one grace period before failover.
+CONDITION_MEMBER_REACHABLE = "MemberClusterReachable"
+REASON_MEMBER_UNREACHABLE = "MemberClusterUnreachable"
 REASON_ERROR_HEARTBEAT = "ErrorHeartbeat"
 REASON_SYNCER_UNAUTHORIZED = "SyncerUnauthorized"
 
@@ -355,6 +363,7 @@ SYNC_TARGET_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Ready", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Ready")].status'},
     {"name": "Region", "type": "string", "jsonPath": f".metadata.labels['{REGION_LABEL}']"},
     {"name": "Zone", "type": "string", "jsonPath": f".metadata.labels['{ZONE_LABEL}']"},
+    {"name": "Health", "type": "string", "jsonPath": '.status.conditions[?(@.type=="Healthy")].reason'},
     {"name": "Synced", "type": "integer", "jsonPath": ".status.syncerStatus.syncedResources"},
     {"name": "Key", "type": "string", "jsonPath": f".metadata.labels['{SYNC_TARGET_KEY_LABEL}']"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},

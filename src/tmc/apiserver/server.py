@@ -19,14 +19,16 @@ from tmc.apiserver.authn import CALLER, Authenticator, authenticate
 from tmc.apiserver.connections import ConnectionLimits, GuardedSite
 from tmc.apiserver.handlers import ApiHandler
 from tmc.apiserver.httputil import MAX_BODY_BYTES, status_response
-from tmc.observability import metrics
+from tmc.observability import health, metrics
 from tmc.observability.health import Check
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import ObjectService
+from tmc.storage.health import storage_check, store_checks
 from tmc.storage.interface import Store
 
 log = logging.getLogger("tmc.server")
 _HEALTH_PATHS = ("/livez", "/readyz", "/healthz")
+_NOT_FOUND = "404 page not found\n"  # Go's http.NotFound, for an unknown /readyz/<check>
 VirtualWorkspace = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -74,6 +76,7 @@ class ApiServer:
         # Run before the server's own (health, authentication); `tmc sim-cluster` puts its outage switch here.
         self.extra_middlewares = tuple(middlewares)
         self.readiness = readiness
+        self.store = store
         self.stopping = asyncio.Event()
         self.ready = False
         self.port = config.secure_port
@@ -122,22 +125,43 @@ class ApiServer:
             self._site = None
         bodies.shutdown_workers()
 
-    def _health(self, path: str) -> web.Response:
-        if not path.startswith("/readyz"):
-            return web.Response(text="ok")
-        if not self.ready:
-            return web.Response(status=503, text="shutting down")
-        failed = [c for c in self.readiness() if not c.ok]
-        if failed:
-            text = "\n".join(f"[-]{c.name} failed: {c.message}" for c in failed) + "\nreadyz check failed"
-            return web.Response(status=503, text=text)
-        return web.Response(text="ok")
+    def liveness_checks(self) -> list[Check]:
+        """`/livez` and `/healthz`: the process serves and its store takes writes (kube-apiserver lists etcd here)."""
+        return [Check("ping", True), storage_check(self.store)]
+
+    def readiness_checks(self) -> list[Check]:
+        """`/readyz`: liveness, the watch cache, the composition root's checks (one per controller), startup done
+        and not shutting down."""
+        starting = not self.ready and not self.stopping.is_set()
+        return [
+            Check("ping", True),
+            *store_checks(self.store),
+            *self.readiness(),
+            Check("startup", not starting, "still starting" if starting else ""),
+            Check("shutdown", not self.stopping.is_set(), "shutting down" if self.stopping.is_set() else ""),
+        ]
+
+    def _health(self, request: web.Request) -> web.Response:
+        endpoint, _, check = request.path.strip("/").partition("/")
+        if endpoint not in ("livez", "readyz", "healthz"):  # /livezfoo
+            return web.Response(status=404, text=_NOT_FOUND, headers=health.HEADERS)
+        checks = self.readiness_checks() if endpoint == "readyz" else self.liveness_checks()
+        if check:
+            answer = health.render_one(checks, check)
+            status, body = answer if answer is not None else (404, _NOT_FOUND)
+        else:
+            query = {key: request.query.getall(key) for key in request.query}
+            status, body = health.render(endpoint, checks, query)
+        if status != 200:
+            # The reasons the response withholds (kube-apiserver logs them at V(2)).
+            log.debug(f"{endpoint} check failed", extra={"path": request.path_qs, "failed": health.failures(checks)})
+        return web.Response(status=status, text=body, headers=health.HEADERS)
 
     @web.middleware
     async def _middleware(self, request: web.Request, handler: Handler) -> web.StreamResponse:
         path = request.path
         if path.startswith(_HEALTH_PATHS):
-            return self._health(path)
+            return self._health(request)
         try:
             request[CALLER] = authenticate(self.authenticators, request)
         except errors.StatusError as e:

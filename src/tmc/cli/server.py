@@ -37,10 +37,11 @@ if TYPE_CHECKING:
 )
 @click.option(
     "--sync-target-heartbeat-threshold",
-    default="30s",
+    default="2m",
     show_default=True,
     type=Duration(),
-    help="A SyncTarget whose syncer has not sent a heartbeat for this long turns Ready=False (e.g. 30s, 1m).",
+    help="A SyncTarget whose syncer has not sent a heartbeat for this long turns Ready=False and Healthy=False "
+    "(e.g. 30s, 2m).",
 )
 @click.option(
     "--request-header-timeout",

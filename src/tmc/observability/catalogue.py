@@ -121,6 +121,11 @@ def gauge(
     return Gauge(name, meaning, labels, registry=registry)
 
 
+def gauge_of(doc: MetricDoc, registry: CollectorRegistry | None = REGISTRY) -> Gauge:
+    """A Gauge for a gauge catalogued already with `describe` (one entry that several processes share)."""
+    return gauge(doc.name, doc.meaning, doc.labels, owners=doc.owners, promql=doc.promql, registry=registry)
+
+
 def histogram(
     name: str,
     meaning: str,

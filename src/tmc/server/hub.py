@@ -14,6 +14,7 @@ from tmc.api.workload import DEFAULT_HEARTBEAT_THRESHOLD
 from tmc.apiserver.server import ApiServer, ListenConfig
 from tmc.apiserver.virtual import syncer as syncer_vw
 from tmc.controllers.core.wiring import core_controllers
+from tmc.controllers.health.monitor import MONITOR
 from tmc.controllers.runtime import Controller
 from tmc.controllers.status import StatusAggregationController
 from tmc.controllers.status import metrics as sync_status_metrics
@@ -46,6 +47,7 @@ class Hub(ServerProcess):
     async def prepare(self) -> None:
         assert self.store is not None
         sync_status_metrics.COLLECTOR.attach(self.store, self.registry)
+        MONITOR.attach(self.store, self.manager.checks, self.config.sync_target_heartbeat_threshold)
 
     def build_controllers(self) -> list[Controller]:
         store, registry, service = self.store, self.registry, self.service
@@ -74,6 +76,7 @@ class Hub(ServerProcess):
     def release(self) -> None:
         assert self.store is not None
         sync_status_metrics.COLLECTOR.detach(self.store)
+        MONITOR.detach(self.store)
 
     async def start(self) -> None:
         await super().start()

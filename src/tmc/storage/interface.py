@@ -87,6 +87,10 @@ class Store(Protocol):
 
     async def start(self) -> None: ...
 
+    def problem(self) -> str:
+        """Why the store cannot take writes now, "" when it can (the health monitor's storage check)."""
+        ...
+
     async def close(self) -> None:
         """Finish pending writes, end all watches, release files."""
         ...

@@ -111,6 +111,7 @@ class SqliteStore:
         self._writer: SqliteWriter | None = None
         self._closed = False
         self._close_task: asyncio.Task[None] | None = None
+        self._commit_error = ""  # the last commit's error, until a commit succeeds again
 
     # --- lifecycle -------------------------------------------------------------------------------------------
 
@@ -177,6 +178,19 @@ class SqliteStore:
             if not future.done():
                 future.set_result(False)
         self._rev_waiters.clear()
+
+    def problem(self) -> str:
+        """Why the store cannot take writes now ("" when it can): closed, its writer thread gone, or its last commit
+        failed (until one succeeds)."""
+        if self._closed:
+            return "store is closed"
+        if self._writer is None:
+            return "store not started"
+        if not self._writer.alive:
+            return "writer thread stopped"
+        if self._commit_error:
+            return f"last commit failed: {self._commit_error}"
+        return ""
 
     # --- writes ----------------------------------------------------------------------------------------------
 
@@ -251,6 +265,7 @@ class SqliteStore:
         if error is not None:
             self._on_failure(ops, error)
             return
+        self._commit_error = ""
         STORAGE_COMMIT_SECONDS.observe(seconds)
         STORAGE_BATCH_SIZE.observe(len(ops))
         state, tombstones, history, pending, inflight = (
@@ -298,6 +313,7 @@ class SqliteStore:
     def _on_failure(self, ops: list[WriteOp], error: BaseException) -> None:
         # Writes queued after the failed ones were checked against an overlay that included them, so every
         # uncommitted write fails; the writer drops the ones it has not reached yet (same or older epoch).
+        self._commit_error = str(error) or type(error).__name__
         doomed = ops
         if max(op.epoch for op in ops) == self._epoch:
             self._epoch += 1

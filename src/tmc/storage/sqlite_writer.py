@@ -201,6 +201,10 @@ class SqliteWriter:
     def start(self) -> None:
         self._thread.start()
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive() and not self._stopping
+
     def submit(self, op: WriteOp) -> None:
         # Writes submitted in one turn of the event loop go to the thread as one item: one wake-up (and GIL
         # hand-over) per turn instead of per write, which was a sixth of a busy server's CPU.

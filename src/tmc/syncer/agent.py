@@ -13,6 +13,8 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from tmc.client import ApiError, KubeClient, Unreachable, load_kubeconfig
+from tmc.observability import health
+from tmc.observability.health import Check
 from tmc.protocol.keys import sync_target_key
 from tmc.syncer import metrics
 from tmc.syncer.engine import Engine
@@ -177,19 +179,25 @@ class Syncer:
             log.warning("watch disconnected", extra={"informer": informer.name, "error": informer.last_error})
 
     def readiness(self, hub_watches: bool = True) -> tuple[bool, str]:
+        """Ready, or the first failing readiness check's reason."""
+        failed = next((c for c in self.readiness_checks(hub_watches) if not c.ok), None)
+        return (True, "syncing") if failed is None else (False, failed.message)
+
+    def readiness_checks(self, hub_watches: bool = True) -> list[Check]:
+        """`/readyz`'s checks, in the order a starting syncer passes them."""
         if self.engine is None:
-            return False, "connecting to the hub"
+            return [Check("ping", True), Check("hub-connection", False, "connecting to the hub")]
         waiting = [i.name for i in self.informers if not i.synced.is_set()]
-        if waiting:
-            return False, "waiting for the initial lists of " + ", ".join(waiting)
         skipped = set() if hub_watches else self._hub_side()
         down = [i.name for i in self.informers if not i.connected and i not in skipped]
-        if down:
-            return False, "not connected: " + ", ".join(down)
         problem = self.heartbeat.downstream_problem() if self.heartbeat is not None else None
-        if problem is not None:
-            return False, problem
-        return True, "syncing"
+        return [
+            Check("ping", True),
+            Check("hub-connection", True),
+            Check("informer-sync", not waiting, "waiting for the initial lists of " + ", ".join(waiting)),
+            Check("watches", not down, "not connected: " + ", ".join(down)),
+            Check("member-cluster", problem is None, problem or ""),
+        ]
 
     def syncer_ready(self) -> tuple[bool, str]:
         """What the heartbeat reports as SyncerReady: readiness without the hub watches. The hub only hears it when
@@ -217,7 +225,9 @@ class Syncer:
         if cfg.metrics_port:
             routes.setdefault(cfg.metrics_port, []).append(("/metrics", self._metrics))
         if cfg.health_port:
-            routes.setdefault(cfg.health_port, []).extend([("/healthz", self._healthz), ("/readyz", self._readyz)])
+            for endpoint in ("livez", "readyz", "healthz"):
+                pair = [(f"/{endpoint}", self._health), (f"/{endpoint}/{{check:.+}}", self._health)]
+                routes.setdefault(cfg.health_port, []).extend(pair)
         for port, handlers in routes.items():
             app = web.Application()
             for path, handler in handlers:
@@ -239,12 +249,18 @@ class Syncer:
         metrics.TARGET_HEALTH.labels(self.config.sync_target_name, self.member_cluster).set(1 if ready else 0)
         return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
-    async def _healthz(self, request: web.Request) -> web.Response:
-        return web.Response(text="ok")
-
-    async def _readyz(self, request: web.Request) -> web.Response:
-        ready, message = self.readiness()
-        return web.Response(status=200 if ready else 503, text=message)
+    async def _health(self, request: web.Request) -> web.Response:
+        """kube-apiserver's health endpoints: `/livez` and `/healthz` check that the process serves, `/readyz` that
+        the syncer syncs (observability/health.py renders them)."""
+        endpoint = request.path.strip("/").split("/")[0]
+        checks = self.readiness_checks() if endpoint == "readyz" else [Check("ping", True)]
+        name = request.match_info.get("check")
+        if name:
+            answer = health.render_one(checks, name)
+            status, body = answer if answer is not None else (404, "404 page not found\n")
+        else:
+            status, body = health.render(endpoint, checks, {k: request.query.getall(k) for k in request.query})
+        return web.Response(status=status, text=body, headers=health.HEADERS)
 
 
 async def run(config: SyncerConfig) -> None:

@@ -22,7 +22,9 @@ plus one period of the cluster going silent. Any other answer (a 403, a 404) cou
 hub's threshold stays the only grace period, so a slow answer never flips Ready on its own.
 
 The `SyncerReady` condition is written separately and only when it changes, with a `test` on the current conditions
-so the hub's heartbeat controller's own conditions are never overwritten.
+so the hub's heartbeat controller's own conditions are never overwritten. So is `MemberClusterReachable`: False, with
+the probe's error, as soon as the member stops answering (the hub then names the cause of the stale heartbeat:
+reason Unreachable in `Healthy`), True again once it answers.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit
 
-from tmc.api.workload import CONDITION_SYNCER_READY
+from tmc.api.workload import CONDITION_MEMBER_REACHABLE, CONDITION_SYNCER_READY, REASON_MEMBER_UNREACHABLE
 from tmc.apimachinery.meta import now_rfc3339
 from tmc.apimachinery.quantity import format_quantity, parse_resource_list
 from tmc.client import JSON_PATCH, SYNC_TARGET, ApiError, Conflict, Invalid, KubeClient, NotFound, Unreachable
@@ -278,6 +280,7 @@ class Heartbeat:
         self.resources = MemberResources(down, name, on_connection)
         self.last_success: float | None = None
         self._reported_ready: bool | None = None
+        self._reported_reachable: bool | None = None
         # Wall-clock time the member cluster stopped answering and why, None while it answers.
         self.downstream_silent_since: float | None = None
         self.downstream_error = ""
@@ -311,12 +314,14 @@ class Heartbeat:
             await self.resources.wait_synced(self.period)
         # No heartbeat without an answer from the member cluster (see the module docstring).
         if not await self._member_answers():
+            await self._report_reachable()
             return False
         try:
             await self.beat()
         except (ApiError, Unreachable) as e:
             log.warning("heartbeat failed; retrying", extra={"error": str(e)})
             return False
+        await self._report_reachable()
         return True
 
     async def _member_answers(self) -> bool:
@@ -365,29 +370,61 @@ class Heartbeat:
         ready, message = self.ready()
         if ready == self._reported_ready:
             return
+        if await self._write_condition(CONDITION_SYNCER_READY, ready, "" if ready else "SyncerNotReady", message):
+            self._reported_ready = ready
+
+    async def _report_reachable(self) -> None:
+        problem = self.downstream_problem()
+        reachable = problem is None
+        if reachable == self._reported_reachable:
+            return
+        reason = "" if reachable else REASON_MEMBER_UNREACHABLE
+        if await self._write_condition(CONDITION_MEMBER_REACHABLE, reachable, reason, problem or "", only_change=True):
+            self._reported_reachable = reachable
+
+    async def _write_condition(
+        self, type_: str, ok: bool, reason: str, message: str, *, only_change: bool = False
+    ) -> bool:
+        """Set one condition on the SyncTarget, leaving the others as they are; False when it was not written.
+        `only_change`: a True condition that is not there yet is not added (nothing to clear)."""
         try:
             current = await self.hub.get(self.path)
         except (ApiError, Unreachable) as e:
             log.warning("could not read the SyncTarget", extra={"error": str(e)})
-            return
+            return False
         conditions = list((current.get("status") or {}).get("conditions") or [])
+        existing = next((c for c in conditions if c.get("type") == type_), None)
+        status = "True" if ok else "False"
+        since = None
+        if existing is None and only_change and ok:
+            return True
+        if existing is not None:
+            if (existing.get("status"), existing.get("reason", ""), existing.get("message")) == (
+                status,
+                reason,
+                message,
+            ):
+                return True  # already says so (a restarted syncer)
+            # The transition time moves only when the status does.
+            since = existing.get("lastTransitionTime") if existing.get("status") == status else None
         condition = {
-            "type": CONDITION_SYNCER_READY,
-            "status": "True" if ready else "False",
-            "reason": "" if ready else "SyncerNotReady",
+            "type": type_,
+            "status": status,
+            "reason": reason,
             "message": message,
-            "lastTransitionTime": now_rfc3339(),
+            "lastTransitionTime": since or now_rfc3339(),
         }
-        if not ready:
+        if not ok:
             condition["severity"] = "Error"
-        kept = [c for c in conditions if c.get("type") != CONDITION_SYNCER_READY]
+        kept = [c for c in conditions if c.get("type") != type_]
         ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/uid", "value": self.uid}]
         if "conditions" in (current.get("status") or {}):
             ops.append({"op": "test", "path": "/status/conditions", "value": conditions})
         ops.append({"op": "add", "path": "/status/conditions", "value": [*kept, condition]})
         try:
             await self.hub.patch(self.path, ops, JSON_PATCH)
-            self._reported_ready = ready
         except (ApiError, Unreachable) as e:
-            # The conditions changed under us (or the hub is away): the next heartbeat tries again.
-            log.info("SyncerReady not written this round", extra={"error": str(e)})
+            # The conditions changed under us (or the hub is away): the next round tries again.
+            log.info(f"{type_} not written this round", extra={"error": str(e)})
+            return False
+        return True

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tmc.observability import catalogue
+from tmc.observability import catalogue, fleet_metrics
 from tmc.observability.catalogue import SYNCER
 from tmc.observability.hitrate import HitRate
 
@@ -45,22 +45,9 @@ SYNC_ERRORS = catalogue.counter(
     owners=OWNERS,
     promql="sum by (cluster, error_type) (rate(tmc_syncer_sync_errors_total[5m]))",
 )
-CONNECTIONS = catalogue.gauge(
-    "tmc_syncer_connections",
-    "Watch connections by state, connected or disconnected (on a syncer: its own watches of the hub and the member "
-    "cluster; on the hub: 1 for the state of each SyncTarget's syncer).",
-    ("cluster", "status"),
-    owners=OWNERS,
-    promql='tmc_syncer_connections{status="disconnected"} > 0',
-)
-HEARTBEAT_AGE = catalogue.gauge(
-    "tmc_syncer_heartbeat_age_seconds",
-    "Seconds since the last heartbeat the hub accepted (on a syncer: -1 before the first; on the hub: from each "
-    "SyncTarget's lastHeartbeatTime).",
-    ("cluster",),
-    owners=OWNERS,
-    promql="max by (cluster) (tmc_syncer_heartbeat_age_seconds) > 60",
-)
+# Shared with the hub, which exports the same names for every SyncTarget: one catalogue entry each.
+CONNECTIONS = catalogue.gauge_of(fleet_metrics.CONNECTIONS)
+HEARTBEAT_AGE = catalogue.gauge_of(fleet_metrics.HEARTBEAT_AGE)
 LISTS = catalogue.counter(
     "tmc_syncer_lists_total",
     "Full lists by an informer: initial (at start, retried until it succeeds) or expired (the watch answered 410). "

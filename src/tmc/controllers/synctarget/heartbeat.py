@@ -23,21 +23,25 @@ import orjson
 
 from tmc.api.workload import (
     CONDITION_API_IMPORTER_READY,
+    CONDITION_HEALTHY,
     CONDITION_HEARTBEAT_HEALTHY,
+    CONDITION_MEMBER_REACHABLE,
     CONDITION_READY,
     CONDITION_SYNCER_READY,
     DEFAULT_HEARTBEAT_THRESHOLD,
     REASON_ERROR_HEARTBEAT,
+    REGION_LABEL,
     SYNC_TARGET_KEY_LABEL,
     SYNC_TARGETS,
 )
-from tmc.apimachinery.conditions import SEVERITY_WARNING, condition, is_true, set_condition, summarize
+from tmc.apimachinery.conditions import SEVERITY_WARNING, condition, find, is_true, set_condition, summarize
 from tmc.apimachinery.meta import parse_time
 from tmc.apimachinery.quantity import parse_resource_list
 from tmc.apimachinery.resources import cluster_of_key
 from tmc.controllers.placement.model import Target
 from tmc.controllers.runtime import Controller, Result, requeue
 from tmc.controllers.synctarget import metrics
+from tmc.observability import health
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
@@ -70,6 +74,35 @@ def heartbeat_condition(
             SEVERITY_WARNING,
         ), None
     return condition(CONDITION_HEARTBEAT_HEALTHY, True), expires
+
+
+def syncer_health(
+    name: str, status: dict[str, Any], now: float, threshold: float, excused: float = 0.0
+) -> health.ComponentHealth:
+    """The health monitor's verdict on one SyncTarget's syncer, from its status."""
+    beat = status.get("lastSyncerHeartbeatTime")
+    last = parse_time(beat)
+    counters = status.get("syncerStatus") or {}
+    # The syncer's own report that its member's API does not answer names the cause of a stale heartbeat.
+    reachable = find(status.get("conditions"), CONDITION_MEMBER_REACHABLE)
+    unreachable = (
+        str(reachable.get("message") or "unreachable") if reachable and reachable.get("status") == "False" else ""
+    )
+    return health.syncer_health(
+        name,
+        heartbeat_age=None if last is None else max(0.0, now - last - excused),
+        threshold=threshold,
+        synced=int(counters.get("syncedResources") or 0),
+        failed=int(counters.get("failedResources") or 0),
+        last_heartbeat=str(beat or ""),
+        unreachable=unreachable,
+    )
+
+
+def healthy_condition(verdict: health.ComponentHealth) -> dict[str, Any]:
+    """The `Healthy` condition; its reason (Healthy included) is what `kubectl get synctargets` shows as HEALTH."""
+    ok = verdict.state == health.HEALTHY
+    return condition(CONDITION_HEALTHY, ok, verdict.reason, verdict.message, "" if ok else SEVERITY_WARNING)
 
 
 class HeartbeatController(Controller):
@@ -129,10 +162,11 @@ class HeartbeatController(Controller):
 
         now = self.clock()
         status = obj.get("status") or {}
-        heartbeat, expires = heartbeat_condition(
-            status.get("lastSyncerHeartbeatTime"), now, self.threshold, self._excused(key, status, now)
-        )
+        excused = self._excused(key, status, now)
+        heartbeat, expires = heartbeat_condition(status.get("lastSyncerHeartbeatTime"), now, self.threshold, excused)
         conditions = set_condition(status.get("conditions"), heartbeat)
+        verdict = syncer_health(name, status, now, self.threshold, excused)
+        conditions = set_condition(conditions, healthy_condition(verdict))
         ready = summarize(CONDITION_READY, conditions, READY_INPUTS)
         if ready is not None:
             conditions = set_condition(conditions, ready)
@@ -178,7 +212,7 @@ class HeartbeatController(Controller):
         target = Target.from_object(obj, cluster, "")
         last = parse_time(status.get("lastSyncerHeartbeatTime"))
         counters = status.get("syncerStatus") or {}
-        score = metrics.health_score(
+        score = health.health_score(
             is_true(conditions, CONDITION_READY),
             now - last if last is not None else None,
             self.threshold,
@@ -190,6 +224,7 @@ class HeartbeatController(Controller):
         metrics.publish(
             cluster,
             name,
+            str((obj["metadata"].get("labels") or {}).get(REGION_LABEL) or ""),
             parse_resource_list(status.get("capacity")),
             dict(target.allocatable),
             dict(target.allocated),

@@ -1,99 +1,95 @@
-"""Per-SyncTarget gauges: capacity, utilization and a health score.
+"""Per-SyncTarget gauges from each target's status: capacity, utilization and the health score.
 
-Series are labelled by workspace and SyncTarget name: member clusters are few and long-lived, so this stays
-bounded, and without the name the series would be useless. A deleted SyncTarget's series are removed.
+Series are labelled by SyncTarget name (`cluster`): member clusters are few and long-lived, so this stays bounded,
+and without the name the series would be useless. A deleted SyncTarget's series are removed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from prometheus_client.metrics import MetricWrapperBase
+
 from tmc.observability import catalogue
+from tmc.observability.catalogue import HUB
 
 CLUSTER_CAPACITY = catalogue.gauge(
     "tmc_cluster_capacity",
-    "Capacity a member cluster reports (cpu in cores, memory in bytes, pods as a count).",
-    ["workspace", "cluster", "resource"],
-    owners=(catalogue.HUB,),
-    promql='tmc_cluster_capacity{resource="cpu"}',
+    "Capacity a member cluster reports in its SyncTarget's status (cpu in cores, memory in bytes, pods as a count).",
+    ("cluster", "resource"),
+    owners=(HUB,),
+    promql='sum by (resource) (tmc_cluster_capacity{resource="cpu"})',
 )
 CLUSTER_UTILIZATION = catalogue.gauge(
     "tmc_cluster_utilization_ratio",
-    "Allocated over allocatable per resource of a member cluster (0 to 1).",
-    ["workspace", "cluster", "resource"],
-    owners=(catalogue.HUB,),
-    promql="tmc_cluster_utilization_ratio > 0.85",
+    "Allocated over allocatable per resource of a member cluster, from its SyncTarget's status (0 to 1).",
+    ("cluster", "resource"),
+    owners=(HUB,),
+    promql='max by (cluster) (tmc_cluster_utilization_ratio{resource=~"cpu|memory"}) > 0.9',
+)
+CLUSTER_UTILIZATION_PERCENT = catalogue.gauge(
+    "tmc_cluster_resource_utilization_percent",
+    "Allocated over allocatable per resource of a member cluster, as a percentage (0 to 100).",
+    ("cluster", "resource"),
+    owners=(HUB,),
+    promql='topk(5, tmc_cluster_resource_utilization_percent{resource="cpu"})',
 )
 CLUSTER_HEALTH = catalogue.gauge(
     "tmc_cluster_health_score",
-    "Health of a member cluster from 0 (not Ready) to 1 (fresh heartbeat, no sync failures, not saturated).",
-    ["workspace", "cluster"],
-    owners=(catalogue.HUB,),
-    promql="tmc_cluster_health_score < 0.5",
+    "Health of a member cluster from 0 to 100: 0 when its SyncTarget is not Ready, else 100 minus up to 20 points "
+    "as the heartbeat ages towards the threshold, up to 40 for failed and up to 10 for pending objects (as "
+    "fractions of all the syncer counts) and up to 20 for cpu/memory utilization between 90 % and 100 %. "
+    "`location` is the SyncTarget's topology.kubernetes.io/region label.",
+    ("cluster", "workspace", "location"),
+    owners=(HUB,),
+    promql="min by (location) (tmc_cluster_health_score) < 50",
 )
 
-
-def health_score(
-    ready: bool,
-    heartbeat_age: float | None,
-    threshold: float,
-    synced: int,
-    pending: int,
-    failed: int,
-    utilization: float,
-) -> float:
-    """0 when not Ready; otherwise 1 minus penalties for an ageing heartbeat (up to 0.2 as it nears the threshold),
-    failed syncs (up to 0.4) and pending syncs (up to 0.1) as fractions of all synced objects, and saturation
-    (up to 0.2 between 90 % and 100 % utilization). Weighted so that only sync failures can push a Ready cluster
-    below one half."""
-    if not ready:
-        return 0.0
-    score = 1.0
-    if heartbeat_age is not None and threshold > 0:
-        score -= 0.2 * min(1.0, max(0.0, heartbeat_age) / threshold)
-    total = synced + pending + failed
-    if total > 0:
-        score -= 0.4 * failed / total + 0.1 * pending / total
-    if utilization > 0.9:
-        score -= 0.2 * min(1.0, (utilization - 0.9) / 0.1)
-    return round(max(0.0, min(1.0, score)), 3)
-
-
-_published: dict[tuple[str, str], set[str]] = {}
+_published: dict[tuple[str, str], tuple[set[str], tuple[str, str, str] | None]] = {}
 
 
 def publish(
     workspace: str,
     cluster: str,
+    location: str,
     capacity: Mapping[str, float],
     allocatable: Mapping[str, float],
     allocated: Mapping[str, float],
     health: float,
 ) -> None:
+    """Set the gauges of SyncTarget `cluster` in `workspace` from its status."""
     resources = set(capacity) | set(allocatable)
-    for resource in _published.get((workspace, cluster), set()) - resources:
-        _remove(workspace, cluster, resource)
-    _published[(workspace, cluster)] = resources
+    old_resources, old_health = _published.get((workspace, cluster), (set(), None))
+    for resource in old_resources - resources:
+        _remove_resource(cluster, resource)
+    health_labels = (cluster, workspace, location)
+    if old_health is not None and old_health != health_labels:
+        _remove(CLUSTER_HEALTH, old_health)  # its location changed
+    _published[(workspace, cluster)] = (resources, health_labels)
     for resource in resources:
-        CLUSTER_CAPACITY.labels(workspace, cluster, resource).set(capacity.get(resource, allocatable.get(resource, 0)))
+        CLUSTER_CAPACITY.labels(cluster, resource).set(capacity.get(resource, allocatable.get(resource, 0)))
         total = allocatable.get(resource, capacity.get(resource, 0.0))
         ratio = min(1.0, allocated.get(resource, 0.0) / total) if total > 0 else 0.0
-        CLUSTER_UTILIZATION.labels(workspace, cluster, resource).set(ratio)
-    CLUSTER_HEALTH.labels(workspace, cluster).set(health)
+        CLUSTER_UTILIZATION.labels(cluster, resource).set(ratio)
+        CLUSTER_UTILIZATION_PERCENT.labels(cluster, resource).set(round(ratio * 100, 2))
+    CLUSTER_HEALTH.labels(*health_labels).set(health)
 
 
 def forget(workspace: str, cluster: str) -> None:
-    for resource in _published.pop((workspace, cluster), set()):
-        _remove(workspace, cluster, resource)
+    resources, health_labels = _published.pop((workspace, cluster), (set(), None))
+    for resource in resources:
+        _remove_resource(cluster, resource)
+    if health_labels is not None:
+        _remove(CLUSTER_HEALTH, health_labels)
+
+
+def _remove_resource(cluster: str, resource: str) -> None:
+    for gauge in (CLUSTER_CAPACITY, CLUSTER_UTILIZATION, CLUSTER_UTILIZATION_PERCENT):
+        _remove(gauge, (cluster, resource))
+
+
+def _remove(gauge: MetricWrapperBase, labels: tuple[str, ...]) -> None:
     try:
-        CLUSTER_HEALTH.remove(workspace, cluster)
+        gauge.remove(*labels)
     except KeyError:
         pass
-
-
-def _remove(workspace: str, cluster: str, resource: str) -> None:
-    for gauge in (CLUSTER_CAPACITY, CLUSTER_UTILIZATION):
-        try:
-            gauge.remove(workspace, cluster, resource)
-        except KeyError:
-            pass

@@ -1,0 +1,1 @@
+"""The hub's health monitor: component states from the store's and controllers' checks and every SyncTarget."""

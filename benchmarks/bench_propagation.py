@@ -58,6 +58,7 @@ from benchmarks.prop_watch import Facts, Observer, StreamSpec
 from benchmarks.report import Row, row, table
 from tmc.cli.up import System, free_port, start_system
 from tmc.client import KubeClient, load_kubeconfig
+from tmc.observability import tracing
 from tmc.protocol.keys import sync_target_key
 
 HUB = "/clusters/root"
@@ -80,6 +81,7 @@ class PropagationSettings:
     ready_delay: str = "200ms"  # simulated pods turn Ready this long after they are bound
     settle_timeout: float = 180.0
     members_nice: int = 0  # run the simulated clusters at this nice level (they stand in for other machines)
+    tracing: tuple[str, ...] = ()  # tracing flags for every process (benchmarks.bench_tracing)
 
     def quick(self) -> PropagationSettings:
         return dataclasses.replace(self, deployments=100, burst=300, direct=500, settle_timeout=45.0)
@@ -182,7 +184,9 @@ class Bench:
         ) -> None:
             sent = time.monotonic()
             try:
-                await client.create(path, body)
+                # With tracing on in this process, each create sends a sampled traceparent, as a traced client would.
+                with tracing.span("create") if tracing.enabled else contextlib.nullcontext():
+                    await client.create(path, body)
             except Exception as e:  # counted and reported; the stream goes on
                 failures.append(f"{body['metadata']['name']}: {e}")
                 return
@@ -458,7 +462,12 @@ def run(cfg: PropagationSettings | None = None, keep: str | None = None) -> tupl
         data_dir = keep or stack.enter_context(tempfile.TemporaryDirectory(prefix="tmc-bench-prop-"))
         started = time.monotonic()
         system = start_system(
-            data_dir, secure_port=free_port(), clusters=cfg.clusters, ready_delay=cfg.ready_delay, nodes=nodes
+            data_dir,
+            secure_port=free_port(),
+            clusters=cfg.clusters,
+            ready_delay=cfg.ready_delay,
+            nodes=nodes,
+            tracing=cfg.tracing,
         )
         try:
             if cfg.members_nice:

@@ -7,11 +7,13 @@
    tens of thousands of objects those created;
 3. the placement scheduler over 1,000 SyncTargets, in process (benchmarks.bench_scheduler);
 4. TMC end to end (benchmarks.bench_propagation): a hub, 10 simulated clusters and their syncers; propagation and
-   status latency over 1,000 Deployments, and the downstream apply rate.
+   status latency over 1,000 Deployments, and the downstream apply rate;
+5. what tracing costs (benchmarks.bench_tracing): the propagation benchmark, smaller, with tracing off and then on
+   (every span sampled and exported to an OTLP sink), the off values as baselines.
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
-or missed; nothing is asserted. A full run takes about 6 minutes (the propagation part about 4.5 of them); --quick
-about 1.5.
+or missed; nothing is asserted. A full run takes about 10 minutes (propagation about 4.5 of them, tracing about 4);
+--quick about 3.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from benchmarks import (
     bench_scheduler,
     bench_scrape,
     bench_storage,
+    bench_tracing,
     bench_watch,
     bench_yaml,
     loadgen,
@@ -39,7 +42,7 @@ from benchmarks.cpu import CpuWindow
 from benchmarks.report import Row, machine, table, write_json
 from benchmarks.servers import REPO, metric, start_hello, start_hub
 
-PARTS = ("storage", "get", "create", "yaml", "list", "watch", "idle", "scrape", "scheduler", "propagation")
+PARTS = ("storage", "get", "create", "yaml", "list", "watch", "idle", "scrape", "scheduler", "propagation", "tracing")
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
 
 
@@ -119,6 +122,14 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
             r, n = bench_propagation.run(cfg.quick() if quick else cfg)
         except Exception as e:  # the system did not come up: the other parts' results are still worth writing
             r, n = [], [f"propagation: failed: {type(e).__name__}: {e}"]
+        rows += r
+        notes += n
+    if "tracing" in parts:
+        print("... tracing", flush=True)
+        try:
+            r, n = bench_tracing.run(quick)
+        except Exception as e:  # as for propagation: keep the other parts' results
+            r, n = [], [f"tracing: failed: {type(e).__name__}: {e}"]
         rows += r
         notes += n
     notes = loadgen.generator_notes() + notes

@@ -13,7 +13,7 @@ import sys
 import threading
 import time
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -117,10 +117,11 @@ class Hub:
         token: str | None = "admin",
         accept: str = "application/json",
         timeout: float = 30,
+        headers: Mapping[str, str] | None = None,
     ) -> tuple[int, Any]:
         """A raw HTTPS request: returns (status, decoded JSON body or text)."""
         data = body if isinstance(body, bytes) else (orjson.dumps(body) if body is not None else None)
-        req = urllib.request.Request(self.base_url + path, data=data, method=method)
+        req = urllib.request.Request(self.base_url + path, data=data, method=method, headers=dict(headers or {}))
         req.add_header("Accept", accept)
         if data is not None:
             req.add_header("Content-Type", content_type)

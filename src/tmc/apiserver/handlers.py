@@ -29,7 +29,7 @@ from tmc.apiserver.httputil import (
 from tmc.apiserver.lists import list_entries, parse_list_query, query_bool, query_int, serve_watch
 from tmc.apiserver.request import RequestInfo, RequestInfoFactory
 from tmc.apiserver.resolve import Resolver
-from tmc.observability import metrics
+from tmc.observability import metrics, tracing
 from tmc.registry import reviews
 from tmc.registry.deleteoptions import check_delete_options
 from tmc.registry.resources import ResourceRegistry
@@ -122,6 +122,8 @@ class ApiHandler:
                 raise errors.not_found("workspaces", ri.workspace, WORKSPACES.group)
             if not ri.is_resource_request:
                 return self.discovery.respond(request, ri)
+            if tracing.enabled and ri.verb != "watch":
+                return await self._traced(request, ri)
             return await self._resource(request, ri)
         except errors.StatusError as e:
             return status_response(e)
@@ -135,6 +137,36 @@ class ApiHandler:
         return self.store.get(WORKSPACES.key(parent, None, name)) is not None
 
     # ---------------------------------------------------------------- resources
+
+    async def _traced(self, request: web.Request, p: RequestInfo) -> web.StreamResponse:
+        """The request's server span. A privileged caller's `traceparent` is its parent; anyone else's is only a
+        link (as the Kubernetes API server does), so an unprivileged client cannot force sampling or join traces."""
+        remote = tracing.parse_traceparent(request.headers.get(tracing.TRACEPARENT_HEADER))
+        trusted = remote is not None and request[CALLER].privileged
+        name = f"{p.verb} {p.resource}" + (f"/{p.subresource}" if p.subresource else "")
+        attributes = {"k8s.verb": p.verb, "k8s.resource": p.resource, "tmc.workspace": p.workspace}
+        if p.namespace:
+            attributes["k8s.namespace"] = p.namespace
+        if p.name:
+            attributes["k8s.name"] = p.name
+        if p.subresource:
+            attributes["k8s.subresource"] = p.subresource
+        with tracing.span(
+            name,
+            parent=remote if trusted else None,
+            links=(remote,) if remote is not None and not trusted else (),
+            kind=tracing.SpanKind.SERVER,
+            attributes=attributes,
+            # Objects record the trace only of a write whose client asked for tracing with a sampled context.
+            carry=trusted and remote is not None and remote.trace_flags.sampled,
+        ) as span:
+            try:
+                response = await self._resource(request, p)
+            except errors.StatusError as e:
+                span.set_attribute("http.response.status_code", e.code)
+                raise
+            span.set_attribute("http.response.status_code", response.status)
+            return response
 
     async def _resource(self, request: web.Request, p: RequestInfo) -> web.StreamResponse:
         info = self.resolver.resolve(p)

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+from collections.abc import Callable
+from typing import Any
 
 import click
 
@@ -45,3 +48,72 @@ log_level_option = click.option(
     show_default=True,
     type=click.Choice(["debug", "info", "warning", "error"], case_sensitive=False),
 )
+
+
+class Ratio(click.ParamType):
+    """A number in [0, 1], such as a sampling ratio."""
+
+    name = "ratio"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> float:
+        if isinstance(value, float) and 0.0 <= value <= 1.0:
+            return value
+        try:
+            number = float(str(value))
+        except ValueError:
+            self.fail(f"{value!r} is not a number between 0 and 1", param, ctx)
+        if not 0.0 <= number <= 1.0:  # also rejects nan
+            self.fail(f"{value!r} is outside [0, 1]", param, ctx)
+        return number
+
+
+def tracing_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """--tracing-endpoint and --tracing-sample-ratio (the OTEL_* variables apply when they are not given)."""
+    command = click.option(
+        "--tracing-sample-ratio",
+        type=Ratio(),
+        default=None,
+        help="Fraction of new traces to record, 0 to 1 (default: OTEL_TRACES_SAMPLER_ARG, else 1). "
+        "A request that carries a sampled traceparent is always recorded.",
+    )(command)
+    return click.option(
+        "--tracing-endpoint",
+        default=None,
+        help="OTLP endpoint to send traces to, e.g. http://localhost:4318 (default: OTEL_EXPORTER_OTLP_ENDPOINT; "
+        "unset: tracing off). OTEL_EXPORTER_OTLP_PROTOCOL=grpc for a gRPC collector (port 4317).",
+    )(command)
+
+
+def check_tracing(endpoint: str | None, sample_ratio: float | None) -> None:
+    """Fail now, as a usage error, on tracing settings (flags or OTEL_*) that every process would refuse."""
+    from tmc.observability import tracing
+
+    try:
+        tracing.settings(endpoint, sample_ratio, os.environ)
+    except tracing.TracingConfigError as e:
+        raise click.UsageError(str(e)) from None
+
+
+def start_tracing(
+    service_name: str,
+    endpoint: str | None,
+    sample_ratio: float | None,
+    *,
+    hub: bool = False,
+    attributes: dict[str, str] | None = None,
+) -> None:
+    """Configure tracing for this process; a setting that can never work is a usage error. Only the `hub` records
+    trace context on the objects it writes and traces reconciles that continue no trace."""
+    from tmc.observability import tracing
+
+    try:
+        tracing.configure(
+            service_name,
+            endpoint=endpoint,
+            sample_ratio=sample_ratio,
+            attributes=attributes,
+            annotate=hub,
+            root_reconciles=hub,
+        )
+    except tracing.TracingConfigError as e:
+        raise click.UsageError(str(e)) from None

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from tmc.cli.aio import run_async
-from tmc.cli.params import Duration, log_level_option
+from tmc.cli.params import Duration, log_level_option, start_tracing, tracing_options
 
 if TYPE_CHECKING:
     from tmc.server.hub import Hub
@@ -78,6 +78,7 @@ if TYPE_CHECKING:
     type=click.IntRange(0),
     help="Mutating requests served at once; more get 429 with Retry-After (0: no limit).",
 )
+@tracing_options
 def server(
     data_dir: str,
     bind_address: str,
@@ -91,12 +92,15 @@ def server(
     max_connections: int,
     max_requests_inflight: int,
     max_mutating_requests_inflight: int,
+    tracing_endpoint: str | None,
+    tracing_sample_ratio: float | None,
 ) -> None:
     """Run the hub: the Kubernetes-compatible API server with workspaces."""
     from tmc.observability.logging import configure_logging
     from tmc.server.hub import ServerConfig, serve
 
     configure_logging(log_level, component="server")
+    start_tracing("tmc-hub", tracing_endpoint, tracing_sample_ratio, hub=True)
     config = ServerConfig(
         data_dir=data_dir,
         bind_address=bind_address,

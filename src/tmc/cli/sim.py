@@ -10,7 +10,7 @@ import click
 
 from tmc.apimachinery.quantity import parse_quantity
 from tmc.cli.aio import run_async
-from tmc.cli.params import Duration, log_level_option, parse_labels
+from tmc.cli.params import Duration, log_level_option, parse_labels, start_tracing, tracing_options
 
 if TYPE_CHECKING:
     from tmc.server.member import SimCluster
@@ -61,6 +61,7 @@ def _quantity(ctx: click.Context, param: click.Parameter, value: str) -> str:
     help="k=v,... put on every node; region= and zone= also set topology.kubernetes.io/region|zone.",
 )
 @log_level_option
+@tracing_options
 def sim_cluster(
     name: str,
     data_dir: str,
@@ -71,6 +72,8 @@ def sim_cluster(
     ready_delay: float,
     labels: dict[str, str],
     log_level: str,
+    tracing_endpoint: str | None,
+    tracing_sample_ratio: float | None,
 ) -> None:
     """Run a simulated member cluster (KWOK-like) serving the plain Kubernetes API.
 
@@ -81,6 +84,7 @@ def sim_cluster(
     from tmc.server.member import SimConfig, run
 
     configure_logging(log_level, component="sim-cluster")
+    start_tracing("tmc-sim-cluster", tracing_endpoint, tracing_sample_ratio, attributes={"tmc.cluster": name})
     config = SimConfig(
         name=name,
         data_dir=data_dir,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from tmc.cli.aio import run_async
-from tmc.cli.params import Duration, log_level_option, parse_labels
+from tmc.cli.params import Duration, log_level_option, parse_labels, start_tracing, tracing_options
 from tmc.syncer import DEFAULT_RESOURCE_TYPES
 
 
@@ -36,6 +36,7 @@ from tmc.syncer import DEFAULT_RESOURCE_TYPES
 )
 @click.option("--labels", default="", help="Labels for the SyncTarget, k=v,k2=v2 (e.g. region and zone).")
 @log_level_option
+@tracing_options
 def syncer(
     sync_target_name: str,
     workspace: str,
@@ -51,12 +52,20 @@ def syncer(
     resource_types: str,
     labels: str,
     log_level: str,
+    tracing_endpoint: str | None,
+    tracing_sample_ratio: float | None,
 ) -> None:
     """Sync the workloads assigned to one SyncTarget into its member cluster, and their status back."""
     from tmc.observability.logging import configure_logging
     from tmc.syncer.agent import SyncerConfig, run
 
     configure_logging(log_level, component="syncer")
+    start_tracing(
+        "tmc-syncer",
+        tracing_endpoint,
+        tracing_sample_ratio,
+        attributes={"tmc.sync_target": sync_target_name, "tmc.workspace": workspace},
+    )
     config = SyncerConfig(
         sync_target_name=sync_target_name,
         kubeconfig=kubeconfig,

@@ -23,6 +23,7 @@ import orjson
 
 from tmc.api.workload import REGION_LABEL, ZONE_LABEL
 from tmc.cli import prometheus as prom
+from tmc.cli.params import check_tracing, tracing_options
 from tmc.client import LOCATION, ApiError, BlockingClient, Conflict, Unreachable
 from tmc.client.kubeconfig import load_kubeconfig
 
@@ -123,6 +124,16 @@ def _ensure_default_location(kubeconfig: str) -> None:
             pass  # made by an earlier run on the same data dir
         except (ApiError, Unreachable) as e:
             raise click.ClickException(f"could not create the default Location: {e}") from e
+
+
+def tracing_args(endpoint: str | None, sample_ratio: float | None) -> tuple[str, ...]:
+    """The tracing flags every child gets (the OTEL_* variables reach them through the environment)."""
+    args: tuple[str, ...] = ()
+    if endpoint:
+        args += ("--tracing-endpoint", endpoint)
+    if sample_ratio is not None:
+        args += ("--tracing-sample-ratio", repr(sample_ratio))
+    return args
 
 
 @dataclass
@@ -249,10 +260,12 @@ def start_system(
     nodes: int | None = None,
     prometheus: str | None = None,
     prometheus_port: int = 0,
+    tracing: tuple[str, ...] = (),
 ) -> System:
     """Start the hub, `clusters` simulated clusters and their syncers; returns once each has been started (the
     syncers connect on their own). With `prometheus` (the binary's path), also a Prometheus scraping them all on
-    `prometheus_port` (0: a free one). Stops whatever it started if a part fails to come up."""
+    `prometheus_port` (0: a free one). `tracing` (flags from `tracing_args`) goes to every child. Stops whatever it
+    started if a part fails to come up."""
     data_dir = os.path.abspath(data_dir)
     clusters_dir = os.path.join(data_dir, "clusters")
     logs = os.path.join(data_dir, "logs")
@@ -268,6 +281,7 @@ def start_system(
                 str(secure_port),
                 "--sync-target-heartbeat-threshold",
                 sync_target_heartbeat_threshold,
+                *tracing,
             ]
         )
         _wait(lambda: _ready(system.hub_kubeconfig), "the hub", hub)
@@ -282,7 +296,7 @@ def start_system(
             args = ["sim-cluster", "--name", name, "--data-dir", clusters_dir, "--ready-delay", ready_delay]
             if nodes is not None:
                 args += ["--nodes", str(nodes)]
-            sim.start([*args, "--labels", f"region={region},zone={zone}"])
+            sim.start([*args, "--labels", f"region={region},zone={zone}", *tracing])
             system.members.append(Member(name, region, zone, kubeconfig, sim))
         for member in system.members:
             _wait(functools.partial(_ready, member.kubeconfig), f"cluster {member.name}", member.sim)
@@ -309,6 +323,7 @@ def start_system(
                     str(member.metrics_port),
                     "--health-port",
                     str(member.health_port),
+                    *tracing,
                 ]
             )
         if prometheus is not None:
@@ -340,6 +355,7 @@ def start_system(
     help=f"Run Prometheus (when on PATH), scraping every part every {prom.SCRAPE_INTERVAL}.",
 )
 @click.option("--prometheus-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="0: a free port.")
+@tracing_options
 def up(
     data_dir: str,
     secure_port: int,
@@ -349,8 +365,11 @@ def up(
     ready_delay: str,
     with_prometheus: bool,
     prometheus_port: int,
+    tracing_endpoint: str | None,
+    tracing_sample_ratio: float | None,
 ) -> None:
     """Start the hub, simulated member clusters and their syncers; Ctrl-C stops everything."""
+    check_tracing(tracing_endpoint, tracing_sample_ratio)
     stopping = False
 
     def stop(signum: int, frame: object) -> None:
@@ -369,6 +388,7 @@ def up(
         ready_delay=ready_delay,
         prometheus=binary,
         prometheus_port=prometheus_port,
+        tracing=tracing_args(tracing_endpoint, tracing_sample_ratio),
     )
     try:
         names = [m.name for m in system.members]

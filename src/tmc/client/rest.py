@@ -28,6 +28,7 @@ import orjson
 from tmc.client.errors import Unreachable, from_response
 from tmc.client.health import server_health
 from tmc.client.kubeconfig import Kubeconfig, ssl_context
+from tmc.observability import tracing
 
 JSON = "application/json"
 MERGE_PATCH = "application/merge-patch+json"
@@ -122,6 +123,9 @@ class KubeClient:
         """Send one request; the decoded JSON answer, an ApiError for an error status, Unreachable for no answer.
         `verb` names the request to the observer (default: the method)."""
         headers = dict(self._headers)
+        if tracing.enabled and (traceparent := tracing.current_traceparent()) is not None:
+            # W3C trace context: the server's request span continues the caller's span.
+            headers[tracing.TRACEPARENT_HEADER] = traceparent
         data = None
         if body is not None:
             data = orjson.dumps(body)

@@ -7,7 +7,8 @@ Errors are handled here, once, not in every controller:
   `conflict_retry` seconds, never at once: an immediate retry would not let that commit land;
 - anything else is logged, counted in `tmc_controller_errors_total` and retried with exponential back-off (5 ms
   doubling to 60 s, like client-go's default controller rate limiter).
-`Controller.process` is the one place a reconcile is timed, counted (and, next, traced).
+`Controller.process` is the one place a reconcile is timed, counted and traced: with tracing on, each reconcile is
+a span, the child of the trace context its object carries (`tracing.k8s.io/traceparent`) when it has one.
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ import asyncio
 import logging
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from tmc.apimachinery import errors
-from tmc.observability import catalogue
+from tmc.observability import catalogue, tracing
 from tmc.observability.catalogue import HUB, SIM
 from tmc.runtime.workqueue import WorkQueue
 from tmc.storage.interface import CompactedError, Event, Store
+
+if TYPE_CHECKING:
+    from opentelemetry.trace import SpanContext
 
 RECONCILES = catalogue.counter(
     "tmc_controller_reconciles_total",
@@ -149,12 +154,28 @@ class Controller(abc.ABC):
         while True:
             key = await self.queue.get()
             try:
-                await self.process(key)
+                await (self.traced_process(key) if tracing.enabled else self.process(key))
             finally:
                 self.queue.done(key)
             # Queue.get does not suspend while keys are ready: yield so a key re-queued at once cannot starve the
             # store's commit callbacks and the HTTP handlers.
             await asyncio.sleep(0)
+
+    def trace_parent(self, key: str) -> SpanContext | None:
+        """The trace a reconcile of `key` continues: the one recorded on the object at `key`, if any."""
+        entry = self.store.get(key)
+        return tracing.object_traceparent(entry.obj if entry is not None else None)
+
+    async def traced_process(self, key: str) -> None:
+        """`process` inside the reconcile's span."""
+        parent = self.trace_parent(key)
+        if parent is None and not tracing.reconcile_roots:
+            await self.process(key)
+            return
+        # Only a reconcile that continues an object's trace passes it on through the writes it makes.
+        attributes = {"controller": self.name, "key": key}
+        with tracing.span(f"reconcile {self.name}", parent=parent, attributes=attributes, carry=parent is not None):
+            await self.process(key)
 
     async def process(self, key: str) -> None:
         """Reconcile one key: time it, count it, and requeue it as its result or its error asks."""

@@ -8,6 +8,8 @@ import logging
 import sys
 from typing import Any, TextIO
 
+from tmc.observability import tracing
+
 LEVELS = {
     "debug": logging.DEBUG,
     "info": logging.INFO,
@@ -18,13 +20,14 @@ LEVELS = {
 
 # Attributes every LogRecord carries; anything else on a record came from ``extra=``.
 _RECORD_ATTRS = frozenset(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime", "taskName"}
-_CORE_FIELDS = ("ts", "level", "logger", "msg", "component", "exception", "stack")
+_CORE_FIELDS = ("ts", "level", "logger", "msg", "component", "trace_id", "span_id", "exception", "stack")
 # Per-request access lines would drown everything else; the hub logs slow and failed requests itself.
 _QUIET_LOGGERS = ("aiohttp.access",)
 
 
 class JSONFormatter(logging.Formatter):
-    """One JSON object per record: ts, level, logger, msg, component, then the caller's extra keys."""
+    """One JSON object per record: ts, level, logger, msg, component, trace_id and span_id (while a span is
+    active), then the caller's extra keys."""
 
     def __init__(self, component: str) -> None:
         super().__init__()
@@ -39,6 +42,8 @@ class JSONFormatter(logging.Formatter):
             "msg": record.getMessage(),
             "component": self.component,
         }
+        if tracing.enabled and (ids := tracing.current_ids()) is not None:
+            entry["trace_id"], entry["span_id"] = ids
         for key, value in record.__dict__.items():
             if key in _RECORD_ATTRS or key.startswith("_"):
                 continue

@@ -17,6 +17,7 @@ from tmc.apimachinery import errors, meta
 from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.apimachinery.selectors import label_selector_to_string
+from tmc.observability import tracing
 from tmc.registry import bodies
 from tmc.registry.admission import admit, decode, field_decoder
 from tmc.registry.deleteoptions import check_deletable_namespace, check_delete_options
@@ -114,6 +115,8 @@ class ObjectService:
         if info.group == TENANCY_GROUP and info.kind == "Workspace" and self.external_url:
             obj["spec"]["URL"] = f"{self.external_url}/clusters/{obj['spec']['cluster']}"
         admit(info, obj, None, opts)
+        if tracing.enabled:
+            tracing.record_on(obj)
         self._check_size(obj)
         name = str(md["name"])
         key = info.key(cluster, namespace, name)
@@ -279,6 +282,9 @@ class ObjectService:
         md["resourceVersion"] = str(entry.rev)
         if result == old:
             return old  # a no-op write changes nothing, not even the resourceVersion
+        if tracing.enabled and not subresource:
+            # Spec writes only: a status or finalize write leaves the trace of the write that changed the object.
+            tracing.record_on(result)
         self._check_size(result)
         finished = self._deletion_finished(result)
         if opts.dry_run:

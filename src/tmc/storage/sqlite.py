@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from sortedcontainers import SortedDict
 
+from tmc.observability import tracing
 from tmc.storage.history import EventHistory
 from tmc.storage.interface import (
     CompactedError,
@@ -203,6 +204,8 @@ class SqliteStore:
         prev_rev = pending.rev if pending is not None else self._tombstones.get(key, 0)
         rev = self._assigned_rev + 1
         entry = Entry(key, rev, obj, _stamp(obj, rev))
+        if tracing.enabled:
+            return await self._traced_submit("create", entry, prev_rev)
         return await self._submit("create", entry, prev_rev)
 
     async def update(self, key: str, obj: dict[str, Any], expected_rev: int | None = None) -> Entry:
@@ -210,6 +213,8 @@ class SqliteStore:
         current = self._check_current(key, expected_rev)
         rev = self._assigned_rev + 1
         entry = Entry(key, rev, obj, _stamp(obj, rev))
+        if tracing.enabled:
+            return await self._traced_submit("update", entry, current.rev)
         return await self._submit("update", entry, current.rev)
 
     async def delete(self, key: str, expected_rev: int | None = None) -> Entry:
@@ -219,6 +224,8 @@ class SqliteStore:
         obj = dict(current.obj)
         obj["metadata"] = dict(obj.get("metadata") or {})
         entry = Entry(key, rev, obj, _stamp(obj, rev))
+        if tracing.enabled:
+            return await self._traced_submit("delete", entry, current.rev)
         return await self._submit("delete", entry, current.rev)
 
     def _check_writable(self) -> None:
@@ -236,6 +243,13 @@ class SqliteStore:
             message = f"{key}: expected revision {expected_rev}, current revision is {current.rev}"
             raise ConflictError(key, message, pending_rev)
         return current
+
+    async def _traced_submit(self, op: Operation, entry: Entry, prev_rev: int) -> Entry:
+        """Queue the write and wait for its group commit, as a child span of the write that asked for it."""
+        if not tracing.active():
+            return await self._submit(op, entry, prev_rev)
+        with tracing.span("storage.commit", attributes={"db.operation": op, "db.system": "sqlite"}):
+            return await self._submit(op, entry, prev_rev)
 
     def _submit(self, op: Operation, entry: Entry, prev_rev: int) -> asyncio.Future[Entry]:
         assert self._loop is not None and self._writer is not None

@@ -20,15 +20,17 @@ the periodic resync all enqueue keys, and one reconcile brings both directions i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL, syncable, syncer_finalizer
 from tmc.client import JSON_PATCH, ApiError, Conflict, Invalid, KubeClient, NotFound, Unreachable, error_type
+from tmc.observability import tracing
 from tmc.runtime.workqueue import WorkQueue
 from tmc.syncer import metrics
 from tmc.syncer.informer import Informer
@@ -54,6 +56,9 @@ NAMESPACE_CLEAN_DELAY = 5.0  # seconds a downstream namespace outlives its upstr
 class Applied:
     desired: dict[str, Any]
     uid: str
+
+
+_NO_SPAN = contextlib.nullcontext()
 
 
 def make_key(resource: str, cluster: str, namespace: str, name: str) -> str:
@@ -267,6 +272,22 @@ class Engine:
         down_uid = str((down or {}).get("metadata", {}).get("uid") or "")
         if previous is not None and previous.desired == desired and down is not None and down_uid == previous.uid:
             return up
+        with self._span("workload-sync", resource, up) if tracing.enabled else _NO_SPAN:
+            written = await self._write_down(resource, namespace, down_ns, desired, previous, down)
+        self.downstream[resource.id].remember(written)
+        self.applied[key] = Applied(desired, str(written["metadata"].get("uid") or ""))
+        return up
+
+    async def _write_down(
+        self,
+        resource: SyncedResource,
+        namespace: str,
+        down_ns: str,
+        desired: dict[str, Any],
+        previous: Applied | None,
+        down: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """Create or merge-patch the downstream copy, whichever its state asks for."""
         started = time.perf_counter()
         result = "error"
         path = resource.item(down_ns, str(desired["metadata"]["name"]))
@@ -286,9 +307,21 @@ class Engine:
             result = "success"
         finally:
             self._observe("down", resource, namespace, result, started)
-        self.downstream[resource.id].remember(written)
-        self.applied[key] = Applied(desired, str(written["metadata"].get("uid") or ""))
-        return up
+        return written
+
+    @contextlib.contextmanager
+    def _span(self, name: str, resource: SyncedResource, up: dict[str, Any]) -> Iterator[None]:
+        """A span in the trace of the hub write that changed `up` (its trace annotation), when it has one."""
+        md = up.get("metadata") or {}
+        attributes = {
+            "workload.type": resource.id,
+            "workload.name": str(md.get("name", "")),
+            "workload.namespace": str(md.get("namespace", "")),
+            "cluster.name": self.target.name,
+        }
+        parent = tracing.object_traceparent(up)
+        with tracing.span(name, parent=parent, kind=tracing.SpanKind.CLIENT, attributes=attributes):
+            yield
 
     async def _dependencies(self, resource: SyncedResource, cluster: str, namespace: str, up: dict[str, Any]) -> None:
         """Sync the ConfigMaps and Secrets a workload's pods need before the workload, when they are assigned too."""
@@ -320,7 +353,8 @@ class Engine:
         try:
             path = self._vw_item(resource, cluster, namespace, name) + "/status"
             ops = [{"op": "add", "path": "/status", "value": status}]
-            written = await self._write(resource, "status", self.vw.patch(path, ops, JSON_PATCH))
+            with self._span("status-report", resource, up) if tracing.enabled else _NO_SPAN:
+                written = await self._write(resource, "status", self.vw.patch(path, ops, JSON_PATCH))
             result = "success"
         finally:
             self._observe("up", resource, namespace, result, started)

@@ -2,9 +2,9 @@
 
 Down: the object the syncer virtual workspace served (spec diff already applied, status and other targets'
 bookkeeping already removed) minus everything that belongs to the hub: identity and bookkeeping metadata, owner
-references (their UIDs mean nothing downstream), finalizers, the workspace annotation and the state labels, plus the
-`internal.workload.kcp.io/cluster` label that marks the copy as this target's, and the hub generation the copy was
-made from (so status can say which hub generation the member cluster has observed).
+references (their UIDs mean nothing downstream), finalizers, the workspace and trace annotations and the state
+labels, plus the `internal.workload.kcp.io/cluster` label that marks the copy as this target's, and the hub
+generation the copy was made from (so status can say which hub generation the member cluster has observed).
 
 Up: only `.status`, with `observedGeneration` translated into hub generations: the hub generation applied if the
 member cluster's controller has observed the downstream generation, one less otherwise.
@@ -23,12 +23,15 @@ from tmc.api.workload import (
     STATE_LABEL_PREFIX,
     STATUS_DIFF_ANNOTATION_PREFIX,
 )
+from tmc.observability.tracing import TRACEPARENT_ANNOTATION
 from tmc.protocol.workloads import references
 
 # On downstream objects: the hub `metadata.generation` the copy was made from.
 UPSTREAM_GENERATION_ANNOTATION = "internal.workload.kcp.io/upstream-generation"
-# kubectl's record of the *hub* apply; meaningless (and large) downstream.
+# kubectl's record of the *hub* apply; meaningless (and large) downstream. The trace context of the hub write
+# belongs to the hub's trace; the member cluster's objects never carry it.
 _LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_HUB_ONLY_ANNOTATIONS = (CLUSTER_ANNOTATION, _LAST_APPLIED, TRACEPARENT_ANNOTATION)
 _HUB_ANNOTATION_PREFIXES = (
     DELETION_ANNOTATION_PREFIX,
     SOFT_FINALIZERS_ANNOTATION_PREFIX,
@@ -59,7 +62,7 @@ def downstream_object(view: dict[str, Any], resource: str, key: str, namespace: 
     annotations = {
         k: v
         for k, v in (src.get("annotations") or {}).items()
-        if k not in (CLUSTER_ANNOTATION, _LAST_APPLIED) and not k.startswith(_HUB_ANNOTATION_PREFIXES)
+        if k not in _HUB_ONLY_ANNOTATIONS and not k.startswith(_HUB_ANNOTATION_PREFIXES)
     }
     if isinstance(src.get("generation"), int):
         annotations[UPSTREAM_GENERATION_ANNOTATION] = str(src["generation"])

@@ -57,6 +57,7 @@ from tmc.controllers.placement.events import NORMAL, EventRecorder
 from tmc.controllers.placement.model import Decision, Policy
 from tmc.controllers.placement.plan import Plan, plan_namespace, plan_object, state_keys
 from tmc.controllers.runtime import CONFLICT_RETRY, Controller, Result, requeue
+from tmc.observability import tracing
 from tmc.protocol.keys import sync_target_key
 from tmc.protocol.workloads import available_on, is_workload, references, replicas_of, share_on
 from tmc.registry.resources import ResourceRegistry
@@ -286,12 +287,7 @@ class AssignmentController(Controller):
         changed = [(item, plan) for item, plan in plans if not plan.empty]
         for start in range(0, len(changed), _PARALLEL_WRITES):
             batch = changed[start : start + _PARALLEL_WRITES]
-            applied = await asyncio.gather(
-                *(
-                    self._apply(item.info, ws, ns_name, str(_md(item.obj)["name"]), item.rev, plan, key)
-                    for item, plan in batch
-                )
-            )
+            applied = await asyncio.gather(*(self._apply_item(ws, ns_name, item, plan, key) for item, plan in batch))
             await asyncio.gather(
                 *(
                     self._announce(ws, item, plan, graced)
@@ -401,6 +397,26 @@ class AssignmentController(Controller):
             raise
         return True
 
+    async def _apply_item(self, ws: str, ns: str, item: _Item, plan: Plan, ns_key: str) -> bool:
+        """Write an object's plan; a workload's is its placement decision, a span in the trace of the write that
+        changed the workload, so the syncers' spans (children of this one, through the label write) join it."""
+        name = str(_md(item.obj)["name"])
+        if not tracing.enabled or not is_workload(item.obj):
+            return await self._apply(item.info, ws, ns, name, item.rev, plan, ns_key)
+        parent = tracing.object_traceparent(item.obj)
+        attributes = {
+            "workload.name": name,
+            "workload.namespace": ns,
+            "workload.type": item.info.plural,
+            "tmc.workspace": ws,
+            "placement.strategy": ",".join(sorted({p.policy.strategy for p in item.placements})) or "none",
+            "placement.clusters.count": len(plan.live),
+            "placement.reason": _reason(item, plan),
+            "placement.names": [p.name for p in item.placements],
+        }
+        with tracing.span("placement decision", parent=parent, attributes=attributes, carry=parent is not None):
+            return await self._apply(item.info, ws, ns, name, item.rev, plan, ns_key)
+
     async def _announce(self, ws: str, item: _Item, plan: Plan, graced: Collection[str]) -> None:
         """An Event on the workload when where it runs changes, saying which Placement decided it and why."""
         md = _md(item.obj)
@@ -442,13 +458,16 @@ class AssignmentController(Controller):
         if gone:
             why = "its new targets report it available" if item.in_scope else "no Placement selects it any more"
             parts.append(f"removing it from {', '.join(listed(gone))}: {why}")
-        if plan.held:
-            reason = "Rescheduling"
-        elif gone:
-            reason = "Rescheduled" if item.in_scope else "Unscheduled"
-        else:
-            reason = "Scheduled"
-        await self.events.record(ws, item.obj, NORMAL, reason, "; ".join(parts))
+        await self.events.record(ws, item.obj, NORMAL, _reason(item, plan), "; ".join(parts))
+
+
+def _reason(item: _Item, plan: Plan) -> str:
+    """The Event reason of a workload's decision: Scheduled, Rescheduling (a copy held), Rescheduled, Unscheduled."""
+    if plan.held:
+        return "Rescheduling"
+    if plan.removing or plan.removed:
+        return "Rescheduled" if item.in_scope else "Unscheduled"
+    return "Scheduled"
 
 
 def _workload_hold(item: _Item, shares: dict[str, int] | None, graced: Collection[str]) -> Callable[[str], bool]:

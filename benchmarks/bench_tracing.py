@@ -1,0 +1,129 @@
+"""What tracing costs end to end: the propagation benchmark (benchmarks.bench_propagation) twice in one run, tracing
+off, then on with every span sampled (ratio 1.0) and exported over OTLP/HTTP to a sink in this process; each
+Deployment of the latency stream is created inside a span of this process, so it carries a sampled `traceparent` and
+its whole path (hub request, placement decision, syncer writes, status reports) is traced.
+
+Reported: propagation p50/p99, status p99 and the downstream apply rate with tracing on, each with the same run's
+tracing-off value as its baseline, and how many spans the sink received.
+
+Run alone: python -m benchmarks.bench_tracing [--quick]. The full run is two propagation runs of 300 Deployments
+(about 4 minutes); --quick: 100 each (about 1.5 minutes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import http.server
+import math
+import threading
+from typing import Any
+
+from benchmarks import bench_propagation
+from benchmarks.report import Row, row, table
+from tmc.observability import tracing
+
+# Rows of the propagation benchmark compared on and off (name prefix -> short label).
+COMPARED = (
+    "propagation hub -> member, p50",
+    "propagation hub -> member, p99",
+    "status member -> hub .status, p99",
+    "hub Deployment create (201), p99",
+    "downstream objects applied/s, burst",
+)
+
+
+class OtlpSink:
+    """Accepts OTLP/HTTP exports and counts them; decoding is left out, so the sink costs the system little."""
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes = 0
+        sink = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                sink.requests += 1
+                sink.bytes += len(body)
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, name="otlp-sink", daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _settings(quick: bool) -> bench_propagation.PropagationSettings:
+    cfg = bench_propagation.PropagationSettings().quick()
+    if not quick:
+        cfg = dataclasses.replace(cfg, deployments=300, burst=500)
+    return cfg
+
+
+def _find(rows: list[Row], prefix: str) -> Row | None:
+    return next((r for r in rows if str(r["name"]).startswith(prefix)), None)
+
+
+def run(quick: bool = False) -> tuple[list[Row], list[str]]:
+    cfg = _settings(quick)
+    print("... tracing: propagation with tracing off", flush=True)
+    off_rows, _ = bench_propagation.run(cfg)
+    sink = OtlpSink()
+    try:
+        tracing.configure("tmc-bench", endpoint=sink.endpoint, sample_ratio=1.0, env={})
+        print("... tracing: propagation with tracing on", flush=True)
+        flags = ("--tracing-endpoint", sink.endpoint, "--tracing-sample-ratio", "1")
+        on_rows, _ = bench_propagation.run(dataclasses.replace(cfg, tracing=flags))
+    finally:
+        tracing.shutdown()
+        sink.close()
+    rows: list[Row] = []
+    for prefix in COMPARED:
+        on, off = _find(on_rows, prefix), _find(off_rows, prefix)
+        if on is None or off is None:
+            continue
+        rows.append(
+            row(
+                f"tracing on: {on['name']}",
+                float(on["value"]),
+                str(on["unit"]),
+                baseline=float(off["value"]),
+                baseline_name="tracing off, same run",
+            )
+        )
+    on_rate, off_rate = _find(rows, "tracing on: downstream"), _find(off_rows, "downstream objects applied/s, burst")
+    notes = [
+        f"tracing: {cfg.deployments} Deployments and a burst of {cfg.burst} ConfigMaps x {cfg.clusters} members per "
+        f"run; the sink received {sink.requests:,} exports ({sink.bytes / 1e6:.1f} MB of spans)",
+    ]
+    if on_rate is not None and off_rate is not None and float(off_rate["value"]) > 0:
+        change = float(on_rate["value"]) / float(off_rate["value"]) - 1
+        if not math.isnan(change):
+            notes.append(f"tracing: apply rate {change:+.0%} with tracing on")
+    return rows, notes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Propagation with tracing on against tracing off")
+    parser.add_argument("--quick", action="store_true", help="100 Deployments per run instead of 300")
+    args = parser.parse_args()
+    rows, notes = run(args.quick)
+    print(table(rows))
+    for note in notes:
+        print("note:", note)
+
+
+if __name__ == "__main__":
+    main()

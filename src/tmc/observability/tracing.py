@@ -1,0 +1,353 @@
+"""OpenTelemetry tracing for every tmc process: setup from flags and the standard `OTEL_*` variables, and the few
+helpers the hub, controllers and syncers use to continue one trace across processes.
+
+Off by default. While off, `enabled` is False and every call site checks it before doing anything else, so the cost
+on a hot path is one module attribute read; the SDK and exporters are imported only by `configure`.
+
+The trace crosses processes through objects: a spec write made inside a sampled span records that span's context in
+the `tracing.k8s.io/traceparent` annotation (the key KEP-5915 proposes), and whoever acts on the object next (a
+controller's reconcile, a syncer's downstream write) starts its span as a child of it. The annotation is the W3C
+`traceparent` header value (~55 bytes); a status write leaves it as it was, and syncers never copy it downstream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import logging
+import os
+import socket
+import threading
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, cast
+
+from opentelemetry import trace
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import SpanKind as SpanKind
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+TRACEPARENT_ANNOTATION = "tracing.k8s.io/traceparent"
+TRACEPARENT_HEADER = "traceparent"
+PROTOCOLS = ("http/protobuf", "grpc")
+# Short enough that a stopping process does not hang on an unreachable collector at exit.
+EXPORT_TIMEOUT = 5.0
+
+# Checked before any span is made: False means tracing costs one attribute read.
+enabled = False
+# Whether this process records trace context on the objects it writes: the hub does; a simulated member cluster,
+# whose objects are the syncers' downstream copies, must not.
+_annotate = False
+# Whether a reconcile that continues no trace is a span of its own (a new trace). The hub's are; a simulated member
+# cluster's controllers stand in for a real member's, which trace nothing of their own (only their API requests).
+reconcile_roots = False
+_provider: TracerProvider | None = None
+_tracer: trace.Tracer = trace.NoOpTracer()
+
+log = logging.getLogger("tmc.tracing")
+# Whether spec writes made now record the active span on the object. Set by the spans that belong to a traced write
+# (a hub request, a reconcile or sync that continues an object's trace); a controller's own root spans leave it
+# unset, so routine reconciles never stamp objects.
+_carry: contextvars.ContextVar[bool] = contextvars.ContextVar("tmc_tracing_carry", default=False)
+
+
+class TracingConfigError(ValueError):
+    """A tracing setting that cannot be used (a malformed ratio or protocol); its message is one line."""
+
+
+def parse_ratio(text: str, source: str) -> float:
+    """A sampling ratio in [0, 1]; TracingConfigError naming `source` otherwise."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise TracingConfigError(f"{source}: {text!r} is not a number between 0 and 1") from None
+    if not 0.0 <= value <= 1.0:  # also rejects nan
+        raise TracingConfigError(f"{source}: {text!r} is outside [0, 1]")
+    return value
+
+
+def resolve_endpoint(flag: str | None, env: Mapping[str, str]) -> tuple[str, bool] | None:
+    """(endpoint, is_signal_specific) from the flag, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT or
+    OTEL_EXPORTER_OTLP_ENDPOINT, in that order; None when none is set (tracing stays off)."""
+    if flag:
+        return flag, False
+    if env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+        return env["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"], True
+    if env.get("OTEL_EXPORTER_OTLP_ENDPOINT"):
+        return env["OTEL_EXPORTER_OTLP_ENDPOINT"], False
+    return None
+
+
+def resolve_protocol(env: Mapping[str, str]) -> str:
+    protocol = (env.get("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") or env.get("OTEL_EXPORTER_OTLP_PROTOCOL") or "").strip()
+    protocol = protocol or "http/protobuf"
+    if protocol not in PROTOCOLS:
+        raise TracingConfigError(f"OTEL_EXPORTER_OTLP_PROTOCOL: {protocol!r} is not one of {', '.join(PROTOCOLS)}")
+    return protocol
+
+
+def http_traces_url(endpoint: str, signal_specific: bool) -> str:
+    """The URL the HTTP exporter posts to: a base endpoint gets `/v1/traces`, as the OTLP spec says."""
+    if signal_specific:
+        return endpoint
+    return endpoint.rstrip("/") + "/v1/traces"
+
+
+@dataclass(frozen=True)
+class Settings:
+    endpoint: str
+    signal_specific: bool  # OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: the URL as it is
+    protocol: str
+    ratio: float
+    timeout: float  # seconds per export attempt
+
+
+def settings(endpoint: str | None, sample_ratio: float | None, env: Mapping[str, str]) -> Settings | None:
+    """The tracing settings from flags and environment; None when no endpoint is set (tracing stays off).
+    TracingConfigError for a malformed OTEL_TRACES_SAMPLER_ARG, protocol or timeout."""
+    where = resolve_endpoint(endpoint, env)
+    if where is None:
+        return None
+    ratio = sample_ratio
+    if ratio is None:
+        arg = env.get("OTEL_TRACES_SAMPLER_ARG", "").strip()
+        ratio = parse_ratio(arg, "OTEL_TRACES_SAMPLER_ARG") if arg else 1.0
+    timeout = _timeout(env.get("OTEL_EXPORTER_OTLP_TIMEOUT", ""))
+    return Settings(where[0], where[1], resolve_protocol(env), ratio, timeout)
+
+
+def _timeout(text: str) -> float:
+    """OTEL_EXPORTER_OTLP_TIMEOUT (milliseconds) in seconds; EXPORT_TIMEOUT when unset."""
+    if not text.strip():
+        return EXPORT_TIMEOUT
+    try:
+        value = float(text) / 1000
+    except ValueError:
+        raise TracingConfigError(f"OTEL_EXPORTER_OTLP_TIMEOUT: {text!r} is not a number of milliseconds") from None
+    if not value > 0:
+        raise TracingConfigError(f"OTEL_EXPORTER_OTLP_TIMEOUT: {text!r} must be positive")
+    return value
+
+
+def configure(
+    service_name: str,
+    *,
+    endpoint: str | None = None,
+    sample_ratio: float | None = None,
+    attributes: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
+    annotate: bool = False,
+    root_reconciles: bool = False,
+) -> bool:
+    """Start exporting spans when an endpoint is given by flag or environment; True when tracing is on.
+
+    Raises TracingConfigError for settings that can never work (a malformed OTEL_TRACES_SAMPLER_ARG or protocol);
+    an unreachable endpoint is only a logged warning: tracing must never stop the process it observes."""
+    global enabled, _annotate, reconcile_roots, _provider, _tracer
+    env = os.environ if env is None else env
+    chosen = settings(endpoint, sample_ratio, env)
+    if chosen is None:
+        return False
+    url, protocol, ratio = chosen.endpoint, chosen.protocol, chosen.ratio
+
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    exporter: SpanExporter
+    timeout = chosen.timeout
+    if protocol == "grpc":
+        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+
+        parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+        exporter = GrpcExporter(endpoint=url, insecure=parsed.scheme != "https", timeout=timeout)
+    else:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+
+        url = http_traces_url(url, chosen.signal_specific)
+        exporter = HttpExporter(endpoint=url, timeout=timeout)
+    # OTEL_SERVICE_NAME wins over the process's own name, as the SDK's resource detection would have it.
+    resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service_name, **(attributes or {})})
+    provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(ratio)))
+    # _WarningExporter has SpanExporter's three methods; subclassing it would import the SDK with this module.
+    provider.add_span_processor(BatchSpanProcessor(cast("SpanExporter", _WarningExporter(exporter, url))))
+    _provider = provider
+    _tracer = provider.get_tracer("tmc")
+    _annotate = annotate
+    reconcile_roots = root_reconciles
+    enabled = True
+    _probe(url)
+    log.info("tracing on", extra={"endpoint": url, "protocol": protocol, "sample_ratio": ratio})
+    return True
+
+
+def shutdown() -> None:
+    """Flush what is buffered and stop exporting (tests; the SDK also does this at exit)."""
+    global enabled, _annotate, reconcile_roots, _provider, _tracer
+    provider, _provider = _provider, None
+    enabled = _annotate = reconcile_roots = False
+    _tracer = trace.NoOpTracer()
+    if provider is not None:
+        provider.shutdown()
+
+
+def force_flush(timeout: float = 5.0) -> bool:
+    return _provider.force_flush(int(timeout * 1000)) if _provider is not None else True
+
+
+def _probe(url: str) -> None:
+    """Warn once, off the caller's thread, when the collector cannot be reached: spans would be dropped."""
+    parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    host = parsed.hostname or "localhost"
+    port = parsed.port or (443 if parsed.scheme == "https" else 80)
+
+    def check() -> None:
+        try:
+            socket.create_connection((host, port), timeout=EXPORT_TIMEOUT).close()
+        except OSError as e:
+            log.warning(
+                "tracing endpoint unreachable; spans are dropped until it answers",
+                extra={"endpoint": url, "error": str(e)},
+            )
+
+    threading.Thread(target=check, name="tracing-probe", daemon=True).start()
+
+
+class _WarningExporter:
+    """Wraps an OTLP exporter so a failing export is one warning line per outage, not a stack trace per batch."""
+
+    def __init__(self, inner: SpanExporter, url: str) -> None:
+        self.inner = inner
+        self.url = url
+        self.failing = False
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        try:
+            result = self.inner.export(spans)
+        except Exception as e:
+            result = SpanExportResult.FAILURE
+            error = str(e)
+        else:
+            error = "the collector did not accept the spans"
+        if result == SpanExportResult.FAILURE and not self.failing:
+            log.warning("could not export spans", extra={"endpoint": self.url, "error": error})
+        elif result == SpanExportResult.SUCCESS and self.failing:
+            log.info("exporting spans again", extra={"endpoint": self.url})
+        self.failing = result == SpanExportResult.FAILURE
+        return result
+
+    def shutdown(self) -> None:
+        self.inner.shutdown()
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return self.inner.force_flush(timeout_millis)
+
+
+# The exporters log every failed attempt with a traceback; _WarningExporter says it once instead.
+for _name in ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "opentelemetry.exporter.otlp.proto.grpc"):
+    logging.getLogger(_name).setLevel(logging.CRITICAL)
+
+
+# ---------------------------------------------------------------- trace context
+
+
+def parse_traceparent(value: object) -> SpanContext | None:
+    """The remote span context of a W3C `traceparent` value, or None when it is absent or malformed."""
+    if not isinstance(value, str):
+        return None
+    parts = value.strip().split("-")
+    if len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff" or len(parts[1]) != 32 or len(parts[2]) != 16:
+        return None
+    try:
+        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3][:2], 16)
+    except ValueError:
+        return None
+    if not trace_id or not span_id:
+        return None
+    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 0x01))
+
+
+def format_traceparent(ctx: SpanContext) -> str:
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags) & 0x01:02x}"
+
+
+def current_traceparent() -> str | None:
+    """The `traceparent` of the active span when it is sampled; None otherwise (or when tracing is off)."""
+    if not enabled:
+        return None
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid or not ctx.trace_flags.sampled:
+        return None
+    return format_traceparent(ctx)
+
+
+def object_traceparent(obj: Mapping[str, Any] | None) -> SpanContext | None:
+    """The span context an object's trace annotation records, if any."""
+    if not obj:
+        return None
+    annotations = (obj.get("metadata") or {}).get("annotations") or {}
+    return parse_traceparent(annotations.get(TRACEPARENT_ANNOTATION))
+
+
+def record_on(obj: dict[str, Any]) -> None:
+    """Record the active sampled span's context on an object about to be written (spec writes only), when that span
+    belongs to a traced write."""
+    if not (_annotate and _carry.get()):
+        return
+    value = current_traceparent()
+    if value is None:
+        return
+    md = obj.setdefault("metadata", {})
+    annotations = md.get("annotations")
+    if not isinstance(annotations, dict):
+        annotations = md["annotations"] = {}
+    annotations[TRACEPARENT_ANNOTATION] = value
+
+
+@contextlib.contextmanager
+def span(
+    name: str,
+    *,
+    parent: SpanContext | None = None,
+    links: Sequence[SpanContext] = (),
+    kind: SpanKind = SpanKind.INTERNAL,
+    attributes: Mapping[str, Any] | None = None,
+    carry: bool | None = None,
+) -> Iterator[trace.Span]:
+    """A current span named `name`: a child of `parent` when given (a remote context from a header or an
+    annotation), else of the active span. Links are passed at start, where samplers can see them. `carry` says
+    whether spec writes inside it record it on the object (None: as the enclosing span says)."""
+    ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
+    token = _carry.set(carry) if carry is not None else None
+    try:
+        with _tracer.start_as_current_span(
+            name,
+            context=ctx,
+            kind=kind,
+            attributes=dict(attributes) if attributes else None,
+            links=[Link(c) for c in links] or None,
+        ) as current:
+            yield current
+    finally:
+        if token is not None:
+            _carry.reset(token)
+
+
+def active() -> bool:
+    """Whether a recording span is active (a child span now would be exported)."""
+    return trace.get_current_span().is_recording()
+
+
+def current_ids() -> tuple[str, str] | None:
+    """(trace_id, span_id) in hex of the active recording span, for log lines."""
+    ctx = trace.get_current_span().get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}"

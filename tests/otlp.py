@@ -1,4 +1,5 @@
-"""An OTLP/HTTP trace receiver for tests: decodes each `ExportTraceServiceRequest` and keeps the spans."""
+"""An OTLP/HTTP receiver for tests: decodes each `ExportTraceServiceRequest` (POST /v1/traces) and keeps the spans,
+and each `ExportMetricsServiceRequest` (POST /v1/metrics) and keeps the metric points."""
 
 from __future__ import annotations
 
@@ -8,6 +9,10 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from opentelemetry.proto.collector.metrics.v1.metrics_service_pb2 import (
+    ExportMetricsServiceRequest,
+    ExportMetricsServiceResponse,
+)
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
@@ -26,6 +31,14 @@ class ReceivedSpan:
     parent_span_id: str
     attributes: dict[str, Any] = field(default_factory=dict)
     links: tuple[str, ...] = ()  # trace ids of the linked contexts
+
+
+@dataclass(frozen=True)
+class ReceivedPoint:
+    service: str
+    name: str
+    attributes: dict[str, Any]
+    value: float  # a counter's value, a histogram's count
 
 
 def _value(v: AnyValue) -> Any:
@@ -48,6 +61,7 @@ class OtlpReceiver:
 
     def __init__(self) -> None:
         self.spans: list[ReceivedSpan] = []
+        self.points: list[ReceivedPoint] = []
         self.requests = 0
         self._lock = threading.Lock()
         receiver = self
@@ -57,10 +71,16 @@ class OtlpReceiver:
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 if self.headers.get("Content-Encoding") == "gzip":
                     raw = gzip.decompress(raw)
-                request = ExportTraceServiceRequest()
-                request.ParseFromString(raw)
-                receiver.add(request)
-                body = ExportTraceServiceResponse().SerializeToString()
+                if self.path.endswith("/v1/metrics"):
+                    metrics = ExportMetricsServiceRequest()
+                    metrics.ParseFromString(raw)
+                    receiver.add_metrics(metrics)
+                    body = ExportMetricsServiceResponse().SerializeToString()
+                else:
+                    request = ExportTraceServiceRequest()
+                    request.ParseFromString(raw)
+                    receiver.add(request)
+                    body = ExportTraceServiceResponse().SerializeToString()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/x-protobuf")
                 self.send_header("Content-Length", str(len(body)))
@@ -99,6 +119,21 @@ class OtlpReceiver:
                                 links=tuple(link.trace_id.hex() for link in s.links),
                             )
                         )
+
+    def add_metrics(self, request: ExportMetricsServiceRequest) -> None:
+        with self._lock:
+            for rm in request.resource_metrics:
+                service = str(_attributes(rm.resource.attributes).get("service.name", ""))
+                for sm in rm.scope_metrics:
+                    for m in sm.metrics:
+                        which = m.WhichOneof("data")
+                        for p in getattr(m, which).data_points if which else ():
+                            value = float(p.count if which == "histogram" else p.as_int or p.as_double)
+                            self.points.append(ReceivedPoint(service, m.name, _attributes(p.attributes), value))
+
+    def metric(self, name: str) -> list[ReceivedPoint]:
+        with self._lock:
+            return [p for p in self.points if p.name == name]
 
     def trace(self, trace_id: str) -> list[ReceivedSpan]:
         with self._lock:

@@ -32,8 +32,9 @@ def receiver() -> Iterator[OtlpReceiver]:
 def system(tmp_path_factory: pytest.TempPathFactory, receiver: OtlpReceiver) -> Iterator[TmcUp]:
     args = ("--clusters", "2", "--heartbeat-period", "1s", "--ready-delay", "200ms")
     tracing = ("--tracing-endpoint", receiver.endpoint, "--tracing-sample-ratio", "1")
-    # Spans leave each process every 200 ms instead of the SDK's 5 s; every child inherits the variable.
-    with mock.patch.dict(os.environ, {"OTEL_BSP_SCHEDULE_DELAY": "200"}):
+    # Spans leave each process every 200 ms instead of the SDK's 5 s, metrics every second instead of every minute;
+    # every child inherits the variables.
+    with mock.patch.dict(os.environ, {"OTEL_BSP_SCHEDULE_DELAY": "200", "OTEL_METRIC_EXPORT_INTERVAL": "1000"}):
         up = TmcUp(str(tmp_path_factory.mktemp("traced")), free_port(), *args, *tracing)
     try:
         up.wait_up()
@@ -223,3 +224,22 @@ def test_unreachable_endpoint_is_a_warning_and_the_hub_serves(tmp_path: Any) -> 
         _ok(hub.request("GET", "/api/v1/namespaces/default"))
     finally:
         hub.stop()
+
+
+def test_syncers_export_their_sync_instruments_over_otlp(receiver: OtlpReceiver, traced: dict[str, str]) -> None:
+    """tmc.sync.operations and tmc.sync.duration reach the OTLP endpoint from both syncers, with the writes they
+    made for the traced Deployment."""
+
+    def exported() -> bool:
+        creates = [
+            p
+            for p in receiver.metric("tmc.sync.operations")
+            if p.attributes.get("operation") == "create" and p.attributes.get("result") == "success"
+        ]
+        timed = receiver.metric("tmc.sync.duration")
+        return {p.attributes["sync_target"] for p in creates} == set(CLUSTERS) and bool(timed)
+
+    wait_until(exported, timeout=30, what="the syncers' OTLP metrics")
+    point = receiver.metric("tmc.sync.duration")[-1]
+    assert point.service == "tmc-syncer" and point.value >= 1
+    assert point.attributes["resource_type"] and point.attributes["operation"]

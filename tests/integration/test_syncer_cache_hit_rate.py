@@ -10,6 +10,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import pytest
 from prometheus_client import REGISTRY
 
 from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL
@@ -17,6 +18,7 @@ from tmc.client import KubeClient, load_kubeconfig
 from tmc.protocol.keys import sync_target_key
 from tmc.server.hub import Hub, ServerConfig
 from tmc.server.member import SimCluster, SimConfig
+from tmc.syncer import engine
 from tmc.syncer.agent import Syncer, SyncerConfig
 
 NAME = "cache-rate"  # the metrics' cluster label; unique to this test in the shared registry
@@ -132,10 +134,11 @@ def sample(name: str, **labels: str) -> float:
     return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
-def test_writes_a_member_cannot_take_are_counted_as_errors(tmp_path: Path) -> None:
+def test_writes_a_member_cannot_take_are_counted_as_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The member cluster goes away: the next downstream write fails, and the syncer's error counters and failed
     objects say so (error_type `timeout`: no answer)."""
     name = "errors-seen"
+    monkeypatch.setattr(engine, "FAILED_AFTER", 0.0)  # failed at the first failure, not after 10 s of them
 
     async def main() -> None:
         sync = {f"state.workload.kcp.io/{sync_target_key('root', name)}": "Sync"}

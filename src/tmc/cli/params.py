@@ -101,13 +101,15 @@ def start_tracing(
     *,
     hub: bool = False,
     attributes: dict[str, str] | None = None,
+    sync_metrics: bool = False,
 ) -> None:
     """Configure tracing for this process; a setting that can never work is a usage error. Only the `hub` records
-    trace context on the objects it writes and traces reconciles that continue no trace."""
-    from tmc.observability import tracing
+    trace context on the objects it writes and traces reconciles that continue no trace. With `sync_metrics` (the
+    syncer) the OpenTelemetry sync instruments are exported to the same endpoint."""
+    from tmc.observability import otel_metrics, tracing
 
     try:
-        tracing.configure(
+        on = tracing.configure(
             service_name,
             endpoint=endpoint,
             sample_ratio=sample_ratio,
@@ -115,5 +117,8 @@ def start_tracing(
             annotate=hub,
             root_reconciles=hub,
         )
+        chosen = tracing.settings(endpoint, sample_ratio, os.environ) if on and sync_metrics else None
     except tracing.TracingConfigError as e:
         raise click.UsageError(str(e)) from None
+    if chosen is not None:
+        otel_metrics.configure(chosen, service_name, attributes)

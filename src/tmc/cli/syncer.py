@@ -65,6 +65,7 @@ def syncer(
         tracing_endpoint,
         tracing_sample_ratio,
         attributes={"tmc.sync_target": sync_target_name, "tmc.workspace": workspace},
+        sync_metrics=True,
     )
     config = SyncerConfig(
         sync_target_name=sync_target_name,

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL, syncable, syncer_finalizer
 from tmc.client import JSON_PATCH, ApiError, Conflict, Invalid, KubeClient, NotFound, Unreachable, error_type
-from tmc.observability import tracing
+from tmc.observability import otel_metrics, tracing
 from tmc.runtime.workqueue import WorkQueue
 from tmc.syncer import metrics
 from tmc.syncer.informer import Informer
@@ -47,6 +47,7 @@ from tmc.syncer.transform import (
 
 log = logging.getLogger("tmc.syncer")
 T = TypeVar("T")
+FAILED_AFTER = 10.0  # seconds a key must keep failing to count as failed
 
 SEP = "|"
 NAMESPACE_CLEAN_DELAY = 5.0  # seconds a downstream namespace outlives its upstream one (kcp: 30 s)
@@ -86,7 +87,8 @@ class Engine:
         self.queue = WorkQueue(f"syncer-{target.name}")
         self.finalizer = syncer_finalizer(target.key)
         self.applied: dict[str, Applied] = {}
-        self.failed: set[str] = set()
+        # key -> when it started failing (monotonic); cleared by its next success.
+        self._failing: dict[str, float] = {}
         # Keys whose upstream object the hub reported DELETED: no confirmation GET needed before deleting downstream.
         self._gone: set[str] = set()
         # Views last seen for keys that left the view (to know whether the syncer finalizer must still be released).
@@ -190,11 +192,11 @@ class Engine:
             try:
                 await self.reconcile(key)
                 self.queue.forget(key)
-                self.failed.discard(key)
+                self._failing.pop(key, None)
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                self.failed.add(key)
+                self._failing.setdefault(key, time.monotonic())
                 rid = key.split(SEP, 1)[0]
                 metrics.SYNC_ERRORS.labels(self.target.name, rid, error_type(e)).inc()
                 metrics.ERRORS.labels(self.target.name, error_type(e)).inc()
@@ -207,6 +209,14 @@ class Engine:
     def counts(self) -> tuple[int, int, int]:
         """(synced, pending, failed) objects, for the SyncTarget's status.syncerStatus."""
         return len(self.applied), len(self.queue), len(self.failed)
+
+    @property
+    def failed(self) -> set[str]:
+        """Keys that have kept failing for FAILED_AFTER seconds. A write that fails once and succeeds on its retry
+        (a conflict, a namespace still terminating) is not a failure of the syncer: counting those made a healthy
+        target with few objects look as if a tenth of them failed."""
+        cutoff = time.monotonic() - FAILED_AFTER
+        return {key for key, since in self._failing.items() if since <= cutoff}
 
     async def reconcile(self, key: str) -> None:
         rid, cluster, namespace, name = key.split(SEP)
@@ -513,9 +523,11 @@ class Engine:
             result = "success"
             return value
         finally:
+            seconds = time.perf_counter() - started
             labels = (self.target.name, resource.id, operation)
             metrics.OPERATIONS.labels(*labels, result).inc()
-            metrics.OPERATION_SECONDS.labels(*labels).observe(time.perf_counter() - started)
+            metrics.OPERATION_SECONDS.labels(*labels).observe(seconds)
+            otel_metrics.record(*labels, result, seconds)
 
     def observe_state(self) -> None:
         """Set the gauges of what this engine holds, by resource (and namespace): called when /metrics is scraped."""

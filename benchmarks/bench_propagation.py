@@ -375,7 +375,8 @@ class Bench:
         await fill(self.hub, f"{HUB}/api/v1/namespaces/bench-burst/configmaps", names, "burst", 32)
         specs = [StreamSpec(m.name, m.kubeconfig, "/api/v1/configmaps", "bench=burst") for m in self.system.members]
         observer = Observer(specs)
-        synced0 = syncer_metric(self.system, "syncer_operations_total", 'operation="create",result="success"')
+        created = ('operation="create"', 'result="success"')
+        synced0 = syncer_metric(self.system, "syncer_operations_total", *created)
         settled = True
         try:
             cpu0 = self.cpu.sample()
@@ -392,8 +393,7 @@ class Bench:
             cpu1 = self.cpu.sample()
         finally:
             facts = observer.stop()
-        created = 'operation="create",result="success"'
-        synced = syncer_metric(self.system, "syncer_operations_total", created) - synced0
+        synced = syncer_metric(self.system, "syncer_operations_total", *created) - synced0
         arrivals = sorted(t for f in facts for t in f.seen.values())
         if not arrivals:
             self.notes.append("burst: nothing arrived")

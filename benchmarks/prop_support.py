@@ -78,14 +78,15 @@ async def until(probe: Callable[[], Awaitable[bool]], timeout: float, what: str,
     return time.monotonic()
 
 
-def syncer_metric(system: System, name: str, contains: str = "") -> float:
-    """Sum of a metric's samples over every syncer's /metrics."""
+def syncer_metric(system: System, name: str, *contains: str) -> float:
+    """Sum of a metric's samples over every syncer's /metrics, of the lines holding every `contains` text (each
+    one label: the exposition orders labels by name)."""
     total = 0.0
     for m in system.members:
         with urllib.request.urlopen(f"http://127.0.0.1:{m.metrics_port}/metrics", timeout=10) as r:
             text = r.read().decode()
         for line in text.splitlines():
-            if line.startswith((name + " ", name + "{")) and contains in line:
+            if line.startswith((name + " ", name + "{")) and all(c in line for c in contains):
                 total += float(line.rsplit(" ", 1)[1])
     return total
 

@@ -102,10 +102,12 @@ def start_tracing(
     hub: bool = False,
     attributes: dict[str, str] | None = None,
     sync_metrics: bool = False,
+    member: bool = False,
 ) -> None:
     """Configure tracing for this process; a setting that can never work is a usage error. Only the `hub` records
-    trace context on the objects it writes and traces reconciles that continue no trace. With `sync_metrics` (the
-    syncer) the OpenTelemetry sync instruments are exported to the same endpoint."""
+        trace context on the objects it writes and traces reconciles that continue no trace. With `sync_metrics` (the
+        syncer) the OpenTelemetry sync instruments are exported to the same endpoint. A `member` cluster records only the
+    requests that continue a sampled trace (a syncer's traced writes), never traces of its own."""
     from tmc.observability import otel_metrics, tracing
 
     try:
@@ -116,6 +118,7 @@ def start_tracing(
             attributes=attributes,
             annotate=hub,
             root_reconciles=hub,
+            roots=not member,
         )
         chosen = tracing.settings(endpoint, sample_ratio, os.environ) if on and sync_metrics else None
     except tracing.TracingConfigError as e:

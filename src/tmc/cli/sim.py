@@ -84,7 +84,9 @@ def sim_cluster(
     from tmc.server.member import SimConfig, run
 
     configure_logging(log_level, component="sim-cluster")
-    start_tracing("tmc-sim-cluster", tracing_endpoint, tracing_sample_ratio, attributes={"tmc.cluster": name})
+    start_tracing(
+        "tmc-sim-cluster", tracing_endpoint, tracing_sample_ratio, attributes={"tmc.cluster": name}, member=True
+    )
     config = SimConfig(
         name=name,
         data_dir=data_dir,

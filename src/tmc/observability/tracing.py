@@ -142,6 +142,7 @@ def configure(
     env: Mapping[str, str] | None = None,
     annotate: bool = False,
     root_reconciles: bool = False,
+    roots: bool = True,
 ) -> bool:
     """Start exporting spans when an endpoint is given by flag or environment; True when tracing is on.
 
@@ -157,7 +158,7 @@ def configure(
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 
     exporter: SpanExporter
     timeout = chosen.timeout
@@ -173,7 +174,9 @@ def configure(
         exporter = HttpExporter(endpoint=url, timeout=timeout)
     # OTEL_SERVICE_NAME wins over the process's own name, as the SDK's resource detection would have it.
     resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service_name, **(attributes or {})})
-    provider = TracerProvider(resource=resource, sampler=ParentBased(TraceIdRatioBased(ratio)))
+    # Without `roots` (member clusters) the process only continues traces it is handed, and starts none of its own.
+    root = TraceIdRatioBased(ratio) if roots else ALWAYS_OFF
+    provider = TracerProvider(resource=resource, sampler=ParentBased(root))
     # _WarningExporter has SpanExporter's three methods; subclassing it would import the SDK with this module.
     provider.add_span_processor(BatchSpanProcessor(cast("SpanExporter", _WarningExporter(exporter, url))))
     _provider = provider

@@ -105,9 +105,9 @@ def start_tracing(
     member: bool = False,
 ) -> None:
     """Configure tracing for this process; a setting that can never work is a usage error. Only the `hub` records
-        trace context on the objects it writes and traces reconciles that continue no trace. With `sync_metrics` (the
-        syncer) the OpenTelemetry sync instruments are exported to the same endpoint. A `member` cluster records only the
-    requests that continue a sampled trace (a syncer's traced writes), never traces of its own."""
+    trace context on the objects it writes and traces reconciles that continue no trace. With `sync_metrics` (the
+    syncer) the OpenTelemetry sync instruments are exported to the same endpoint. A `member` cluster records only
+    the requests that continue a sampled trace (a syncer's traced writes), never traces of its own."""
     from tmc.observability import otel_metrics, tracing
 
     try:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -21,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from tmc.cli.children import ChildProcess
 
 BINARY = "prometheus"
 MISSING_HINT = (
@@ -133,7 +133,10 @@ class Prometheus:
     binary: str
     directory: str
     port: int
-    process: subprocess.Popen[bytes] | None = None
+    child: ChildProcess = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.child = ChildProcess(self.pid_file, self.log_file)
 
     @property
     def url(self) -> str:
@@ -159,21 +162,15 @@ class Prometheus:
     def start(self) -> None:
         """Starts Prometheus on the written configuration and waits until it answers /-/ready."""
         os.makedirs(self.directory, exist_ok=True)
-        with open(self.log_file, "ab") as log:
-            self.process = subprocess.Popen(
-                [
-                    self.binary,
-                    f"--config.file={self.config_file}",
-                    f"--storage.tsdb.path={os.path.join(self.directory, 'data')}",
-                    f"--web.listen-address=127.0.0.1:{self.port}",
-                    "--storage.tsdb.retention.time=2d",
-                ],
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        with open(self.pid_file, "w") as f:
-            f.write(f"{self.process.pid}\n")
+        self.child.spawn(
+            [
+                self.binary,
+                f"--config.file={self.config_file}",
+                f"--storage.tsdb.path={os.path.join(self.directory, 'data')}",
+                f"--web.listen-address=127.0.0.1:{self.port}",
+                "--storage.tsdb.retention.time=2d",
+            ]
+        )
         deadline = time.monotonic() + START_TIMEOUT
         while time.monotonic() < deadline:
             if not self.alive():
@@ -191,18 +188,7 @@ class Prometheus:
             return False
 
     def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
+        return self.child.alive()
 
     def stop(self, timeout: float = 15.0) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        if os.path.exists(self.pid_file):
-            os.remove(self.pid_file)
+        self.child.stop(timeout)

@@ -11,7 +11,6 @@ import functools
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ import orjson
 
 from tmc.api.workload import REGION_LABEL, ZONE_LABEL
 from tmc.cli import prometheus as prom
+from tmc.cli.children import ChildProcess
 from tmc.cli.params import check_tracing, tracing_options
 from tmc.client import LOCATION, ApiError, BlockingClient, Conflict, Unreachable
 from tmc.client.kubeconfig import load_kubeconfig
@@ -40,42 +40,13 @@ START_TIMEOUT = 60.0
 
 
 @dataclass
-class Child:
-    name: str
-    pid_file: str
-    log_file: str
-    process: subprocess.Popen[bytes] | None = None
+class Child(ChildProcess):
+    """A tmc process of the system; `name` is what `tmc up` calls it in its messages."""
+
+    name: str = ""
 
     def start(self, args: list[str]) -> None:
-        os.makedirs(os.path.dirname(self.pid_file), exist_ok=True)
-        os.makedirs(os.path.dirname(self.log_file), exist_ok=True)
-        log = open(self.log_file, "ab")  # noqa: SIM115 - the child writes to it for its whole life
-        # Own process group: a Ctrl-C in the terminal reaches `tmc up` only, which then stops children in order.
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "tmc", *args], stdout=log, stderr=log, start_new_session=True
-        )
-        log.close()
-        with open(self.pid_file, "w") as f:
-            f.write(f"{self.process.pid}\n")
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def stop(self, timeout: float = 15.0) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            # A SIGSTOPped child (fault injection) cannot handle SIGTERM until it is continued.
-            self.process.send_signal(signal.SIGCONT)
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.process = None
-        if os.path.exists(self.pid_file):
-            os.remove(self.pid_file)
+        self.spawn([sys.executable, "-m", "tmc", *args])
 
 
 def free_port() -> int:
@@ -269,7 +240,7 @@ def start_system(
     data_dir = os.path.abspath(data_dir)
     clusters_dir = os.path.join(data_dir, "clusters")
     logs = os.path.join(data_dir, "logs")
-    hub = Child("hub", os.path.join(data_dir, "hub.pid"), os.path.join(logs, "hub.log"))
+    hub = Child(os.path.join(data_dir, "hub.pid"), os.path.join(logs, "hub.log"), name="hub")
     system = System(data_dir, secure_port, hub, [])
     try:
         hub.start(
@@ -292,7 +263,7 @@ def start_system(
             kubeconfig = os.path.join(clusters_dir, f"{name}.kubeconfig")
             if os.path.exists(kubeconfig):
                 os.remove(kubeconfig)  # a fresh one tells us this run's cluster is serving
-            sim = Child(name, os.path.join(clusters_dir, f"{name}.pid"), os.path.join(logs, f"{name}.log"))
+            sim = Child(os.path.join(clusters_dir, f"{name}.pid"), os.path.join(logs, f"{name}.log"), name=name)
             args = ["sim-cluster", "--name", name, "--data-dir", clusters_dir, "--ready-delay", ready_delay]
             if nodes is not None:
                 args += ["--nodes", str(nodes)]
@@ -302,9 +273,9 @@ def start_system(
             _wait(functools.partial(_ready, member.kubeconfig), f"cluster {member.name}", member.sim)
             member.metrics_port, member.health_port = free_port(), free_port()
             member.syncer = Child(
-                member.name,
                 os.path.join(data_dir, "syncers", f"{member.name}.pid"),
                 os.path.join(logs, f"syncer-{member.name}.log"),
+                name=member.name,
             )
             member.syncer.start(
                 [

@@ -44,6 +44,7 @@ def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     monkeypatch.setattr(tracing, "enabled", True)
     monkeypatch.setattr(tracing, "_annotate", True)
     monkeypatch.setattr(tracing, "reconcile_roots", True)
+    monkeypatch.setattr(tracing, "commit_spans", True)
     yield exporter
     provider.shutdown()
 

@@ -119,6 +119,7 @@ def start_tracing(
             annotate=hub,
             root_reconciles=hub,
             roots=not member,
+            commits=not member,
         )
         chosen = tracing.settings(endpoint, sample_ratio, os.environ) if on and sync_metrics else None
     except tracing.TracingConfigError as e:

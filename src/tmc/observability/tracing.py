@@ -45,6 +45,9 @@ _annotate = False
 # Whether a reconcile that continues no trace is a span of its own (a new trace). The hub's are; a simulated member
 # cluster's controllers stand in for a real member's, which trace nothing of their own (only their API requests).
 reconcile_roots = False
+# Whether storage commits are spans of their own (inside the write that asked for them). The hub's are; a member
+# cluster's request span says enough, and each extra span per downstream object is paid on every member.
+commit_spans = False
 _provider: TracerProvider | None = None
 _tracer: trace.Tracer = trace.NoOpTracer()
 
@@ -143,12 +146,13 @@ def configure(
     annotate: bool = False,
     root_reconciles: bool = False,
     roots: bool = True,
+    commits: bool = True,
 ) -> bool:
     """Start exporting spans when an endpoint is given by flag or environment; True when tracing is on.
 
     Raises TracingConfigError for settings that can never work (a malformed OTEL_TRACES_SAMPLER_ARG or protocol);
     an unreachable endpoint is only a logged warning: tracing must never stop the process it observes."""
-    global enabled, _annotate, reconcile_roots, _provider, _tracer
+    global enabled, _annotate, reconcile_roots, commit_spans, _provider, _tracer
     env = os.environ if env is None else env
     chosen = settings(endpoint, sample_ratio, env)
     if chosen is None:
@@ -183,6 +187,7 @@ def configure(
     _tracer = provider.get_tracer("tmc")
     _annotate = annotate
     reconcile_roots = root_reconciles
+    commit_spans = commits
     enabled = True
     _probe(url)
     log.info("tracing on", extra={"endpoint": url, "protocol": protocol, "sample_ratio": ratio})
@@ -191,9 +196,9 @@ def configure(
 
 def shutdown() -> None:
     """Flush what is buffered and stop exporting (tests; the SDK also does this at exit)."""
-    global enabled, _annotate, reconcile_roots, _provider, _tracer
+    global enabled, _annotate, reconcile_roots, commit_spans, _provider, _tracer
     provider, _provider = _provider, None
-    enabled = _annotate = reconcile_roots = False
+    enabled = _annotate = reconcile_roots = commit_spans = False
     _tracer = trace.NoOpTracer()
     if provider is not None:
         provider.shutdown()

@@ -1,5 +1,5 @@
 """What tracing costs end to end: the propagation benchmark (benchmarks.bench_propagation) twice in one run, tracing
-off, then on with every span sampled (ratio 1.0) and exported over OTLP/HTTP to a sink in this process; each
+off, then on with every span sampled (ratio 1.0) and exported over OTLP/HTTP to a sink in a process of its own; each
 Deployment of the latency stream is created inside a span of this process, so it carries a sampled `traceparent` and
 its whole path (hub request, placement decision, syncer writes, status reports) is traced.
 
@@ -14,12 +14,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import http.server
 import math
-import threading
-from typing import Any
 
 from benchmarks import bench_propagation
+from benchmarks.otlp_sink import SinkProcess
 from benchmarks.report import Row, row, table
 from tmc.observability import tracing
 
@@ -31,38 +29,6 @@ COMPARED = (
     "hub Deployment create (201), p99",
     "downstream objects applied/s, burst",
 )
-
-
-class OtlpSink:
-    """Accepts OTLP/HTTP exports and counts them; decoding is left out, so the sink costs the system little."""
-
-    def __init__(self) -> None:
-        self.requests = 0
-        self.bytes = 0
-        sink = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            protocol_version = "HTTP/1.1"
-
-            def do_POST(self) -> None:
-                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                sink.requests += 1
-                sink.bytes += len(body)
-                self.send_response(200)
-                self.send_header("Content-Type", "application/x-protobuf")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, name="otlp-sink", daemon=True).start()
-
-    def close(self) -> None:
-        self.server.shutdown()
-        self.server.server_close()
 
 
 def _settings(quick: bool) -> bench_propagation.PropagationSettings:
@@ -80,7 +46,7 @@ def run(quick: bool = False) -> tuple[list[Row], list[str]]:
     cfg = _settings(quick)
     print("... tracing: propagation with tracing off", flush=True)
     off_rows, _ = bench_propagation.run(cfg)
-    sink = OtlpSink()
+    sink = SinkProcess()
     try:
         tracing.configure("tmc-bench", endpoint=sink.endpoint, sample_ratio=1.0, env={})
         print("... tracing: propagation with tracing on", flush=True)
@@ -88,6 +54,7 @@ def run(quick: bool = False) -> tuple[list[Row], list[str]]:
         on_rows, _ = bench_propagation.run(dataclasses.replace(cfg, tracing=flags))
     finally:
         tracing.shutdown()
+        received = sink.stats()
         sink.close()
     rows: list[Row] = []
     for prefix in COMPARED:
@@ -106,7 +73,7 @@ def run(quick: bool = False) -> tuple[list[Row], list[str]]:
     on_rate, off_rate = _find(rows, "tracing on: downstream"), _find(off_rows, "downstream objects applied/s, burst")
     notes = [
         f"tracing: {cfg.deployments} Deployments and a burst of {cfg.burst} ConfigMaps x {cfg.clusters} members per "
-        f"run; the sink received {sink.requests:,} exports ({sink.bytes / 1e6:.1f} MB of spans)",
+        f"run; the sink received {received['requests']:,} exports ({received['bytes'] / 1e6:.1f} MB of spans)",
     ]
     if on_rate is not None and off_rate is not None and float(off_rate["value"]) > 0:
         change = float(on_rate["value"]) / float(off_rate["value"]) - 1

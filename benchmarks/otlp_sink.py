@@ -1,0 +1,88 @@
+"""An OTLP/HTTP sink for the tracing benchmark, in a process of its own so that receiving every process's spans takes
+no CPU or GIL from the benchmark process that measures latency: it accepts exports, counts them and their bytes, and
+answers GET /stats with the counts as JSON.
+
+Run: python -m benchmarks.otlp_sink --port PORT
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.server
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from typing import Any
+
+from benchmarks.servers import REPO, free_port
+
+
+def serve(port: int) -> None:
+    counts = {"requests": 0, "bytes": 0}
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            counts["requests"] += 1
+            counts["bytes"] += len(body)
+            self._answer(b"", "application/x-protobuf")
+
+        def do_GET(self) -> None:
+            self._answer(json.dumps(counts).encode(), "application/json")
+
+        def _answer(self, body: bytes, content_type: str) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", content_type)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler).serve_forever()
+
+
+class SinkProcess:
+    """The sink as a child process of the benchmark."""
+
+    def __init__(self) -> None:
+        port = free_port()
+        self.endpoint = f"http://127.0.0.1:{port}"
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        cmd = [sys.executable, "-m", "benchmarks.otlp_sink", "--port", str(port)]
+        self.process = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                self.stats()
+                return
+            except OSError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    self.close()
+                    raise RuntimeError("the OTLP sink did not start") from None
+                time.sleep(0.05)
+
+    def stats(self) -> dict[str, int]:
+        with urllib.request.urlopen(f"{self.endpoint}/stats", timeout=5) as r:
+            counts: dict[str, int] = json.loads(r.read())
+        return counts
+
+    def close(self) -> None:
+        self.process.terminate()
+        self.process.wait(10)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, required=True)
+    serve(parser.parse_args().port)
+
+
+if __name__ == "__main__":
+    main()

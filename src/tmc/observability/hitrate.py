@@ -8,9 +8,10 @@ from tmc.observability import catalogue
 CACHE_HIT_RATE = catalogue.gauge(
     "tmc_cache_hit_rate_percent",
     "Share of reads a cache answered by itself since the process started, 100 * hits / (hits + misses): "
-    "watch-cache (hub and simulated clusters: watches and snapshot lists resumed from the in-memory event history, "
-    "against those answered 410 Gone because it had moved past them) and informer (syncer: the sync engine's object "
-    "reads answered from its informer caches, against those that took a GET). Absent until the first read.",
+    "watch-cache (hub and simulated clusters: watches, which the in-memory event history serves from any revision "
+    "it still holds, and lists at an older revision, against those answered 410 Gone because it had moved past "
+    "them) and informer (syncer: the sync engine's object reads answered from its informer caches, against those "
+    "that took a GET). Absent until the first read.",
     ("cache_type",),
     owners=catalogue.OWNERS,
     promql="min by (cache_type) (tmc_cache_hit_rate_percent) < 90",

@@ -405,10 +405,8 @@ class SqliteStore:
         if from_rev < self.compacted_rev:
             WATCH_CACHE.miss()
             raise CompactedError(from_rev, self.compacted_rev)
-        replay: list[Event] = []
-        if from_rev < self._current_rev:
-            WATCH_CACHE.hit()
-            replay = self._history.since(from_rev, prefix)
+        WATCH_CACHE.hit()
+        replay = self._history.since(from_rev, prefix) if from_rev < self._current_rev else []
         watch = StoreWatch(self._hub, prefix, from_rev, replay, self._watch_queue_size)
         self._hub.add(watch)
         return watch

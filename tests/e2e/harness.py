@@ -293,6 +293,19 @@ def status_of(body: Any) -> tuple[str, int, str]:
     return (str(body.get("kind")), int(body.get("code") or 0), str(body.get("reason")))
 
 
+# `tmc up` for tests: three clusters, heartbeats every second, a SyncTarget NotReady after 5 s of silence.
+FAST_UP_ARGS = (
+    "--clusters",
+    "3",
+    "--sync-target-heartbeat-threshold",
+    "5s",
+    "--heartbeat-period",
+    "1s",
+    "--ready-delay",
+    "200ms",
+)
+
+
 class TmcUp:
     """`tmc up` as a child process (hub, simulated clusters and syncers, each with its pid file under `data_dir`)."""
 

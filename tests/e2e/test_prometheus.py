@@ -17,21 +17,10 @@ import orjson
 import pytest
 
 from tests import monitoring
-from tests.e2e.harness import TmcUp, free_port, wait_until
+from tests.e2e.harness import FAST_UP_ARGS, TmcUp, free_port, wait_until
 from tests.tools import require_prometheus
 
 pytestmark = pytest.mark.usefixtures("kubectl_binary")
-
-UP_ARGS = (
-    "--clusters",
-    "3",
-    "--sync-target-heartbeat-threshold",
-    "5s",
-    "--heartbeat-period",
-    "1s",
-    "--ready-delay",
-    "200ms",
-)
 
 WORKLOAD = """
 apiVersion: v1
@@ -65,7 +54,9 @@ spec:
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TmcUp]:
     require_prometheus("prometheus")
     port = free_port()
-    up = TmcUp(str(tmp_path_factory.mktemp("up-prometheus")), free_port(), *UP_ARGS, "--prometheus-port", str(port))
+    up = TmcUp(
+        str(tmp_path_factory.mktemp("up-prometheus")), free_port(), *FAST_UP_ARGS, "--prometheus-port", str(port)
+    )
     try:
         up.wait_up()
         yield up

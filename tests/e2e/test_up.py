@@ -11,7 +11,7 @@ import orjson
 import pytest
 import yaml
 
-from tests.e2e.harness import Kubectl, TmcUp, free_port, wait_until
+from tests.e2e.harness import FAST_UP_ARGS, Kubectl, TmcUp, free_port, wait_until
 from tmc.cli.catalogue import catalogue_markdown
 from tmc.observability import catalogue
 from tmc.protocol import keys
@@ -19,21 +19,9 @@ from tmc.protocol import keys
 pytestmark = pytest.mark.usefixtures("kubectl_binary")
 
 
-UP_ARGS = (
-    "--clusters",
-    "3",
-    "--sync-target-heartbeat-threshold",
-    "5s",
-    "--heartbeat-period",
-    "1s",
-    "--ready-delay",
-    "200ms",
-)
-
-
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TmcUp]:
-    up = TmcUp(str(tmp_path_factory.mktemp("up")), free_port(), *UP_ARGS)
+    up = TmcUp(str(tmp_path_factory.mktemp("up")), free_port(), *FAST_UP_ARGS)
     try:
         up.wait_up()
         yield up

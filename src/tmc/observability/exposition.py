@@ -6,34 +6,25 @@ renders its lines itself (about 1 us each) and may cache them per SyncTarget rev
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import Protocol
+from collections.abc import Callable, Iterable
 
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tmc.observability.catalogue import CATALOGUE
 
+# A family's samples: lines such as `name{a="x",b="y"} 1.0\\n`, label values escaped (see `label_value`). HELP and
+# TYPE come from the catalogue.
+Samples = Callable[[], Iterable[str]]
 
-class TextFamily(Protocol):
-    """A metric family that writes its own exposition lines (samples only; HELP and TYPE come from the catalogue)."""
-
-    @property
-    def name(self) -> str: ...
-
-    def samples(self) -> Iterable[str]:
-        """Lines such as `name{a="x",b="y"} 1.0\\n`, label values already escaped (see `label_value`)."""
-        ...
+TEXT_FAMILIES: dict[str, Samples] = {}
 
 
-TEXT_FAMILIES: dict[str, TextFamily] = {}
-
-
-def register(family: TextFamily) -> None:
-    """Expose `family` on this process's /metrics. Its name must be catalogued."""
-    if family.name not in CATALOGUE:
-        raise ValueError(f"{family.name} is not in the metric catalogue")
-    TEXT_FAMILIES[family.name] = family
+def register(name: str, samples: Samples) -> None:
+    """Expose the catalogued family `name` on this process's /metrics, its lines written by `samples`."""
+    if name not in CATALOGUE:
+        raise ValueError(f"{name} is not in the metric catalogue")
+    TEXT_FAMILIES[name] = samples
 
 
 def label_value(value: str) -> str:
@@ -52,17 +43,17 @@ def header(name: str) -> str:
 def render(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
     """The exposition bytes and the content type to serve them with on /metrics."""
     parts = [generate_latest(registry)]
-    for name, family in sorted(TEXT_FAMILIES.items()):
-        parts.append((header(name) + "".join(family.samples())).encode())
+    for name, samples in sorted(TEXT_FAMILIES.items()):
+        parts.append((header(name) + "".join(samples())).encode())
     return b"".join(parts), CONTENT_TYPE_LATEST
 
 
 def sample_value(name: str, labels: dict[str, str], registry: CollectorRegistry = REGISTRY) -> float | None:
     """One sample's value as /metrics shows it, from a text family or the registry (for tests and tools)."""
-    family = TEXT_FAMILIES.get(name)
-    if family is None:
+    samples = TEXT_FAMILIES.get(name)
+    if samples is None:
         return registry.get_sample_value(name, labels)
-    for parsed in text_string_to_metric_families(header(name) + "".join(family.samples())):
+    for parsed in text_string_to_metric_families(header(name) + "".join(samples())):
         for sample in parsed.samples:
             if sample.labels == labels:
                 return float(sample.value)

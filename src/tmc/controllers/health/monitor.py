@@ -147,17 +147,8 @@ def _read(rev: int, obj: dict[str, Any]) -> _Facts:
     return _Facts(rev, name, verdict, last, is_true(conditions, CONDITION_HEARTBEAT_HEALTHY))
 
 
-@dataclass(frozen=True)
-class _Family:
-    name: str
-    render: Callable[[], Iterator[str]]
-
-    def samples(self) -> Iterator[str]:
-        return self.render()
-
-
 # One per process, exposed on import like the module-level metrics; hubs attach their store to it.
 MONITOR = HealthMonitor()
-exposition.register(_Family(COMPONENT_HEALTH.name, MONITOR.component_samples))
-exposition.register(_Family(fleet_metrics.HEARTBEAT_AGE.name, MONITOR.heartbeat_age_samples))
-exposition.register(_Family(fleet_metrics.CONNECTIONS.name, MONITOR.connection_samples))
+exposition.register(COMPONENT_HEALTH.name, MONITOR.component_samples)
+exposition.register(fleet_metrics.HEARTBEAT_AGE.name, MONITOR.heartbeat_age_samples)
+exposition.register(fleet_metrics.CONNECTIONS.name, MONITOR.connection_samples)

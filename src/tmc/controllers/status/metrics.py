@@ -198,8 +198,6 @@ class WorkloadSyncStatusCollector:
     def detach(self, store: Store) -> None:
         self._sources = [s for s in self._sources if s.store is not store]
 
-    name = NAME
-
     def samples(self) -> Iterator[str]:
         counts: Counts = {}
         for source in list(self._sources):
@@ -217,4 +215,4 @@ class WorkloadSyncStatusCollector:
 
 # One per process, exposed on import like the module-level metrics; hubs attach their store to it.
 COLLECTOR = WorkloadSyncStatusCollector()
-exposition.register(COLLECTOR)
+exposition.register(NAME, COLLECTOR.samples)

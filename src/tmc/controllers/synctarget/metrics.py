@@ -9,6 +9,7 @@ the same capacity and utilization series; the first workspace in sort order is s
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator, Mapping
 
 from tmc.observability import catalogue, exposition
@@ -86,19 +87,15 @@ def forget(workspace: str, cluster: str) -> None:
     _published.pop((workspace, cluster), None)
 
 
-class _Family:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def samples(self) -> Iterator[str]:
-        seen: set[str] = set()
-        for (_, cluster), families in sorted(_published.items()):
-            if self.name in _PER_NAME:
-                if cluster in seen:
-                    continue
-                seen.add(cluster)
-            yield families.get(self.name, "")
+def _samples(name: str) -> Iterator[str]:
+    seen: set[str] = set()
+    for (_, cluster), families in sorted(_published.items()):
+        if name in _PER_NAME:
+            if cluster in seen:
+                continue
+            seen.add(cluster)
+        yield families.get(name, "")
 
 
 for _doc in (CLUSTER_CAPACITY, CLUSTER_UTILIZATION, CLUSTER_UTILIZATION_PERCENT, CLUSTER_HEALTH):
-    exposition.register(_Family(_doc.name))
+    exposition.register(_doc.name, functools.partial(_samples, _doc.name))

@@ -31,10 +31,12 @@ COMPARED = (
 )
 
 
-def _settings(quick: bool) -> bench_propagation.PropagationSettings:
+def _settings(quick: bool, clusters: int | None) -> bench_propagation.PropagationSettings:
     cfg = bench_propagation.PropagationSettings().quick()
     if not quick:
         cfg = dataclasses.replace(cfg, deployments=300, burst=500)
+    if clusters:
+        cfg = dataclasses.replace(cfg, clusters=clusters)
     return cfg
 
 
@@ -42,8 +44,8 @@ def _find(rows: list[Row], prefix: str) -> Row | None:
     return next((r for r in rows if str(r["name"]).startswith(prefix)), None)
 
 
-def run(quick: bool = False) -> tuple[list[Row], list[str]]:
-    cfg = _settings(quick)
+def run(quick: bool = False, clusters: int | None = None) -> tuple[list[Row], list[str]]:
+    cfg = _settings(quick, clusters)
     print("... tracing: propagation with tracing off", flush=True)
     off_rows, _ = bench_propagation.run(cfg)
     sink = SinkProcess()
@@ -74,6 +76,8 @@ def run(quick: bool = False) -> tuple[list[Row], list[str]]:
     notes = [
         f"tracing: {cfg.deployments} Deployments and a burst of {cfg.burst} ConfigMaps x {cfg.clusters} members per "
         f"run; the sink received {received['requests']:,} exports ({received['bytes'] / 1e6:.1f} MB of spans)",
+        "tracing: spans by process and name: "
+        + ", ".join(f"{name} {count:,}" for name, count in sorted(received["spans"].items(), key=lambda i: -i[1])),
     ]
     if on_rate is not None and off_rate is not None and float(off_rate["value"]) > 0:
         change = float(on_rate["value"]) / float(off_rate["value"]) - 1
@@ -85,8 +89,9 @@ def run(quick: bool = False) -> tuple[list[Row], list[str]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description="Propagation with tracing on against tracing off")
     parser.add_argument("--quick", action="store_true", help="100 Deployments per run instead of 300")
+    parser.add_argument("--clusters", type=int, help="member clusters (default: the propagation benchmark's 10)")
     args = parser.parse_args()
-    rows, notes = run(args.quick)
+    rows, notes = run(args.quick, args.clusters)
     print(table(rows))
     for note in notes:
         print("note:", note)

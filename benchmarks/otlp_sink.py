@@ -15,13 +15,17 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections import Counter
 from typing import Any
+
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from benchmarks.servers import REPO, free_port
 
 
 def serve(port: int) -> None:
     counts = {"requests": 0, "bytes": 0}
+    spans: Counter[str] = Counter()  # by "service: span name", to tell which process's spans cost what
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -30,10 +34,17 @@ def serve(port: int) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             counts["requests"] += 1
             counts["bytes"] += len(body)
+            for resource_spans in ExportTraceServiceRequest.FromString(body).resource_spans:
+                service = next(
+                    (a.value.string_value for a in resource_spans.resource.attributes if a.key == "service.name"), "?"
+                )
+                for scope_spans in resource_spans.scope_spans:
+                    for span in scope_spans.spans:
+                        spans[f"{service.split('/')[0]}: {span.name}"] += 1
             self._answer(b"", "application/x-protobuf")
 
         def do_GET(self) -> None:
-            self._answer(json.dumps(counts).encode(), "application/json")
+            self._answer(json.dumps({**counts, "spans": dict(spans)}).encode(), "application/json")
 
         def _answer(self, body: bytes, content_type: str) -> None:
             self.send_response(200)
@@ -68,9 +79,9 @@ class SinkProcess:
                     raise RuntimeError("the OTLP sink did not start") from None
                 time.sleep(0.05)
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         with urllib.request.urlopen(f"{self.endpoint}/stats", timeout=5) as r:
-            counts: dict[str, int] = json.loads(r.read())
+            counts: dict[str, Any] = json.loads(r.read())
         return counts
 
     def close(self) -> None:

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import click
 import grpc
@@ -22,6 +22,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 from tests.otlp import OtlpReceiver
 from tmc.cli.params import tracing_options
@@ -38,7 +39,7 @@ TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     """Tracing on, recording every span in memory, as the hub has it (objects get the annotation)."""
     exporter = InMemorySpanExporter()
-    provider = TracerProvider()
+    provider = TracerProvider(id_generator=cast("IdGenerator", tracing.SpanIds()))
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
     monkeypatch.setattr(tracing, "enabled", True)
@@ -296,3 +297,42 @@ def test_a_member_cluster_traces_only_reconciles_that_continue_a_trace(
 
     asyncio.run(main())
     assert spans.get_finished_spans() == ()
+
+
+class _Idle(Controller):
+    """Reconciles that find nothing to do, then one that fails."""
+
+    name = "idle"
+    prefix = "/registry/things/"
+    fail = False
+
+    async def reconcile(self, key: str) -> Result | None:
+        if self.fail:
+            raise RuntimeError("broken")
+        return None
+
+
+def test_a_reconcile_that_does_nothing_is_no_span(spans: InMemorySpanExporter, tmp_path: Path) -> None:
+    """A reconcile continuing a trace is exported only when something happened in it: idle ones would be most of
+    the hub's spans. A failing one is a span, with its error."""
+
+    async def main() -> None:
+        store = SqliteStore(str(tmp_path / "tmc.db"), compact_interval=0)
+        await store.start()
+        try:
+            traced = {"metadata": {"name": "a", "annotations": {tracing.TRACEPARENT_ANNOTATION: TRACEPARENT}}}
+            await store.create("/registry/things/a", traced)
+            idle = _Idle(store)
+            for _ in range(3):
+                await idle.traced_process("/registry/things/a")
+            assert [s.name for s in spans.get_finished_spans()] == []
+            idle.fail = True
+            await idle.traced_process("/registry/things/a")
+        finally:
+            await store.close()
+        [failed] = spans.get_finished_spans()
+        assert failed.name == "reconcile idle" and failed.status.status_code.name == "ERROR"
+        assert failed.parent is not None and failed.parent.span_id == 0xB7AD6B7169203331
+        assert failed.start_time is not None and failed.end_time is not None and failed.start_time <= failed.end_time
+
+    asyncio.run(main())

@@ -172,9 +172,14 @@ class Controller(abc.ABC):
         if parent is None and not tracing.reconcile_roots:
             await self.process(key)
             return
-        # Only a reconcile that continues an object's trace passes it on through the writes it makes.
+        # Only a reconcile that continues an object's trace passes it on through the writes it makes; it is a span
+        # only if it did something (wrote, or made a span of its own).
         attributes = {"controller": self.name, "key": key}
-        with tracing.span(f"reconcile {self.name}", parent=parent, attributes=attributes, carry=parent is not None):
+        if parent is None:
+            with tracing.span(f"reconcile {self.name}", attributes=attributes, carry=False):
+                await self.process(key)
+            return
+        with tracing.deferred_span(f"reconcile {self.name}", parent=parent, attributes=attributes):
             await self.process(key)
 
     async def process(self, key: str) -> None:
@@ -193,17 +198,19 @@ class Controller(abc.ABC):
                     self.queue.add_after(key, self.conflict_retry)
                     return
                 else:
-                    self._failed(key, errors.error_type(e.code))
+                    self._failed(key, errors.error_type(e.code), e)
                     return
-            except Exception:
-                self._failed(key, "unknown")
+            except Exception as e:
+                self._failed(key, "unknown", e)
                 return
             RECONCILES.labels(self.name, "success" if result.requeue_after is None else "requeue_after").inc()
             self.queue.forget(key)
             if result.requeue_after is not None:
                 self.queue.add_after(key, result.requeue_after)
 
-    def _failed(self, key: str, error_type: str) -> None:
+    def _failed(self, key: str, error_type: str, error: Exception) -> None:
+        if tracing.enabled:
+            tracing.record_error(error)
         RECONCILES.labels(self.name, "error").inc()
         ERRORS.labels(self.name, error_type).inc()
         log.exception("reconcile failed", extra={"controller": self.name, "key": key})

@@ -16,13 +16,16 @@ import contextlib
 import contextvars
 import logging
 import os
+import random
 import socket
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast
 
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace import SpanKind as SpanKind
@@ -30,6 +33,7 @@ from opentelemetry.trace import SpanKind as SpanKind
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
 
 TRACEPARENT_ANNOTATION = "tracing.k8s.io/traceparent"
 TRACEPARENT_HEADER = "traceparent"
@@ -56,6 +60,11 @@ log = logging.getLogger("tmc.tracing")
 # (a hub request, a reconcile or sync that continues an object's trace); a controller's own root spans leave it
 # unset, so routine reconciles never stamp objects.
 _carry: contextvars.ContextVar[bool] = contextvars.ContextVar("tmc_tracing_carry", default=False)
+# The deferred span (see `deferred_span`) that is current, if any: it becomes a real span once something inside it
+# needs it (a child span, or an object recording its context).
+_deferred: contextvars.ContextVar[_Deferred | None] = contextvars.ContextVar("tmc_tracing_deferred", default=None)
+# The span id the next span made by this thread must have (a deferred span's, chosen when it began).
+_forced_span_id: contextvars.ContextVar[int] = contextvars.ContextVar("tmc_tracing_span_id", default=0)
 
 
 class TracingConfigError(ValueError):
@@ -172,15 +181,15 @@ def configure(
         parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
         exporter = GrpcExporter(endpoint=url, insecure=parsed.scheme != "https", timeout=timeout)
     else:
-        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
+        from tmc.observability.otlp_encoding import FastOTLPSpanExporter
 
         url = http_traces_url(url, chosen.signal_specific)
-        exporter = HttpExporter(endpoint=url, timeout=timeout)
+        exporter = FastOTLPSpanExporter(endpoint=url, timeout=timeout)
     # OTEL_SERVICE_NAME wins over the process's own name, as the SDK's resource detection would have it.
     resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service_name, **(attributes or {})})
     # Without `roots` (member clusters) the process only continues traces it is handed, and starts none of its own.
     root = TraceIdRatioBased(ratio) if roots else ALWAYS_OFF
-    provider = TracerProvider(resource=resource, sampler=ParentBased(root))
+    provider = TracerProvider(resource=resource, sampler=ParentBased(root), id_generator=cast("IdGenerator", SpanIds()))
     # _WarningExporter has SpanExporter's three methods; subclassing it would import the SDK with this module.
     provider.add_span_processor(BatchSpanProcessor(cast("SpanExporter", _WarningExporter(exporter, url))))
     _provider = provider
@@ -224,6 +233,20 @@ def _probe(url: str) -> None:
             )
 
     threading.Thread(target=check, name="tracing-probe", daemon=True).start()
+
+
+class SpanIds:
+    """The SDK's random ids (its IdGenerator's methods, without importing the SDK with this module), except that a
+    deferred span, made after the fact, gets the id its children already name."""
+
+    def generate_span_id(self) -> int:
+        return _forced_span_id.get() or _random_span_id()
+
+    def generate_trace_id(self) -> int:
+        return random.getrandbits(128) or 1
+
+    def is_trace_id_random(self) -> bool:
+        return True
 
 
 class _WarningExporter:
@@ -312,6 +335,7 @@ def record_on(obj: dict[str, Any]) -> None:
     value = current_traceparent()
     if value is None:
         return
+    _use_deferred()
     md = obj.setdefault("metadata", {})
     annotations = md.get("annotations")
     if not isinstance(annotations, dict):
@@ -332,6 +356,8 @@ def span(
     """A current span named `name`: a child of `parent` when given (a remote context from a header or an
     annotation), else of the active span. Links are passed at start, where samplers can see them. `carry` says
     whether spec writes inside it record it on the object (None: as the enclosing span says)."""
+    if parent is None:
+        _use_deferred()
     ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
     token = _carry.set(carry) if carry is not None else None
     try:
@@ -350,7 +376,104 @@ def span(
 
 def active() -> bool:
     """Whether a recording span is active (a child span now would be exported)."""
-    return trace.get_current_span().is_recording()
+    return trace.get_current_span().is_recording() or _deferred.get() is not None
+
+
+class _Deferred:
+    __slots__ = ("context", "error", "used")
+
+    def __init__(self, context: SpanContext) -> None:
+        self.context = context
+        self.used = False
+        self.error: BaseException | None = None
+
+
+def record_error(error: BaseException) -> None:
+    """The current span failed with `error` (handled by the caller, so no exception leaves the span): it is marked
+    so, and a deferred span is made."""
+    marker = _deferred.get()
+    if marker is not None and trace.get_current_span().get_span_context() is marker.context:
+        marker.used, marker.error = True, error
+        return
+    current = trace.get_current_span()
+    if current.is_recording():
+        _mark_failed(current, error)
+
+
+def _mark_failed(target: trace.Span, error: BaseException) -> None:
+    target.record_exception(error)
+    target.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+
+
+def _use_deferred() -> None:
+    """Something is about to name the current span: if it is a deferred one, it must now be made."""
+    marker = _deferred.get()
+    if marker is not None and trace.get_current_span().get_span_context() is marker.context:
+        marker.used = True
+
+
+@contextlib.contextmanager
+def deferred_span(name: str, *, parent: SpanContext, attributes: Mapping[str, Any]) -> Iterator[None]:
+    """A child span of `parent` that is exported only if something happened inside it: a child span, a write that
+    recorded its context on an object, or an exception. Most reconciles find nothing to do (an object's status
+    aggregation runs on every change of the object); their spans would be a third of the hub's and say nothing.
+
+    Until it is needed the span is only a context (a trace id and a span id chosen now); once needed it is made at
+    the end with the start time and that id, so children made meanwhile name their real parent."""
+    if not parent.trace_flags.sampled:
+        with span(name, parent=parent, attributes=attributes, carry=True):
+            yield
+        return
+    context = SpanContext(
+        parent.trace_id,
+        _random_span_id(),
+        is_remote=False,
+        trace_flags=parent.trace_flags,
+        trace_state=parent.trace_state,
+    )
+    marker = _Deferred(context)
+    started = time.time_ns()
+    tokens = (_deferred.set(marker), _carry.set(True))
+    attached = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(context)))
+    error: BaseException | None = None
+    try:
+        yield
+    except BaseException as e:
+        error = e
+        raise
+    finally:
+        otel_context.detach(attached)
+        _carry.reset(tokens[1])
+        _deferred.reset(tokens[0])
+        if marker.used or error is not None:
+            _make_deferred(name, parent, context.span_id, started, attributes, error or marker.error)
+
+
+def _random_span_id() -> int:
+    return random.getrandbits(64) or 1
+
+
+def _make_deferred(
+    name: str,
+    parent: SpanContext,
+    span_id: int,
+    started: int,
+    attributes: Mapping[str, Any],
+    error: BaseException | None,
+) -> None:
+    token = _forced_span_id.set(span_id)
+    try:
+        made = _tracer.start_span(
+            name,
+            context=trace.set_span_in_context(NonRecordingSpan(parent)),
+            attributes=dict(attributes),
+            start_time=started,
+        )
+    finally:
+        _forced_span_id.reset(token)
+    if error is not None:
+        _mark_failed(made, error)
+    made.end()
 
 
 def current_ids() -> tuple[str, str] | None:

@@ -47,13 +47,13 @@ def _find(rows: list[Row], prefix: str) -> Row | None:
 def run(quick: bool = False, clusters: int | None = None) -> tuple[list[Row], list[str]]:
     cfg = _settings(quick, clusters)
     print("... tracing: propagation with tracing off", flush=True)
-    off_rows, _ = bench_propagation.run(cfg)
+    off_rows, off_notes = bench_propagation.run(cfg)
     sink = SinkProcess()
     try:
         tracing.configure("tmc-bench", endpoint=sink.endpoint, sample_ratio=1.0, env={})
         print("... tracing: propagation with tracing on", flush=True)
         flags = ("--tracing-endpoint", sink.endpoint, "--tracing-sample-ratio", "1")
-        on_rows, _ = bench_propagation.run(dataclasses.replace(cfg, tracing=flags))
+        on_rows, on_notes = bench_propagation.run(dataclasses.replace(cfg, tracing=flags))
     finally:
         tracing.shutdown()
         received = sink.stats()
@@ -79,6 +79,9 @@ def run(quick: bool = False, clusters: int | None = None) -> tuple[list[Row], li
         "tracing: spans by process and name: "
         + ", ".join(f"{name} {count:,}" for name, count in sorted(received["spans"].items(), key=lambda i: -i[1])),
     ]
+    # Where the CPU went, per process group, in each run: what tracing costs each kind of process.
+    for label, run_notes in (("off", off_notes), ("on", on_notes)):
+        notes += [f"tracing {label}: {n}" for n in run_notes if "CPU per" in n]
     if on_rate is not None and off_rate is not None and float(off_rate["value"]) > 0:
         change = float(on_rate["value"]) / float(off_rate["value"]) - 1
         if not math.isnan(change):

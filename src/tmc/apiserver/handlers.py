@@ -143,6 +143,8 @@ class ApiHandler:
         link (as the Kubernetes API server does), so an unprivileged client cannot force sampling or join traces."""
         remote = tracing.parse_traceparent(request.headers.get(tracing.TRACEPARENT_HEADER))
         trusted = remote is not None and request[CALLER].privileged
+        if not (trusted or tracing.root_spans):
+            return await self._resource(request, p)  # a process that only continues traces: nothing to continue
         name = f"{p.verb} {p.resource}" + (f"/{p.subresource}" if p.subresource else "")
         attributes = {"k8s.verb": p.verb, "k8s.resource": p.resource, "tmc.workspace": p.workspace}
         if p.namespace:

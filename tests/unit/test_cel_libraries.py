@@ -6,12 +6,12 @@ from typing import Any
 
 import pytest
 
-from tmc.apimachinery.cel.compiler import CompileError, activation, compile_expression, result_of
+from tmc.apimachinery.cel.compiler import CompileError, activation, compile_expression
 
 
 def run(rule: str, value: Any = None) -> Any:
     program = compile_expression(rule, "bool" if not rule.startswith("=") else "string")
-    result, error = result_of(program.run(activation(value, None, False, False)))
+    result, error = program.run(activation(value, None, False, False))
     if error is not None:
         raise AssertionError(error)
     return result
@@ -19,7 +19,7 @@ def run(rule: str, value: Any = None) -> Any:
 
 def error_of(rule: str, value: Any = None) -> str:
     program = compile_expression(rule, "bool")
-    result, error = result_of(program.run(activation(value, None, False, False)))
+    result, error = program.run(activation(value, None, False, False))
     assert error is not None, result
     return error
 

@@ -18,6 +18,7 @@ from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 
 from tmc.apimachinery.cel.ast import Expr, decode_checked, references
+from tmc.apimachinery.cel.callbacks import settle
 from tmc.apimachinery.cel.libraries import kubernetes_functions
 
 OLD_WRAPPER = "__tmc_old_self"
@@ -66,8 +67,15 @@ class Program:
     uses_old: bool
     optional_old: bool
 
-    def run(self, activation: Any) -> Any:
-        return self.expression.eval(activation)
+    def run(self, activation: Any) -> tuple[Any, str | None]:
+        """The result as a plain Python value, or the evaluation error's text."""
+        try:
+            value = self.expression.eval(activation)
+            if value.type() == cel.Type.ERROR:
+                return None, clean_error(Exception(str(value.value())))
+            return value.plain_value(), None
+        finally:
+            settle()  # after the value is read: it may still refer to what a library function returned
 
 
 def compile_expression(source: str, result: str, optional_old: bool = False) -> Program:
@@ -92,6 +100,17 @@ def compile_expression(source: str, result: str, optional_old: bool = False) -> 
     return Program(source, expression, tree, uses_old, optional_old and uses_old)
 
 
+def compile_combined(sources: list[str]) -> Program | None:
+    """The rules of one node as one program answering a list of their results: one evaluation (one trip into
+    cel-cpp) instead of one per rule. None if the list does not compile (the rules are then run one by one)."""
+    source = "[" + ", ".join(f"({s})" for s in sources) + "]"
+    try:
+        checked = _rule_env().compile(source)
+    except RuntimeError:
+        return None
+    return Program(source, checked, decode_checked(checked.serialize()), False, False)
+
+
 def activation(self_value: Any, old: Any, optional_old: bool, has_old: bool) -> Any:
     """The variables of one evaluation: `oldSelf` plain, or wrapped for `cel.bind` to make an optional of."""
     env = _optional_env() if optional_old else _rule_env()
@@ -100,10 +119,3 @@ def activation(self_value: Any, old: Any, optional_old: bool, has_old: bool) -> 
     if has_old:
         return env.Activation(data={"self": self_value, "oldSelf": old})
     return env.Activation(data={"self": self_value})
-
-
-def result_of(value: Any) -> tuple[Any, str | None]:
-    """A cel Value's Python value, or the evaluation error's text."""
-    if value.type() == cel.Type.ERROR:
-        return None, clean_error(Exception(str(value.value())))
-    return value.value(), None

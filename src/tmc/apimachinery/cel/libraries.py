@@ -5,12 +5,15 @@ Upstream's lists, regex, URL and quantity libraries (k8s.io/apiserver/pkg/cel/li
 `bindings` extensions come from cel-cpp. An exception raised here becomes the rule's evaluation error.
 
 URLs and quantities are opaque types upstream; cel-expr-python cannot carry opaque Python values, so they travel
-as one-entry maps (`{"@url": ...}`, `{"@quantity": "num/den"}`): the exact value, so `==` is numeric equality as
-upstream's Quantity.Equal is.
+as tagged strings (`"\x00quantity:num/den"`, `"\x00url:..."`), declared `dyn`: a quantity is its exact value in lowest
+terms, so `==` is numeric equality as upstream's Quantity.Equal is. Strings rather than maps because cel-expr-python
+0.1.3 keeps the arguments of every Python call (`callbacks.py`): the smaller they are, the less it keeps. Every
+implementation is wrapped by `callbacks.guard`.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import re
 from collections.abc import Callable
@@ -20,13 +23,14 @@ from urllib.parse import parse_qs, urlsplit
 
 from cel_expr_python import cel
 
+from tmc.apimachinery.cel.callbacks import guard
 from tmc.apimachinery.quantity import QUANTITY_SHAPE, parse_quantity
 
 T = cel.Type
-URL = T.Map(T.STRING, T.STRING)
-QUANTITY = T.Map(T.STRING, T.STRING)
-_Q = "@quantity"
-_U = "@url"
+URL = T.STRING
+QUANTITY = T.STRING
+_Q = "\x1fquantity:"
+_U = "\x1furl:"
 _INT64 = (-(2**63), 2**63 - 1)
 
 
@@ -116,40 +120,54 @@ def _is_url(value: str) -> bool:
     return True
 
 
-def _host(u: dict[str, str]) -> str:
-    netloc = urlsplit(u[_U]).netloc
+def _url(value: str) -> str:
+    return _U + _parse_url(value)
+
+
+def _split(u: str) -> Any:
+    if not u.startswith(_U):
+        raise ValueError("not a URL")
+    return urlsplit(u[len(_U) :])
+
+
+def _host(u: str) -> str:
+    netloc = _split(u).netloc
     return netloc.rsplit("@", 1)[-1]
 
 
-def _hostname(u: dict[str, str]) -> str:
+def _hostname(u: str) -> str:
     host = _host(u)
     if host.startswith("["):
         return host[1 : host.find("]")] if "]" in host else host[1:]
     return host.rsplit(":", 1)[0] if ":" in host else host
 
 
-def _port(u: dict[str, str]) -> str:
+def _port(u: str) -> str:
     host = _host(u)
     tail = host[host.find("]") + 1 :] if host.startswith("[") else host
     return tail.rsplit(":", 1)[1] if ":" in tail else ""
 
 
-def _query(u: dict[str, str]) -> dict[str, list[str]]:
-    return parse_qs(urlsplit(u[_U]).query, keep_blank_values=True)
+def _query(u: str) -> dict[str, list[str]]:
+    return parse_qs(_split(u).query, keep_blank_values=True)
 
 
 # --- quantities ----------------------------------------------------------------------------------------------
 
 
-def _to_q(value: Fraction) -> dict[str, str]:
-    return {_Q: f"{value.numerator}/{value.denominator}"}
+def _to_q(value: Fraction) -> str:
+    return f"{_Q}{value.numerator}/{value.denominator}"
 
 
-def _from_q(q: dict[str, str]) -> Fraction:
-    return Fraction(q[_Q])
+@functools.lru_cache(maxsize=1024)
+def _from_q(q: str) -> Fraction:
+    if not q.startswith(_Q):
+        raise ValueError("not a quantity")
+    return Fraction(q[len(_Q) :])
 
 
-def _quantity(value: str) -> dict[str, str]:
+@functools.lru_cache(maxsize=1024)
+def _quantity(value: str) -> str:
     if not QUANTITY_SHAPE.match(value):
         raise ValueError(f"quantities must match the regular expression: {value}")
     return _to_q(parse_quantity(value))
@@ -167,20 +185,20 @@ def _cmp(a: Fraction, b: Fraction) -> int:
     return (a > b) - (a < b)
 
 
-def _as_integer(q: dict[str, str]) -> int:
+def _as_integer(q: str) -> int:
     value = _from_q(q)
     if value.denominator != 1 or not _INT64[0] <= value.numerator <= _INT64[1]:
         raise ValueError("cannot convert value to integer")
     return value.numerator
 
 
-def _is_integer(q: dict[str, str]) -> bool:
+def _is_integer(q: str) -> bool:
     value = _from_q(q)
     return value.denominator == 1 and _INT64[0] <= value.numerator <= _INT64[1]
 
 
 def _overload(oid: str, ret: Any, params: list[Any], impl: Callable[..., Any], member: bool = True) -> Any:
-    return cel.Overload(oid, ret, params, is_member=member, impl=impl)
+    return cel.Overload(oid, ret, params, is_member=member, impl=guard(impl))
 
 
 def _decl(name: str, *overloads: Any) -> Any:
@@ -204,15 +222,15 @@ def kubernetes_functions() -> list[Any]:
             _overload("string_find_all", T.List(s), [s, s], _find_all),
             _overload("string_find_all_n", T.List(s), [s, s, i], _find_all),
         ),
-        _decl("url", _overload("string_to_url", URL, [s], lambda v: {_U: _parse_url(v)}, member=False)),
+        _decl("url", _overload("string_to_url", T.DYN, [s], _url, member=False)),
         _decl("isURL", _overload("is_url_string", T.BOOL, [s], _is_url, member=False)),
-        _decl("getScheme", _overload("url_get_scheme", s, [URL], lambda u: urlsplit(u[_U]).scheme)),
+        _decl("getScheme", _overload("url_get_scheme", s, [URL], lambda u: _split(u).scheme)),
         _decl("getHost", _overload("url_get_host", s, [URL], _host)),
         _decl("getHostname", _overload("url_get_hostname", s, [URL], _hostname)),
         _decl("getPort", _overload("url_get_port", s, [URL], _port)),
-        _decl("getEscapedPath", _overload("url_get_escaped_path", s, [URL], lambda u: urlsplit(u[_U]).path)),
+        _decl("getEscapedPath", _overload("url_get_escaped_path", s, [URL], lambda u: _split(u).path)),
         _decl("getQuery", _overload("url_get_query", T.Map(s, T.List(s)), [URL], _query)),
-        _decl("quantity", _overload("string_to_quantity", q, [s], _quantity, member=False)),
+        _decl("quantity", _overload("string_to_quantity", T.DYN, [s], _quantity, member=False)),
         _decl("isQuantity", _overload("is_quantity_string", T.BOOL, [s], _is_quantity, member=False)),
         _decl("compareTo", _overload("quantity_compare_to", i, [q, q], lambda a, b: _cmp(_from_q(a), _from_q(b)))),
         _decl("isGreaterThan", _overload("quantity_greater", T.BOOL, [q, q], lambda a, b: _from_q(a) > _from_q(b))),

@@ -8,8 +8,9 @@ on a value that did not change are skipped (upstream's validation ratcheting), s
 block updates of objects stored before it.
 
 Each rule's cost is charged against a per-object budget before it runs. A rule whose static bound is small is
-charged that bound; a dear one is charged its estimate for the size of the actual value, so one evaluation can
-neither run away nor stall the event loop for long.
+charged that bound, and a node's cheap rules without `oldSelf` run as one program (one trip into cel-cpp); a dear
+rule runs alone, charged its estimate for the size of the actual value, so one evaluation can neither run away nor
+stall the event loop for long. A non-bool result counts as a failure, as upstream reports it.
 """
 
 from __future__ import annotations
@@ -18,14 +19,12 @@ from typing import Any
 
 import orjson
 
-from tmc.apimachinery.cel.compiler import activation, result_of
+from tmc.apimachinery.cel.compiler import activation
 from tmc.apimachinery.cel.cost import PER_CALL_LIMIT, RUNTIME_BUDGET, Estimator
-from tmc.apimachinery.cel.rules import Node, Problem, Rule, compile_node
+from tmc.apimachinery.cel.rules import CHEAP, Node, Problem, Rule, compile_node
 from tmc.apimachinery.validation_common import Cause, duplicate, forbidden, invalid, join, required
 
 _MISSING: Any = object()
-# Static bounds up to this are charged as they are; above it the actual value's size is measured first.
-_CHEAP = 10_000
 _OUT_OF_BUDGET = "validation failed due to running out of cost budget, no further validation rules will be run"
 _BLOCKING = ("FieldValueTypeInvalid", "FieldValueNotSupported")
 _NOT_CHECKED = (
@@ -134,38 +133,54 @@ class CelValidator:
         has_old = old is not _MISSING
         self_value = _meta_names(value) if (root or node.embedded) and type(value) is dict else value
         old_value = _meta_names(old) if has_old and (root or node.embedded) and type(old) is dict else old
-        unchanged: bool | None = None
+        unchanged = has_old and value == old
         activations: dict[bool, Any] = {}
         shown = node.type
+        where = path or "<nil>"
+        batched: dict[int, Any] = {}
+        if node.batch is not None and not unchanged:
+            budget.remaining -= node.batch_cost
+            if budget.remaining < 0:
+                out.append(invalid(where, shown, _OUT_OF_BUDGET))
+                budget.exhausted = True
+                return
+            act = activations[False] = activation(self_value, old_value, False, has_old)
+            results, error = node.batch.run(act)
+            if error is None and isinstance(results, list):
+                batched = {id(r): res for r, res in zip(node.batched, results, strict=True)}
+            else:  # some rule failed to evaluate: run them one by one below, already paid for
+                batched = {id(r): _MISSING for r in node.batched}
         for rule in node.rules:
             program = rule.program
             if program is None:
-                out.append(invalid(path or "<nil>", shown, f"rule compile error: {rule.error}"))
+                out.append(invalid(where, shown, f"rule compile error: {rule.error}"))
                 continue
             if program.uses_old and not has_old and not program.optional_old:
                 continue
-            if has_old and not program.uses_old:
-                if unchanged is None:
-                    unchanged = value == old
-                if unchanged:
-                    continue
-            charge = rule.cost if rule.cost <= _CHEAP else self._runtime_cost(rule, self_value, old_value)
-            if charge > PER_CALL_LIMIT:
-                detail = f"call cost exceeds limit for rule: {rule.default_message}"
-                out.append(invalid(path or "<nil>", shown, detail))
+            if unchanged and not program.uses_old:
+                continue  # ratcheting: a value that did not change is not checked again
+            result = batched.get(id(rule), _MISSING) if batched else _MISSING
+            if result is True:
                 continue
-            budget.remaining -= charge
-            if budget.remaining < 0:
-                out.append(invalid(path or "<nil>", shown, _OUT_OF_BUDGET))
-                budget.exhausted = True
-                return
             optional = program.optional_old
             act = activations.get(optional)
             if act is None:
                 act = activations[optional] = activation(self_value, old_value, optional, has_old)
-            result, error = result_of(program.run(act))
+            if id(rule) not in batched:
+                charge = rule.cost if rule.cost <= CHEAP else self._runtime_cost(rule, self_value, old_value)
+                if charge > PER_CALL_LIMIT:
+                    out.append(invalid(where, shown, f"call cost exceeds limit for rule: {rule.default_message}"))
+                    continue
+                budget.remaining -= charge
+                if budget.remaining < 0:
+                    out.append(invalid(where, shown, _OUT_OF_BUDGET))
+                    budget.exhausted = True
+                    return
+            error = None
+            if result is _MISSING:
+                result, error = program.run(act)
             if error is not None:
-                out.append(invalid(path or "<nil>", shown, error))
+                out.append(invalid(where, shown, error))
             elif result is not True:
                 out.append(self._failure(rule, path, shown, act, has_old, self_value, old_value))
 
@@ -187,7 +202,7 @@ class CelValidator:
         message = rule.default_message
         if rule.message_program is not None:
             plain = act if not (rule.program and rule.program.optional_old) else activation(value, old, False, has_old)
-            text, error = result_of(rule.message_program.run(plain))
+            text, error = rule.message_program.run(plain)
             if error is None and isinstance(text, str) and text.strip() and "\n" not in text:
                 message = text
         field = path

@@ -1,0 +1,249 @@
+"""What CEL validation rules cost a write: creates of a custom resource whose CRD has 10 `x-kubernetes-validations`
+rules against creates of the same resource from a CRD with the same schema and no rules, in one run.
+
+1. In process: `admit()` (defaulting, schema validation, rules) of one object, per call, rules against no rules.
+2. Over HTTP against a hub subprocess: POSTs with generateName at 32 connections, alternating rounds (no rules,
+   then rules) so that both see the same machine; rates are totals over the rounds and the ratio is reported
+   against the goal of at least 0.8.
+
+Run alone: python -m benchmarks.bench_cel [--quick]. About 40 s (--quick: 15 s).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import copy
+import os
+import tempfile
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from benchmarks.bench_http import _call, _ensure_namespaces, _session
+from benchmarks.loadgen import Load, LoadResult, run_load
+from benchmarks.report import Row, row, table
+from benchmarks.servers import Server, start_hub
+
+NAMESPACE = "bench-cel"
+GROUP = "bench.tmc.io"
+RULES = [
+    {"rule": "self.replicas >= 0 && self.replicas <= self.maxReplicas", "message": "replicas out of range"},
+    {"rule": "self.image.matches('^[a-z0-9./-]+(:[a-zA-Z0-9._-]+)?$')", "message": "bad image"},
+    {"rule": "self.ports.all(p, p.port > 0 && p.port < 65536)", "fieldPath": ".ports"},
+    {"rule": "self.ports.map(p, p.name).isSorted()", "message": "ports sorted by name"},
+    {"rule": "quantity(self.memory).isLessThan(quantity('64Gi'))", "reason": "FieldValueForbidden"},
+    {"rule": "isURL(self.endpoint) && url(self.endpoint).getScheme() == 'https'"},
+    {"rule": "self.mode in ['fast', 'slow']", "messageExpression": "'unknown mode ' + self.mode"},
+    {"rule": "self.tags.all(t, t.size() <= 32)"},
+    {"rule": "!has(self.paused) || !self.paused || self.replicas == 0"},
+    {"rule": "self.mode == oldSelf.mode", "message": "field is immutable"},
+]
+
+
+@dataclass
+class CelSettings:
+    connections: int = 32
+    warmup: float = 1.0
+    seconds: float = 5.0  # per round and kind
+    rounds: int = 3
+    admit_calls: int = 3000
+
+    def quick(self) -> CelSettings:
+        return CelSettings(self.connections, 0.5, 2.0, 2, 1000)
+
+
+def schema(rules: bool) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "type": "object",
+        "properties": {
+            "replicas": {"type": "integer"},
+            "maxReplicas": {"type": "integer"},
+            "image": {"type": "string", "maxLength": 256},
+            "memory": {"type": "string", "maxLength": 32},
+            "endpoint": {"type": "string", "maxLength": 256},
+            "mode": {"type": "string", "maxLength": 16},
+            "paused": {"type": "boolean"},
+            "tags": {"type": "array", "maxItems": 16, "items": {"type": "string", "maxLength": 64}},
+            "ports": {
+                "type": "array",
+                "maxItems": 16,
+                "x-kubernetes-list-type": "map",
+                "x-kubernetes-list-map-keys": ["name"],
+                "items": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {"name": {"type": "string", "maxLength": 15}, "port": {"type": "integer"}},
+                },
+            },
+        },
+    }
+    if rules:
+        spec["x-kubernetes-validations"] = copy.deepcopy(RULES)
+    return {"type": "object", "properties": {"spec": spec}}
+
+
+def crd(plural: str, kind: str, rules: bool) -> dict[str, Any]:
+    version = {"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": schema(rules)}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"{plural}.{GROUP}"},
+        "spec": {
+            "group": GROUP,
+            "scope": "Namespaced",
+            "names": {"plural": plural, "kind": kind},
+            "versions": [version],
+        },
+    }
+
+
+def custom_resource(kind: str) -> dict[str, Any]:
+    return {
+        "apiVersion": f"{GROUP}/v1",
+        "kind": kind,
+        "metadata": {"generateName": "bench-", "labels": {"app": "bench"}},
+        "spec": {
+            "replicas": 3,
+            "maxReplicas": 10,
+            "image": "registry.example.com/team/app:1.2.3",
+            "memory": "512Mi",
+            "endpoint": "https://api.example.com/v1",
+            "mode": "fast",
+            "tags": ["a", "b", "c"],
+            "ports": [{"name": "grpc", "port": 9090}, {"name": "http", "port": 80}, {"name": "metrics", "port": 9100}],
+        },
+    }
+
+
+KINDS = (("plainwidgets", "PlainWidget", False), ("celwidgets", "CelWidget", True))
+
+
+def bench_admit(cfg: CelSettings) -> list[Row]:
+    """Per-call cost of admission in process (no HTTP, no storage), rules against no rules."""
+    from tmc.registry.admission import admit
+    from tmc.registry.resources import crd_resources
+    from tmc.registry.service import WriteOptions
+
+    timings: dict[bool, float] = {}
+    for plural, kind, rules in KINDS:
+        info = crd_resources(crd(plural, kind, rules))[0]
+        obj = custom_resource(kind)
+        obj["metadata"].update(name="bench-x", namespace=NAMESPACE)
+        admit(info, copy.deepcopy(obj), None, WriteOptions())  # compile, warm caches
+        objs = [copy.deepcopy(obj) for _ in range(cfg.admit_calls)]
+        started = time.perf_counter()
+        for o in objs:
+            admit(info, o, None, WriteOptions())
+        timings[rules] = (time.perf_counter() - started) / cfg.admit_calls * 1e6
+    return [
+        row("CR admission in process, no rules", timings[False], "us/object"),
+        row(
+            "CR admission in process, 10 CEL rules",
+            timings[True],
+            "us/object",
+            baseline=timings[False],
+            baseline_name="no rules, same run",
+        ),
+    ]
+
+
+async def _setup(hub: Server) -> None:
+    await _ensure_namespaces(hub, [NAMESPACE])
+    async with _session(hub) as s:
+        for plural, kind, rules in KINDS:
+            status, body = await _call(
+                s,
+                "POST",
+                "/clusters/root/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+                crd(plural, kind, rules),
+            )
+            if status not in (201, 409):
+                raise RuntimeError(f"creating CRD {plural}: {status} {body[:300]!r}")
+        # one violating create, to be sure the rules are enforced in this run
+        bad = custom_resource("CelWidget")
+        bad["spec"]["replicas"] = 50
+        status, body = await _call(s, "POST", f"/clusters/root/apis/{GROUP}/v1/namespaces/{NAMESPACE}/celwidgets", bad)
+        if status != 422:
+            raise RuntimeError(f"a create breaking a rule was answered {status}: {body[:300]!r}")
+
+
+def _load(hub: Server, plural: str, kind: str, connections: int, seconds: float) -> LoadResult:
+    body = orjson.dumps(custom_resource(kind)).decode()
+    load = Load("POST", f"/clusters/root/apis/{GROUP}/v1/namespaces/{NAMESPACE}/{plural}", body, 201)
+    return run_load(hub.base_url, hub.token, hub.ssl_context(), load, connections=connections, duration=seconds)
+
+
+def bench_http(hub: Server, cfg: CelSettings) -> tuple[list[Row], list[str]]:
+    asyncio.run(_setup(hub))
+    for plural, kind, _ in KINDS:
+        _load(hub, plural, kind, cfg.connections, cfg.warmup)
+    ok = {False: 0, True: 0}
+    seconds = {False: 0.0, True: 0.0}
+    p99: dict[bool, list[float]] = {False: [], True: []}
+    notes: list[str] = []
+    for _ in range(cfg.rounds):
+        for plural, kind, rules in KINDS:
+            res = _load(hub, plural, kind, cfg.connections, cfg.seconds)
+            ok[rules] += res.ok
+            seconds[rules] += res.seconds
+            p99[rules].append(res.p99_ms)
+            if res.bad or res.errors:
+                notes.append(f"cel creates ({kind}): {res.bad} non-201 responses, {res.errors} socket errors")
+    rate = {k: ok[k] / seconds[k] if seconds[k] else 0.0 for k in ok}
+    c = cfg.connections
+    rows = [
+        row(f"CR creates, no rules, {c} conns", rate[False], "creates/s"),
+        row(
+            f"CR creates, 10 CEL rules, {c} conns",
+            rate[True],
+            "creates/s",
+            baseline=rate[False],
+            baseline_name="no rules, same run",
+        ),
+        row(
+            "CR creates with 10 CEL rules / without",
+            rate[True] / rate[False] if rate[False] else 0.0,
+            "ratio",
+            goal=(">=", 0.8),
+        ),
+        row(
+            "CR create p99, 10 CEL rules (median of rounds)",
+            sorted(p99[True])[len(p99[True]) // 2],
+            "ms",
+            baseline=sorted(p99[False])[len(p99[False]) // 2],
+            baseline_name="no rules, same run",
+        ),
+    ]
+    return rows, notes
+
+
+def run(quick: bool = False, hub: Server | None = None) -> tuple[list[Row], list[str]]:
+    cfg = CelSettings().quick() if quick else CelSettings()
+    rows = bench_admit(cfg)
+    if hub is not None:
+        r, notes = bench_http(hub, cfg)
+        return rows + r, notes
+    with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
+        server = start_hub(os.path.join(tmp, "hub"))
+        try:
+            r, notes = bench_http(server, cfg)
+        finally:
+            server.stop()
+    return rows + r, notes
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Custom resource creates with 10 CEL rules against none")
+    parser.add_argument("--quick", action="store_true", help="shorter rounds")
+    args = parser.parse_args()
+    rows, notes = run(args.quick)
+    print(table(rows))
+    for note in notes:
+        print("note:", note)
+
+
+if __name__ == "__main__":
+    main()

@@ -5,10 +5,10 @@ Upstream's lists, regex, URL and quantity libraries (k8s.io/apiserver/pkg/cel/li
 `bindings` extensions come from cel-cpp. An exception raised here becomes the rule's evaluation error.
 
 URLs and quantities are opaque types upstream; cel-expr-python cannot carry opaque Python values, so they travel
-as tagged strings (`"\x00quantity:num/den"`, `"\x00url:..."`), declared `dyn`: a quantity is its exact value in lowest
-terms, so `==` is numeric equality as upstream's Quantity.Equal is. Strings rather than maps because cel-expr-python
-0.1.3 keeps the arguments of every Python call (`callbacks.py`): the smaller they are, the less it keeps. Every
-implementation is wrapped by `callbacks.guard`.
+as strings tagged with U+001F (`"\x1fquantity:num/den"`, `"\x1furl:..."`; a NUL would end the C string), declared
+`dyn`. A quantity is its exact value in lowest terms, so `==` is numeric equality as upstream's Quantity.Equal is.
+Strings rather than maps because cel-expr-python 0.1.3 keeps the arguments of every Python call (`callbacks.py`):
+the smaller they are, the less it keeps. Every implementation is wrapped by `callbacks.guard`.
 """
 
 from __future__ import annotations

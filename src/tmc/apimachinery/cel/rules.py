@@ -68,6 +68,7 @@ class Node:
     batch: Program | None = None
     batched: tuple[Rule, ...] = ()
     batch_cost: int = 0
+    rest: tuple[Rule, ...] = ()  # the rules not in the batch
 
 
 def parse_field_path(path: str, schema: dict[str, Any]) -> tuple[str, ...] | None:
@@ -201,6 +202,7 @@ def compile_node(
         if node.batch is not None:
             node.batched = tuple(cheap)
             node.batch_cost = sum(r.cost for r in cheap)
+    node.rest = tuple(r for r in rules if r not in node.batched)
     props = raw.get("properties")
     if isinstance(props, dict):
         for key, sub in props.items():

@@ -138,6 +138,7 @@ class CelValidator:
         shown = node.type
         where = path or "<nil>"
         batched: dict[int, Any] = {}
+        rules = node.rules
         if node.batch is not None and not unchanged:
             budget.remaining -= node.batch_cost
             if budget.remaining < 0:
@@ -147,10 +148,13 @@ class CelValidator:
             act = activations[False] = activation(self_value, old_value, False, has_old)
             results, error = node.batch.run(act)
             if error is None and isinstance(results, list):
-                batched = {id(r): res for r, res in zip(node.batched, results, strict=True)}
+                if all(r is True for r in results):
+                    rules = node.rest  # the common case: every batched rule passed
+                else:
+                    batched = {id(r): res for r, res in zip(node.batched, results, strict=True)}
             else:  # some rule failed to evaluate: run them one by one below, already paid for
                 batched = {id(r): _MISSING for r in node.batched}
-        for rule in node.rules:
+        for rule in rules:
             program = rule.program
             if program is None:
                 out.append(invalid(where, shown, f"rule compile error: {rule.error}"))

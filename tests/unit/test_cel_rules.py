@@ -285,6 +285,19 @@ def test_runaway_rule_is_refused_with_upstream_cost_message() -> None:
     assert "estimated rule cost total for entire OpenAPIv3 schema exceeds budget" in fields[ROOT]
 
 
+def test_runaway_message_expression_is_refused() -> None:
+    schema = widget_schema(unbounded={"type": "array", "items": {"type": "string"}})
+    schema["properties"]["spec"]["x-kubernetes-validations"] = [
+        {
+            "rule": "true",
+            "messageExpression": "self.unbounded.all(a, self.unbounded.all(b, a != b)) ? 'x' : 'y'",
+        }
+    ]
+    got = validate_crd(crd(schema))
+    assert [c["field"] for c in got] == [f"{ROOT}.properties[spec].x-kubernetes-validations[0].messageExpression"]
+    assert got[0]["message"].startswith("Forbidden: estimated messageExpression cost exceeds budget by factor of")
+
+
 def test_bounded_lists_keep_the_same_rule_within_budget() -> None:
     schema = widget_schema(bounded={"type": "array", "maxItems": 100, "items": {"type": "string", "maxLength": 64}})
     schema["properties"]["spec"]["x-kubernetes-validations"] = [

@@ -44,6 +44,8 @@ def _problem_cause(path: str, problem: Problem) -> Cause:
         return required(field)
     if problem.kind == "not_supported":
         return not_supported(field, problem.value, REASONS)
+    if problem.kind == "forbidden":
+        return forbidden(field, problem.detail)
     return invalid(field, problem.value, problem.detail)
 
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tmc.apimachinery.cel.compiler import CompileError, Program, compile_combined, compile_expression
-from tmc.apimachinery.cel.cost import MAX_REQUEST_BYTES, Estimator, max_size
+from tmc.apimachinery.cel.cost import MAX_REQUEST_BYTES, PER_RULE_LIMIT, Estimator, cost_factor_message, max_size
 
 # Rules whose static bound is at most this are charged it as it is, and may share one evaluation with the node's
 # other such rules; dearer ones run alone, charged for the size of the actual value (validator.py).
@@ -148,8 +148,9 @@ def compile_rule(
     cost = Estimator(schema).cost(program.tree) if program is not None else 0
     if message_program is not None:
         message_cost = Estimator(schema).cost(message_program.tree)
-        if message_cost > cost:
-            cost = message_cost
+        if message_cost > PER_RULE_LIMIT:
+            detail = cost_factor_message("estimated messageExpression cost", message_cost, PER_RULE_LIMIT)
+            problems.append(Problem(index, "messageExpression", None, detail, "forbidden"))
     where, cardinality, correlatable = place
     return Rule(
         source,

@@ -89,7 +89,7 @@ def test_default_message_and_string_node() -> None:
 def test_root_rule_sees_only_name_and_generate_name_of_metadata() -> None:
     schema = widget_schema()
     schema["x-kubernetes-validations"] = [
-        {"rule": "self.metadata.name.size() <= 3 && !has(self.metadata.namespace)", "message": "short names"}
+        {"rule": "self.metadata.name.size() <= 3 && !has(self.metadata.generateName)", "message": "short names"}
     ]
     assert causes(schema, widget()) == []
     obj = widget()
@@ -258,6 +258,24 @@ def test_crd_rule_problems(rule: Obj, field: str, fragment: str) -> None:
     path = f"{ROOT}.properties[spec].x-kubernetes-validations[0].{field}"
     assert [c["field"] for c in got] == [path]
     assert fragment in got[0]["message"]
+
+
+def test_fields_the_schema_does_not_declare_do_not_compile() -> None:
+    schema = widget_schema([{"rule": "self.replicas > 0 &&\n  self.replcas < 10"}])
+    got = validate_crd(crd(schema))
+    assert [c["field"] for c in got] == [f"{ROOT}.properties[spec].x-kubernetes-validations[0].rule"]
+    assert (
+        "compilation failed: ERROR: <input>:2:7: undefined field 'replcas'\n |   self.replcas < 10\n | ......^"
+        in (got[0]["message"])
+    )
+    # the root's metadata has only name and generateName, as upstream; maps, preserved and implicit fields are open
+    root_rules = widget_schema()
+    root_rules["x-kubernetes-validations"] = [{"rule": "has(self.metadata.namespace)"}]
+    assert "undefined field 'namespace'" in validate_crd(crd(root_rules))[0]["message"]
+    open_rules = widget_schema([{"rule": "self.labels.anything == 'x' && self.kind == 'Widget'"}])
+    assert "undefined field 'kind'" in validate_crd(crd(open_rules))[0]["message"]
+    root_rules["x-kubernetes-validations"] = [{"rule": "self.kind == 'Widget' && self.metadata.name != ''"}]
+    assert validate_crd(crd(root_rules)) == []
 
 
 def test_transition_rule_under_atomic_list_is_refused() -> None:

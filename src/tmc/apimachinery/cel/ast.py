@@ -134,15 +134,59 @@ def _expr(buf: bytes) -> Expr:
     return node
 
 
-def decode_checked(serialized: bytes) -> Expr:
-    """The root expression of a serialized CheckedExpr (possibly wrapped in an Any, as cel-cpp writes it)."""
+@dataclass(slots=True)
+class Checked:
+    """A checked expression: its tree, and where each node starts in the source (for error messages)."""
+
+    root: Expr
+    positions: dict[int, int]  # node id -> offset in the source
+    line_offsets: list[int]  # offsets where the second, third, ... line start
+
+    def location(self, node_id: int) -> tuple[int, int]:
+        """1-based line and column of a node, as cel-go reports them."""
+        offset = self.positions.get(node_id, 0)
+        line, start = 1, 0
+        for line_start in self.line_offsets:
+            if line_start > offset:
+                break
+            line, start = line + 1, line_start
+        return line, offset - start + 1
+
+
+def _packed(buf: bytes) -> list[int]:
+    out: list[int] = []
+    i = 0
+    while i < len(buf):
+        value, i = _varint(buf, i)
+        out.append(value)
+    return out
+
+
+def _source_info(buf: bytes) -> tuple[dict[int, int], list[int]]:
+    positions: dict[int, int] = {}
+    lines: list[int] = []
+    for num, value in _fields(buf):
+        if num == 3:
+            if isinstance(value, int):
+                lines.append(value)
+            else:
+                lines.extend(_packed(bytes(value)))
+        elif num == 4:
+            entry = dict(_fields(bytes(value)))
+            positions[int(entry.get(1, 0))] = int(entry.get(2, 0))
+    return positions, lines
+
+
+def decode_checked(serialized: bytes) -> Checked:
+    """A serialized CheckedExpr (possibly wrapped in an Any, as cel-cpp writes it)."""
     fields = dict(_fields(serialized))
     if isinstance(fields.get(1), bytes | memoryview) and bytes(fields[1]).startswith(b"type.googleapis.com/"):
         fields = dict(_fields(bytes(fields[2])))
     expr = fields.get(4)
     if expr is None:
         raise ValueError("serialized expression has no root")
-    return _expr(bytes(expr))
+    positions, lines = _source_info(bytes(fields.get(5, b"")))
+    return Checked(_expr(bytes(expr)), positions, lines)
 
 
 def walk(node: Expr) -> list[Expr]:

@@ -17,7 +17,7 @@ from typing import Any
 from cel_expr_python import cel
 from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 
-from tmc.apimachinery.cel.ast import Expr, decode_checked, references
+from tmc.apimachinery.cel.ast import Checked, Expr, decode_checked, references
 from tmc.apimachinery.cel.callbacks import settle
 from tmc.apimachinery.cel.libraries import kubernetes_functions
 
@@ -63,9 +63,13 @@ class Program:
 
     source: str
     expression: Any
-    tree: Expr
+    checked: Checked
     uses_old: bool
     optional_old: bool
+
+    @property
+    def tree(self) -> Expr:
+        return self.checked.root
 
     def run(self, activation: Any) -> tuple[Any, str | None]:
         """The result as a plain Python value, or the evaluation error's text."""
@@ -89,7 +93,7 @@ def compile_expression(source: str, result: str, optional_old: bool = False) -> 
         what = "cel expression" if result == "bool" else "messageExpression"
         raise CompileError(f"{what} must evaluate to a {result}")
     tree = decode_checked(checked.serialize())
-    uses_old = references(tree, "oldSelf")
+    uses_old = references(tree.root, "oldSelf")
     expression = checked
     if optional_old and uses_old:
         wrapped = f"cel.bind(oldSelf, {OLD_WRAPPER}[?'v'], ({source}))"

@@ -60,6 +60,7 @@ _LIST_FUNCS = frozenset({"isSorted", "sum", "min", "max", "indexOf", "lastIndexO
 class _Value:
     schema: dict[str, Any] | None  # the raw schema node of the value, when it is known
     size: int  # the largest length of a string, list or map value
+    resource: bool = False  # a resource root or embedded resource: apiVersion, kind and metadata are implicit
 
 
 def _min_json_size(raw: dict[str, Any]) -> int:
@@ -113,14 +114,35 @@ def max_size(raw: dict[str, Any] | None, limit: int, cap: bool = False) -> int:
     return max(derived, 0)
 
 
-def _child(raw: dict[str, Any] | None, name: str) -> dict[str, Any] | None:
+# What `self.metadata` and friends are on a resource root or an embedded resource, whatever the schema declares.
+_IMPLICIT: dict[str, dict[str, Any]] = {
+    "apiVersion": {"type": "string"},
+    "kind": {"type": "string"},
+    "metadata": {"type": "object", "properties": {"name": {"type": "string"}, "generateName": {"type": "string"}}},
+}
+
+
+def _resource(raw: dict[str, Any] | None, root: bool) -> bool:
+    return raw is not None and (root or bool(raw.get("x-kubernetes-embedded-resource")))
+
+
+def _child(raw: dict[str, Any] | None, name: str, resource: bool = False) -> dict[str, Any] | None:
     if raw is None:
         return None
+    if resource and name in _IMPLICIT:
+        return _IMPLICIT[name]
     props = raw.get("properties")
     if isinstance(props, dict) and isinstance(props.get(name), dict):
         return props[name]
     extra = raw.get("additionalProperties")
     return extra if isinstance(extra, dict) else None
+
+
+def _closed(raw: dict[str, Any] | None) -> bool:
+    """An object schema whose fields are exactly its properties: selecting another one is a compile error."""
+    if raw is None or raw.get("type") != "object" or raw.get("x-kubernetes-preserve-unknown-fields"):
+        return False
+    return "additionalProperties" not in raw
 
 
 def _element(raw: dict[str, Any] | None) -> dict[str, Any] | None:
@@ -137,11 +159,15 @@ def _element(raw: dict[str, Any] | None) -> dict[str, Any] | None:
 class Estimator:
     """Costs of one rule's tree with `self` (and `oldSelf`) of a given schema, for requests of `limit` bytes."""
 
-    def __init__(self, schema: dict[str, Any], limit: int = MAX_REQUEST_BYTES, cap: bool = False) -> None:
+    def __init__(
+        self, schema: dict[str, Any], limit: int = MAX_REQUEST_BYTES, cap: bool = False, root: bool = False
+    ) -> None:
         self._limit = limit
         self._cap = cap
         self._vars: dict[str, _Value] = {}
-        value = _Value(schema, max_size(schema, limit, cap))
+        # (node id, field) of selects of fields the schema does not have
+        self.undefined: list[tuple[int, str]] = []
+        value = _Value(schema, max_size(schema, limit, cap), _resource(schema, root))
         self._vars["self"] = value
         self._vars["oldSelf"] = value
 
@@ -161,10 +187,15 @@ class Estimator:
         if kind == SELECT:
             assert e.target is not None
             cost, operand = self._visit(e.target)
+            schema = operand.schema
+            implicit = operand.resource and e.name in _IMPLICIT
+            if _closed(schema) and not implicit and e.name not in (schema or {}).get("properties", {}):
+                self.undefined.append((e.id, e.name))
             if e.test_only:
                 return cost + 1, _Value(None, 1)
-            child = _child(operand.schema, e.name)
-            return cost + 1, _Value(child, self._size(child) if child is not None else self._limit)
+            child = _child(schema, e.name, operand.resource)
+            size = self._size(child) if child is not None else self._limit
+            return cost + 1, _Value(child, size, _resource(child, False))
         if kind in (LIST, MAP):
             total = sum(self._visit(a)[0] for a in e.args)
             return total + (10 if kind == LIST else 30), _Value(None, len(e.args) // (1 if kind == LIST else 2))

@@ -96,8 +96,24 @@ def parse_field_path(path: str, schema: dict[str, Any]) -> tuple[str, ...] | Non
     return tuple(keys) if keys else None
 
 
+def _undefined_fields(program: Program, undefined: list[tuple[int, str]]) -> str:
+    """cel-go's check error for fields the schema does not declare, with cel-cpp's source excerpt."""
+    lines = program.source.split("\n")
+    parts = []
+    for node_id, name in undefined:
+        line, column = program.checked.location(node_id)
+        text = lines[line - 1] if line - 1 < len(lines) else ""
+        parts.append(f"ERROR: <input>:{line}:{column}: undefined field '{name}'\n | {text}\n | {'.' * (column - 1)}^")
+    return "compilation failed: " + "\n".join(parts)
+
+
 def compile_rule(
-    raw: Any, index: int, schema: dict[str, Any], problems: list[Problem], place: tuple[tuple[str, ...], int, bool]
+    raw: Any,
+    index: int,
+    schema: dict[str, Any],
+    problems: list[Problem],
+    place: tuple[tuple[str, ...], int, bool],
+    root: bool = False,
 ) -> Rule | None:
     """One entry of `x-kubernetes-validations`; problems are appended for CRD validation. `place` is the schema
     location, the cardinality and whether it is correlatable."""
@@ -145,9 +161,21 @@ def compile_rule(
             problems.append(Problem(index, "fieldPath", raw_path, "fieldPath must be a valid path"))
         else:
             field_path = parsed
-    cost = Estimator(schema).cost(program.tree) if program is not None else 0
+    cost = 0
+    if program is not None:
+        estimator = Estimator(schema, root=root)
+        cost = estimator.cost(program.tree)
+        if estimator.undefined:
+            error = _undefined_fields(program, estimator.undefined)
+            problems.append(Problem(index, "rule", source, error))
+            program = None
     if message_program is not None:
-        message_cost = Estimator(schema).cost(message_program.tree)
+        message_estimator = Estimator(schema, root=root)
+        message_cost = message_estimator.cost(message_program.tree)
+        if message_estimator.undefined:
+            detail = "messageExpression " + _undefined_fields(message_program, message_estimator.undefined)
+            problems.append(Problem(index, "messageExpression", message_program.source, detail))
+            message_program = None
         if message_cost > PER_RULE_LIMIT:
             detail = cost_factor_message("estimated messageExpression cost", message_cost, PER_RULE_LIMIT)
             problems.append(Problem(index, "messageExpression", None, detail, "forbidden"))
@@ -185,7 +213,7 @@ def compile_node(
     if isinstance(entries, list) and entries:
         found: list[Problem] = []
         for i, entry in enumerate(entries):
-            rule = compile_rule(entry, i, raw, found, (where, cardinality, correlatable))
+            rule = compile_rule(entry, i, raw, found, (where, cardinality, correlatable), root=not where)
             if rule is not None:
                 rules.append(rule)
         if found:

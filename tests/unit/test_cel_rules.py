@@ -408,3 +408,21 @@ def test_rules_compile_once_per_schema() -> None:
         validate_custom_resource(crd_resources(crd(schema))[0], StructuralSchema(schema), widget(replicas=1, max=1))
         == []
     )
+
+
+def test_only_the_fields_rules_read_are_handed_to_cel() -> None:
+    from tmc.apimachinery.cel.ast import self_fields
+    from tmc.apimachinery.cel.compiler import compile_expression
+
+    def fields(rule: str) -> set[str] | None:
+        return self_fields(compile_expression(rule, "bool").tree)
+
+    assert fields("self.a > 1 && has(self.b) && self.c.all(x, x.d > 0)") == {"a", "b", "c"}
+    assert fields("self == oldSelf") is None
+    assert fields("self.size() > 1") is None
+    assert fields("self.?a.orValue(1) == 1") is None
+    schema = widget_schema()
+    schema["x-kubernetes-validations"] = [{"rule": "self.metadata.name.startsWith('w')"}]
+    validator, _ = CelValidator.build(schema)
+    assert validator is not None and validator.root.fields == frozenset({"metadata"})
+    assert causes(schema, widget(replicas=1, ports=[{"name": "a", "port": 1}])) == []

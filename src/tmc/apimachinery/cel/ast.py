@@ -205,3 +205,22 @@ def walk(node: Expr) -> list[Expr]:
 
 def references(node: Expr, name: str) -> bool:
     return any(n.kind == IDENT and n.name == name for n in walk(node))
+
+
+def self_fields(node: Expr, name: str = "self") -> set[str] | None:
+    """The fields of `name` an expression reads (`name.f`, `has(name.f)`), or None when it uses `name` any other
+    way (compares it whole, iterates it, `name.?f`): then the whole value is needed."""
+    fields: set[str] = set()
+    stack: list[Expr] = [node]
+    while stack:
+        n = stack.pop()
+        if n.kind == SELECT and n.target is not None and n.target.kind == IDENT and n.target.name == name:
+            fields.add(n.name)
+            continue
+        if n.kind == IDENT and n.name == name:
+            return None
+        stack.extend(n.parts)
+        stack.extend(n.args)
+        if n.target is not None:
+            stack.append(n.target)
+    return fields

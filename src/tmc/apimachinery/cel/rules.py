@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from tmc.apimachinery.cel.ast import self_fields
 from tmc.apimachinery.cel.compiler import CompileError, Program, compile_combined, compile_expression
 from tmc.apimachinery.cel.cost import MAX_REQUEST_BYTES, PER_RULE_LIMIT, Estimator, cost_factor_message, max_size
 
@@ -69,6 +70,9 @@ class Node:
     batched: tuple[Rule, ...] = ()
     batch_cost: int = 0
     rest: tuple[Rule, ...] = ()  # the rules not in the batch
+    # The fields of an object value that its rules and messages read through `self`/`oldSelf`, or None for the
+    # whole value: only those are handed to CEL (converting a whole resource for `self.metadata.name` is waste).
+    fields: frozenset[str] | None = None
 
 
 def parse_field_path(path: str, schema: dict[str, Any]) -> tuple[str, ...] | None:
@@ -197,6 +201,20 @@ def compile_rule(
     )
 
 
+def _read_fields(rules: list[Rule]) -> frozenset[str] | None:
+    fields: set[str] = set()
+    for rule in rules:
+        for program in (rule.program, rule.message_program):
+            if program is None:
+                continue
+            for name in ("self", "oldSelf"):
+                used = self_fields(program.tree, name)
+                if used is None:
+                    return None
+                fields |= used
+    return frozenset(fields)
+
+
 def compile_node(
     raw: dict[str, Any],
     problems: dict[tuple[str, ...], list[Problem]],
@@ -232,6 +250,7 @@ def compile_node(
             node.batched = tuple(cheap)
             node.batch_cost = sum(r.cost for r in cheap)
     node.rest = tuple(r for r in rules if r not in node.batched)
+    node.fields = _read_fields(rules) if node.type == "object" else None
     props = raw.get("properties")
     if isinstance(props, dict):
         for key, sub in props.items():

@@ -44,14 +44,20 @@ class _Budget:
         self.exhausted = False
 
 
-def _meta_names(value: dict[str, Any]) -> dict[str, Any]:
-    """`self` of a resource root: metadata shows only name and generateName, as upstream."""
-    meta = value.get("metadata")
-    if not isinstance(meta, dict):
+def _visible(value: Any, fields: frozenset[str] | None, resource: bool) -> Any:
+    """What CEL gets as `self`: only the fields the node's rules read, and for a resource (the root, an embedded
+    resource) metadata with only name and generateName, as upstream."""
+    if type(value) is not dict:
         return value
-    out = dict(value)
-    out["metadata"] = {k: meta[k] for k in ("name", "generateName") if k in meta}
-    return out
+    if fields is not None:
+        value = {k: value[k] for k in fields if k in value}
+    elif resource:
+        value = dict(value)
+    if resource:
+        meta = value.get("metadata")
+        if isinstance(meta, dict):
+            value["metadata"] = {k: meta[k] for k in ("name", "generateName") if k in meta}
+    return value
 
 
 def _size_bucket(value: Any) -> int:
@@ -131,8 +137,9 @@ class CelValidator:
 
     def _run(self, node: Node, value: Any, old: Any, path: str, out: list[Cause], budget: _Budget, root: bool) -> None:
         has_old = old is not _MISSING
-        self_value = _meta_names(value) if (root or node.embedded) and type(value) is dict else value
-        old_value = _meta_names(old) if has_old and (root or node.embedded) and type(old) is dict else old
+        resource = root or node.embedded
+        self_value = _visible(value, node.fields, resource)
+        old_value = _visible(old, node.fields, resource) if has_old else old
         unchanged = has_old and value == old
         activations: dict[bool, Any] = {}
         shown = node.type

@@ -51,10 +51,20 @@ def _optional_env() -> Any:
     return cel.NewEnv(variables={"self": cel.Type.DYN, OLD_WRAPPER: cel.Type.DYN}, extensions=_extensions())
 
 
+# cel-cpp's wording of the commonest evaluation errors, and cel-go's (what kube-apiserver answers).
+_GO_WORDING = (
+    (re.compile(r'^Key not found in map : "(.*)"$'), r"no such key: \1"),
+    (re.compile(r"^divide by zero$"), "division by zero"),
+)
+
+
 def clean_error(exc: Exception) -> str:
     """cel-cpp's status text without its code (`INVALID_ARGUMENT: ... [INVALID_ARGUMENT]`)."""
     text = _STATUS_TAIL.sub("", str(exc))
-    return _STATUS.sub("", text, count=1).strip()
+    text = _STATUS.sub("", text, count=1).strip()
+    for pattern, replacement in _GO_WORDING:
+        text = pattern.sub(replacement, text)
+    return text
 
 
 @dataclass(slots=True)

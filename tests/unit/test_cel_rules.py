@@ -428,3 +428,14 @@ def test_only_the_fields_rules_read_are_handed_to_cel() -> None:
     validator, _ = CelValidator.build(schema)
     assert validator is not None and validator.root.fields == frozenset({"metadata"})
     assert causes(schema, widget(replicas=1, ports=[{"name": "a", "port": 1}])) == []
+
+
+def test_number_fields_are_doubles_as_upstream_sees_them() -> None:
+    schema = widget_schema(
+        [{"rule": "self.ratio / 2.0 == 1.5 && self.weights.all(w, w / 2.0 == 0.5)", "message": "halves"}],
+        ratio={"type": "number"},
+        weights={"type": "array", "items": {"type": "number"}},
+    )
+    obj = widget(ratio=3, weights=[1, 1.0])
+    assert causes(schema, obj) == []
+    assert obj["spec"]["ratio"] == 3 and type(obj["spec"]["ratio"]) is int  # the stored object is not changed

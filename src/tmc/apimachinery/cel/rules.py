@@ -8,6 +8,7 @@ walked no deeper than its rules reach.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +74,8 @@ class Node:
     # The fields of an object value that its rules and messages read through `self`/`oldSelf`, or None for the
     # whole value: only those are handed to CEL (converting a whole resource for `self.metadata.name` is waste).
     fields: frozenset[str] | None = None
+    # Makes the JSON integers the schema declares `number` doubles, as upstream's CEL sees them (None: no such field).
+    numbers: Callable[[Any], Any] | None = None
 
 
 def parse_field_path(path: str, schema: dict[str, Any]) -> tuple[str, ...] | None:
@@ -201,6 +204,44 @@ def compile_rule(
     )
 
 
+def _to_double(value: Any) -> Any:
+    return float(value) if type(value) is int else value
+
+
+def number_converter(raw: dict[str, Any]) -> Callable[[Any], Any] | None:
+    """A function copying a value with its `number` fields as doubles, or None when the schema has none."""
+    stype = raw.get("type")
+    if stype == "number":
+        return _to_double
+    if stype == "array" and isinstance(raw.get("items"), dict):
+        item = number_converter(raw["items"])
+        if item is None:
+            return None
+        return lambda v: [item(x) for x in v] if type(v) is list else v
+    declared = raw.get("properties")
+    props: dict[str, Any] = declared if isinstance(declared, dict) else {}
+    subs = {k: c for k, sub in props.items() if isinstance(sub, dict) and (c := number_converter(sub)) is not None}
+    extra = raw.get("additionalProperties")
+    values = number_converter(extra) if isinstance(extra, dict) else None
+    if not subs and values is None:
+        return None
+
+    def convert(v: Any) -> Any:
+        if type(v) is not dict:
+            return v
+        out = dict(v)
+        for key, c in subs.items():
+            if key in out:
+                out[key] = c(out[key])
+        if values is not None:
+            for key in out:
+                if key not in props:
+                    out[key] = values(out[key])
+        return out
+
+    return convert
+
+
 def _read_fields(rules: list[Rule]) -> frozenset[str] | None:
     fields: set[str] = set()
     for rule in rules:
@@ -251,6 +292,8 @@ def compile_node(
             node.batch_cost = sum(r.cost for r in cheap)
     node.rest = tuple(r for r in rules if r not in node.batched)
     node.fields = _read_fields(rules) if node.type == "object" else None
+    if rules:
+        node.numbers = number_converter(raw)
     props = raw.get("properties")
     if isinstance(props, dict):
         for key, sub in props.items():

@@ -140,6 +140,9 @@ class CelValidator:
         resource = root or node.embedded
         self_value = _visible(value, node.fields, resource)
         old_value = _visible(old, node.fields, resource) if has_old else old
+        if node.numbers is not None:
+            self_value = node.numbers(self_value)
+            old_value = node.numbers(old_value) if has_old else old_value
         unchanged = has_old and value == old
         activations: dict[bool, Any] = {}
         shown = node.type

@@ -53,7 +53,7 @@ _STRING_FUNCS = frozenset(
     }
 )
 _REGEX_FUNCS = frozenset({"matches", "find", "findAll"})
-_LIST_FUNCS = frozenset({"isSorted", "sum", "min", "max", "indexOf", "lastIndexOf", "join", "@in"})
+_LIST_FUNCS = frozenset({"isSorted", "sum", "min", "max", "indexOf", "lastIndexOf", "join"})
 
 
 @dataclass(slots=True)
@@ -256,6 +256,8 @@ class Estimator:
             element = _element(values[0].schema)
             per = self._size(element) if element is not None else self._limit
             return cost + 1 + math.ceil(first * per * _TRAVERSAL), _Value(None, first * per)
+        if name == "@in":  # `x in list`: a traversal of the list, the second operand
+            return cost + 1 + values[-1].size, _Value(None, 1)
         if name in _LIST_FUNCS:
             return cost + 1 + first, _Value(None, first)
         if name in _STRING_FUNCS:

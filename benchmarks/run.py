@@ -9,11 +9,13 @@
 4. TMC end to end (benchmarks.bench_propagation): a hub, 10 simulated clusters and their syncers; propagation and
    status latency over 1,000 Deployments, and the downstream apply rate;
 5. what tracing costs (benchmarks.bench_tracing): the propagation benchmark, smaller, with tracing off and then on
-   (every span sampled and exported to an OTLP sink), the off values as baselines.
+   (every span sampled and exported to an OTLP sink), the off values as baselines;
+6. what CEL validation rules cost (benchmarks.bench_cel): creates of a custom resource with 10 rules against the
+   same resource without rules, on a hub of its own.
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
-or missed; nothing is asserted. A full run takes about 10 minutes (propagation about 4.5 of them, tracing about 4);
---quick about 3.
+or missed; nothing is asserted. A full run takes about 11 minutes (propagation about 4.5 of them, tracing about 4,
+cel about 1.5); --quick about 3.5.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    bench_cel,
     bench_connections,
     bench_http,
     bench_propagation,
@@ -42,7 +45,20 @@ from benchmarks.cpu import CpuWindow
 from benchmarks.report import Row, machine, table, write_json
 from benchmarks.servers import REPO, metric, start_hello, start_hub
 
-PARTS = ("storage", "get", "create", "yaml", "list", "watch", "idle", "scrape", "scheduler", "propagation", "tracing")
+PARTS = (
+    "storage",
+    "get",
+    "create",
+    "yaml",
+    "list",
+    "watch",
+    "idle",
+    "scrape",
+    "scheduler",
+    "propagation",
+    "tracing",
+    "cel",
+)
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
 
 
@@ -130,6 +146,11 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
             r, n = bench_tracing.run(quick)
         except Exception as e:  # as for propagation: keep the other parts' results
             r, n = [], [f"tracing: failed: {type(e).__name__}: {e}"]
+        rows += r
+        notes += n
+    if "cel" in parts:
+        print("... cel", flush=True)
+        r, n = bench_cel.run(quick)
         rows += r
         notes += n
     notes = loadgen.generator_notes() + notes

@@ -3,7 +3,7 @@
 Compiled once per CRD version (the API layer should cache a `StructuralSchema` per CRD resourceVersion) into
 nodes with every keyword pre-read, so each request is plain walks over the object. Messages follow
 apiextensions-apiserver/kube-openapi (`spec.replicas in body must be of type integer: "string"`).
-`x-kubernetes-validations` (CEL rules) are out of scope: they are accepted by CRD validation and ignored here.
+`x-kubernetes-validations` (CEL rules) are compiled by `tmc.apimachinery.cel` on first use (`cel`).
 """
 
 from __future__ import annotations
@@ -14,10 +14,12 @@ import copy
 import ipaddress
 import re
 from collections.abc import Callable
+from functools import cached_property
 from typing import Any
 
 import orjson
 
+from tmc.apimachinery.cel import CelValidator
 from tmc.apimachinery.field_validation import OBJECT_META, builtin_node, decode_builtin
 from tmc.apimachinery.schemas import Schema
 from tmc.apimachinery.validation_common import (
@@ -252,6 +254,11 @@ class StructuralSchema:
     def from_crd(cls, crd: dict[str, Any], version: str) -> StructuralSchema | None:
         schema = crd_version_schema(crd, version)
         return cls(schema.raw) if schema is not None else None
+
+    @cached_property
+    def cel(self) -> CelValidator | None:
+        """The schema's CEL rules, compiled once (None when it has none)."""
+        return CelValidator.build(self.raw)[0]
 
     @property
     def schema(self) -> Schema:

@@ -2,7 +2,7 @@
 
 Checks the rules a CRD author hits: names, group, scope, versions (one storage version), structural
 `openAPIV3Schema` (a type at every level, no unsupported keywords, valid list/map markers, valid defaults),
-printer columns and scale paths. `x-kubernetes-validations` (CEL) are accepted without being checked.
+printer columns and scale paths, and CEL rules (`x-kubernetes-validations`: compiled, costed; `cel/check.py`).
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from tmc.apimachinery.cel import check_rules
 from tmc.apimachinery.crd_schema import StructuralSchema
 from tmc.apimachinery.validation_common import (
     IMMUTABLE,
@@ -164,7 +165,12 @@ def _validate_versions(spec: dict[str, Any], out: list[Cause]) -> None:
         if schema is None:
             out.append(required(f"{vp}.schema.openAPIV3Schema", "schemas are required"))
         else:
-            _check_schema(schema, f"{vp}.schema.openAPIV3Schema", out, "root")
+            found: list[Cause] = []
+            _check_schema(schema, f"{vp}.schema.openAPIV3Schema", found, "root")
+            out.extend(found)
+            if not found and isinstance(schema, dict):
+                # Rules are compiled against a structural schema only, as upstream.
+                out.extend(check_rules(schema, f"{vp}.schema.openAPIV3Schema")[0])
         _validate_columns(version.get("additionalPrinterColumns") or [], f"{vp}.additionalPrinterColumns", out)
         scale = _dict(version.get("subresources")).get("scale")
         if isinstance(scale, dict):
@@ -309,7 +315,6 @@ def _check_schema(
     for branch_path, sub in branches:
         _check_schema(sub, branch_path, out, "", True, ios)
         _check_declared_outside(raw, sub, path, branch_path, out)
-    # x-kubernetes-validations (CEL) are accepted as-is: rule compilation and evaluation are out of scope.
 
 
 def _check_declared_outside(raw: dict[str, Any], branch: Any, path: str, branch_path: str, out: list[Cause]) -> None:

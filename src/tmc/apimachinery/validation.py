@@ -494,8 +494,12 @@ def validate_builtin(info: ResourceInfo, obj: dict[str, Any], old: dict[str, Any
 def validate_custom_resource(
     info: ResourceInfo, schema: StructuralSchema | None, obj: dict[str, Any], old: dict[str, Any] | None = None
 ) -> list[Cause]:
-    """Metadata rules plus the CRD schema's value validations (call after pruning and `apply_defaults`)."""
+    """Metadata rules, the CRD schema's value validations, then its CEL rules (call after pruning and
+    `apply_defaults`)."""
     out = validate_builtin(info, obj, old)
     if schema is not None:
         out.extend(schema.validate(obj))
+        rules = schema.cel
+        if rules is not None:
+            out.extend(rules.validate(obj, old, out))
     return out

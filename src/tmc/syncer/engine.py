@@ -15,6 +15,9 @@ the periodic resync all enqueue keys, and one reconcile brings both directions i
    namespace exists, sync the ConfigMaps and Secrets the pod template references first, then create the downstream
    object or JSON-merge-patch it (see transform.merge_patch) when what the syncer would write changed.
 4. Copy the downstream `.status` up through the view's status subresource when it differs from the last report.
+
+Sync control (control.py) wraps 1-3: a paused object, Namespace or SyncTarget gets no downstream write at all (only
+its status goes up), and a force request re-reads the downstream copy and writes the whole desired object.
 """
 
 from __future__ import annotations

@@ -47,7 +47,7 @@ def candidates(decided: Decided, why: dict[int, str]) -> list[dict[str, Any]]:
     chosen = {d.key: d for d in decided.decisions}
     previous = {d.key for d in decided.previous}
     within = source.within
-    eligible = [i for i in range(len(ts)) if i not in why and (within is None or i in within)]
+    eligible = [] if result is None else [i for i in range(len(ts)) if i not in why and (within is None or i in within)]
     holding = {i for k in decided.holding if (i := targets.index_of_key.get(k)) is not None}
     score_of = scorer(policy, targets, holding, decided.load, eligible)
     preferred = policy.preferred_capabilities
@@ -60,7 +60,10 @@ def candidates(decided: Decided, why: dict[int, str]) -> list[dict[str, Any]]:
         filled = f"numberOfTargets {wanted} filled by higher-ranked targets" if wanted else "not chosen"
         if policy.spread:
             filled += " (or a spread constraint's maxGroups is reached)"
-        not_chosen = f"eligible, not chosen: {filled}"
+        not_chosen = f"eligible, not chosen: {filled}; see scores"
+    # 1,000 targets per simulation: reasons shared between entries are built once, details only for chosen ones.
+    excluded = {reason: CANDIDATE_EXCLUDED_PREFIX + _REASONS.get(reason, reason) for reason in set(why.values())}
+    outside = f"no candidates: {source.error}" if source.error or result is None else NOT_IN_LOCATION
     eligible_set = set(eligible)
     out = []
     for i, t in enumerate(ts):
@@ -68,33 +71,31 @@ def candidates(decided: Decided, why: dict[int, str]) -> list[dict[str, Any]]:
             "syncTarget": {"workspace": t.workspace, "name": t.name},
             "selected": False,
             "score": 0,
-            "reason": "",
+            "reason": outside,
             "scores": {},
         }
-        if source.error or result is None:
-            entry["reason"] = f"no candidates: {source.error}"
-        elif within is not None and i not in within:
-            entry["reason"] = NOT_IN_LOCATION
-        elif i in why:
-            entry["reason"] = CANDIDATE_EXCLUDED_PREFIX + _REASONS.get(why[i], why[i])
-        elif i in eligible_set:
-            score, parts = score_of(i)
-            scores: dict[str, float] = dict(parts)
-            scores["alreadyChosen"] = int(t.key in previous)
-            if preferred:
-                scores["preferredCapabilities"] = int(preferred <= t.capabilities)
-            entry["scores"] = scores
-            decision = chosen.get(t.key)
-            detail = ", ".join(f"{k}={v}" for k, v in scores.items())
-            if decision is not None:
-                entry["selected"] = True
-                entry["score"] = decision.score
-                kept = "kept (already chosen)" if t.key in previous else "chosen"
-                entry["reason"] = f"{kept}: score {decision.score} by {policy.strategy} ({detail})"
-                if policy.divided:
-                    entry["replicas"] = decision.replicas
-            else:
-                entry["score"] = score
-                entry["reason"] = f"{not_chosen}; score {score} ({detail})"
         out.append(entry)
+        if i not in eligible_set:
+            reason = why.get(i)
+            if reason is not None:
+                entry["reason"] = excluded[reason]
+            continue
+        score, parts = score_of(i)
+        scores: dict[str, float] = dict(parts)
+        scores["alreadyChosen"] = int(t.key in previous)
+        if preferred:
+            scores["preferredCapabilities"] = int(preferred <= t.capabilities)
+        entry["scores"] = scores
+        decision = chosen.get(t.key)
+        if decision is None:
+            entry["score"] = score
+            entry["reason"] = not_chosen
+            continue
+        detail = ", ".join(f"{k}={v}" for k, v in scores.items())
+        entry["selected"] = True
+        entry["score"] = decision.score
+        kept = "kept (already chosen)" if t.key in previous else "chosen"
+        entry["reason"] = f"{kept}: score {decision.score} by {policy.strategy} ({detail})"
+        if policy.divided:
+            entry["replicas"] = decision.replicas
     return out

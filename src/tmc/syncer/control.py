@@ -13,6 +13,7 @@ distinct value.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from typing import Any
@@ -202,6 +203,7 @@ class ControlSteps:
     queue: WorkQueue
     reads: metrics.CacheReads
     _last_view: dict[str, dict[str, Any]]
+    _publishing: dict[str, asyncio.Task[None]]  # keys whose error is being written
 
     def _vw_item(self, resource: SyncedResource, cluster: str, namespace: str, name: str) -> str:
         return f"/clusters/{cluster}{resource.item(namespace, name)}"
@@ -264,6 +266,15 @@ class ControlSteps:
         view = await self.vw.patch(path, {"metadata": {"annotations": changes}})
         self.up[resource.id].remember(view)
         return dict(view)
+
+    def _report_error(self, key: str, error: BaseException) -> None:
+        """Publish a persistent error in the background, one write per key at a time, so a slow hub never holds a
+        sync worker; not while the hub's watches are down (the write could not land, and the error is the hub's)."""
+        if key in self._publishing or not all(i.connected for i in self.up.values()):
+            return
+        task = asyncio.create_task(self._publish_error(key, error), name=f"publish-error-{key}")
+        self._publishing[key] = task  # the loop keeps only weak references to tasks
+        task.add_done_callback(lambda _: self._publishing.pop(key, None))
 
     async def _publish_error(self, key: str, error: BaseException) -> None:
         """A sync failing for FAILED_AFTER seconds: its error on the hub object (written again only when the text

@@ -101,6 +101,7 @@ class Engine(ControlSteps):
         self.downstream: dict[str, Informer] = {}
         self.ready = asyncio.Event()
         self.control = SyncControl(target, hub)
+        self._publishing: dict[str, asyncio.Task[None]] = {}
 
     # ---------------------------------------------------------------- informers and events
 
@@ -223,7 +224,7 @@ class Engine(ControlSteps):
                 level = logging.WARNING if isinstance(e, ApiError | Unreachable) else logging.ERROR
                 log.log(level, "sync failed", extra={"key": key, "error": str(e)}, exc_info=level == logging.ERROR)
                 if time.monotonic() - since >= FAILED_AFTER:
-                    await self._publish_error(key, e)
+                    self._report_error(key, e)
                 self.queue.retry(key)
             finally:
                 self.queue.done(key)

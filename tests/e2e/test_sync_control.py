@@ -214,6 +214,40 @@ def test_namespace_and_sync_target_pauses_hold_their_scope(system: TmcUp) -> Non
         hub.run("annotate", "synctarget", "cluster-3", f"{SYNC_PAUSED_ANNOTATION}-", check=False)
 
 
+def configmap_on(system: TmcUp, cluster: str, name: str) -> bool:
+    items = system.kubectl(cluster).json("get", "configmaps", "-A")["items"]
+    return any(c["metadata"]["name"] == name for c in items)
+
+
+def test_a_deletion_waits_for_the_pause_to_end(system: TmcUp) -> None:
+    hub = system.kubectl()
+    ns = "ctl"
+    cm = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "cfg", "namespace": ns}, "data": {"k": "v"}}
+    hub.apply(cm)
+    wait_until(lambda: all(configmap_on(system, c, "cfg") for c in CLUSTERS), timeout=20, what="cfg everywhere")
+    hub.run("annotate", "configmap", "cfg", "-n", ns, f"{SYNC_PAUSED_ANNOTATION}=cluster-1")
+    state1 = sync_state_annotation(KEYS["cluster-1"])
+    wait_until(
+        lambda: hub.json("get", "configmap", "cfg", "-n", ns)["metadata"]["annotations"].get(state1) == "Paused",
+        what="Paused reported",
+    )
+    hub.run("delete", "configmap", "cfg", "-n", ns, "--wait=false")
+    wait_until(
+        lambda: not configmap_on(system, "cluster-2", "cfg") and not configmap_on(system, "cluster-3", "cfg"),
+        timeout=20,
+        what="deleted on the unpaused targets",
+    )
+    time.sleep(1.0)
+    assert configmap_on(system, "cluster-1", "cfg")  # held
+    held = hub.json("get", "configmap", "cfg", "-n", ns)["metadata"]
+    assert held.get("deletionTimestamp") and held.get("finalizers"), held  # cluster-1's syncer still holds it
+    hub.run("annotate", "configmap", "cfg", "-n", ns, f"{SYNC_PAUSED_ANNOTATION}-")
+    wait_until(lambda: not configmap_on(system, "cluster-1", "cfg"), timeout=20, what="deleted once resumed")
+    wait_until(
+        lambda: hub.run("get", "configmap", "cfg", "-n", ns, check=False).returncode != 0, what="gone from the hub"
+    )
+
+
 def test_simulated_placement_decisions_match_the_real_ones(system: TmcUp) -> None:
     hub = system.kubectl()
     ns = "sim"

@@ -292,24 +292,25 @@ class ControlSteps:
         except (ApiError, Unreachable) as e:
             log.debug("sync error not published", extra={"key": key, "error": str(e)})
 
-    def _delete_held(self, key: str, cluster: str, namespace: str) -> bool:
-        """A downstream deletion of an object that left the view waits while its scope (or, as last seen, the
-        object itself) is paused; looked at again every PAUSE_RECHECK seconds."""
+    def _delete_held(self, key: str, cluster: str, namespace: str) -> str:
+        """Why a downstream deletion of an object that left the view waits ("scope": its Namespace or SyncTarget is
+        paused; "object": as last seen, the object itself is), "" when it does not; looked at again every
+        PAUSE_RECHECK seconds."""
         last = self._last_view.get(key)
-        if self.control.scope_paused(cluster, namespace) or (
-            last is not None and self.control.object_paused(cluster, last)
-        ):
+        held = "scope" if self.control.scope_paused(cluster, namespace) else ""
+        if not held and last is not None and self.control.object_paused(cluster, last):
+            held = "object"
+        if held:
             self.queue.add_after(key, PAUSE_RECHECK)
-            return True
-        return False
+        return held
 
     async def _refresh_last_view(
         self, key: str, resource: SyncedResource, cluster: str, namespace: str, name: str
     ) -> None:
-        """The hub object as it is now, for a held deletion paused by the object's own annotation (it left the view,
+        """The hub object as it is now, for a deletion held by the object's own pause annotation (it left the view,
         so no event brings the annotation's removal)."""
         last = self._last_view.get(key)
-        if last is None or not ((last.get("metadata") or {}).get("annotations") or {}):
+        if last is None:
             return
         self.reads.miss()
         try:

@@ -438,8 +438,10 @@ class Engine(ControlSteps):
                 self.up[resource.id].remember(view)
                 self.queue.add(key)
                 return
-        if self._delete_held(key, cluster, namespace):
-            await self._refresh_last_view(key, resource, cluster, namespace, name)
+        held = self._delete_held(key, cluster, namespace)
+        if held:
+            if held == "object":
+                await self._refresh_last_view(key, resource, cluster, namespace, name)
             return
         dname = downstream_name(resource.resource, name)
         if await self._delete_downstream(resource, namespace, down_ns, dname, down):

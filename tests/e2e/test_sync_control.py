@@ -24,6 +24,7 @@ from tmc.api.workload import (
     SYNC_PAUSED_ANNOTATION,
     SYNC_STATE_PAUSED,
     state_label,
+    status_diff_annotation,
     sync_force_annotation,
     sync_forced_annotation,
     sync_last_sync_annotation,
@@ -124,6 +125,12 @@ def annotations(hub: Kubectl, namespace: str, name: str) -> dict[str, str]:
     return dict(hub.json("get", "deployment", name, "-n", namespace)["metadata"].get("annotations") or {})
 
 
+def reported(hub: Kubectl, namespace: str, name: str, cluster: str) -> dict[str, Any]:
+    """The status `cluster`'s syncer reported for the hub Deployment (its per-target status-diff annotation)."""
+    raw = annotations(hub, namespace, name).get(status_diff_annotation(KEYS[cluster]))
+    return dict(orjson.loads(raw).get("status") or {}) if raw else {}
+
+
 def reasons(hub: Kubectl, namespace: str, name: str) -> list[str]:
     items = hub.json("get", "events", "-n", namespace)["items"]
     return [e["reason"] for e in items if e["involvedObject"]["name"] == name]
@@ -162,9 +169,16 @@ def test_pause_holds_one_target_force_repairs_drift_and_resume_applies_the_spec(
     wait_until(lambda: annotations(hub, ns, "web").get(sync_forced_annotation(KEYS["cluster-1"])) == "t1", what="ack")
     assert image_on(system, "cluster-1", "web") == "nginx:1.27"
 
+    # Status keeps flowing up from the paused target: a hand-made change there is reported.
+    down1 = copy_on(system, "cluster-1", "web")
+    assert down1 is not None
+    system.kubectl("cluster-1").run("scale", "deployment/web", "-n", down1["metadata"]["namespace"], "--replicas=2")
+    wait_until(lambda: reported(hub, ns, "web", "cluster-1").get("readyReplicas") == 2, timeout=20, what="status up")
+
     # Resume: the current spec is applied, the report removed, an Event says so.
     hub.run("annotate", "deployment", "web", "-n", ns, f"{SYNC_PAUSED_ANNOTATION}-")
     wait_until(lambda: image_on(system, "cluster-1", "web") == "nginx:1.28", timeout=20, what="resumed")
+    assert (copy_on(system, "cluster-1", "web") or {})["spec"]["replicas"] == 1
     wait_until(lambda: state1 not in annotations(hub, ns, "web"), what="Paused report removed")
     wait_until(lambda: REASON_SYNC_RESUMED in reasons(hub, ns, "web"), what="SyncResumed Event")
 

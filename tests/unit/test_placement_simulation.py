@@ -108,3 +108,27 @@ def test_simulating_a_change_shows_what_the_real_change_then_decides(tmp_path: P
             assert by_name(again)[sorted(real)[0]]["reason"] == "excluded: unschedulable (cordoned)"
 
     asyncio.run(main())
+
+
+def test_targets_outside_the_locations_and_no_location_at_all_are_explained(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with Env(tmp_path) as env:
+            await env.target("eu-1", {"region": "eu"})
+            await env.target("us-1", {"region": "us"})
+            await env.location("eu", {"geo": "eu"}, {"matchLabels": {"region": "eu"}})
+            spec: dict[str, Any] = {
+                "locationResource": LOCATION_RESOURCE,
+                "namespaceSelector": {},
+                "locationSelectors": [{"matchLabels": {"geo": "eu"}}],
+            }
+            sim = await env.service.create(PLACEMENTS, "root", None, {"metadata": {"name": "p"}, "spec": spec}, DRY)
+            assert by_name(sim)["us-1"]["reason"] == "not in the selected Locations"
+            assert by_name(sim)["eu-1"]["selected"]
+            assert sim["status"]["selectedLocation"]["locationName"] == "eu"
+
+            spec["locationSelectors"] = [{"matchLabels": {"geo": "mars"}}]
+            none = await env.service.create(PLACEMENTS, "root", None, {"metadata": {"name": "p"}, "spec": spec}, DRY)
+            assert {c["reason"].split(":")[0] for c in none["status"][SIMULATION_CANDIDATES_FIELD]} == {"no candidates"}
+            assert none["status"]["phase"] == "Pending" and not none["status"]["decisions"]
+
+    asyncio.run(main())

@@ -5,7 +5,8 @@
    in this order: watch fan-out to 500 watchers on the near-empty hub (benchmarks.bench_watch), GET vs hello-world,
    durable creates, LIST of 10,000 (benchmarks.bench_http), and the watch fan-out again on the hub now holding the
    tens of thousands of objects those created;
-3. the placement scheduler over 1,000 SyncTargets, in process (benchmarks.bench_scheduler);
+3. the placement scheduler over 1,000 SyncTargets, in process (benchmarks.bench_scheduler), and placement
+   simulation (a server-side dry run of a Placement) over the same 1,000 (benchmarks.bench_simulation);
 4. TMC end to end (benchmarks.bench_propagation): a hub, 10 simulated clusters and their syncers; propagation and
    status latency over 1,000 Deployments, and the downstream apply rate;
 5. what tracing costs (benchmarks.bench_tracing): the propagation benchmark, smaller, with tracing off and then on
@@ -35,6 +36,7 @@ from benchmarks import (
     bench_propagation,
     bench_scheduler,
     bench_scrape,
+    bench_simulation,
     bench_storage,
     bench_tracing,
     bench_watch,
@@ -55,6 +57,7 @@ PARTS = (
     "idle",
     "scrape",
     "scheduler",
+    "simulation",
     "propagation",
     "tracing",
     "cel",
@@ -131,6 +134,9 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
     if "scheduler" in parts:
         print("... scheduler", flush=True)
         rows += bench_scheduler.run(quick)
+    if "simulation" in parts:
+        print("... simulation", flush=True)
+        rows += bench_simulation.run(quick)
     if "propagation" in parts:
         print("... propagation", flush=True)
         cfg = bench_propagation.PropagationSettings()

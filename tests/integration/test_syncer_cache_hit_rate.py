@@ -14,7 +14,7 @@ import pytest
 from prometheus_client import REGISTRY
 from prometheus_client.parser import text_string_to_metric_families
 
-from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL
+from tmc.api.workload import DOWNSTREAM_CLUSTER_LABEL, sync_error_annotation
 from tmc.client import KubeClient, load_kubeconfig
 from tmc.protocol.keys import sync_target_key
 from tmc.server.hub import Hub, ServerConfig
@@ -144,8 +144,8 @@ def sample(name: str, **labels: str) -> float:
 
 
 def test_writes_a_member_cannot_take_are_counted_as_errors(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The member cluster goes away: the next downstream write fails, and the syncer's error counters and failed
-    objects say so (error_type `timeout`: no answer)."""
+    """The member cluster goes away: the next downstream write fails, and the syncer's error counters, failed
+    objects and the object's `sync.tmc.kcp.io/error.<key>` annotation on the hub say so (error_type `timeout`)."""
     name = "errors-seen"
     monkeypatch.setattr(engine, "FAILED_AFTER", 0.0)  # failed at the first failure, not after 10 s of them
 
@@ -170,6 +170,15 @@ def test_writes_a_member_cannot_take_are_counted_as_errors(tmp_path: Path, monke
             # Every key failing counts (the namespace's own copy may be failing too), as the engine holds them.
             shown = scraped_value(scraped.decode(), "tmc_syncer_objects", cluster=name, state="failed")
             assert shown == len(syncer.engine.failed) >= 1, (shown, syncer.engine.failed)
+
+            # The persistent error is published on the hub object for `sync status` (docs/syncer.md).
+            error = sync_error_annotation(sync_target_key("root", name))
+
+            async def published() -> bool:
+                cm = await upstream.get("/clusters/root/api/v1/namespaces/shop/configmaps/late")
+                return str((cm["metadata"].get("annotations") or {}).get(error, "")).startswith("timeout: ")
+
+            await until(published, "the error on the hub object")
 
     asyncio.run(main())
 

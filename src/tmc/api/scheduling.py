@@ -38,6 +38,13 @@ LOCATION_LABELS_ANNOTATION = "scheduling.kcp.io/labels"
 LOCATION_RESOURCE = {"group": WORKLOAD_GROUP, "version": WORKLOAD_VERSION, "resource": "synctargets"}
 
 PLACEMENT_PHASES = ("Pending", "Unbound", "Bound")
+
+# Placement simulation (docs/placement.md, "Simulating a Placement"): a server-side dry run (`dryRun=All`) of a
+# Placement create, update or patch answers with the decisions the scheduler would make now, plus this status field:
+# one entry per SyncTarget {syncTarget, selected, score, reason, scores}. Never stored.
+SIMULATION_CANDIDATES_FIELD = "candidates"
+# Candidate reasons for SyncTargets a filter excluded start with this; chosen ones with "chosen" or "kept".
+CANDIDATE_EXCLUDED_PREFIX = "excluded: "
 STRATEGIES = ("RoundRobin", "Spread", "Affinity", "Binpack")
 REPLICA_SCHEDULING_TYPES = ("Duplicated", "Divided")
 DYNAMIC_WEIGHTS = ("AvailableCapacity",)
@@ -250,6 +257,31 @@ _PLACEMENT_STATUS = object_field(
             ),
         ),
         "conditions": CONDITIONS,
+        SIMULATION_CANDIDATES_FIELD: list_field(
+            "Only in the answer to a server-side dry run: every SyncTarget the Placement could draw from, "
+            "whether the scheduler would choose it now, and why.",
+            object_field(
+                "One SyncTarget as the scheduler judges it for this Placement.",
+                {
+                    "syncTarget": object_field(
+                        "The SyncTarget.",
+                        {
+                            "workspace": string_field("Logical cluster of the SyncTarget."),
+                            "name": string_field("Name of the SyncTarget."),
+                        },
+                    ),
+                    "selected": {"type": "boolean", "description": "Whether the scheduler would choose it now."},
+                    "score": {"type": "number", "description": "Scheduler score (higher is better); 0 if excluded."},
+                    "reason": string_field("Why it is chosen, or the filter that excluded it."),
+                    "scores": {
+                        "type": "object",
+                        "description": "The score's components by name.",
+                        "additionalProperties": {"type": "number"},
+                    },
+                    "replicas": int_field("Replicas it would get when dividing.", minimum=0),
+                },
+            ),
+        ),
     },
 )
 

@@ -11,6 +11,7 @@ The schema-building helpers at the top are shared with `tmc.api.scheduling`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -58,6 +59,34 @@ CLUSTER_ANNOTATION = "kcp.io/cluster"
 ORIGINAL_API_VERSION_ANNOTATION = "kcp.io/original-api-version"
 # Namespaces never assigned to a target.
 BLOCKED_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease", "kcp-system"})
+
+# --- sync control: pause, force, and what the syncer reports per target (docs/syncer.md, "Pausing and forcing") ---
+# On a workload, a hub Namespace (every workload in it) or a SyncTarget (everything synced to it): "true" pauses for
+# every SyncTarget; on a workload or Namespace a comma-separated list of SyncTarget names pauses only those. While
+# paused the target's syncer writes nothing downstream for that scope; status still flows up.
+SYNC_PAUSED_ANNOTATION = "sync.tmc.kcp.io/paused"
+SYNC_PAUSED_ALL = "true"
+# On a workload, set by a client (value: an opaque token): re-read the downstream copy and re-apply the spec.
+SYNC_FORCE_ANNOTATION_PREFIX = "sync.tmc.kcp.io/force."
+# Written by the target's syncer (through its virtual workspace) on the workload:
+SYNC_FORCED_ANNOTATION_PREFIX = "sync.tmc.kcp.io/forced."  # the force token it has acted on
+SYNC_STATE_ANNOTATION_PREFIX = "sync.tmc.kcp.io/state."  # "Paused" while it holds writes; absent otherwise
+SYNC_LAST_SYNC_ANNOTATION_PREFIX = "sync.tmc.kcp.io/last-sync."  # RFC 3339: last downstream write on force/resume
+SYNC_ERROR_ANNOTATION_PREFIX = "sync.tmc.kcp.io/error."  # the last error of a sync failing for 10 s; gone on success
+SYNC_STATE_PAUSED = "Paused"
+# Event reasons on the workload in the hub, from the target's syncer.
+REASON_SYNC_PAUSED = "SyncPaused"
+REASON_SYNC_RESUMED = "SyncResumed"
+# Every sync-control annotation is hub-only: none is copied to member clusters.
+SYNC_CONTROL_PREFIX = "sync.tmc.kcp.io/"
+# The per-target annotations a syncer may write on a workload through its virtual workspace (its own key only).
+SYNCER_WRITTEN_ANNOTATION_PREFIXES = (
+    SYNC_FORCED_ANNOTATION_PREFIX,
+    SYNC_STATE_ANNOTATION_PREFIX,
+    SYNC_LAST_SYNC_ANNOTATION_PREFIX,
+    SYNC_ERROR_ANNOTATION_PREFIX,
+)
+SYNC_TARGET_ANNOTATION_PREFIXES = (SYNC_FORCE_ANNOTATION_PREFIX, *SYNCER_WRITTEN_ANNOTATION_PREFIXES)
 
 REGION_LABEL = "topology.kubernetes.io/region"
 ZONE_LABEL = "topology.kubernetes.io/zone"
@@ -130,6 +159,45 @@ def spec_diff_annotation(key: str) -> str:
 
 def status_diff_annotation(key: str) -> str:
     return STATUS_DIFF_ANNOTATION_PREFIX + key
+
+
+def sync_force_annotation(key: str) -> str:
+    return SYNC_FORCE_ANNOTATION_PREFIX + key
+
+
+def sync_forced_annotation(key: str) -> str:
+    return SYNC_FORCED_ANNOTATION_PREFIX + key
+
+
+def sync_state_annotation(key: str) -> str:
+    return SYNC_STATE_ANNOTATION_PREFIX + key
+
+
+def sync_last_sync_annotation(key: str) -> str:
+    return SYNC_LAST_SYNC_ANNOTATION_PREFIX + key
+
+
+def sync_error_annotation(key: str) -> str:
+    return SYNC_ERROR_ANNOTATION_PREFIX + key
+
+
+def parse_paused(value: object) -> tuple[bool, frozenset[str]] | None:
+    """A `sync.tmc.kcp.io/paused` value as (pauses every target, SyncTarget names it pauses); None when malformed.
+    "" and "false" pause nothing; "true" pauses every target; otherwise DNS-1123 names separated by commas."""
+    text = str(value).strip() if isinstance(value, str) else None
+    if text is None:
+        return None
+    if text.lower() in ("", "false"):
+        return False, frozenset()
+    if text.lower() == SYNC_PAUSED_ALL:
+        return True, frozenset()
+    names = [n.strip() for n in text.split(",")]
+    if not all(_DNS_1123.fullmatch(n) for n in names):
+        return None
+    return False, frozenset(names)
+
+
+_DNS_1123 = re.compile(r"[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?")
 
 
 def target_key_of(name: str) -> str | None:

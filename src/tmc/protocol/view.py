@@ -10,8 +10,9 @@ annotations are dropped; the per-target spec diff is applied; `.status` is this 
 Write path (`apply_write`): a status write records the status in this target's status-diff annotation and never in
 the real `.status`: the hub's status aggregation controller owns `.status` for every kind (it sums the counters of
 replicated workloads and promotes a lone target's status otherwise), so the rule is the same whether one or many
-targets report. A main-resource write may only add or remove this target's syncer finalizer; everything else in the
-body is ignored, as kcp does. When a deletion is pending and the finalizer goes, the target's state label, deletion
+targets report. A main-resource write may only add or remove this target's syncer finalizer and set or remove this
+target's own `sync.tmc.kcp.io/{forced,state,last-sync,error}.<key>` annotations; everything else in the body is
+ignored, as kcp does. When a deletion is pending and the finalizer goes, the target's state label, deletion
 and status annotations go with it (as in kcp), which takes the object out of the syncer's view and lets
 an upstream deletion complete.
 """
@@ -31,6 +32,8 @@ from tmc.api.workload import (
     STATE_LABEL_PREFIX,
     STATE_SYNC,
     STATUS_DIFF_ANNOTATION_PREFIX,
+    SYNC_TARGET_ANNOTATION_PREFIXES,
+    SYNCER_WRITTEN_ANNOTATION_PREFIXES,
     deletion_annotation,
     soft_finalizers_annotation,
     spec_diff_annotation,
@@ -48,6 +51,14 @@ log = logging.getLogger("tmc.virtual.syncer")
 # annotations, whose content the view already folds into .spec and .status).
 _PER_TARGET_ANNOTATIONS = (DELETION_ANNOTATION_PREFIX, SOFT_FINALIZERS_ANNOTATION_PREFIX)
 _FOLDED_ANNOTATIONS = (SPEC_DIFF_ANNOTATION_PREFIX, STATUS_DIFF_ANNOTATION_PREFIX)
+
+
+def _other_targets_control(name: str, key: str) -> bool:
+    """A sync-control annotation (`sync.tmc.kcp.io/force.<key>` and the syncer's reports) of another target."""
+    for prefix in SYNC_TARGET_ANNOTATION_PREFIXES:
+        if name.startswith(prefix):
+            return name[len(prefix) :] != key
+    return False
 
 
 def is_assigned(obj: dict[str, Any], key: str) -> bool:
@@ -111,8 +122,10 @@ def to_view(obj: dict[str, Any], key: str, cluster: str) -> dict[str, Any]:
     annotations = dict(md.get("annotations") or {})
     spec_diff = annotations.get(spec_diff_annotation(key))
     for name in list(annotations):
-        if name.startswith(_FOLDED_ANNOTATIONS) or (
-            name.startswith(_PER_TARGET_ANNOTATIONS) and target_key_of(name) != key
+        if (
+            name.startswith(_FOLDED_ANNOTATIONS)
+            or (name.startswith(_PER_TARGET_ANNOTATIONS) and target_key_of(name) != key)
+            or _other_targets_control(name, key)
         ):
             del annotations[name]
     annotations[CLUSTER_ANNOTATION] = cluster
@@ -162,6 +175,16 @@ def apply_write(current: dict[str, Any], new_view: dict[str, Any], key: str, sub
         else:
             annotations.pop(name, None)
     else:
+        # The syncer's own reports (forced token, Paused state, last sync, last error) are the one other thing it
+        # may write, for its own key only.
+        written = (new_view.get("metadata") or {}).get("annotations") or {}
+        for prefix in SYNCER_WRITTEN_ANNOTATION_PREFIXES:
+            name = prefix + key
+            value = written.get(name) if isinstance(written, dict) else None
+            if isinstance(value, str):
+                annotations[name] = value
+            else:
+                annotations.pop(name, None)
         wanted = own_finalizer in ((new_view.get("metadata") or {}).get("finalizers") or ())
         if wanted and own_finalizer not in finalizers:
             finalizers.append(own_finalizer)
@@ -174,6 +197,8 @@ def apply_write(current: dict[str, Any], new_view: dict[str, Any], key: str, sub
                 labels.pop(state_label(key), None)
                 for name in (deletion_annotation(key), status_diff_annotation(key)):
                     annotations.pop(name, None)
+                for prefix in SYNCER_WRITTEN_ANNOTATION_PREFIXES:
+                    annotations.pop(prefix + key, None)
     unchanged = (
         labels == (md.get("labels") or {})
         and annotations == (md.get("annotations") or {})

@@ -7,6 +7,7 @@ metadata rules, validation, finalizer handling and dry-run behaviour.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,9 @@ class ObjectService:
         self.registry = registry
         # Where clients reach this server; Workspaces report their URL under it.
         self.external_url = ""
+        # (group, plural) -> what a server-side dry run of a create or update answers instead of the object as it
+        # would be stored: (workspace, object) -> object. The placement scheduler registers its simulation here.
+        self.dry_run_views: dict[tuple[str, str], Callable[[str, dict[str, Any]], dict[str, Any]]] = {}
 
     # ---------------------------------------------------------------- reads
 
@@ -123,7 +127,7 @@ class ObjectService:
         if opts.dry_run:
             if self.store.get(key) is not None:
                 raise errors.already_exists(info.plural, name, info.group)
-            return obj
+            return self._dry_run_view(info, cluster, obj)
         for _ in range(5 if generated else 1):
             try:
                 entry = await self.store.create(key, obj)
@@ -137,6 +141,10 @@ class ObjectService:
             raise errors.already_exists(info.plural, name, info.group)
         await self._after_create(info, cluster, entry.obj)
         return entry.obj
+
+    def _dry_run_view(self, info: ResourceInfo, cluster: str, obj: dict[str, Any]) -> dict[str, Any]:
+        view = self.dry_run_views.get((info.group, info.plural))
+        return obj if view is None else view(cluster, obj)
 
     async def _after_create(self, info: ResourceInfo, cluster: str, obj: dict[str, Any]) -> None:
         if info is CRDS or (info.group, info.plural) == (CRDS.group, CRDS.plural):
@@ -280,7 +288,7 @@ class ObjectService:
         if tracks_generation(info) and meta.spec_part(result) != meta.spec_part(old):
             md["generation"] = int(old_md.get("generation", 1)) + 1
         md["resourceVersion"] = str(entry.rev)
-        if result == old:
+        if result == old and not (opts.dry_run and not subresource):
             return old  # a no-op write changes nothing, not even the resourceVersion
         if tracing.enabled and not subresource:
             # Spec writes only: a status or finalize write leaves the trace of the write that changed the object.
@@ -288,7 +296,7 @@ class ObjectService:
         self._check_size(result)
         finished = self._deletion_finished(result)
         if opts.dry_run:
-            return result
+            return result if subresource else self._dry_run_view(info, cluster, result)
         try:
             updated = await self.store.update(entry.key, result, expected_rev=entry.rev)
         except (ConflictError, KeyNotFoundError) as e:

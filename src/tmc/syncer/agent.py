@@ -106,6 +106,7 @@ class Syncer:
             },
         )
         self.engine = engine = Engine(identity, vw, self.hub, self.down, resources, namespaces_filter=cfg.namespaces)
+        engine.observe_target(target)  # a paused SyncTarget is paused before the first write
         self.informers = engine.informers(self._on_connection)
         for informer in self.informers:
             self._spawn(informer.run(), informer.name)
@@ -123,6 +124,7 @@ class Syncer:
             on_connection=self._on_connection,
             # With --namespaces this syncer leaves other namespaces' objects alone: it must add its own finalizers.
             synced_resources=None if cfg.namespaces else [published(r) for r in resources],
+            on_target=engine.observe_target,
         )
         self.member_informers = self.heartbeat.resources.informers
         for informer in self.member_informers:

@@ -15,6 +15,9 @@ the periodic resync all enqueue keys, and one reconcile brings both directions i
    namespace exists, sync the ConfigMaps and Secrets the pod template references first, then create the downstream
    object or JSON-merge-patch it (see transform.merge_patch) when what the syncer would write changed.
 4. Copy the downstream `.status` up through the view's status subresource when it differs from the last report.
+
+Sync control (control.py) wraps 1-3: a paused object, Namespace or SyncTarget gets no downstream write at all (only
+its status goes up), and a force request re-reads the downstream copy and writes the whole desired object.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from tmc.client import JSON_PATCH, ApiError, Conflict, Invalid, KubeClient, NotF
 from tmc.observability import otel_metrics, tracing
 from tmc.runtime.workqueue import WorkQueue
 from tmc.syncer import metrics
+from tmc.syncer.control import FAILED_AFTER, SEP, ControlSteps, SyncControl
 from tmc.syncer.informer import Informer
 from tmc.syncer.namespaces import Namespaces, TargetIdentity
 from tmc.syncer.resources import NAMESPACES, SyncedResource
@@ -47,9 +51,6 @@ from tmc.syncer.transform import (
 
 log = logging.getLogger("tmc.syncer")
 T = TypeVar("T")
-FAILED_AFTER = 10.0  # seconds a key must keep failing to count as failed
-
-SEP = "|"
 NAMESPACE_CLEAN_DELAY = 5.0  # seconds a downstream namespace outlives its upstream one (kcp: 30 s)
 
 
@@ -66,7 +67,7 @@ def make_key(resource: str, cluster: str, namespace: str, name: str) -> str:
     return SEP.join((resource, cluster, namespace, name))
 
 
-class Engine:
+class Engine(ControlSteps):
     def __init__(
         self,
         target: TargetIdentity,
@@ -99,6 +100,8 @@ class Engine:
         self.up: dict[str, Informer] = {}
         self.downstream: dict[str, Informer] = {}
         self.ready = asyncio.Event()
+        self.control = SyncControl(target, hub)
+        self._publishing: dict[str, asyncio.Task[None]] = {}
 
     # ---------------------------------------------------------------- informers and events
 
@@ -143,6 +146,10 @@ class Engine:
                 self._last_view[key] = obj
             elif event != "VANISHED":
                 self._gone.discard(key)
+            if resource is NAMESPACES:
+                gone = event in ("DELETED", "VANISHED")
+                if self.control.observe_namespace(cluster, namespace, None if gone else obj):
+                    self._requeue_namespace(cluster, namespace)  # its pause changed: every object in it
             if resource is NAMESPACES and event in ("DELETED", "VANISHED"):
                 self.queue.add_after(key, NAMESPACE_CLEAN_DELAY)
             else:
@@ -168,6 +175,20 @@ class Engine:
             self.queue.add(make_key(resource.id, upstream[0], upstream[1], name))
 
         return handle
+
+    def _requeue_namespace(self, cluster: str, namespace: str) -> None:
+        for rid, informer in self.up.items():
+            if rid == NAMESPACES.id:
+                continue
+            for cache_key in list(informer.cache):
+                c, ns, name = cache_key.split(SEP)
+                if c == cluster and ns == namespace:
+                    self.queue.add(make_key(rid, c, ns, name))
+
+    def observe_target(self, sync_target: dict[str, Any]) -> None:
+        """The SyncTarget as the hub last answered (start-up, each heartbeat): a change of its pause requeues all."""
+        if self.control.observe_target(sync_target) and self.up:
+            self.resync()
 
     def resync(self) -> None:
         """Queue every known key again (periodic drift repair)."""
@@ -196,12 +217,14 @@ class Engine:
             except asyncio.CancelledError:
                 raise
             except Exception as e:
-                self._failing.setdefault(key, time.monotonic())
+                since = self._failing.setdefault(key, time.monotonic())
                 rid = key.split(SEP, 1)[0]
                 metrics.SYNC_ERRORS.labels(self.target.name, rid, error_type(e)).inc()
                 metrics.ERRORS.labels(self.target.name, error_type(e)).inc()
                 level = logging.WARNING if isinstance(e, ApiError | Unreachable) else logging.ERROR
                 log.log(level, "sync failed", extra={"key": key, "error": str(e)}, exc_info=level == logging.ERROR)
+                if time.monotonic() - since >= FAILED_AFTER:
+                    self._report_error(key, e)
                 self.queue.retry(key)
             finally:
                 self.queue.done(key)
@@ -241,6 +264,14 @@ class Engine:
         deleting = bool(md.get("deletionTimestamp"))
         if not syncable(resource.resource, up) and not (deleting and self.finalizer in (md.get("finalizers") or ())):
             return  # never copied; but a finalizer of ours, however it got there, is always let go
+        annotations = md.get("annotations") or {}
+        if self.control.paused(cluster, namespace, up):
+            up = await self._hold(resource, cluster, namespace, name, up)
+            if resource.has_status and down is not None and not deleting:
+                await self._status_up(resource, cluster, namespace, name, up, down)  # status keeps flowing up
+            return
+        attention = self.control.needs_attention(annotations)
+        force = self.control.force_token(annotations) if attention else None
         if deleting:
             if await self._delete_downstream(
                 resource, namespace, down_ns, downstream_name(resource.resource, name), down
@@ -249,7 +280,9 @@ class Engine:
                 self.applied.pop(key, None)
             return
         self.reads.hit()  # the downstream copy, or its absence: then it is created
-        up = await self._spec_down(key, resource, cluster, namespace, up, down)
+        up = await self._spec_down(key, resource, cluster, namespace, up, down, force is not None)
+        if attention:
+            up = await self._report(resource, cluster, namespace, name, up, force)
         if not resource.has_status:
             return
         down = self.downstream[rid].cache.get(f"{down_ns}/{downstream_name(resource.resource, name)}")
@@ -267,7 +300,10 @@ class Engine:
         namespace: str,
         up: dict[str, Any],
         down: dict[str, Any] | None,
+        force: bool = False,
     ) -> dict[str, Any]:
+        """Create or update the downstream copy when what the syncer would write changed; `force`: re-read it from
+        the member cluster and write the whole desired object whatever the syncer believes (drift repair)."""
         name = str(up["metadata"]["name"])
         if self.finalizer not in (up["metadata"].get("finalizers") or ()):
             # Before anything exists downstream, so an upstream deletion always waits for the downstream copy to go.
@@ -279,6 +315,13 @@ class Engine:
         await self._dependencies(resource, cluster, namespace, up)
         desired = downstream_object(up, resource.resource, self.target.key, down_ns)
         previous = self.applied.get(key)
+        if force:
+            self.reads.miss()
+            try:
+                down = await self.down.get(resource.item(down_ns, str(desired["metadata"]["name"])))
+            except NotFound:
+                down = None
+            previous = None  # a merge patch of the whole desired object restores every field it sets
         down_uid = str((down or {}).get("metadata", {}).get("uid") or "")
         if previous is not None and previous.desired == desired and down is not None and down_uid == previous.uid:
             return up
@@ -395,6 +438,11 @@ class Engine:
                 self.up[resource.id].remember(view)
                 self.queue.add(key)
                 return
+        held = self._delete_held(key, cluster, namespace)
+        if held:
+            if held == "object":
+                await self._refresh_last_view(key, resource, cluster, namespace, name)
+            return
         dname = downstream_name(resource.resource, name)
         if await self._delete_downstream(resource, namespace, down_ns, dname, down):
             self.applied.pop(key, None)
@@ -479,6 +527,8 @@ class Engine:
     # ---------------------------------------------------------------- namespaces
 
     async def _reconcile_namespace(self, key: str, cluster: str, namespace: str) -> None:
+        if self.control.scope_paused(cluster, namespace):
+            return  # neither created nor deleted downstream; the pause's end requeues this key
         up = self.up[NAMESPACES.id].cache.get(SEP.join((cluster, "", namespace)))
         if up is not None and not (up.get("metadata") or {}).get("deletionTimestamp"):
             self.reads.hit()
@@ -510,9 +560,6 @@ class Engine:
         self._gone.discard(key)
 
     # ---------------------------------------------------------------- helpers
-
-    def _vw_item(self, resource: SyncedResource, cluster: str, namespace: str, name: str) -> str:
-        return f"/clusters/{cluster}{resource.item(namespace, name)}"
 
     async def _write(self, resource: SyncedResource, operation: str, call: Awaitable[T]) -> T:
         """One write (create, update, delete downstream; status to the hub), counted and timed as syncer_operations."""

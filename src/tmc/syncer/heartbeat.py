@@ -266,8 +266,12 @@ class Heartbeat:
         ready: Callable[[], tuple[bool, str]],
         on_connection: Callable[[Informer, bool], None] | None = None,
         synced_resources: list[dict[str, Any]] | None = None,
+        on_target: Callable[[dict[str, Any]], None] | None = None,
     ) -> None:
         self.hub = hub
+        # Called with the SyncTarget each heartbeat's answer returns (its pause annotation: control.py), so reading
+        # it costs no request of its own.
+        self.on_target = on_target
         # status.syncedResources: the types this syncer syncs, so the hub adds its finalizer with the label.
         self.synced_resources = synced_resources
         self.down = down
@@ -357,12 +361,16 @@ class Heartbeat:
         test = {"op": "test", "path": "/metadata/uid", "value": self.uid}
         ops = [test, *({"op": "add", "path": f"/status/{k}", "value": v} for k, v in values.items())]
         try:
-            await self.hub.patch(self.path, ops, JSON_PATCH)
+            answer = await self.hub.patch(self.path, ops, JSON_PATCH)
         except Invalid as e:
             if "missing path" not in str(e.body):
                 raise
             # A SyncTarget that has no status yet: create it with these values.
-            await self.hub.patch(self.path, [test, {"op": "add", "path": "/status", "value": values}], JSON_PATCH)
+            answer = await self.hub.patch(
+                self.path, [test, {"op": "add", "path": "/status", "value": values}], JSON_PATCH
+            )
+        if self.on_target is not None and isinstance(answer, dict):
+            self.on_target(answer)
         self.last_success = time.monotonic()
         metrics.HEARTBEAT_AGE.labels(self.name).set(0)
 

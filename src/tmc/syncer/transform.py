@@ -22,6 +22,7 @@ from tmc.api.workload import (
     SPEC_DIFF_ANNOTATION_PREFIX,
     STATE_LABEL_PREFIX,
     STATUS_DIFF_ANNOTATION_PREFIX,
+    SYNC_CONTROL_PREFIX,
 )
 from tmc.observability.tracing import TRACEPARENT_ANNOTATION
 from tmc.protocol.workloads import references
@@ -37,6 +38,8 @@ _HUB_ANNOTATION_PREFIXES = (
     SOFT_FINALIZERS_ANNOTATION_PREFIX,
     SPEC_DIFF_ANNOTATION_PREFIX,
     STATUS_DIFF_ANNOTATION_PREFIX,
+    # Pause and force requests and the syncer's own reports (docs/syncer.md): they steer the syncer, not the workload.
+    SYNC_CONTROL_PREFIX,
 )
 # The member cluster publishes its own CA bundle under this name in every namespace; the hub's copy must not
 # overwrite it (https://github.com/kcp-dev/kcp/issues/1787), so it travels under kcp's name for it.

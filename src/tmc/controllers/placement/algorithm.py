@@ -121,6 +121,7 @@ def schedule(
     current: Collection[str] = (),
     holding: Collection[str] = (),
     load: Mapping[str, int] | None = None,
+    why: dict[int, str] | None = None,
 ) -> ScheduleResult:
     """Choose targets for one Placement.
 
@@ -128,6 +129,8 @@ def schedule(
     current: keys the Placement has chosen before (kept while eligible; NoSchedule taints do not remove them).
     holding: keys whose target already runs the Placement's workloads (what Affinity prefers).
     load: key -> how many other Placements chose the target (what Spread and Affinity balance).
+    why: when given, filled with index -> the filter that excluded that target (a simulation's explanation; the
+        same filters in the same order as the decision, so the explanation cannot disagree with it).
     """
     load = load or {}
     cand: set[int] = set(targets.all if within is None else within)
@@ -140,6 +143,8 @@ def schedule(
         if gone:
             excluded[reason] = excluded.get(reason, 0) + len(gone)
             cand.difference_update(gone)
+            if why is not None:
+                why.update(dict.fromkeys(gone, reason))
 
     if not policy.target_selector.empty:
         drop("not matching syncTargetSelector", cand - targets.select(policy.target_selector))
@@ -384,28 +389,52 @@ def _decisions(
         units = targets.available_units
         if any(units[i] for i in chosen):  # else nobody reports capacity: divide evenly
             weight_of = units.__getitem__
-    strategy = policy.strategy
-    by_name: list[int] = []
-    offset = 0
-    if strategy == STRATEGY_ROUND_ROBIN:
-        by_name = sorted(cand)
-        offset = policy.rotation % len(by_name)
+    score_of = scorer(policy, targets, holding, load, cand)
     out = []
     for i in sorted(chosen):
         t = ts[i]
-        if strategy == STRATEGY_BINPACK:
-            score = round(targets.utilization[i] * 100)
-        elif strategy == STRATEGY_ROUND_ROBIN:
-            position = (bisect.bisect_left(by_name, i) - offset) % len(by_name)
-            score = 100 - (100 * position) // len(by_name)
-        elif strategy == STRATEGY_AFFINITY and i in holding:
-            score = 100
-        else:
-            score = round(100 / (1 + load.get(t.key, 0)))
-            if strategy == STRATEGY_AFFINITY:
-                score //= 2  # below every target that already holds the workload
-        out.append(Decision(t.workspace, t.name, t.key, score, weight_of(i)))
+        out.append(Decision(t.workspace, t.name, t.key, score_of(i)[0], weight_of(i)))
     return out
+
+
+def scorer(
+    policy: Policy,
+    targets: TargetSet,
+    holding: Collection[int],
+    load: Mapping[str, int],
+    cand: Collection[int],
+) -> Callable[[int], tuple[int, tuple[tuple[str, float], ...]]]:
+    """index -> (score, its components) under the Placement's strategy, for eligible candidates `cand`. The one
+    scoring rule: decisions take the score, a simulation shows the components too."""
+    ts = targets.targets
+    strategy = policy.strategy
+    if strategy == STRATEGY_BINPACK:
+
+        def binpack(i: int) -> tuple[int, tuple[tuple[str, float], ...]]:
+            utilization = round(targets.utilization[i] * 100)
+            return utilization, (("utilizationPercent", utilization),)
+
+        return binpack
+    if strategy == STRATEGY_ROUND_ROBIN:
+        by_name = sorted(cand)
+        offset = policy.rotation % len(by_name) if by_name else 0
+
+        def round_robin(i: int) -> tuple[int, tuple[tuple[str, float], ...]]:
+            position = (bisect.bisect_left(by_name, i) - offset) % len(by_name)
+            return 100 - (100 * position) // len(by_name), (("rotationPosition", position),)
+
+        return round_robin
+
+    def balanced(i: int) -> tuple[int, tuple[tuple[str, float], ...]]:
+        placements = load.get(ts[i].key, 0)
+        if strategy == STRATEGY_AFFINITY and i in holding:
+            return 100, (("holdsWorkloads", 1), ("otherPlacements", placements))
+        score = round(100 / (1 + placements))
+        if strategy == STRATEGY_AFFINITY:
+            return score // 2, (("holdsWorkloads", 0), ("otherPlacements", placements))  # below every holder
+        return score, (("otherPlacements", placements),)
+
+    return balanced
 
 
 def _one(i: int) -> int:

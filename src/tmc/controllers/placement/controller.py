@@ -28,7 +28,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from tmc.api import scheduling
@@ -85,6 +85,23 @@ class _Source:
     within: frozenset[int] | None = None
     location: dict[str, str] | None = None
     error: str = ""
+
+
+@dataclass
+class Decided:
+    """One scheduling decision and the inputs it was made from."""
+
+    policy: Policy
+    source_ws: str  # the workspace the candidates come from
+    source: _Source
+    targets: TargetSet
+    previous: list[Decision]
+    holding: set[str]
+    load: Mapping[str, int]
+    now: float
+    bound: bool  # the Placement selects at least one namespace
+    result: ScheduleResult | None = None
+    decisions: list[Decision] = field(default_factory=list)
 
 
 class PlacementController(MultiPrefixController):
@@ -252,35 +269,16 @@ class PlacementController(MultiPrefixController):
         md = obj["metadata"]
         if md.get("deletionTimestamp"):
             return None
-        ws, name = cluster_of_key(key), str(md["name"])
-        spec = obj.get("spec") or {}
-        status = obj.get("status") or {}
-        source_ws = self.location_workspace(ws, spec)
-        self._source_ws[key] = source_ws
-        policy = Policy.from_spec(spec, f"{ws}/{name}")
-        targets = self.target_set(source_ws)
-        source = self._source(source_ws, spec, targets)
-        namespaces = self._selected_namespaces(ws, spec)
-        previous = [d for raw in status.get("decisions") or () if (d := Decision.from_status(raw)) is not None]
-        now = self.clock()
-
-        result: ScheduleResult | None = None
-        decisions: list[Decision] = []
+        ws = cluster_of_key(key)
+        name = str(md["name"])
         started = time.perf_counter()
-        if not source.error:
-            own = Counter(self._decided.get(key, ()))
-            result = schedule(
-                policy,
-                targets,
-                now=now,
-                within=source.within,
-                current=[d.key for d in previous],
-                holding=_holding(namespaces),
-                load={k: n - own[k] for k, n in self._load.items()} if own else self._load,
-            )
-            decisions = with_replicas(policy, result.decisions, self._replica_totals(ws, spec, namespaces))
+        d = self.decide(ws, key, obj)
+        self._source_ws[key] = d.source_ws
+        policy, source, result, decisions, targets = d.policy, d.source, d.result, d.decisions, d.targets
+        previous, now, status = d.previous, d.now, obj.get("status") or {}
+        if result is not None:
             # Count the choice at once, so Placements scheduled before this status write lands see its load.
-            self._set_decided(key, tuple(d.key for d in decisions))
+            self._set_decided(key, tuple(dec.key for dec in decisions))
         wanted = policy.number_of_targets
         if result is None or wanted is None or len(decisions) < wanted:
             self._unsatisfied.add(key)
@@ -292,7 +290,7 @@ class PlacementController(MultiPrefixController):
         metrics.PLACEMENT_DECISIONS.labels(policy.strategy, outcome, ws).inc()
         metrics.PLACEMENT_SELECTED_TARGETS.labels(name, ws).set(len(decisions))
 
-        new_status = self._status(status, source, result, decisions, bool(namespaces), policy)
+        new_status = self.status_for(status, d)
         if new_status != status:
             # ObjectService copies what it stores, so a shallow copy of the shared object is enough.
             body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(entry.rev)}, "status": new_status}
@@ -302,6 +300,40 @@ class PlacementController(MultiPrefixController):
         if result is not None and result.next_check is not None:
             return requeue(result.next_check - now + 0.05)
         return None
+
+    def decide(self, ws: str, key: str, obj: Mapping[str, Any], why: dict[int, str] | None = None) -> Decided:
+        """What the scheduler decides for Placement `obj` now, with no side effect: the reconcile writes it, a
+        server-side dry run (simulate.py) shows it. `why` collects the filter that excluded each target."""
+        spec = obj.get("spec") or {}
+        status = obj.get("status") or {}
+        source_ws = self.location_workspace(ws, spec)
+        policy = Policy.from_spec(spec, f"{ws}/{obj['metadata']['name']}")
+        targets = self.target_set(source_ws)
+        source = self._source(source_ws, spec, targets)
+        namespaces = self._selected_namespaces(ws, spec)
+        previous = [d for raw in status.get("decisions") or () if (d := Decision.from_status(raw)) is not None]
+        holding = _holding(namespaces)
+        own = Counter(self._decided.get(key, ()))
+        load = {k: n - own[k] for k, n in self._load.items()} if own else self._load
+        decided = Decided(policy, source_ws, source, targets, previous, holding, load, self.clock(), bool(namespaces))
+        if not source.error:
+            decided.result = schedule(
+                policy,
+                targets,
+                now=decided.now,
+                within=source.within,
+                current=[d.key for d in previous],
+                holding=holding,
+                load=load,
+                why=why,
+            )
+            totals = self._replica_totals(ws, spec, namespaces)
+            decided.decisions = with_replicas(policy, decided.result.decisions, totals)
+        return decided
+
+    def status_for(self, status: dict[str, Any], d: Decided) -> dict[str, Any]:
+        """The status a Placement gets for decision `d` (what the reconcile writes, what a simulation shows)."""
+        return self._status(status, d.source, d.result, d.decisions, d.bound, d.policy)
 
     def location_workspace(self, ws: str, spec: Mapping[str, Any]) -> str:
         explicit = spec.get("locationWorkspace")

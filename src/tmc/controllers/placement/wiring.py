@@ -3,9 +3,11 @@ finalizers and spec diffs on the placed objects), in the order they feed each ot
 
 from __future__ import annotations
 
+from tmc.api.scheduling import PLACEMENTS
 from tmc.api.workload import DEFAULT_HEARTBEAT_THRESHOLD
 from tmc.controllers.placement.assignment import AssignmentController
 from tmc.controllers.placement.controller import PlacementController
+from tmc.controllers.placement.simulate import simulation
 from tmc.controllers.runtime import Controller
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import ObjectService
@@ -19,8 +21,11 @@ def placement_controllers(
     *,
     not_ready_grace: float = DEFAULT_HEARTBEAT_THRESHOLD,
 ) -> list[Controller]:
-    """not_ready_grace: how long a not-Ready target keeps its copies."""
+    """not_ready_grace: how long a not-Ready target keeps its copies. Also makes a server-side dry run of a
+    Placement answer with the scheduler's simulated decisions (simulate.py)."""
+    scheduler = PlacementController(store, registry, service)
+    service.dry_run_views[(PLACEMENTS.group, PLACEMENTS.plural)] = simulation(scheduler)
     return [
-        PlacementController(store, registry, service),
+        scheduler,
         AssignmentController(store, registry, service, not_ready_grace=not_ready_grace),
     ]

@@ -14,11 +14,12 @@ import orjson
 
 from tmc.api.tenancy import GROUP as TENANCY_GROUP
 from tmc.apimachinery import errors, meta
+from tmc.apimachinery.fieldpath import object_type
 from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.apimachinery.selectors import label_selector_to_string
 from tmc.observability import tracing
-from tmc.registry import bodies
+from tmc.registry import applier, bodies, managedfields
 from tmc.registry.admission import admit, decode, field_decoder
 from tmc.registry.deleteoptions import check_deletable_namespace, check_delete_options
 from tmc.registry.resources import CRDS, ResourceRegistry
@@ -43,6 +44,7 @@ class WriteOptions:
     dry_run: bool = False
     field_validation: str = "Strict"  # Strict | Warn | Ignore
     field_manager: str = ""
+    force: bool | None = None  # apply only: take fields other managers own
     warnings: list[str] = field(default_factory=list)
     # The caller hands the body over (an HTTP request's freshly decoded body): create and update may change it in
     # place instead of taking a defensive deep copy first. Update changes only its top level and `metadata` before
@@ -93,11 +95,20 @@ class ObjectService:
     # ---------------------------------------------------------------- create
 
     async def create(
-        self, info: ResourceInfo, cluster: str, namespace: str | None, body: Any, opts: WriteOptions
+        self,
+        info: ResourceInfo,
+        cluster: str,
+        namespace: str | None,
+        body: Any,
+        opts: WriteOptions,
+        *,
+        managed: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """`managed`: the managedFields an apply worked out; a plain create records an Update by its manager."""
         obj = self._decode(info, body, namespace, None, opts.body_owned)
         decode(info, obj, opts)
         md = obj["metadata"]
+        requested = managedfields.requested_from(md)
         for key in (*_SERVER_OWNED, "resourceVersion", "selfLink", "managedFields"):
             md.pop(key, None)
         generated = not md.get("name") and bool(md.get("generateName"))
@@ -115,6 +126,12 @@ class ObjectService:
         if info.group == TENANCY_GROUP and info.kind == "Workspace" and self.external_url:
             obj["spec"]["URL"] = f"{self.external_url}/clusters/{obj['spec']['cluster']}"
         admit(info, obj, None, opts)
+        if managed is None:
+            base = managedfields.requested_entries(requested, [])
+            managed = managedfields.record_update(
+                info, object_type(info.schema), None, obj, opts.field_manager, "", base
+            )
+        managedfields.set_entries(obj, managed)
         if tracing.enabled:
             tracing.record_on(obj)
         self._check_size(obj)
@@ -203,10 +220,9 @@ class ObjectService:
         opts: WriteOptions,
         subresource: str = "",
     ) -> dict[str, Any]:
+        applier.check_options(opts, content_type == APPLY_PATCH)
         if content_type == APPLY_PATCH:
-            raise errors.unsupported_media_type(
-                "server-side apply is not supported by this server yet; use client-side `kubectl apply`"
-            )
+            return await self._apply(info, cluster, namespace, name, body, opts, subresource)
         if content_type == STRATEGIC_PATCH and info.crd:
             raise errors.unsupported_media_type(
                 "the body of the request was in an unknown format - accepted media types include: "
@@ -243,6 +259,47 @@ class ObjectService:
                 await self._settle(retry)
         raise errors.conflict(info.plural, name, info.group)
 
+    async def _apply(
+        self,
+        info: ResourceInfo,
+        cluster: str,
+        namespace: str | None,
+        name: str,
+        body: bytes,
+        opts: WriteOptions,
+        subresource: str,
+    ) -> dict[str, Any]:
+        """Server-side apply: create the object when it is missing, else merge, prune and check conflicts."""
+        if subresource not in ("", "status"):
+            raise errors.unsupported_media_type(f"apply is not supported on the {subresource} subresource")
+        config = applier.check_config(info, body, namespace, name, opts)
+        pinned_rv = bodies.pinned_resource_version(config)
+        t = object_type(info.schema)
+        for _ in range(_UPDATE_ATTEMPTS):
+            entry = self.store.get(info.key(cluster, namespace, name))
+            fresh = orjson.loads(orjson.dumps(config))  # the merge takes the configuration's values over
+            if entry is None:
+                if subresource or pinned_rv:
+                    raise errors.not_found(info.plural, name, info.group)
+                done = managedfields.apply(info, t, None, fresh, opts.field_manager, "", bool(opts.force))
+                try:
+                    return await self.create(info, cluster, namespace, done.obj, opts, managed=done.entries)
+                except errors.StatusError as e:
+                    if e.code != 409 or e.reason != "AlreadyExists":
+                        raise
+                    continue  # created meanwhile: apply onto it
+            if pinned_rv and pinned_rv != str(entry.rev):
+                raise errors.conflict(info.plural, name, info.group)
+            live = self.served(info, entry.obj)
+            done = managedfields.apply(info, t, live, fresh, opts.field_manager, subresource, bool(opts.force))
+            try:
+                return await self._write_update(info, cluster, entry, done.obj, opts, subresource, managed=done.entries)
+            except _Retry as retry:
+                if pinned_rv:
+                    raise errors.conflict(info.plural, name, info.group) from None
+                await self._settle(retry)
+        raise errors.conflict(info.plural, name, info.group)
+
     def _apply_patch(
         self, info: ResourceInfo, base: dict[str, Any], content_type: str, patch: Any, subresource: str
     ) -> Any:
@@ -271,7 +328,12 @@ class ObjectService:
         new: dict[str, Any],
         opts: WriteOptions,
         subresource: str,
+        *,
+        managed: list[dict[str, Any]] | None = None,
+        managed_sub: str | None = None,
     ) -> dict[str, Any]:
+        """`managed`: the managedFields an apply worked out; other writes record an Update by their manager
+        (`managed_sub` names the subresource an entry records when it is not `subresource`, e.g. scale)."""
         old = entry.obj
         result = self._merge_update(info, old, new, subresource)
         apply_strategy(info.group, info.kind, result, old, cluster)
@@ -280,6 +342,14 @@ class ObjectService:
         if tracks_generation(info) and meta.spec_part(result) != meta.spec_part(old):
             md["generation"] = int(old_md.get("generation", 1)) + 1
         md["resourceVersion"] = str(entry.rev)
+        if managed is None:
+            live = managedfields.live_entries(old)
+            base = live if subresource else managedfields.requested_entries(managedfields.requested_from(md), live)
+            sub = subresource if managed_sub is None else managed_sub
+            managed = managedfields.record_update(
+                info, object_type(info.schema), old, result, opts.field_manager, sub, base
+            )
+        managedfields.set_entries(result, managed)
         if result == old:
             return old  # a no-op write changes nothing, not even the resourceVersion
         if tracing.enabled and not subresource:
@@ -325,7 +395,6 @@ class ObjectService:
                 md[key] = old_md[key]
             else:
                 md.pop(key, None)
-        md.pop("managedFields", None)
         if "status" in info.subresources or info.kind == "Namespace":
             if "status" in old:
                 result["status"] = old["status"]
@@ -422,7 +491,7 @@ class ObjectService:
         new = copy.deepcopy(entry.obj)
         path = info.scale_paths.get("specReplicasPath", ".spec.replicas") if info.crd else ".spec.replicas"
         bodies.write_path(new, path, replicas)
-        result = await self._write_update(info, cluster, entry, new, opts, "")
+        result = await self._write_update(info, cluster, entry, new, opts, "", managed_sub="scale")
         current = self.store.get(entry.key)
         return self.scale_of(
             info, current if current and not opts.dry_run else Entry(entry.key, entry.rev, result, b"")

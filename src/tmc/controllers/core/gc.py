@@ -17,6 +17,8 @@ from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
+FIELD_MANAGER = "tmc-garbage-collector"  # the field manager its writes are recorded under
+
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
 
@@ -174,7 +176,7 @@ class GarbageCollector(Controller):
         body["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != owner_uid]
         if not body["metadata"]["ownerReferences"]:
             del body["metadata"]["ownerReferences"]
-        await self.service.update(info, cluster, namespace, name, body, WriteOptions())
+        await self.service.update(info, cluster, namespace, name, body, WriteOptions(field_manager=FIELD_MANAGER))
 
     async def _remove_finalizer(self, key: str, finalizer: str) -> None:
         found = self._info_for(key)
@@ -184,4 +186,4 @@ class GarbageCollector(Controller):
         info, cluster, namespace, name = found
         body = copy.deepcopy(entry.obj)
         body["metadata"]["finalizers"] = [f for f in body["metadata"].get("finalizers") or [] if f != finalizer]
-        await self.service.update(info, cluster, namespace, name, body, WriteOptions())
+        await self.service.update(info, cluster, namespace, name, body, WriteOptions(field_manager=FIELD_MANAGER))

@@ -11,6 +11,8 @@ from tmc.controllers.runtime import Controller
 from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, KeyNotFoundError, Store
 
+FIELD_MANAGER = "tmc-workspace-controller"  # the field manager its writes are recorded under
+
 
 class WorkspaceController(Controller):
     name = "workspace"
@@ -40,4 +42,6 @@ class WorkspaceController(Controller):
                     pass
         body = copy.deepcopy(entry.obj)
         body["metadata"]["finalizers"] = [f for f in md.get("finalizers") or [] if f != WORKSPACE_FINALIZER]
-        await self.service.update(WORKSPACES, cluster_of_key(key), None, str(md["name"]), body, WriteOptions())
+        await self.service.update(
+            WORKSPACES, cluster_of_key(key), None, str(md["name"]), body, WriteOptions(field_manager=FIELD_MANAGER)
+        )

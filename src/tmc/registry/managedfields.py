@@ -1,0 +1,232 @@
+"""`metadata.managedFields` bookkeeping: who owns which fields after a create, an update or an apply.
+
+Entries are kept as the API serves them (a manager, an operation, the API version, a time, the `FieldsV1` set,
+the subresource). A manager is identified as upstream does: by name, operation and subresource, and for an Update
+also by the API version it wrote with; consecutive writes by one manager merge into its entry.
+
+* Update operations (create, update, patch, scale, status) give the writer the fields it added or modified and
+  take them from every other manager; fields a write removes leave every manager.
+* Apply gives the applier exactly the fields of its configuration, removes the fields it applied before and no
+  longer applies (unless someone else owns them), and fails with 409 when it would change another manager's
+  field, unless forced, in which case that manager loses the field.
+* An entry's time changes only when its manager took fields, so a write that changes nothing stays a no-op.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from tmc.apimachinery import apply as smd
+from tmc.apimachinery import meta
+from tmc.apimachinery.fieldpath import (
+    FieldSet,
+    FieldType,
+    applied_set,
+    difference,
+    intersection,
+    object_set,
+    union,
+    valid_set,
+)
+from tmc.apimachinery.resources import ResourceInfo
+
+APPLY = "Apply"
+UPDATE = "Update"
+_ABSENT: Any = object()
+_ENTRY_FIELDS = frozenset({"manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1", "subresource"})
+
+
+@dataclass
+class Applied:
+    """The outcome of an apply: the object to write and its managedFields."""
+
+    obj: dict[str, Any]
+    entries: list[dict[str, Any]]
+
+
+def _identity(entry: dict[str, Any]) -> tuple[str, str, str, str]:
+    op = str(entry.get("operation", ""))
+    version = str(entry.get("apiVersion", "")) if op == UPDATE else ""
+    return (str(entry.get("manager", "")), op, str(entry.get("subresource", "")), version)
+
+
+def _sort_key(entry: dict[str, Any]) -> tuple[str, str, str, str, str]:
+    # Upstream's order: operation (Apply first), time, manager, API version, subresource.
+    return (
+        str(entry.get("operation", "")),
+        str(entry.get("time", "")),
+        str(entry.get("manager", "")),
+        str(entry.get("apiVersion", "")),
+        str(entry.get("subresource", "")),
+    )
+
+
+def _entry(manager: str, op: str, api_version: str, fields: FieldSet, subresource: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "manager": manager,
+        "operation": op,
+        "apiVersion": api_version,
+        "time": meta.now_rfc3339(),
+        "fieldsType": "FieldsV1",
+        "fieldsV1": fields,
+    }
+    if subresource:
+        entry["subresource"] = subresource
+    return entry
+
+
+def live_entries(obj: dict[str, Any] | None) -> list[dict[str, Any]]:
+    if obj is None:
+        return []
+    entries = (obj.get("metadata") or {}).get("managedFields")
+    return entries if isinstance(entries, list) else []
+
+
+def _valid_entry(entry: Any) -> bool:
+    if not isinstance(entry, dict) or not set(entry) <= _ENTRY_FIELDS:
+        return False
+    if entry.get("operation") not in (APPLY, UPDATE) or not isinstance(entry.get("manager", ""), str):
+        return False
+    if entry.get("fieldsType", "FieldsV1") != "FieldsV1" or not isinstance(entry.get("apiVersion", ""), str):
+        return False
+    if not isinstance(entry.get("subresource", ""), str) or not isinstance(entry.get("time", ""), str | None):
+        return False
+    return valid_set(entry.get("fieldsV1", {}))
+
+
+def requested_entries(requested: Any, live: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The managedFields a write starts from (upstream's decodeLiveOrNew): the live ones unless the client sent
+    a valid non-empty list; `[]` (or `[{}]`) resets them; anything malformed is ignored."""
+    if requested is _ABSENT or requested is None or requested is live:
+        return live
+    if not isinstance(requested, list):
+        return live
+    if requested == [] or requested == [{}]:
+        return []
+    if requested == live:
+        return live
+    if not all(_valid_entry(e) for e in requested):
+        return live
+    out = []
+    for e in requested:
+        entry = {k: e[k] for k in ("manager", "operation", "apiVersion", "time") if e.get(k) is not None}
+        entry["fieldsType"] = "FieldsV1"
+        entry["fieldsV1"] = e.get("fieldsV1") or {}
+        if e.get("subresource"):
+            entry["subresource"] = e["subresource"]
+        out.append(entry)
+    return out
+
+
+def _scope(fields: FieldSet, info: ResourceInfo, subresource: str) -> FieldSet:
+    """Status belongs to the status subresource where there is one (upstream's reset fields)."""
+    if subresource == "status":
+        status = fields.get("f:status")
+        return {"f:status": status} if status is not None else {}
+    if "f:status" in fields and "status" in info.subresources:
+        return {k: v for k, v in fields.items() if k != "f:status"}
+    return fields
+
+
+def record_update(
+    info: ResourceInfo,
+    t: FieldType,
+    old: dict[str, Any] | None,
+    new: dict[str, Any],
+    manager: str,
+    subresource: str,
+    base: list[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The managedFields after an Update-type write of `new` over `old` (None for a create)."""
+    if old is None:
+        changed: FieldSet = object_set(new, t)
+        removed: FieldSet = {}
+    else:
+        changed, removed = smd.compare(old, new, t)
+    if not changed and not removed:
+        return base
+    out: list[dict[str, Any]] = []
+    own: dict[str, Any] | None = None
+    me = (manager, UPDATE, subresource, info.api_version)
+    for entry in base:
+        if own is None and _identity(entry) == me:
+            own = entry
+            continue
+        _keep(out, entry, removed, changed)
+    if changed:
+        mine = union(difference(own["fieldsV1"], removed) if own else {}, changed)
+        out.append(_entry(manager, UPDATE, info.api_version, mine, subresource))
+    elif own is not None:
+        _keep(out, own, removed, {})
+    out.sort(key=_sort_key)
+    return out
+
+
+def _keep(out: list[dict[str, Any]], entry: dict[str, Any], removed: FieldSet, taken: FieldSet) -> None:
+    """Append `entry` minus the fields the write removed or took; a manager left with nothing is dropped."""
+    fields = entry.get("fieldsV1") or {}
+    rest = difference(difference(fields, taken), removed)
+    if rest is fields:
+        out.append(entry)
+    elif rest:
+        out.append({**entry, "fieldsV1": rest})
+
+
+def apply(
+    info: ResourceInfo,
+    t: FieldType,
+    live: dict[str, Any] | None,
+    config: dict[str, Any],
+    manager: str,
+    subresource: str,
+    force: bool,
+) -> Applied:
+    """Merge an applied configuration into the live object (None: it does not exist yet) and work out the
+    managers; raises the 409 conflict error unless forced."""
+    base = live_entries(live)
+    applied = _scope(applied_set(config, t), info, subresource)
+    merged = smd.merge(live or {}, config, t)
+    if live is not None:
+        merged.setdefault("metadata", {})["managedFields"] = base
+    me = (manager, APPLY, subresource, "")
+    own = next((e for e in base if _identity(e) == me), None)
+    others = [e for e in base if e is not own]
+    last: FieldSet = own["fieldsV1"] if own else {}
+    if last:
+        candidates = difference(last, applied)
+        if candidates:
+            keep = applied
+            for entry in others:
+                keep = union(keep, entry.get("fieldsV1") or {})
+            smd.prune(merged, candidates, keep, t)
+    changed, removed = smd.compare(live or {}, merged, t) if live is not None else (object_set(merged, t), {})
+    conflicts = []
+    for entry in others:
+        both = intersection(entry.get("fieldsV1") or {}, changed)
+        if both:
+            conflicts.append((entry, both))
+    if conflicts and not force:
+        raise smd.conflict_error(conflicts)
+    out: list[dict[str, Any]] = []
+    taken = {id(entry): both for entry, both in conflicts}
+    for entry in others:
+        _keep(out, entry, removed, taken.get(id(entry), {}))
+    if own is not None and own["fieldsV1"] == applied and own.get("apiVersion") == info.api_version:
+        out.append(own)
+    elif applied:
+        out.append(_entry(manager, APPLY, info.api_version, applied, subresource))
+    out.sort(key=_sort_key)
+    return Applied(merged, out)
+
+
+def set_entries(obj: dict[str, Any], entries: list[dict[str, Any]]) -> None:
+    md = obj["metadata"]
+    if entries:
+        md["managedFields"] = entries
+    else:
+        md.pop("managedFields", None)
+
+
+def requested_from(md: dict[str, Any]) -> Any:
+    return md.get("managedFields", _ABSENT)

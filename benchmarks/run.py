@@ -9,7 +9,9 @@
 4. TMC end to end (benchmarks.bench_propagation): a hub, 10 simulated clusters and their syncers; propagation and
    status latency over 1,000 Deployments, and the downstream apply rate;
 5. what tracing costs (benchmarks.bench_tracing): the propagation benchmark, smaller, with tracing off and then on
-   (every span sampled and exported to an OTLP sink), the off values as baselines.
+   (every span sampled and exported to an OTLP sink), the off values as baselines;
+6. server-side apply (benchmarks.bench_apply), on a hub of its own: a 3-container Deployment applied against a merge
+   patch of the same change, and the p99 of applying a ~300 KB CRD.
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
 or missed; nothing is asserted. A full run takes about 10 minutes (propagation about 4.5 of them, tracing about 4);
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    bench_apply,
     bench_connections,
     bench_http,
     bench_propagation,
@@ -42,7 +45,10 @@ from benchmarks.cpu import CpuWindow
 from benchmarks.report import Row, machine, table, write_json
 from benchmarks.servers import REPO, metric, start_hello, start_hub
 
-PARTS = ("storage", "get", "create", "yaml", "list", "watch", "idle", "scrape", "scheduler", "propagation", "tracing")
+PARTS = (
+    "storage", "get", "create", "yaml", "list", "watch", "idle", "scrape", "scheduler", "propagation", "tracing",
+    "apply",
+)  # fmt: skip
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
 
 
@@ -130,6 +136,18 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
             r, n = bench_tracing.run(quick)
         except Exception as e:  # as for propagation: keep the other parts' results
             r, n = [], [f"tracing: failed: {type(e).__name__}: {e}"]
+        rows += r
+        notes += n
+    if "apply" in parts:
+        print("... apply", flush=True)
+        loadgen.ensure_wrk()
+        apply_cfg = bench_apply.ApplySettings()
+        with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
+            hub = start_hub(os.path.join(tmp, "hub"))
+            try:
+                r, n = bench_apply.bench_apply(hub, apply_cfg.quick() if quick else apply_cfg)
+            finally:
+                hub.stop()
         rows += r
         notes += n
     notes = loadgen.generator_notes() + notes

@@ -140,3 +140,9 @@ def test_valid_sets(fields: dict[str, Any]) -> None:
 )
 def test_malformed_sets(fields: Any) -> None:
     assert not valid_set(fields)
+
+
+def test_map_values_share_one_type_whatever_the_key() -> None:
+    labels = T.child("metadata").child("labels")
+    assert labels.child("a") is labels.child("b")
+    assert not labels._children  # keys of maps are data, not schema: nothing cached per key

@@ -283,3 +283,14 @@ def test_custom_resources_merge_by_their_crd_schema(tmp_path: Path) -> None:
         assert obj["spec"]["ports"] == [{"name": "p", "port": 1}, {"name": "q", "port": 2}]
 
     run(tmp_path, test)
+
+
+def test_a_status_apply_ignores_the_spec_it_carries(tmp_path: Path) -> None:
+    async def test(svc: ObjectService) -> None:
+        await apply(svc, deployment(2))
+        body = orjson.loads(deployment(9))
+        body["status"] = {"replicas": 1}
+        obj = await svc.patch(DEPLOY, "root", "default", "web", APPLY_PATCH, orjson.dumps(body), opts("st"), "status")
+        assert obj["spec"]["replicas"] == 2 and obj["status"]["replicas"] == 1  # no conflict on .spec.replicas
+
+    run(tmp_path, test)

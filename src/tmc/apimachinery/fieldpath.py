@@ -43,23 +43,41 @@ _ROOT_CACHE_LIMIT = 1024
 class FieldType:
     """A compiled schema node; children are compiled on first use and kept."""
 
-    __slots__ = ("_children", "_elem", "_schema", "keys", "kind", "required")
+    __slots__ = ("_children", "_elem", "_extra", "_schema", "keys", "kind", "required")
 
     def __init__(self, kind: int, schema: Schema | None = None, keys: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self.keys = keys
         self._schema = schema
-        self._children: dict[str, FieldType] = {}
+        self._children: dict[str, FieldType] = {}  # declared properties only: bounded by the schema
         self._elem: FieldType | None = None
+        self._extra: FieldType | None = None
         self.required: frozenset[str] = frozenset(schema.node.get("required") or ()) if schema else frozenset()
 
     def child(self, name: str) -> FieldType:
         found = self._children.get(name)
-        if found is None:
-            sub = self._schema.field(name) if self._schema is not None and self.kind != DEDUCED else None
-            found = compile_type(sub)
+        if found is not None:
+            return found
+        if self.kind == MAP:
+            return self._extra or self._values()
+        if self._schema is None or self.kind == DEDUCED:
+            return DEDUCED_TYPE
+        props = self._schema.node.get("properties")
+        if props and name in props:
+            found = compile_type(Schema(props[name], self._schema.definitions))
             self._children[name] = found
-        return found
+            return found
+        return self._extra or self._values()
+
+    def _values(self) -> FieldType:
+        """The type of a map's values (`additionalProperties`), or deduced; one per node, whatever the key."""
+        schema = self._schema
+        extra = schema.node.get("additionalProperties") if schema is not None else None
+        if schema is not None and isinstance(extra, dict):
+            self._extra = compile_type(Schema(extra, schema.definitions))
+        else:
+            self._extra = DEDUCED_TYPE
+        return self._extra
 
     def elem(self) -> FieldType:
         if self._elem is None:
@@ -186,7 +204,11 @@ def value_set(value: Any, t: FieldType, added: bool, required: bool = False) -> 
         # "." first, where upstream's sorted encoding puts it
         out: FieldSet = {MEMBER: {}} if added and kind != STRUCT else {}
         for key, sub in value.items():
-            out["f:" + key] = value_set(sub, t.child(key), added, key in t.required)
+            tp = type(sub)
+            if tp is not dict and tp is not list:
+                out["f:" + key] = {}  # a scalar (or null) is a leaf whatever its schema: no lookup, no call
+            else:
+                out["f:" + key] = value_set(sub, t.child(key), added, key in t.required)
         return out
     if kind == LIST_MAP and isinstance(value, list):
         if not value:

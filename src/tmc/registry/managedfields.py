@@ -62,12 +62,14 @@ def _sort_key(entry: dict[str, Any]) -> tuple[str, str, str, str, str]:
     )
 
 
-def _entry(manager: str, op: str, api_version: str, fields: FieldSet, subresource: str) -> dict[str, Any]:
+def _entry(
+    manager: str, op: str, api_version: str, fields: FieldSet, subresource: str, now: str = ""
+) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "manager": manager,
         "operation": op,
         "apiVersion": api_version,
-        "time": meta.now_rfc3339(),
+        "time": now or meta.now_rfc3339(),
         "fieldsType": "FieldsV1",
         "fieldsV1": fields,
     }
@@ -137,8 +139,10 @@ def record_update(
     manager: str,
     subresource: str,
     base: list[dict[str, Any]],
+    now: str = "",
 ) -> list[dict[str, Any]]:
-    """The managedFields after an Update-type write of `new` over `old` (None for a create)."""
+    """The managedFields after an Update-type write of `new` over `old` (None for a create). `now`: the time to
+    record, when the caller has it already (a create's creationTimestamp)."""
     if old is None:
         changed: FieldSet = object_set(new, t)
         removed: FieldSet = {}
@@ -156,7 +160,7 @@ def record_update(
         _keep(out, entry, removed, changed)
     if changed:
         mine = union(difference(own["fieldsV1"], removed) if own else {}, changed)
-        out.append(_entry(manager, UPDATE, info.api_version, mine, subresource))
+        out.append(_entry(manager, UPDATE, info.api_version, mine, subresource, now))
     elif own is not None:
         _keep(out, own, removed, {})
     out.sort(key=_sort_key)
@@ -201,6 +205,8 @@ def apply(
                 keep = union(keep, entry.get("fieldsV1") or {})
             smd.prune(merged, candidates, keep, t)
     changed, removed = smd.compare(live or {}, merged, t) if live is not None else (object_set(merged, t), {})
+    # What the write will not change (status on the main resource, the rest on status) conflicts with nobody.
+    changed, removed = _scope(changed, info, subresource), _scope(removed, info, subresource)
     conflicts = []
     for entry in others:
         both = intersection(entry.get("fieldsV1") or {}, changed)
@@ -212,8 +218,9 @@ def apply(
     taken = {id(entry): both for entry, both in conflicts}
     for entry in others:
         _keep(out, entry, removed, taken.get(id(entry), {}))
-    if own is not None and own["fieldsV1"] == applied and own.get("apiVersion") == info.api_version:
-        out.append(own)
+    unchanged = not changed and not removed
+    if unchanged and own is not None and own["fieldsV1"] == applied and own.get("apiVersion") == info.api_version:
+        out.append(own)  # a no-op apply keeps its entry, time included
     elif applied:
         out.append(_entry(manager, APPLY, info.api_version, applied, subresource))
     out.sort(key=_sort_key)

@@ -17,7 +17,6 @@ from tmc.apimachinery import errors, meta
 from tmc.apimachinery.fieldpath import object_type
 from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
-from tmc.apimachinery.selectors import label_selector_to_string
 from tmc.observability import tracing
 from tmc.registry import applier, bodies, managedfields
 from tmc.registry.admission import admit, decode, field_decoder
@@ -129,7 +128,7 @@ class ObjectService:
         if managed is None:
             base = managedfields.requested_entries(requested, [])
             managed = managedfields.record_update(
-                info, object_type(info.schema), None, obj, opts.field_manager, "", base
+                info, object_type(info.schema), None, obj, opts.field_manager, "", base, md["creationTimestamp"]
             )
         managedfields.set_entries(obj, managed)
         if tracing.enabled:
@@ -429,30 +428,7 @@ class ObjectService:
     def scale_of(self, info: ResourceInfo, entry: Entry) -> dict[str, Any]:
         if "scale" not in info.subresources:
             raise errors.not_found(f"{info.plural}/scale", str(entry.obj["metadata"].get("name")), info.group)
-        obj = entry.obj
-        md = obj["metadata"]
-        if info.crd:
-            paths = info.scale_paths
-            replicas = bodies.read_path(obj, paths.get("specReplicasPath", ".spec.replicas"))
-            status_replicas = bodies.read_path(obj, paths.get("statusReplicasPath", ".status.replicas"))
-            selector_path = paths.get("labelSelectorPath", "")
-            selector = bodies.read_path(obj, selector_path) if selector_path else ""
-        else:
-            replicas = (obj.get("spec") or {}).get("replicas", 1)
-            status_replicas = (obj.get("status") or {}).get("replicas", 0)
-            sel = (obj.get("spec") or {}).get("selector")
-            selector = label_selector_to_string(sel) if isinstance(sel, dict) else ""
-        scale_md = {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md}
-        status: dict[str, Any] = {"replicas": int(status_replicas or 0)}
-        if selector:
-            status["selector"] = str(selector)
-        return {
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": scale_md,
-            "spec": {"replicas": int(replicas or 0)},
-            "status": status,
-        }
+        return bodies.scale_of(info, entry.obj)
 
     async def _update_scale(
         self, info: ResourceInfo, cluster: str, namespace: str | None, name: str, body: Any, opts: WriteOptions

@@ -6,7 +6,6 @@ metadata rules, validation, finalizer handling and dry-run behaviour.
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -201,7 +200,7 @@ class ObjectService:
             if wanted_rv and wanted_rv != str(entry.rev):
                 raise errors.conflict(info.plural, name, info.group)
             try:
-                return await self._write_update(info, cluster, entry, copy.deepcopy(new), opts, subresource)
+                return await self._write_update(info, cluster, entry, meta.deep_copy(new), opts, subresource)
             except _Retry as retry:
                 if wanted_rv:
                     raise errors.conflict(info.plural, name, info.group) from None
@@ -375,11 +374,11 @@ class ObjectService:
         self, info: ResourceInfo, old: dict[str, Any], new: dict[str, Any], subresource: str
     ) -> dict[str, Any]:
         if subresource == "finalize":
-            result = copy.deepcopy(old)
+            result = meta.deep_copy(old)
             result.setdefault("spec", {})["finalizers"] = list((new.get("spec") or {}).get("finalizers") or [])
             return result
         if subresource == "status":
-            result = copy.deepcopy(old)
+            result = meta.deep_copy(old)
             if "status" in new:
                 result["status"] = new["status"]
             else:
@@ -464,7 +463,7 @@ class ObjectService:
                 ],
                 "autoscaling",
             )
-        new = copy.deepcopy(entry.obj)
+        new = meta.deep_copy(entry.obj)
         path = info.scale_paths.get("specReplicasPath", ".spec.replicas") if info.crd else ".spec.replicas"
         bodies.write_path(new, path, replicas)
         result = await self._write_update(info, cluster, entry, new, opts, "", managed_sub="scale")
@@ -530,7 +529,7 @@ class ObjectService:
         if finalizers or ns_pending:
             if old_md.get("deletionTimestamp") and finalizers == list(old_md.get("finalizers") or []):
                 return self.served(info, old), False
-            obj = copy.deepcopy(old)
+            obj = meta.deep_copy(old)
             md = obj["metadata"]
             md.setdefault("deletionTimestamp", meta.now_rfc3339())
             md.setdefault("deletionGracePeriodSeconds", 0)
@@ -581,7 +580,7 @@ class ObjectService:
     ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise errors.bad_request(f"the body of the request must be a {info.kind} object")
-        obj = body if owned else copy.deepcopy(body)
+        obj = body if owned else meta.deep_copy(body)
         api_version = obj.get("apiVersion")
         kind = obj.get("kind")
         if api_version is not None and api_version != info.api_version:

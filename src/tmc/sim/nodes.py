@@ -3,12 +3,11 @@ and brought up to date on every start (so restarts with other flags resize and r
 
 from __future__ import annotations
 
-import copy
 import re
 import uuid
 from typing import Any
 
-from tmc.apimachinery import errors
+from tmc.apimachinery import errors, meta
 from tmc.apimachinery.meta import now_rfc3339
 from tmc.registry.service import ObjectService, WriteOptions
 from tmc.sim.base import NODES
@@ -117,7 +116,7 @@ async def ensure_nodes(
         if entry is None:
             current = await service.create(NODES, cluster, None, wanted, WriteOptions(field_manager=FIELD_MANAGER))
         else:
-            body = copy.deepcopy(entry.obj)
+            body = meta.deep_copy(entry.obj)
             body["metadata"].setdefault("labels", {}).update(wanted["metadata"]["labels"])
             body["metadata"].setdefault("annotations", {}).update(wanted["metadata"]["annotations"])
             body["spec"] = {**(body.get("spec") or {}), **wanted["spec"]}

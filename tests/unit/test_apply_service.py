@@ -11,6 +11,7 @@ import orjson
 import pytest
 
 from tmc.apimachinery import errors
+from tmc.registry.managedfields import LAST_APPLIED
 from tmc.registry.resources import BUILTIN_RESOURCES, CRDS, ResourceRegistry
 from tmc.registry.service import APPLY_PATCH, JSON_PATCH, MERGE_PATCH, ObjectService, WriteOptions
 from tmc.storage.sqlite import SqliteStore
@@ -134,6 +135,7 @@ def test_client_side_apply_upgrade_takes_over_csa_fields(tmp_path: Path) -> None
 
     async def test(svc: ObjectService) -> None:
         body = orjson.loads(deployment(2, "a", "b"))
+        body["metadata"]["annotations"] = {LAST_APPLIED: deployment(2, "a", "b").decode()}
         obj = await svc.create(DEPLOY, "root", "default", body, opts("kubectl-client-side-apply"))
         entry = obj["metadata"]["managedFields"][0]
         upgraded = [{**entry, "manager": "kubectl", "operation": "Apply"}]
@@ -145,6 +147,9 @@ def test_client_side_apply_upgrade_takes_over_csa_fields(tmp_path: Path) -> None
         assert managers(obj) == [("kubectl", "Apply")]
         obj = await apply(svc, deployment(2, "a"), "kubectl")
         assert [c["name"] for c in obj["spec"]["template"]["spec"]["containers"]] == ["a"]
+        # the client-side apply annotation follows what kubectl applied server-side (upstream's lastAppliedUpdater)
+        recorded = orjson.loads(obj["metadata"]["annotations"][LAST_APPLIED])
+        assert [c["name"] for c in recorded["spec"]["template"]["spec"]["containers"]] == ["a"]
 
     run(tmp_path, test)
 

@@ -17,6 +17,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from tmc.apimachinery import apply as smd
 from tmc.apimachinery import meta
 from tmc.apimachinery.fieldpath import (
@@ -32,6 +34,7 @@ from tmc.apimachinery.fieldpath import (
 from tmc.apimachinery.resources import ResourceInfo
 
 APPLY = "Apply"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 UPDATE = "Update"
 _ABSENT: Any = object()
 _ENTRY_FIELDS = frozenset({"manager", "operation", "apiVersion", "time", "fieldsType", "fieldsV1", "subresource"})
@@ -190,6 +193,7 @@ def apply(
     managers; raises the 409 conflict error unless forced."""
     base = live_entries(live)
     applied = _scope(applied_set(config, t), info, subresource)
+    last_applied = _last_applied(live, config, manager)
     merged = smd.merge(live or {}, config, t)
     if live is not None:
         merged.setdefault("metadata", {})["managedFields"] = base
@@ -224,7 +228,26 @@ def apply(
     elif applied:
         out.append(_entry(manager, APPLY, info.api_version, applied, subresource))
     out.sort(key=_sort_key)
+    if last_applied is not None:
+        # Set after the conflict check, as upstream's lastAppliedUpdater does: nobody owns the annotation's change.
+        merged["metadata"].setdefault("annotations", {})[LAST_APPLIED] = last_applied
     return Applied(merged, out)
+
+
+def _last_applied(live: dict[str, Any] | None, config: dict[str, Any], manager: str) -> str | None:
+    """kubectl's server-side apply keeps client-side apply's annotation in step when the object has one, so a
+    later client-side `kubectl apply` computes its three-way patch from what was really applied."""
+    if manager != "kubectl" or live is None:
+        return None
+    if LAST_APPLIED not in ((live.get("metadata") or {}).get("annotations") or {}):
+        return None
+    md = dict(config.get("metadata") or {})
+    annotations = {k: v for k, v in (md.get("annotations") or {}).items() if k != LAST_APPLIED}
+    if annotations:
+        md["annotations"] = annotations
+    else:
+        md.pop("annotations", None)
+    return orjson.dumps({**config, "metadata": md}).decode()
 
 
 def set_entries(obj: dict[str, Any], entries: list[dict[str, Any]]) -> None:

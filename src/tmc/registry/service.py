@@ -273,9 +273,10 @@ class ObjectService:
         config = applier.check_config(info, body, namespace, name, opts)
         pinned_rv = bodies.pinned_resource_version(config)
         t = object_type(info.schema)
-        for _ in range(_UPDATE_ATTEMPTS):
+        pristine = orjson.dumps(config)  # the merge takes the configuration's values over: retries start afresh
+        for attempt in range(_UPDATE_ATTEMPTS):
             entry = self.store.get(info.key(cluster, namespace, name))
-            fresh = orjson.loads(orjson.dumps(config))  # the merge takes the configuration's values over
+            fresh = config if attempt == 0 else orjson.loads(pristine)
             if entry is None:
                 if subresource or pinned_rv:
                     raise errors.not_found(info.plural, name, info.group)

@@ -176,3 +176,20 @@ def test_valid_requested_managed_fields_replace_the_live_ones() -> None:
     live = [{"manager": "m", "operation": "Update", "fieldsType": "FieldsV1", "fieldsV1": {"f:data": {}}}]
     wanted = [{"manager": "n", "operation": "Apply", "apiVersion": "v1", "fieldsType": "FieldsV1", "fieldsV1": {}}]
     assert managedfields.requested_entries(wanted, live)[0]["manager"] == "n"
+
+
+def test_more_than_ten_update_managers_fold_the_oldest_into_ancient_changes() -> None:
+    obj = applied(None, config(A), "alice")
+    for i in range(12):
+        new = copy.deepcopy(obj)
+        new["metadata"]["labels"] = {**(new["metadata"].get("labels") or {}), f"l{i}": "x"}
+        entries = managedfields.record_update(DEPLOY, T, obj, new, f"m{i:02d}", "", managedfields.live_entries(obj))
+        for n, e in enumerate(entries):
+            e["time"] = f"2026-01-01T00:00:{n:02d}Z" if e["manager"].startswith("m") else e["time"]
+        managedfields.set_entries(new, entries)
+        obj = new
+    updates = [e for e in obj["metadata"]["managedFields"] if e["operation"] == "Update"]
+    assert len(updates) == 10
+    ancient = next(e for e in updates if e["manager"] == "ancient-changes")
+    assert set(ancient["fieldsV1"]["f:metadata"]["f:labels"]) >= {"f:l0", "f:l1"}
+    assert any(e["manager"] == "alice" for e in obj["metadata"]["managedFields"])  # Apply entries are not capped

@@ -34,6 +34,10 @@ from tmc.apimachinery.fieldpath import (
 from tmc.apimachinery.resources import ResourceInfo
 
 APPLY = "Apply"
+# Upstream's cap: beyond ten Update entries the oldest fold into one "ancient-changes" entry per API version, so
+# objects written by ever new managers (or user agents) keep a bounded managedFields.
+MAX_UPDATE_MANAGERS = 10
+ANCIENT_CHANGES = "ancient-changes"
 LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 UPDATE = "Update"
 _ABSENT: Any = object()
@@ -166,8 +170,38 @@ def record_update(
         out.append(_entry(manager, UPDATE, info.api_version, mine, subresource, now))
     elif own is not None:
         _keep(out, own, removed, {})
-    out.sort(key=_sort_key)
-    return out
+    return _capped(out)
+
+
+def _capped(entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The entries in upstream's order, with the oldest Update entries folded once there are too many."""
+    updates = [e for e in entries if e.get("operation") == UPDATE]
+    if len(updates) > MAX_UPDATE_MANAGERS:
+        updates.sort(key=lambda e: str(e.get("time", "")))
+        buckets: dict[str, dict[str, Any]] = {}
+        first: dict[str, dict[str, Any]] = {}
+        folded: set[int] = set()
+        count = len(updates)
+        for entry in updates:
+            if count <= MAX_UPDATE_MANAGERS:
+                break
+            version = str(entry.get("apiVersion", ""))
+            if version not in first:
+                first[version] = entry  # folded only when a second entry of its version is
+                continue
+            bucket = buckets.get(version)
+            if bucket is None:
+                seed = first[version]
+                folded.add(id(seed))
+                bucket = _entry(ANCIENT_CHANGES, UPDATE, version, seed.get("fieldsV1") or {}, "")
+                buckets[version] = bucket
+            bucket["fieldsV1"] = union(bucket["fieldsV1"], entry.get("fieldsV1") or {})
+            bucket["time"] = entry.get("time", bucket["time"])  # the newer of the two, as upstream
+            folded.add(id(entry))
+            count -= 1
+        entries = [e for e in entries if id(e) not in folded] + list(buckets.values())
+    entries.sort(key=_sort_key)
+    return entries
 
 
 def _keep(out: list[dict[str, Any]], entry: dict[str, Any], removed: FieldSet, taken: FieldSet) -> None:
@@ -227,7 +261,7 @@ def apply(
         out.append(own)  # a no-op apply keeps its entry, time included
     elif applied:
         out.append(_entry(manager, APPLY, info.api_version, applied, subresource))
-    out.sort(key=_sort_key)
+    out = _capped(out)
     if last_applied is not None:
         # Set after the conflict check, as upstream's lastAppliedUpdater does: nobody owns the annotation's change.
         merged["metadata"].setdefault("annotations", {})[LAST_APPLIED] = last_applied

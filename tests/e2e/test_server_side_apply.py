@@ -94,6 +94,10 @@ def test_apply_conflict_force_and_managed_fields(kubectl: Kubectl, namespace: st
     files = manifest(tmp_path, "all.yaml", deployment(namespace, "web", "app", "sidecar"), service, gadget)
     out = kubectl.run("apply", "--server-side", "-f", files).stdout
     assert "deployment.apps/web serverside-applied" in out and f"gadget.{group}/g serverside-applied" in out
+    # (d) applying the same file again writes nothing: the resourceVersion stays
+    before = kubectl.json("get", "deployment", "web", "-n", namespace)["metadata"]["resourceVersion"]
+    kubectl.run("apply", "--server-side", "-f", files)
+    assert kubectl.json("get", "deployment", "web", "-n", namespace)["metadata"]["resourceVersion"] == before
 
     scale = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace}}
     scale["spec"] = {"replicas": 5}

@@ -35,6 +35,9 @@ class Load:
     # answered requests (instead of after `duration`).
     count: int = 0
     name_prefix: str = ""
+    content_type: str = "application/json"
+    # With `count` and `objects`, "@OBJ@" in the path becomes f"{i % objects:02d}": writes spread over objects.
+    objects: int = 0
 
 
 @dataclass
@@ -106,20 +109,27 @@ def _lua_script(load: Load, token: str) -> str:
         'wrk.headers["Accept"] = "application/json"',
     ]
     if load.body:
-        lines += ['wrk.headers["Content-Type"] = "application/json"', f"wrk.body = {_lua_string(load.body)}"]
+        lines += [
+            f'wrk.headers["Content-Type"] = {_lua_string(load.content_type)}',
+            f"wrk.body = {_lua_string(load.body)}",
+        ]
     if load.count:
         # One wrk thread: names are unique per run. Requests after `count` are cheap GET /readyz (answer 200, ignored).
         # wrk calls request() once after init() on thread 0 to check the script; that call must not use up a name.
         lines += [
             f"local total = {load.count}",
             f"local body = {_lua_string(load.body)}",
+            f"local path = {_lua_string(load.path)}",
+            f"local objects = {load.objects}",
             "local checked = false",
             "function request()",
             "  if not checked then checked = true; return wrk.format('GET', '/readyz') end",
             "  if sent >= total then return wrk.format('GET', '/readyz') end",
             f"  local name = string.format('{load.name_prefix}%05d', sent)",
             "  sent = sent + 1",
-            "  return wrk.format(nil, nil, nil, (string.gsub(body, '@NAME@', name)))",
+            "  local p = path",
+            "  if objects > 0 then p = (string.gsub(path, '@OBJ@', string.format('%02d', (sent - 1) % objects))) end",
+            "  return wrk.format(nil, p, nil, (string.gsub(body, '@NAME@', name)))",
             "end",
             "function response(status, headers, body)",
             f"  if status == {load.expect} then ok = ok + 1 elseif status ~= 200 then bad = bad + 1 end",
@@ -211,7 +221,7 @@ async def _python_load(
 ) -> LoadResult:
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     if load.body:
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = load.content_type
     latencies: list[float] = []
     counts = {"ok": 0, "bad": 0, "errors": 0}
     numbers = itertools.count()
@@ -225,9 +235,10 @@ async def _python_load(
                 if load.count and i >= load.count:
                     return
                 body = load.body.replace("@NAME@", f"{load.name_prefix}{i:05d}") if load.count else load.body
+                path = load.path.replace("@OBJ@", f"{i % load.objects:02d}") if load.objects else load.path
                 started = time.perf_counter()
                 try:
-                    async with session.request(load.method, load.path, data=body or None) as r:
+                    async with session.request(load.method, path, data=body or None) as r:
                         await r.read()
                         counts["ok" if r.status == load.expect else "bad"] += 1
                 except aiohttp.ClientError:

@@ -246,6 +246,10 @@ def test_workload_round_trip(hub: Hub, member: Member, syncer: Syncer) -> None:
     assert not copy["metadata"].get("finalizers") and not copy["metadata"].get("ownerReferences")
     upstream = hub_get(hub, f"{deploy_path}/web")
     assert FINALIZER in upstream["metadata"]["finalizers"]
+    # Field managers: the syncer writes under its own name; the hub's ownership records never travel downstream
+    # (the member records only its own writers).
+    assert "tmc-syncer" in {e["manager"] for e in upstream["metadata"]["managedFields"]}
+    assert {e["manager"] for e in copy["metadata"].get("managedFields", [])} <= {"tmc-syncer", "tmc-sim"}
 
     if not member.simulated:
         # No controllers in a plain `tmc server`: report what the member cluster's deployment controller would.
@@ -258,6 +262,8 @@ def test_workload_round_trip(hub: Hub, member: Member, syncer: Syncer) -> None:
         what="readyReplicas on the hub",
     )
     assert up["status"]["observedGeneration"] == up["metadata"]["generation"]
+    aggregated = [e for e in up["metadata"]["managedFields"] if e["manager"] == "tmc-status-aggregator"]
+    assert aggregated and aggregated[0]["subresource"] == "status"
     assert f"diff.syncer.internal.kcp.io/{KEY}" in up["metadata"]["annotations"]
 
     # An image change propagates.

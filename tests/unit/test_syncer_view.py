@@ -172,3 +172,10 @@ def test_write_body_must_be_an_object() -> None:
     with pytest.raises(errors.StatusError) as e:
         apply_write(hub_object(), [], A, "")  # type: ignore[arg-type]
     assert e.value.code == 400
+
+
+def test_view_leaves_out_the_hubs_managed_fields() -> None:
+    entries = [{"manager": "kubectl", "operation": "Apply", "fieldsType": "FieldsV1", "fieldsV1": {"f:spec": {}}}]
+    obj = hub_object(managedFields=entries)
+    assert "managedFields" not in to_view(obj, A, "root:team")["metadata"]
+    assert obj["metadata"]["managedFields"] == entries

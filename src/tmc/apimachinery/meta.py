@@ -38,6 +38,14 @@ def metadata(obj: dict[str, Any]) -> dict[str, Any]:
 
 
 def deep_copy(obj: dict[str, Any]) -> dict[str, Any]:
+    """A deep copy that shares `metadata.managedFields`: entries are never changed in place (a write replaces the
+    list), and their field sets would be most of what copying a stored object walks."""
+    md = obj.get("metadata")
+    if type(md) is dict and "managedFields" in md:
+        entries = md["managedFields"]
+        out: dict[str, Any] = copy.deepcopy({**obj, "metadata": {k: v for k, v in md.items() if k != "managedFields"}})
+        out["metadata"]["managedFields"] = entries
+        return out
     return copy.deepcopy(obj)
 
 

@@ -33,7 +33,7 @@ from tmc.observability import metrics, tracing
 from tmc.registry import reviews
 from tmc.registry.deleteoptions import check_delete_options
 from tmc.registry.resources import ResourceRegistry
-from tmc.registry.service import ObjectService, WriteOptions
+from tmc.registry.service import APPLY_PATCH, ObjectService, WriteOptions
 from tmc.storage.interface import Entry, Event, Store
 
 CLUSTER_ANNOTATION = "kcp.io/cluster"
@@ -72,13 +72,25 @@ def _check_dry_run(values: list[str], options_kind: str) -> bool:
     return True
 
 
-def _write_options(query: Mapping[str, str], options_kind: str) -> WriteOptions:
+def _write_options(
+    query: Mapping[str, str], options_kind: str, user_agent: str = "", apply: bool = False
+) -> WriteOptions:
     validation = validate_field_validation_param(query.get("fieldValidation", ""), options_kind)
     manager = query.get("fieldManager", "")
     if len(manager) > 128:
         cause = {"type": "FieldValueTooLong", "field": "fieldManager", "message": "Too long: may not be more than 128"}
         raise errors.invalid(options_kind, "", [cause], "meta.k8s.io")
-    return WriteOptions(dry_run=_dry_run(query, options_kind), field_validation=validation, field_manager=manager)
+    if not manager and not apply:
+        # kube-apiserver names an unnamed writer after its User-Agent's product ("kubectl/v1.32 ..." -> kubectl);
+        # an apply must name its manager.
+        manager = user_agent.split("/", 1)[0][:128]
+    opts = WriteOptions(dry_run=_dry_run(query, options_kind), field_validation=validation, field_manager=manager)
+    force = query.get("force")
+    if force is not None:
+        if force not in ("true", "false", "True", "False", "1", "0"):
+            raise errors.bad_request(f'invalid value for force: "{force}"')
+        opts.force = force in ("true", "True", "1")
+    return opts
 
 
 class ApiHandler:
@@ -215,23 +227,23 @@ class ApiHandler:
         if verb not in info.verbs:
             raise errors.method_not_allowed(f"{request.method} is not supported on {info.qualified}")
         if verb == "create":
-            opts = _write_options(query, "CreateOptions")
+            opts = _write_options(query, "CreateOptions", request.headers.get("User-Agent", ""))
             opts.body_owned = True  # decoded for this request only
             body = await read_body(request)
             obj = await svc.create(info, cluster, ns, body, opts)
             return json_response(svc.served(info, obj), 201, opts.warnings)
         if verb == "update":
             assert name is not None
-            opts = _write_options(query, "UpdateOptions")
+            opts = _write_options(query, "UpdateOptions", request.headers.get("User-Agent", ""))
             opts.body_owned = True
             body = await read_body(request)
             obj = await svc.update(info, cluster, ns, name, body, opts, sub)
             return json_response(svc.served(info, obj) if sub != "scale" else obj, 200, opts.warnings)
         if verb == "patch":
             assert name is not None
-            opts = _write_options(query, "PatchOptions")
-            raw = await read_raw(request)
             ctype = request.content_type
+            opts = _write_options(query, "PatchOptions", request.headers.get("User-Agent", ""), ctype == APPLY_PATCH)
+            raw = await read_raw(request)
             obj = await svc.patch(info, cluster, ns, name, ctype, raw, opts, sub)
             return json_response(svc.served(info, obj) if sub != "scale" else obj, 200, opts.warnings)
         if verb == "delete":

@@ -57,8 +57,10 @@ class KubeClient:
         connections: int = 64,
         timeout: float = 15.0,
         observe: RequestObserver | None = None,
+        user_agent: str = "tmc",
     ) -> None:
         self.config = config
+        self.user_agent = user_agent
         self.base_url = (base_url if base_url is not None else config.server).rstrip("/")
         self.timeout = timeout
         self.observe = observe
@@ -66,7 +68,8 @@ class KubeClient:
         self._connections = connections
         self._session: aiohttp.ClientSession | None = None
         self._owner = True  # False for clients made by `at`, which borrow another client's session
-        self._headers = {"Accept": JSON}
+        # The hub names the field manager of a write after the User-Agent's product, as kube-apiserver does.
+        self._headers = {"Accept": JSON, "User-Agent": user_agent}
         if config.token:
             self._headers["Authorization"] = f"Bearer {config.token}"
 
@@ -78,6 +81,7 @@ class KubeClient:
             connections=self._connections,
             timeout=self.timeout,
             observe=self.observe,
+            user_agent=self.user_agent,
         )
         other._session = self.session
         other._owner = False

@@ -111,6 +111,7 @@ def to_view(obj: dict[str, Any], key: str, cluster: str) -> dict[str, Any]:
         md.pop("finalizers", None)
     deletion = pending_deletion(obj, key)
     md.pop("deletionGracePeriodSeconds", None)
+    md.pop("managedFields", None)  # the hub's field ownership; the syncer never writes it and would only ship it
     if deletion:
         md["deletionTimestamp"] = deletion
     else:

@@ -14,8 +14,10 @@ import orjson
 from tmc.apimachinery import errors
 from tmc.apimachinery.field_validation import FieldDecoder, builtin_decoder, check_fields
 from tmc.apimachinery.limits import MAX_DEPTH, too_deep
+from tmc.apimachinery.selectors import label_selector_to_string
 
 if TYPE_CHECKING:
+    from tmc.apimachinery.resources import ResourceInfo
     from tmc.apimachinery.schemas import Schema
     from tmc.registry.service import WriteOptions
 
@@ -121,3 +123,30 @@ def write_path(obj: dict[str, Any], path: str, value: Any) -> None:
             nxt = cur[part] = {}
         cur = nxt
     cur[parts[-1]] = value
+
+
+def scale_of(info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
+    """The autoscaling/v1 Scale of an object: replicas and selector from the fixed built-in paths or the CRD's."""
+    md = obj["metadata"]
+    if info.crd:
+        paths = info.scale_paths
+        replicas = read_path(obj, paths.get("specReplicasPath", ".spec.replicas"))
+        status_replicas = read_path(obj, paths.get("statusReplicasPath", ".status.replicas"))
+        selector_path = paths.get("labelSelectorPath", "")
+        selector = read_path(obj, selector_path) if selector_path else ""
+    else:
+        replicas = (obj.get("spec") or {}).get("replicas", 1)
+        status_replicas = (obj.get("status") or {}).get("replicas", 0)
+        sel = (obj.get("spec") or {}).get("selector")
+        selector = label_selector_to_string(sel) if isinstance(sel, dict) else ""
+    scale_md = {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md}
+    status: dict[str, Any] = {"replicas": int(status_replicas or 0)}
+    if selector:
+        status["selector"] = str(selector)
+    return {
+        "kind": "Scale",
+        "apiVersion": "autoscaling/v1",
+        "metadata": scale_md,
+        "spec": {"replicas": int(replicas or 0)},
+        "status": status,
+    }

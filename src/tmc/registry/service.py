@@ -6,7 +6,6 @@ metadata rules, validation, finalizer handling and dry-run behaviour.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,11 +14,11 @@ import orjson
 
 from tmc.api.tenancy import GROUP as TENANCY_GROUP
 from tmc.apimachinery import errors, meta
+from tmc.apimachinery.fieldpath import object_type
 from tmc.apimachinery.patch import apply_json_patch, apply_merge_patch, apply_strategic_merge_patch
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
-from tmc.apimachinery.selectors import label_selector_to_string
 from tmc.observability import tracing
-from tmc.registry import bodies
+from tmc.registry import applier, bodies, managedfields
 from tmc.registry.admission import admit, decode, field_decoder
 from tmc.registry.deleteoptions import check_deletable_namespace, check_delete_options
 from tmc.registry.resources import CRDS, ResourceRegistry
@@ -44,6 +43,7 @@ class WriteOptions:
     dry_run: bool = False
     field_validation: str = "Strict"  # Strict | Warn | Ignore
     field_manager: str = ""
+    force: bool | None = None  # apply only: take fields other managers own
     warnings: list[str] = field(default_factory=list)
     # The caller hands the body over (an HTTP request's freshly decoded body): create and update may change it in
     # place instead of taking a defensive deep copy first. Update changes only its top level and `metadata` before
@@ -97,11 +97,20 @@ class ObjectService:
     # ---------------------------------------------------------------- create
 
     async def create(
-        self, info: ResourceInfo, cluster: str, namespace: str | None, body: Any, opts: WriteOptions
+        self,
+        info: ResourceInfo,
+        cluster: str,
+        namespace: str | None,
+        body: Any,
+        opts: WriteOptions,
+        *,
+        managed: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
+        """`managed`: the managedFields an apply worked out; a plain create records an Update by its manager."""
         obj = self._decode(info, body, namespace, None, opts.body_owned)
         decode(info, obj, opts)
         md = obj["metadata"]
+        requested = managedfields.requested_from(md)
         for key in (*_SERVER_OWNED, "resourceVersion", "selfLink", "managedFields"):
             md.pop(key, None)
         generated = not md.get("name") and bool(md.get("generateName"))
@@ -119,6 +128,12 @@ class ObjectService:
         if info.group == TENANCY_GROUP and info.kind == "Workspace" and self.external_url:
             obj["spec"]["URL"] = f"{self.external_url}/clusters/{obj['spec']['cluster']}"
         admit(info, obj, None, opts)
+        if managed is None:
+            base = managedfields.requested_entries(requested, [])
+            managed = managedfields.record_update(
+                info, object_type(info.schema), None, obj, opts.field_manager, "", base, md["creationTimestamp"]
+            )
+        managedfields.set_entries(obj, managed)
         if tracing.enabled:
             tracing.record_on(obj)
         self._check_size(obj)
@@ -193,7 +208,7 @@ class ObjectService:
             if wanted_rv and wanted_rv != str(entry.rev):
                 raise errors.conflict(info.plural, name, info.group)
             try:
-                return await self._write_update(info, cluster, entry, copy.deepcopy(new), opts, subresource)
+                return await self._write_update(info, cluster, entry, meta.deep_copy(new), opts, subresource)
             except _Retry as retry:
                 if wanted_rv:
                     raise errors.conflict(info.plural, name, info.group) from None
@@ -211,10 +226,9 @@ class ObjectService:
         opts: WriteOptions,
         subresource: str = "",
     ) -> dict[str, Any]:
+        applier.check_options(opts, content_type == APPLY_PATCH)
         if content_type == APPLY_PATCH:
-            raise errors.unsupported_media_type(
-                "server-side apply is not supported by this server yet; use client-side `kubectl apply`"
-            )
+            return await self._apply(info, cluster, namespace, name, body, opts, subresource)
         if content_type == STRATEGIC_PATCH and info.crd:
             raise errors.unsupported_media_type(
                 "the body of the request was in an unknown format - accepted media types include: "
@@ -251,6 +265,48 @@ class ObjectService:
                 await self._settle(retry)
         raise errors.conflict(info.plural, name, info.group)
 
+    async def _apply(
+        self,
+        info: ResourceInfo,
+        cluster: str,
+        namespace: str | None,
+        name: str,
+        body: bytes,
+        opts: WriteOptions,
+        subresource: str,
+    ) -> dict[str, Any]:
+        """Server-side apply: create the object when it is missing, else merge, prune and check conflicts."""
+        if subresource not in ("", "status"):
+            raise errors.unsupported_media_type(f"apply is not supported on the {subresource} subresource")
+        config = applier.check_config(info, body, namespace, name, opts)
+        pinned_rv = bodies.pinned_resource_version(config)
+        t = object_type(info.schema)
+        pristine = orjson.dumps(config)  # the merge takes the configuration's values over: retries start afresh
+        for attempt in range(_UPDATE_ATTEMPTS):
+            entry = self.store.get(info.key(cluster, namespace, name))
+            fresh = config if attempt == 0 else orjson.loads(pristine)
+            if entry is None:
+                if subresource or pinned_rv:
+                    raise errors.not_found(info.plural, name, info.group)
+                done = managedfields.apply(info, t, None, fresh, opts.field_manager, "", bool(opts.force))
+                try:
+                    return await self.create(info, cluster, namespace, done.obj, opts, managed=done.entries)
+                except errors.StatusError as e:
+                    if e.code != 409 or e.reason != "AlreadyExists":
+                        raise
+                    continue  # created meanwhile: apply onto it
+            if pinned_rv and pinned_rv != str(entry.rev):
+                raise errors.conflict(info.plural, name, info.group)
+            live = self.served(info, entry.obj)
+            done = managedfields.apply(info, t, live, fresh, opts.field_manager, subresource, bool(opts.force))
+            try:
+                return await self._write_update(info, cluster, entry, done.obj, opts, subresource, managed=done.entries)
+            except _Retry as retry:
+                if pinned_rv:
+                    raise errors.conflict(info.plural, name, info.group) from None
+                await self._settle(retry)
+        raise errors.conflict(info.plural, name, info.group)
+
     def _apply_patch(
         self, info: ResourceInfo, base: dict[str, Any], content_type: str, patch: Any, subresource: str
     ) -> Any:
@@ -279,7 +335,12 @@ class ObjectService:
         new: dict[str, Any],
         opts: WriteOptions,
         subresource: str,
+        *,
+        managed: list[dict[str, Any]] | None = None,
+        managed_sub: str | None = None,
     ) -> dict[str, Any]:
+        """`managed`: the managedFields an apply worked out; other writes record an Update by their manager
+        (`managed_sub` names the subresource an entry records when it is not `subresource`, e.g. scale)."""
         old = entry.obj
         result = self._merge_update(info, old, new, subresource)
         apply_strategy(info.group, info.kind, result, old, cluster)
@@ -288,6 +349,14 @@ class ObjectService:
         if tracks_generation(info) and meta.spec_part(result) != meta.spec_part(old):
             md["generation"] = int(old_md.get("generation", 1)) + 1
         md["resourceVersion"] = str(entry.rev)
+        if managed is None:
+            live = managedfields.live_entries(old)
+            base = live if subresource else managedfields.requested_entries(managedfields.requested_from(md), live)
+            sub = subresource if managed_sub is None else managed_sub
+            managed = managedfields.record_update(
+                info, object_type(info.schema), old, result, opts.field_manager, sub, base
+            )
+        managedfields.set_entries(result, managed)
         if result == old and not (opts.dry_run and not subresource):
             return old  # a no-op write changes nothing, not even the resourceVersion
         if tracing.enabled and not subresource:
@@ -314,11 +383,11 @@ class ObjectService:
         self, info: ResourceInfo, old: dict[str, Any], new: dict[str, Any], subresource: str
     ) -> dict[str, Any]:
         if subresource == "finalize":
-            result = copy.deepcopy(old)
+            result = meta.deep_copy(old)
             result.setdefault("spec", {})["finalizers"] = list((new.get("spec") or {}).get("finalizers") or [])
             return result
         if subresource == "status":
-            result = copy.deepcopy(old)
+            result = meta.deep_copy(old)
             if "status" in new:
                 result["status"] = new["status"]
             else:
@@ -333,7 +402,6 @@ class ObjectService:
                 md[key] = old_md[key]
             else:
                 md.pop(key, None)
-        md.pop("managedFields", None)
         if "status" in info.subresources or info.kind == "Namespace":
             if "status" in old:
                 result["status"] = old["status"]
@@ -368,30 +436,7 @@ class ObjectService:
     def scale_of(self, info: ResourceInfo, entry: Entry) -> dict[str, Any]:
         if "scale" not in info.subresources:
             raise errors.not_found(f"{info.plural}/scale", str(entry.obj["metadata"].get("name")), info.group)
-        obj = entry.obj
-        md = obj["metadata"]
-        if info.crd:
-            paths = info.scale_paths
-            replicas = bodies.read_path(obj, paths.get("specReplicasPath", ".spec.replicas"))
-            status_replicas = bodies.read_path(obj, paths.get("statusReplicasPath", ".status.replicas"))
-            selector_path = paths.get("labelSelectorPath", "")
-            selector = bodies.read_path(obj, selector_path) if selector_path else ""
-        else:
-            replicas = (obj.get("spec") or {}).get("replicas", 1)
-            status_replicas = (obj.get("status") or {}).get("replicas", 0)
-            sel = (obj.get("spec") or {}).get("selector")
-            selector = label_selector_to_string(sel) if isinstance(sel, dict) else ""
-        scale_md = {k: md[k] for k in ("name", "namespace", "uid", "resourceVersion", "creationTimestamp") if k in md}
-        status: dict[str, Any] = {"replicas": int(status_replicas or 0)}
-        if selector:
-            status["selector"] = str(selector)
-        return {
-            "kind": "Scale",
-            "apiVersion": "autoscaling/v1",
-            "metadata": scale_md,
-            "spec": {"replicas": int(replicas or 0)},
-            "status": status,
-        }
+        return bodies.scale_of(info, entry.obj)
 
     async def _update_scale(
         self, info: ResourceInfo, cluster: str, namespace: str | None, name: str, body: Any, opts: WriteOptions
@@ -427,10 +472,10 @@ class ObjectService:
                 ],
                 "autoscaling",
             )
-        new = copy.deepcopy(entry.obj)
+        new = meta.deep_copy(entry.obj)
         path = info.scale_paths.get("specReplicasPath", ".spec.replicas") if info.crd else ".spec.replicas"
         bodies.write_path(new, path, replicas)
-        result = await self._write_update(info, cluster, entry, new, opts, "")
+        result = await self._write_update(info, cluster, entry, new, opts, "", managed_sub="scale")
         current = self.store.get(entry.key)
         return self.scale_of(
             info, current if current and not opts.dry_run else Entry(entry.key, entry.rev, result, b"")
@@ -493,7 +538,7 @@ class ObjectService:
         if finalizers or ns_pending:
             if old_md.get("deletionTimestamp") and finalizers == list(old_md.get("finalizers") or []):
                 return self.served(info, old), False
-            obj = copy.deepcopy(old)
+            obj = meta.deep_copy(old)
             md = obj["metadata"]
             md.setdefault("deletionTimestamp", meta.now_rfc3339())
             md.setdefault("deletionGracePeriodSeconds", 0)
@@ -544,7 +589,7 @@ class ObjectService:
     ) -> dict[str, Any]:
         if not isinstance(body, dict):
             raise errors.bad_request(f"the body of the request must be a {info.kind} object")
-        obj = body if owned else copy.deepcopy(body)
+        obj = body if owned else meta.deep_copy(body)
         api_version = obj.get("apiVersion")
         kind = obj.get("kind")
         if api_version is not None and api_version != info.api_version:

@@ -143,10 +143,20 @@ def _crd(obj: dict[str, Any], old: dict[str, Any] | None, cluster: str) -> None:
     crd_defaults(obj)
     names = (obj.get("spec") or {}).get("names") or {}
     obj["status"]["acceptedNames"] = dict(names)
-    obj["status"]["conditions"] = [
+    conditions = [
         _condition("NamesAccepted", "True", "NoConflicts", "no conflicts found"),
         _condition("Established", "True", "InitialNamesAccepted", "the initial names have been accepted"),
     ]
+    # A condition whose status stays keeps its transition time (upstream's SetCRDCondition): otherwise every write,
+    # a re-apply of the same file among them, would change the CRD and its resourceVersion.
+    previous = {
+        c.get("type"): c for c in ((old or {}).get("status") or {}).get("conditions") or [] if isinstance(c, dict)
+    }
+    for condition in conditions:
+        before = previous.get(condition["type"])
+        if before is not None and before.get("status") == condition["status"] and before.get("lastTransitionTime"):
+            condition["lastTransitionTime"] = before["lastTransitionTime"]
+    obj["status"]["conditions"] = conditions
 
 
 def _workspace(obj: dict[str, Any], old: dict[str, Any] | None, cluster: str) -> None:

@@ -8,7 +8,7 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
-from tmc.apimachinery import errors
+from tmc.apimachinery import errors, meta
 from tmc.controllers.runtime import Result, requeue
 from tmc.sim.base import (
     DEPLOYMENTS,
@@ -146,7 +146,7 @@ class DeploymentController(SimController):
         new = next((rs for rs in rses if new is not None and rs["metadata"]["uid"] == new["metadata"]["uid"]), None)
         await self._cleanup(d, [rs for rs in rses if rs is not new])
         if new is not None and d["metadata"].get("annotations", {}).get(REVISION) != str(_revision(new)):
-            body = copy.deepcopy(d)
+            body = meta.deep_copy(d)
             body["metadata"].setdefault("annotations", {})[REVISION] = str(_revision(new))
             d = await self.update(DEPLOYMENTS, body)
         status, recheck = deployment_status(d, rses, new, now(), created)
@@ -211,7 +211,7 @@ class DeploymentController(SimController):
         return max(0, min(replicas + surge - current, replicas))
 
     async def _set_revision(self, rs: dict[str, Any], revision: int) -> dict[str, Any]:
-        body = copy.deepcopy(rs)
+        body = meta.deep_copy(rs)
         body["metadata"].setdefault("annotations", {})[REVISION] = str(revision)
         return await self.update(REPLICASETS, body)
 
@@ -220,7 +220,7 @@ class DeploymentController(SimController):
         current = rs["metadata"].get("annotations") or {}
         if _replicas(rs) == replicas and all(current.get(k) == v for k, v in annotations.items() if k != REVISION):
             return
-        body = copy.deepcopy(rs)
+        body = meta.deep_copy(rs)
         body["spec"]["replicas"] = replicas
         body["metadata"]["annotations"] = {**current, **{k: v for k, v in annotations.items() if k != REVISION}}
         await self.update(REPLICASETS, body)

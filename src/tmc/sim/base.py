@@ -16,6 +16,8 @@ from tmc.controllers.runtime import Controller
 from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Entry, Event, Store
 
+FIELD_MANAGER = "tmc-sim"  # the field manager its writes are recorded under
+
 
 def _builtin(group: str, plural: str) -> ResourceInfo:
     return next(r for r in BUILTIN_RESOURCES if r.group == group and r.plural == plural)
@@ -139,7 +141,7 @@ class SimController(Controller):
     # ------------------------------------------------------------ writes
 
     async def create(self, info: ResourceInfo, namespace: str | None, body: dict[str, Any]) -> dict[str, Any]:
-        return await self.service.create(info, self.cluster, namespace, body, WriteOptions())
+        return await self.service.create(info, self.cluster, namespace, body, WriteOptions(field_manager=FIELD_MANAGER))
 
     async def create_all(self, info: ResourceInfo, namespace: str | None, bodies: list[dict[str, Any]]) -> None:
         """Concurrent creates, so the storage writer commits them in one batch."""
@@ -149,7 +151,9 @@ class SimController(Controller):
     async def update(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
         """Write `obj` (carrying the resourceVersion it was read at: a lost race is a 409, re-queued)."""
         md = obj["metadata"]
-        return await self.service.update(info, self.cluster, md.get("namespace"), md["name"], obj, WriteOptions())
+        return await self.service.update(
+            info, self.cluster, md.get("namespace"), md["name"], obj, WriteOptions(field_manager=FIELD_MANAGER)
+        )
 
     async def write_status(self, info: ResourceInfo, obj: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
         if obj.get("status") == status:
@@ -166,7 +170,13 @@ class SimController(Controller):
         if not info.namespaced:
             del body["metadata"]["namespace"]
         return await self.service.update(
-            info, self.cluster, md.get("namespace"), md["name"], body, WriteOptions(), "status"
+            info,
+            self.cluster,
+            md.get("namespace"),
+            md["name"],
+            body,
+            WriteOptions(field_manager=FIELD_MANAGER),
+            "status",
         )
 
     async def delete(self, info: ResourceInfo, obj: dict[str, Any]) -> None:

@@ -9,10 +9,10 @@ key (`queue.add_after`); deadlines are kept in memory, so after a restart they s
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import Iterable
 from typing import Any
 
+from tmc.apimachinery import meta
 from tmc.apimachinery.meta import now_rfc3339
 from tmc.controllers.runtime import Result, requeue
 from tmc.sim.base import NODES, PODS, RETRY_SECONDS, SimController, deleting
@@ -125,7 +125,7 @@ class SchedulerController(SimController):
         )
 
     async def _bind(self, pod: dict[str, Any], node: str) -> None:
-        body = copy.deepcopy(pod)
+        body = meta.deep_copy(pod)
         body["spec"]["nodeName"] = node
         written = await self.update(PODS, body)
         # Counted now, not when its event arrives: a pass in between must not hand the same room to another pod.

@@ -3,16 +3,17 @@ and brought up to date on every start (so restarts with other flags resize and r
 
 from __future__ import annotations
 
-import copy
 import re
 import uuid
 from typing import Any
 
-from tmc.apimachinery import errors
+from tmc.apimachinery import errors, meta
 from tmc.apimachinery.meta import now_rfc3339
 from tmc.registry.service import ObjectService, WriteOptions
 from tmc.sim.base import NODES
 from tmc.sim.podstatus import merge_conditions, node_index, node_ip
+
+FIELD_MANAGER = "tmc-sim"  # the field manager its writes are recorded under
 
 KUBELET_VERSION = "v1.32.0-sim"
 CLUSTER_ANNOTATION = "sim.tmc.io/cluster"
@@ -113,18 +114,28 @@ async def ensure_nodes(
         node_key = NODES.key(cluster, None, wanted["metadata"]["name"])
         entry = service.store.get(node_key)
         if entry is None:
-            current = await service.create(NODES, cluster, None, wanted, WriteOptions())
+            current = await service.create(NODES, cluster, None, wanted, WriteOptions(field_manager=FIELD_MANAGER))
         else:
-            body = copy.deepcopy(entry.obj)
+            body = meta.deep_copy(entry.obj)
             body["metadata"].setdefault("labels", {}).update(wanted["metadata"]["labels"])
             body["metadata"].setdefault("annotations", {}).update(wanted["metadata"]["annotations"])
             body["spec"] = {**(body.get("spec") or {}), **wanted["spec"]}
-            current = await service.update(NODES, cluster, None, body["metadata"]["name"], body, WriteOptions())
+            current = await service.update(
+                NODES, cluster, None, body["metadata"]["name"], body, WriteOptions(field_manager=FIELD_MANAGER)
+            )
         status_body = {
             "metadata": {"name": current["metadata"]["name"]},
             "status": node_status(current, cpu, memory, now),
         }
-        await service.update(NODES, cluster, None, current["metadata"]["name"], status_body, WriteOptions(), "status")
+        await service.update(
+            NODES,
+            cluster,
+            None,
+            current["metadata"]["name"],
+            status_body,
+            WriteOptions(field_manager=FIELD_MANAGER),
+            "status",
+        )
         names.append(str(current["metadata"]["name"]))
     for entry in list(service.store.list(NODES.key_prefix(cluster))):
         md = entry.obj["metadata"]

@@ -26,6 +26,8 @@ from tmc.syncer.resources import NAMESPACES, parse_resource_types, published, re
 log = logging.getLogger("tmc.syncer")
 
 STARTUP_RETRY_MAX = 30.0
+# The syncer's User-Agent product: the field manager its hub writes are recorded under.
+SYNCER_AGENT = "tmc-syncer"
 # How long the heartbeat's probe (and a page of its Node and Pod lists) may take before the member counts as silent.
 HEARTBEAT_PROBE_TIMEOUT = 5.0
 
@@ -55,16 +57,22 @@ class Syncer:
         name = config.sync_target_name
         hub_requests = metrics.RequestCounter(name, "hub")
         down_requests = metrics.RequestCounter(name, "downstream")
-        self.hub = KubeClient(hub_config, base_url=hub_config.base_url, observe=hub_requests)
+        self.hub = KubeClient(hub_config, base_url=hub_config.base_url, observe=hub_requests, user_agent=SYNCER_AGENT)
         down_config = load_kubeconfig(config.downstream_kubeconfig)
         self.member_cluster = down_config.cluster or down_config.context
-        self.down = KubeClient(down_config, connections=max(16, config.concurrency * 2), observe=down_requests)
+        self.down = KubeClient(
+            down_config, connections=max(16, config.concurrency * 2), observe=down_requests, user_agent=SYNCER_AGENT
+        )
         # The heartbeat has its own connections on both sides, so it is never queued behind sync traffic: a late
         # heartbeat would make a busy but healthy target look dead. Downstream: the Node and Pod watches hold one
         # each, the probe needs a third.
         probe_timeout = max(HEARTBEAT_PROBE_TIMEOUT, config.heartbeat_period)
-        self.heartbeat_hub = KubeClient(hub_config, base_url=hub_config.base_url, connections=2, observe=hub_requests)
-        self.heartbeat_down = KubeClient(down_config, connections=4, timeout=probe_timeout, observe=down_requests)
+        self.heartbeat_hub = KubeClient(
+            hub_config, base_url=hub_config.base_url, connections=2, observe=hub_requests, user_agent=SYNCER_AGENT
+        )
+        self.heartbeat_down = KubeClient(
+            down_config, connections=4, timeout=probe_timeout, observe=down_requests, user_agent=SYNCER_AGENT
+        )
         self.engine: Engine | None = None
         self.heartbeat: Heartbeat | None = None
         self.informers: list[Informer] = []

@@ -273,7 +273,8 @@ class SyncerVirtualWorkspace:
 
         else:
             make_view, pinned = _patcher(info, request.content_type, await read_raw(request))
-        write = ViewWrite(target.key, make_view, p.subresource, pinned)
+        manager = request.query.get("fieldManager") or request.headers.get("User-Agent", "").split("/", 1)[0]
+        write = ViewWrite(target.key, make_view, p.subresource, pinned, manager=manager[:128] or "syncer")
         return json_response(await self._writes.write(HubObject(info, p.workspace, p.namespace, p.name), write))
 
 

@@ -38,6 +38,7 @@ class ViewWrite:
     make_view: Callable[[dict[str, Any]], dict[str, Any]]
     subresource: str
     pinned: str = ""  # the resourceVersion the client requires, or ""
+    manager: str = "syncer"  # the field manager: the request's fieldManager, else its User-Agent product
     future: asyncio.Future[dict[str, Any]] = field(default_factory=lambda: asyncio.get_running_loop().create_future())
 
 
@@ -149,7 +150,7 @@ class WriteCombiner:
                     obj.namespace,
                     obj.name,
                     new,
-                    WriteOptions(field_manager="syncer", body_owned=True),
+                    WriteOptions(field_manager=applied[0].manager, body_owned=True),
                 )
             except errors.StatusError as e:
                 if e.code == 409 and e.reason == "Conflict" and not pinned:

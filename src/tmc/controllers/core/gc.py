@@ -6,16 +6,17 @@ dependents of a deleted owner is a lookup, not a scan.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Iterable
 from typing import Any
 
-from tmc.apimachinery import errors
+from tmc.apimachinery import errors, meta
 from tmc.apimachinery.resources import ResourceInfo
 from tmc.controllers.runtime import Controller
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
+
+FIELD_MANAGER = "tmc-garbage-collector"  # the field manager its writes are recorded under
 
 ORPHAN = "orphan"
 FOREGROUND = "foregroundDeletion"
@@ -169,12 +170,12 @@ class GarbageCollector(Controller):
         if found is None or entry is None:
             return
         info, cluster, namespace, name = found
-        body = copy.deepcopy(entry.obj)
+        body = meta.deep_copy(entry.obj)
         refs = body["metadata"].get("ownerReferences") or []
         body["metadata"]["ownerReferences"] = [r for r in refs if r.get("uid") != owner_uid]
         if not body["metadata"]["ownerReferences"]:
             del body["metadata"]["ownerReferences"]
-        await self.service.update(info, cluster, namespace, name, body, WriteOptions())
+        await self.service.update(info, cluster, namespace, name, body, WriteOptions(field_manager=FIELD_MANAGER))
 
     async def _remove_finalizer(self, key: str, finalizer: str) -> None:
         found = self._info_for(key)
@@ -182,6 +183,6 @@ class GarbageCollector(Controller):
         if found is None or entry is None:
             return
         info, cluster, namespace, name = found
-        body = copy.deepcopy(entry.obj)
+        body = meta.deep_copy(entry.obj)
         body["metadata"]["finalizers"] = [f for f in body["metadata"].get("finalizers") or [] if f != finalizer]
-        await self.service.update(info, cluster, namespace, name, body, WriteOptions())
+        await self.service.update(info, cluster, namespace, name, body, WriteOptions(field_manager=FIELD_MANAGER))

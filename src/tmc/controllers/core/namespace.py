@@ -9,6 +9,8 @@ from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
+FIELD_MANAGER = "tmc-namespace-controller"  # the field manager its writes are recorded under
+
 FINALIZER = "kubernetes"
 
 
@@ -40,7 +42,9 @@ class NamespaceController(Controller):
             return requeue(0.5)  # objects with finalizers take time to go; look again shortly
         finalizers = [f for f in (entry.obj.get("spec") or {}).get("finalizers") or [] if f != FINALIZER]
         body = {"metadata": {"name": namespace}, "spec": {"finalizers": finalizers}}
-        await self.service.update(NAMESPACES, cluster, None, namespace, body, WriteOptions(), "finalize")
+        await self.service.update(
+            NAMESPACES, cluster, None, namespace, body, WriteOptions(field_manager=FIELD_MANAGER), "finalize"
+        )
         return None
 
     def _namespaced_prefixes(self, cluster: str, namespace: str) -> dict[str, ResourceInfo]:

@@ -64,6 +64,8 @@ from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
+FIELD_MANAGER = "tmc-scheduler"  # the field manager its writes are recorded under
+
 log = logging.getLogger("tmc.controllers.assignment")
 
 # kcp's grace between a namespace's deletion annotation and the removal of its label.
@@ -385,7 +387,7 @@ class AssignmentController(Controller):
             return True
         body = orjson.dumps(plan.patch(str(rev)))
         try:
-            await self.service.patch(info, ws, ns, name, MERGE_PATCH, body, WriteOptions())
+            await self.service.patch(info, ws, ns, name, MERGE_PATCH, body, WriteOptions(field_manager=FIELD_MANAGER))
         except errors.StatusError as e:
             if e.code == 404:
                 return False

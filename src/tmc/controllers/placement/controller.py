@@ -53,6 +53,8 @@ from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
+FIELD_MANAGER = "tmc-placement-controller"  # the field manager its writes are recorded under
+
 log = logging.getLogger("tmc.controllers.placement")
 
 DEFAULT_LOCATION_WORKSPACE = "root"
@@ -295,7 +297,9 @@ class PlacementController(MultiPrefixController):
             # ObjectService copies what it stores, so a shallow copy of the shared object is enough.
             body = {**obj, "metadata": {**obj["metadata"], "resourceVersion": str(entry.rev)}, "status": new_status}
             # A 409 (someone wrote in between) decides again after the runtime's conflict delay.
-            await self.service.update(PLACEMENTS, ws, None, name, body, WriteOptions(), "status")
+            await self.service.update(
+                PLACEMENTS, ws, None, name, body, WriteOptions(field_manager=FIELD_MANAGER), "status"
+            )
             await self._record(ws, obj, policy, previous, decisions, source, result, status, now)
         if result is not None and result.next_check is not None:
             return requeue(result.next_check - now + 0.05)

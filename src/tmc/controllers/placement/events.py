@@ -18,6 +18,8 @@ from tmc.apimachinery import errors, meta
 from tmc.apimachinery.resources import BUILTIN_RESOURCES
 from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
 
+FIELD_MANAGER = "tmc-scheduler"  # the field manager its writes are recorded under
+
 log = logging.getLogger("tmc.controllers.events")
 EVENTS = next(r for r in BUILTIN_RESOURCES if r.group == "" and r.plural == "events")
 NORMAL, WARNING = "Normal", "Warning"
@@ -47,7 +49,13 @@ class EventRecorder:
                 patch = {"count": count + 1, "lastTimestamp": now}
                 with errors.ignore_not_found():  # the Event expired: a new one is created below
                     await self.service.patch(
-                        EVENTS, cluster, event_ns, event_name, MERGE_PATCH, orjson.dumps(patch), WriteOptions()
+                        EVENTS,
+                        cluster,
+                        event_ns,
+                        event_name,
+                        MERGE_PATCH,
+                        orjson.dumps(patch),
+                        WriteOptions(field_manager=FIELD_MANAGER),
                     )
                     self._remember(signature, event_name, count + 1)
                     return
@@ -75,7 +83,7 @@ class EventRecorder:
                 "lastTimestamp": now,
                 "count": 1,
             }
-            await self.service.create(EVENTS, cluster, event_ns, body, WriteOptions())
+            await self.service.create(EVENTS, cluster, event_ns, body, WriteOptions(field_manager=FIELD_MANAGER))
             self._remember(signature, event_name, 1)
         except errors.StatusError as e:
             # A missing namespace (a workspace without "default") or a racing deletion: the Event is not essential.

@@ -23,6 +23,8 @@ from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
+FIELD_MANAGER = "tmc-status-aggregator"  # the field manager its writes are recorded under
+
 log = logging.getLogger("tmc.controllers.status")
 
 _TARGET_PREFIX = SYNC_TARGETS.key_prefix(None)
@@ -111,4 +113,6 @@ class StatusAggregationController(Controller):
         body["metadata"] = {**body["metadata"], "resourceVersion": str(entry.rev)}
         body["status"] = status
         # A 409 (changed under us) looks again after `conflict_retry`: the newer state is queued anyway.
-        await self.service.update(info, cluster, namespace, name, body, WriteOptions(), "status")
+        await self.service.update(
+            info, cluster, namespace, name, body, WriteOptions(field_manager=FIELD_MANAGER), "status"
+        )

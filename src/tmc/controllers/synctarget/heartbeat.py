@@ -48,6 +48,8 @@ from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
 from tmc.runtime.loopwatch import LoopWatch
 from tmc.storage.interface import Event, Store
 
+FIELD_MANAGER = "tmc-heartbeat-monitor"  # the field manager its writes are recorded under
+
 log = logging.getLogger("tmc.controllers.synctarget")
 
 # Ready summarizes these, counting only those present (kcp's SyncTarget Ready).
@@ -156,7 +158,13 @@ class HeartbeatController(Controller):
         if (md.get("labels") or {}).get(SYNC_TARGET_KEY_LABEL) != target_key:
             patch = {"metadata": {"labels": {SYNC_TARGET_KEY_LABEL: target_key}}}
             await self.service.patch(
-                SYNC_TARGETS, cluster, None, name, MERGE_PATCH, orjson.dumps(patch), WriteOptions()
+                SYNC_TARGETS,
+                cluster,
+                None,
+                name,
+                MERGE_PATCH,
+                orjson.dumps(patch),
+                WriteOptions(field_manager=FIELD_MANAGER),
             )
             return None  # the label write is an event of its own; the status is handled on that pass
 
@@ -178,7 +186,9 @@ class HeartbeatController(Controller):
                 "status": {**status, "conditions": conditions},
             }
             # A conflict or a vanished target ends this pass here (the runtime requeues a conflict).
-            await self.service.update(SYNC_TARGETS, cluster, None, name, body, WriteOptions(), "status")
+            await self.service.update(
+                SYNC_TARGETS, cluster, None, name, body, WriteOptions(field_manager=FIELD_MANAGER), "status"
+            )
             was_ready = is_true(status.get("conditions"), CONDITION_READY)
             if was_ready != is_true(conditions, CONDITION_READY):
                 log.info(

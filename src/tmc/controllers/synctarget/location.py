@@ -18,6 +18,8 @@ from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
+FIELD_MANAGER = "tmc-location-controller"  # the field manager its writes are recorded under
+
 
 def _labels_text(labels: dict[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted(labels.items()))
@@ -55,7 +57,15 @@ class LocationStatusController(MultiPrefixController):
         labels_text = _labels_text(md.get("labels") or {})
         if (md.get("annotations") or {}).get(LOCATION_LABELS_ANNOTATION) != labels_text:
             patch = {"metadata": {"annotations": {LOCATION_LABELS_ANNOTATION: labels_text}}}
-            await self.service.patch(LOCATIONS, cluster, None, name, MERGE_PATCH, orjson.dumps(patch), WriteOptions())
+            await self.service.patch(
+                LOCATIONS,
+                cluster,
+                None,
+                name,
+                MERGE_PATCH,
+                orjson.dumps(patch),
+                WriteOptions(field_manager=FIELD_MANAGER),
+            )
             return  # the annotation write comes back as an event; the status is handled then
         selector = label_selector_from_object((obj.get("spec") or {}).get("instanceSelector"))
         instances = available = 0
@@ -78,7 +88,9 @@ class LocationStatusController(MultiPrefixController):
             "metadata": {**obj["metadata"], "resourceVersion": str(entry.rev)},
             "status": {**status, "instances": instances, "availableInstances": available},
         }
-        await self.service.update(LOCATIONS, cluster, None, name, body, WriteOptions(), "status")
+        await self.service.update(
+            LOCATIONS, cluster, None, name, body, WriteOptions(field_manager=FIELD_MANAGER), "status"
+        )
 
 
 def _count_inputs_changed(event: Event) -> bool:

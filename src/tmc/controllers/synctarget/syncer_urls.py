@@ -15,6 +15,8 @@ from tmc.protocol.keys import syncer_vw_path
 from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
+FIELD_MANAGER = "tmc-synctarget-controller"  # the field manager its writes are recorded under
+
 
 def syncer_url(external_url: str, workspace: str, name: str, uid: str) -> str:
     return external_url.rstrip("/") + syncer_vw_path(workspace, name, uid)
@@ -48,5 +50,7 @@ class SyncerURLController(Controller):
             return None
         status["virtualWorkspaces"] = wanted
         body = {**entry.obj, "metadata": {**md, "resourceVersion": str(entry.rev)}, "status": status}
-        await self.service.update(SYNC_TARGETS, workspace, None, name, body, WriteOptions(), "status")
+        await self.service.update(
+            SYNC_TARGETS, workspace, None, name, body, WriteOptions(field_manager=FIELD_MANAGER), "status"
+        )
         return None

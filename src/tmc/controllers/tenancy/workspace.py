@@ -3,13 +3,14 @@ Workspace's finalizer, so deleting a workspace deletes its contents."""
 
 from __future__ import annotations
 
-import copy
-
 from tmc.api.tenancy import WORKSPACE_FINALIZER, WORKSPACES
+from tmc.apimachinery import meta
 from tmc.apimachinery.resources import cluster_of_key
 from tmc.controllers.runtime import Controller
 from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, KeyNotFoundError, Store
+
+FIELD_MANAGER = "tmc-workspace-controller"  # the field manager its writes are recorded under
 
 
 class WorkspaceController(Controller):
@@ -38,6 +39,8 @@ class WorkspaceController(Controller):
                     await self.store.delete(item.key)
                 except KeyNotFoundError:
                     pass
-        body = copy.deepcopy(entry.obj)
+        body = meta.deep_copy(entry.obj)
         body["metadata"]["finalizers"] = [f for f in md.get("finalizers") or [] if f != WORKSPACE_FINALIZER]
-        await self.service.update(WORKSPACES, cluster_of_key(key), None, str(md["name"]), body, WriteOptions())
+        await self.service.update(
+            WORKSPACES, cluster_of_key(key), None, str(md["name"]), body, WriteOptions(field_manager=FIELD_MANAGER)
+        )

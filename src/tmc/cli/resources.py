@@ -371,3 +371,58 @@ def events_for(hub: Hub, kind: str, name: str, namespace: str | None = None) -> 
 
 def duration_text(seconds: float | None) -> str:
     return "never" if seconds is None else human_duration(seconds)
+
+
+_WORKLOAD_ALIASES = {
+    "deploy": "deployments",
+    "sts": "statefulsets",
+    "ds": "daemonsets",
+    "cj": "cronjobs",
+    "svc": "services",
+    "ing": "ingresses",
+    "cm": "configmaps",
+    "sa": "serviceaccounts",
+}
+
+
+def workload_type(text: str) -> WorkloadType | None:
+    """`deployment`, `deployments`, `deploy`, `deployments.apps` -> the type; None when unknown."""
+    word = text.lower().split(".", 1)[0]
+    word = _WORKLOAD_ALIASES.get(word, word)
+    for plural in (word, word + "s", word + "es"):
+        if plural in KIND_BY_PLURAL:
+            return WorkloadType(*KIND_BY_PLURAL[plural])
+    return None
+
+
+def parse_workload_ref(ref: str) -> tuple[WorkloadType, str]:
+    """`KIND/NAME` -> (type, name); ValueError naming the accepted kinds."""
+    kind, slash, name = ref.partition("/")
+    found = workload_type(kind) if slash else None
+    if not slash or not name or found is None:
+        kinds = ", ".join(k for _, _, _, k in DEFAULT_WORKLOAD_TYPES)
+        raise ValueError(f"{ref!r} is not KIND/NAME with KIND one of {kinds} (e.g. deployment/web)")
+    return found, name
+
+
+def get_workload(hub: Hub, ref: str, namespace: str) -> tuple[WorkloadType, dict[str, Any]]:
+    """The workload `ref` (KIND/NAME) in `namespace`; CliError when it does not exist."""
+    import click
+
+    from tmc.cli.errors import CliError
+    from tmc.client import NotFound
+
+    try:
+        t, name = parse_workload_ref(ref)
+    except ValueError as e:
+        raise click.BadParameter(str(e)) from None
+    try:
+        obj: dict[str, Any] = hub.client.get(hub.path(t.group, t.version, t.plural, name=name, namespace=namespace))
+    except NotFound:
+        raise CliError(
+            f'{t.kind} "{name}" not found in namespace {namespace} of workspace {hub.workspace}',
+            "list placed workloads with 'kubectl tmc get wl -A'",
+        ) from None
+    obj.setdefault("apiVersion", t.api_version)
+    obj.setdefault("kind", t.kind)
+    return t, obj

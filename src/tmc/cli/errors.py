@@ -26,9 +26,8 @@ class CliError(click.ClickException):
 
     exit_code = EXIT_FAILURE
 
-    def __init__(self, message: str, hint: str = "", exit_code: int = EXIT_FAILURE) -> None:
+    def __init__(self, message: str, hint: str = "") -> None:
         super().__init__(f"{message}; {hint}" if hint else message)
-        self.exit_code = exit_code
 
 
 def explain(error: BaseException) -> str | None:
@@ -68,10 +67,10 @@ def _say(message: str) -> None:
     click.echo(f"error: {message}", err=True)
 
 
-def run(command: click.Command, prog_name: str) -> None:
+def run(command: click.Command, prog_name: str, complete_var: str | None = None) -> None:
     """Run a click command tree as a program: parse, invoke, translate failures, exit."""
     try:
-        code = command.main(prog_name=prog_name, standalone_mode=False)
+        code = command.main(prog_name=prog_name, complete_var=complete_var, standalone_mode=False)
     except click.UsageError as e:
         hint = f" (see '{e.ctx.command_path} --help')" if e.ctx is not None else ""
         _say(f"{e.format_message()}{hint}")

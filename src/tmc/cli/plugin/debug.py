@@ -131,13 +131,13 @@ def syncer_report(hub: Hub, st: dict[str, Any], health_url: str | None, metrics_
                 problems.append(f"{int(failed)} object(s) failing")
     else:
         d.lines.append("  unknown: the SyncTarget does not publish the syncer's metrics port; pass --metrics-url")
-    errors = [
+    warnings = [
         (r.meta(e).get("namespace"), e.get("reason"), e.get("message"))
         for e in r.events_for(hub, "SyncTarget", name)
         if e.get("type") == "Warning"
     ]
     d.section("Last errors")
-    d.table(("NAMESPACE", "REASON", "MESSAGE"), errors[-5:])
+    d.table(("NAMESPACE", "REASON", "MESSAGE"), warnings[-5:])
     healthy = not problems
     d.lines.append("")
     if healthy:

@@ -146,7 +146,7 @@ def get(
     if watch_:
         from tmc.cli import resources as r
 
-        columns = r.PLACEMENT_COLUMNS if resource == "placements" else r.SYNC_TARGET_COLUMNS
+        columns: tuple[Column, ...] = r.PLACEMENT_COLUMNS if resource == "placements" else r.SYNC_TARGET_COLUMNS
         if resource == "clusters":
             columns = r.cluster_columns(r.list_workloads(hub, None))
         printer = Printer(output, no_headers, sort_by, no_color, columns)

@@ -41,6 +41,9 @@ def complete_names(ctx: click.Context, param: click.Parameter, incomplete: str) 
         from tmc.cli.kubeconfig_flags import connect
 
         hub = connect(ctx, timeout=3)
+    except Exception:  # completion must never print an error into the shell
+        return []
+    try:
         if kind == "placements":
             items, _ = hub.client.list_all(hub.path(*resources.PL))
         elif kind == "workloads":
@@ -52,8 +55,10 @@ def complete_names(ctx: click.Context, param: click.Parameter, incomplete: str) 
             ]
         else:
             items = resources.list_sync_targets(hub)
-    except Exception:  # completion must never print an error into the shell
+    except Exception:
         return []
+    finally:
+        hub.close()
     return [CompletionItem(n) for n in (resources.name_of(o) for o in items) if n.startswith(incomplete)]
 
 

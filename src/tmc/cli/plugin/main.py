@@ -47,4 +47,4 @@ def cli() -> None:
 def main() -> None:
     # kubectl runs plugins as `kubectl-tmc`; usage lines say `kubectl tmc` then, as the plugin guidelines ask.
     invoked = os.path.basename(sys.argv[0])
-    run(cli, PROG if invoked.startswith("kubectl") else invoked)
+    run(cli, PROG if invoked.startswith("kubectl") else invoked, COMPLETE_VAR)

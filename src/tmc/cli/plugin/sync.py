@@ -219,7 +219,7 @@ def _pause_or_resume(ref: str | None, cluster: str | None, pause: bool) -> None:
     else:
         if current is not None and targets and contract.paused_targets(current) == frozenset():
             raise CliError(
-                f"{what} is paused on every target", f"resume it everywhere (without --cluster) and pause the others"
+                f"{what} is paused on every target", "resume it everywhere (without --cluster) and pause the others"
             )
         value = contract.resume_value(current, targets)
     _annotate(hub, path, {contract.PAUSED_ANNOTATION: value})

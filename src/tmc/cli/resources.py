@@ -12,7 +12,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from tmc.api.workload import (
+from tmc.cli import contract
+from tmc.cli.names import (
     CONDITION_HEALTHY,
     CONDITION_READY,
     DELETION_ANNOTATION_PREFIX,
@@ -21,9 +22,10 @@ from tmc.api.workload import (
     STATUS_DIFF_ANNOTATION_PREFIX,
     SYNC_TARGET_KEY_LABEL,
     ZONE_LABEL,
+    human_duration,
+    parse_time,
+    since,
 )
-from tmc.apimachinery.printers import human_duration, parse_time, since
-from tmc.cli import contract
 from tmc.cli.output import Column
 
 if TYPE_CHECKING:

@@ -15,6 +15,8 @@ It depends only on the standard library, third-party packages and `tmc.apimachin
 injected (`KubeClient(observe=...)`), so no caller's metrics are imported here.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from tmc.client.blocking import BlockingClient
 from tmc.client.errors import (
     AlreadyExists,
@@ -30,8 +32,22 @@ from tmc.client.errors import (
 )
 from tmc.client.kubeconfig import Kubeconfig, load_kubeconfig, ssl_context
 from tmc.client.rest import JSON, JSON_PATCH, MERGE_PATCH, KubeClient, RequestObserver
-from tmc.client.typed import LOCATION, PLACEMENT, SYNC_TARGET, WORKSPACE, ClusterKind, sync_target_path
 from tmc.client.watch import ListWatcher
+
+if TYPE_CHECKING:
+    from tmc.client.typed import LOCATION, PLACEMENT, SYNC_TARGET, WORKSPACE, ClusterKind, sync_target_path
+
+# The typed helpers import TMC's API types (and their schemas, ~150 ms); a CLI command that only lists must not pay
+# for them, so they load on first use.
+_TYPED = frozenset({"LOCATION", "PLACEMENT", "SYNC_TARGET", "WORKSPACE", "ClusterKind", "sync_target_path"})
+
+
+def __getattr__(name: str) -> Any:
+    if name in _TYPED:
+        from tmc.client import typed
+
+        return getattr(typed, name)
+    raise AttributeError(f"module 'tmc.client' has no attribute {name!r}")
 
 __all__ = [
     "JSON",

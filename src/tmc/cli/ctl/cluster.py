@@ -8,11 +8,11 @@ from typing import Any
 
 import click
 
-from tmc.api.workload import REGION_LABEL
 from tmc.cli import resources as r
 from tmc.cli.errors import CliError
 from tmc.cli.kubeconfig_flags import Hub, client_flags, connect
 from tmc.cli.lazy import CONTEXT_SETTINGS
+from tmc.cli.names import REGION_LABEL
 from tmc.cli.output import OutputFormat, Printer, output_option, printer_options
 from tmc.cli.params import Duration, parse_labels
 from tmc.cli.placement_spec import capabilities as parse_capabilities

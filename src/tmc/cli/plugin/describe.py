@@ -7,11 +7,11 @@ from typing import Any
 
 import click
 
-from tmc.api.workload import STATUS_DIFF_ANNOTATION_PREFIX
 from tmc.cli import contract
 from tmc.cli import resources as r
 from tmc.cli.describe_text import Describer
 from tmc.cli.kubeconfig_flags import Hub, client_flags, connect
+from tmc.cli.names import STATUS_DIFF_ANNOTATION_PREFIX, STATUS_PROMOTED
 from tmc.cli.plugin.kinds import ResourceType, complete_names
 
 
@@ -125,7 +125,7 @@ def _observed(obj: dict[str, Any], key: str) -> int | None:
     except ValueError:
         return None
     status = report.get("status") if isinstance(report, dict) else None
-    if status == "##promoted##":
+    if status == STATUS_PROMOTED:
         status = obj.get("status")
     value = status.get("observedGeneration") if isinstance(status, dict) else None
     return int(value) if isinstance(value, int) else None

@@ -49,6 +49,7 @@ def __getattr__(name: str) -> Any:
         return getattr(typed, name)
     raise AttributeError(f"module 'tmc.client' has no attribute {name!r}")
 
+
 __all__ = [
     "JSON",
     "JSON_PATCH",

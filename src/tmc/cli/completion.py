@@ -50,3 +50,27 @@ def ctl_completion(shell: str) -> None:
     from tmc.cli.ctl.main import COMPLETE_VAR
 
     click.echo(_script("tmcctl", COMPLETE_VAR, shell, "tmc.cli.ctl.main"))
+
+
+def kubectl_complete() -> None:
+    """`kubectl_complete-tmc`: kubectl (1.26+) runs it as `kubectl_complete-tmc __complete ARGS... INCOMPLETE` to
+    complete `kubectl tmc ...`, and reads cobra's format: one candidate per line, then `:<directive>` (4: no file
+    completion)."""
+    import sys
+
+    from click.shell_completion import ShellComplete
+
+    from tmc.cli.plugin.main import COMPLETE_VAR, cli
+
+    args = sys.argv[1:]
+    if args and args[0] in ("__complete", "__completeNoDesc"):
+        args = args[1:]
+    incomplete = args.pop() if args else ""
+    try:
+        items = ShellComplete(cli, {}, "kubectl-tmc", COMPLETE_VAR).get_completions(args, incomplete)
+    except Exception:  # a half-typed command line must never make the shell print a traceback
+        items = []
+    for item in items:
+        if item.type == "plain":
+            click.echo(item.value)
+    click.echo(":4")

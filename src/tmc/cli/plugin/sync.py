@@ -19,6 +19,17 @@ from tmc.cli.params import Duration
 from tmc.cli.plugin.kinds import complete_clusters
 from tmc.cli.progress import Progress
 
+
+def workload_ref(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """KIND/NAME, checked before anything is sent."""
+    if value is not None:
+        try:
+            r.parse_workload_ref(value)
+        except ValueError as e:
+            raise click.BadParameter(str(e)) from None
+    return value
+
+
 cluster_option = click.option(
     "--cluster", "cluster", default=None, shell_complete=complete_clusters, help="Only this SyncTarget."
 )
@@ -101,7 +112,7 @@ def status(
 
 
 @sync.command("force")
-@click.argument("ref", metavar="KIND/NAME")
+@click.argument("ref", metavar="KIND/NAME", callback=workload_ref)
 @cluster_option
 @click.option(
     "--wait", type=click.BOOL, default=True, is_flag=False, flag_value=True, help="Wait for the syncer (true)."
@@ -231,7 +242,7 @@ def _pause_or_resume(ref: str | None, cluster: str | None, pause: bool) -> None:
 
 
 @sync.command("pause")
-@click.argument("ref", metavar="[KIND/NAME]", required=False)
+@click.argument("ref", metavar="[KIND/NAME]", required=False, callback=workload_ref)
 @cluster_option
 @client_flags()
 def pause(ref: str | None, cluster: str | None) -> None:
@@ -250,7 +261,7 @@ def pause(ref: str | None, cluster: str | None) -> None:
 
 
 @sync.command("resume")
-@click.argument("ref", metavar="[KIND/NAME]", required=False)
+@click.argument("ref", metavar="[KIND/NAME]", required=False, callback=workload_ref)
 @cluster_option
 @client_flags()
 def resume(ref: str | None, cluster: str | None) -> None:

@@ -175,7 +175,12 @@ def use_command(path: str) -> None:
 @click.argument("path")
 @client_flags(namespaced=False)
 def cd_command(path: str) -> None:
-    """Alias of `ws use`."""
+    """Alias of `ws use`.
+
+    \b
+    Example:
+      kubectl tmc ws cd ..
+    """
     use(connect(), path)
 
 

@@ -8,7 +8,9 @@
 3. the placement scheduler over 1,000 SyncTargets, in process (benchmarks.bench_scheduler);
 4. TMC end to end (benchmarks.bench_propagation): a hub, 10 simulated clusters and their syncers; propagation and
    status latency over 1,000 Deployments, and the downstream apply rate;
-5. what tracing costs (benchmarks.bench_tracing): the propagation benchmark, smaller, with tracing off and then on
+5. the CLI (benchmarks.bench_cli): `kubectl tmc get st` against `kubectl get st` with 1,000 SyncTargets, and
+   `kubectl tmc --help`;
+6. what tracing costs (benchmarks.bench_tracing): the propagation benchmark, smaller, with tracing off and then on
    (every span sampled and exported to an OTLP sink), the off values as baselines.
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import (
+    bench_cli,
     bench_connections,
     bench_http,
     bench_propagation,
@@ -42,7 +45,20 @@ from benchmarks.cpu import CpuWindow
 from benchmarks.report import Row, machine, table, write_json
 from benchmarks.servers import REPO, metric, start_hello, start_hub
 
-PARTS = ("storage", "get", "create", "yaml", "list", "watch", "idle", "scrape", "scheduler", "propagation", "tracing")
+PARTS = (
+    "storage",
+    "get",
+    "create",
+    "yaml",
+    "list",
+    "watch",
+    "idle",
+    "scrape",
+    "cli",
+    "scheduler",
+    "propagation",
+    "tracing",
+)
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
 
 
@@ -110,6 +126,12 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
         print("... scrape", flush=True)
         with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
             r, n = bench_scrape.bench_scrape(os.path.join(tmp, "hub"))
+        rows += r
+        notes += n
+    if "cli" in parts:
+        print("... cli", flush=True)
+        with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
+            r, n = bench_cli.bench_cli(os.path.join(tmp, "hub"), 3 if quick else bench_cli.RUNS)
         rows += r
         notes += n
     if "scheduler" in parts:

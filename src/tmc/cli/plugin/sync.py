@@ -86,7 +86,7 @@ def status(
     only = _key_of(hub, cluster) if cluster else None
     rows: list[dict[str, Any]] = []
     for obj in w.objects:
-        for key, label in sorted(r.placed_keys(obj).items()):
+        for key, label in sorted(r.placed_keys(obj).items(), key=lambda kv: w.name(kv[0])):
             if only and key != only:
                 continue
             rows.append({"object": obj, "key": key, "label": label})

@@ -2,9 +2,10 @@
 `-n/--namespace`) and the connection they describe.
 
 The flags are added to every command that talks to the hub (kubectl accepts them after the subcommand, so a group
-option would not do). `connect()` reads the kubeconfig once and gives a `Hub`: one `BlockingClient` at the server's
-origin, so any workspace is reachable as `/clusters/<path>/...`, plus the workspace and namespace to use. The
-client layer is imported here lazily: `--help` must not pay for aiohttp.
+option would not do). `connect()` reads the kubeconfig once and gives a `Hub`: a `SyncClient` at the server's origin
+(any workspace is reachable as `/clusters/<path>/...`), the workspace and namespace to use, and, for watches only, a
+`BlockingClient` made on first use. The client layer is imported lazily: `--help` must not pay for it, and a
+command that does not watch never imports aiohttp.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import click
 from tmc.cli.errors import CliError, current_server
 
 if TYPE_CHECKING:
-    from tmc.client import BlockingClient, Kubeconfig
+    from tmc.client import BlockingClient, Kubeconfig, SyncClient
 
 F = TypeVar("F", bound=Callable[..., Any])
 _META = "tmc.client-flags"
@@ -132,10 +133,19 @@ def valid_workspace(path: str) -> str:
 class Hub:
     """The connection commands use: the client at the hub's origin, the workspace and namespace in effect."""
 
-    client: BlockingClient
+    client: SyncClient
     workspace: str
     namespace: str
     kubeconfig: str
+    _watcher: BlockingClient | None = None
+
+    def watcher(self) -> BlockingClient:
+        """The asynchronous client, for watches (`watcher().run(coroutine)`, `watcher().client.watch(...)`)."""
+        if self._watcher is None:
+            from tmc.client import BlockingClient
+
+            self._watcher = BlockingClient(self.client.config, base_url=self.client.base_url)
+        return self._watcher
 
     @property
     def config(self) -> Kubeconfig:
@@ -165,6 +175,8 @@ class Hub:
 
     def close(self) -> None:
         self.client.close()
+        if self._watcher is not None:
+            self._watcher.close()
 
 
 def load(ctx: click.Context | None = None) -> tuple[Kubeconfig, str]:
@@ -193,7 +205,7 @@ def load(ctx: click.Context | None = None) -> tuple[Kubeconfig, str]:
 
 def connect(ctx: click.Context | None = None, timeout: float = 15.0) -> Hub:
     """A `Hub` for the command's flags; closed when the command ends."""
-    from tmc.client import BlockingClient
+    from tmc.client.sync import SyncClient
 
     ctx = ctx or click.get_current_context()
     f = flags(ctx)
@@ -201,7 +213,7 @@ def connect(ctx: click.Context | None = None, timeout: float = 15.0) -> Hub:
     workspace = valid_workspace(f.workspace) if f.workspace else (config.workspace or "root")
     namespace = f.namespace or context_namespace(path, f.context) or "default"
     current_server.update(server=config.base_url, context=config.context)
-    client = BlockingClient(config, base_url=config.base_url, timeout=timeout)
+    client = SyncClient(config, base_url=config.base_url, timeout=timeout)
     hub = Hub(client, workspace, namespace, path)
     ctx.call_on_close(hub.close)
     return hub

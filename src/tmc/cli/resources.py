@@ -191,7 +191,7 @@ def _replicas_mode(pl: dict[str, Any]) -> str:
 PLACEMENT_COLUMNS = (
     Column("NAME", name_of),
     Column("PHASE", lambda o: (o.get("status") or {}).get("phase")),
-    Column("STRATEGY", lambda o: (o.get("spec") or {}).get("strategy") or "RoundRobin"),
+    Column("STRATEGY", lambda o: (o.get("spec") or {}).get("strategy")),
     Column("TARGETS", lambda o: ",".join(decision_target(d) for d in decisions(o)) or None),
     Column("REPLICAS", _replicas_mode, wide=True),
     Column(

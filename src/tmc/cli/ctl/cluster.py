@@ -121,10 +121,11 @@ def register_target(
 
 def apply_to_member(kubeconfig: str, objects: list[dict[str, Any]]) -> None:
     """Create each object on the member cluster, or merge the manifest into an existing one."""
-    from tmc.client import AlreadyExists, ApiError, BlockingClient, Unreachable
+    from tmc.client import AlreadyExists, ApiError, SyncClient, Unreachable, load_kubeconfig
 
     try:
-        client = BlockingClient.from_kubeconfig(kubeconfig, origin=True)
+        config = load_kubeconfig(kubeconfig)
+        client = SyncClient(config, base_url=config.base_url)
     except (ValueError, OSError) as e:
         raise CliError(f"cannot use member kubeconfig {kubeconfig}: {e}", "check --apply-to") from None
     with client:

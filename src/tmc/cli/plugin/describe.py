@@ -86,15 +86,16 @@ def describe_placement(hub: Hub, pl: dict[str, Any]) -> str:
     d.field("Workspace", hub.workspace)
     d.field("Phase", status.get("phase"))
     d.field("Location", (status.get("selectedLocation") or {}).get("locationName"))
+    ns_selector = spec.get("namespaceSelector")
     d.field(
         "Namespace selector",
-        selector_string(spec.get("namespaceSelector")) if "namespaceSelector" in spec else "<none: no namespace>",
+        "<none: no namespace>" if ns_selector is None else (selector_string(ns_selector) or "<all namespaces>"),
     )
     d.field(
         "Target selector",
         selector_string(spec.get("syncTargetSelector")) if spec.get("syncTargetSelector") else "<all>",
     )
-    d.field("Strategy", spec.get("strategy") or "RoundRobin")
+    d.field("Strategy", spec.get("strategy") or "<default>")
     d.field("Number of targets", spec.get("numberOfTargets") or "all eligible")
     d.field("Replicas", (spec.get("replicaScheduling") or {}).get("type") or "Duplicated")
     caps = spec.get("capabilityRequirements") or ()

@@ -100,12 +100,12 @@ def watch(hub: Hub, kind: str, printer: Printer, selector: str) -> None:
 
     async def follow() -> None:
         nonlocal header
-        async for event in hub.client.client.watch(path, params):
+        async for event in hub.watcher().client.watch(path, params):
             if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
                 click.echo(printer.row(event.get("object") or {}, header), nl=False)
                 header = False
 
-    hub.client.run(follow())
+    hub.watcher().run(follow())
 
 
 @click.command("get")

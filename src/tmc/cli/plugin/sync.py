@@ -183,7 +183,7 @@ def _watch_object(hub: Hub, path: str, deadline: float, seen: Any, done: Any) ->
     }
 
     async def follow() -> None:
-        async for event in hub.client.client.watch(collection, params):
+        async for event in hub.watcher().client.watch(collection, params):
             if event.get("type") in ("ADDED", "MODIFIED"):
                 seen(event.get("object") or {})
                 if done():
@@ -192,7 +192,7 @@ def _watch_object(hub: Hub, path: str, deadline: float, seen: Any, done: Any) ->
     remaining = deadline - time.monotonic()
     if remaining > 0:
         try:
-            hub.client.run(asyncio.wait_for(follow(), remaining))
+            hub.watcher().run(asyncio.wait_for(follow(), remaining))
         except TimeoutError:
             pass
 

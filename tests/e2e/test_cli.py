@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -317,6 +318,24 @@ def test_sync_status_and_pause_annotations(system: TmcUp) -> None:
     tmc(system, "sync", "resume", "deployment/web", "-n", NS)
     annotations = system.kubectl().json("get", "deployment", "web", "-n", NS)["metadata"].get("annotations", {})
     assert contract.PAUSED_ANNOTATION not in annotations
+
+
+def test_health_and_debug_see_a_stopped_syncer(system: TmcUp) -> None:
+    pid = system.pid_of(os.path.join("syncers", "cluster-3.pid"))
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        degraded = wait_until(
+            lambda: (h := tmc(system, "health", code=None)).returncode == 1 and h,
+            timeout=30,
+            what="kubectl tmc health to say degraded (exit 1)",
+        )
+        assert degraded.stdout.startswith("Overall: degraded"), degraded.stdout
+        assert re.search(r"cluster-3\s+\S+\s+HeartbeatStale", degraded.stdout), degraded.stdout
+        debug = tmc(system, "debug", "syncer", "cluster-3", code=1).stdout
+        assert "Verdict: syncer for cluster-3 is NOT healthy" in debug and "Try: " in debug, debug
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    wait_until(lambda: tmc(system, "health", code=None).returncode == 0, timeout=30, what="healthy again")
 
 
 def member_replicas(up: TmcUp, cluster: str) -> list[int]:

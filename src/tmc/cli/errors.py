@@ -47,6 +47,8 @@ def explain(error: BaseException) -> str | None:
     if isinstance(error, ce.Forbidden):
         return f"forbidden (403): {error.message}; use a context whose user may do this"
     if isinstance(error, ce.NotFound):
+        if "workspaces.tenancy.kcp.io" in error.message:
+            return f"not found: {error.message}; check --workspace or the context ('kubectl tmc ws tree' lists them)"
         return f"not found: {error.message}"
     if isinstance(error, ce.Invalid):
         return f"invalid: {error.message}"

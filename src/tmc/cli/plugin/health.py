@@ -77,7 +77,7 @@ def overall(hub_ok: bool, components: dict[str, str], clusters: list[dict[str, A
 @client_flags(namespaced=False)
 def health(output: Any, no_color: bool) -> None:
     """The health monitor's view: overall, hub components (its /readyz?verbose), and each cluster (its SyncTarget's
-    Healthy condition). Exit code 0 healthy, 1 degraded, 2 unhealthy.
+    Healthy condition). Exit code 0 healthy, 1 degraded, 2 unhealthy (also when the hub does not answer).
 
     \b
     Examples:
@@ -85,8 +85,16 @@ def health(output: Any, no_color: bool) -> None:
       kubectl tmc health -o json | jq .overall
       kubectl tmc health >/dev/null || echo "not healthy"
     """
+    from tmc.cli.errors import explain
+    from tmc.client import Unreachable
+
     hub = connect()
-    hub_ok, checks = hub_checks(hub)
+    try:
+        hub_ok, checks = hub_checks(hub)
+    except Unreachable as e:
+        # A hub that does not answer is the unhealthiest answer of all, not a usage problem: exit 2, as unhealthy.
+        click.echo(f"error: {explain(e)}", err=True)
+        raise click.exceptions.Exit(EXIT[UNHEALTHY]) from None
     components = monitor_states(hub)
     clusters = cluster_rows(r.list_sync_targets(hub))
     verdict = overall(hub_ok, components, clusters)

@@ -281,7 +281,13 @@ def test_tmcctl_register_cordon_drain_unregister(system: TmcUp) -> None:
     member.apply(objects[0])
     dry = member.run("apply", "--dry-run=server", "-f", "-", input=manifest)
     assert dry.stdout.count("(server dry run)") == 6, dry.stdout
+    member_config = os.path.join(system.data_dir, "clusters", "cluster-2.kubeconfig")
+    ctl(system, "cluster", "register", "cli-edge", "--apply-to", member_config, "-q")
+    applied = system.kubectl("cluster-2").json("get", "deployments", "-A", "-l", "tmc.kcp.io/sync-target=cli-edge")
+    assert [d["metadata"]["name"] for d in applied["items"]] == [objects[-1]["metadata"]["name"]]
     assert "cli-edge" in ctl(system, "cluster", "list").stdout
+    ready = ctl(system, "cluster", "register", "cluster-2", "--location", "eu-central-1", "--wait", "--timeout", "30s")
+    assert ready.stdout.rstrip().endswith("cluster cluster-2 is Ready"), ready.stdout
     assert ctl(system, "cluster", "unregister", "cli-edge", "--force").stdout.endswith("cli-edge deleted\n")
 
     assert ctl(system, "cluster", "cordon", "cluster-1").stdout == "cluster cluster-1 cordoned\n"

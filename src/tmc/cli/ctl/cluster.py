@@ -16,6 +16,7 @@ from tmc.cli.names import REGION_LABEL
 from tmc.cli.output import OutputFormat, Printer, output_option, printer_options
 from tmc.cli.params import Duration, parse_labels
 from tmc.cli.placement_spec import capabilities as parse_capabilities
+from tmc.cli.plugin.get import selector_option
 from tmc.cli.plugin.kinds import complete_clusters
 from tmc.cli.progress import Progress
 
@@ -42,20 +43,20 @@ def cluster() -> None:
 
 
 @cluster.command("list")
-@click.option("-l", "--selector", default="", help="Label selector.")
+@selector_option
 @printer_options
 @client_flags(namespaced=False)
 def list_(selector: str, output: OutputFormat, no_headers: bool, sort_by: str | None, no_color: bool) -> None:
     """Clusters with readiness, health, scheduling state, utilisation, heartbeat and workload count.
 
     \b
-    Example:
+    Examples:
       tmcctl cluster list -o wide
+      tmcctl cluster list -l topology.kubernetes.io/region=eu-central-1
     """
-    from tmc.cli.plugin.get import fetch, label_selector
+    from tmc.cli.plugin.get import fetch
 
-    ctx = click.get_current_context()
-    items, columns = fetch(connect(), "clusters", (), label_selector(ctx, ctx.command.params[0], selector), False)
+    items, columns = fetch(connect(), "clusters", (), selector, False)
     Printer(output, no_headers, sort_by, no_color, columns).print(items)
 
 

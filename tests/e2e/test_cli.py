@@ -163,23 +163,34 @@ def test_get_in_every_output_format(system: TmcUp) -> None:
     assert orjson.loads(tmc(system, "get", "st", "cluster-1", "-o", "json").stdout)["kind"] == "SyncTarget"
 
 
-def test_get_watch_prints_changes_from_a_watch(system: TmcUp) -> None:
-    proc = subprocess.Popen(
-        [str(BIN / "kubectl-tmc"), "get", "st", "cluster-3", "-w", "-o", "name"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env(system),
+def _follow(up: TmcUp, *args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [str(BIN / "kubectl-tmc"), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env(up)
     )
+
+
+def test_get_watch_prints_changes_from_a_watch(system: TmcUp) -> None:
+    targets = _follow(system, "get", "st", "cluster-3", "-w", "-o", "name")
+    workloads = _follow(system, "get", "wl", "-n", NS, "-w", "--no-headers")
     try:
-        assert proc.stdout is not None
-        wait_until(lambda: proc.stdout.readline(), timeout=30, what="the listed lines")
+        assert targets.stdout is not None and workloads.stdout is not None
+        wait_until(lambda: targets.stdout.readline(), timeout=30, what="the listed lines")
+        assert wait_until(lambda: workloads.stdout.readline(), timeout=30, what="the listed workload").split()[:2] == [
+            "Deployment",
+            "web",
+        ]
         system.kubectl().run("label", "synctarget", "cluster-3", "tmc-cli-watched=yes", "--overwrite")
-        line = wait_until(lambda: proc.stdout.readline().strip(), timeout=30, what="a watch event line")
+        line = wait_until(lambda: targets.stdout.readline().strip(), timeout=30, what="a watch event line")
         assert line.startswith("synctarget.workload.kcp.io/"), line
+        # A new Deployment shows once it is placed (created unplaced, then labelled for its targets).
+        system.kubectl().apply(deployment("watched"))
+        line = wait_until(lambda: workloads.stdout.readline().strip(), timeout=30, what="the new workload's line")
+        assert line.split()[:2] == ["Deployment", "watched"] and ":" in line.split()[2], line
     finally:
-        proc.terminate()
-        proc.wait(timeout=10)
+        for proc in (targets, workloads):
+            proc.terminate()
+            proc.wait(timeout=10)
+        system.kubectl().run("delete", "deployment", "watched", "-n", NS, "--ignore-not-found")
 
 
 def test_describe_health_and_debug(system: TmcUp) -> None:

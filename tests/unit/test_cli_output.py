@@ -58,6 +58,13 @@ def test_table_wide_and_no_headers_and_sort() -> None:
     assert Printer(OutputFormat("table"), no_headers=True, columns=COLUMNS).render(objects).startswith("b-2")
 
 
+def test_watch_lines_keep_growing_widths() -> None:
+    printer = Printer(OutputFormat("table"), columns=COLUMNS)
+    assert printer.row(st("a-1"), header=True) == "NAME   READY\na-1    True\n"
+    assert printer.row(st("a-very-long-1"), header=False) == "a-very-long-1   True\n"
+    assert printer.row(st("b-2"), header=False) == "b-2             True\n"
+
+
 def test_json_and_yaml_are_lists_kubectl_can_apply() -> None:
     objects = [st("a-1"), st("b-2")]
     listed = json.loads(Printer(parse("json")).render(objects))

@@ -139,12 +139,15 @@ class Hub:
     kubeconfig: str
     _watcher: BlockingClient | None = None
 
-    def watcher(self) -> BlockingClient:
-        """The asynchronous client, for watches (`watcher().run(coroutine)`, `watcher().client.watch(...)`)."""
+    def watcher(self, streams: int = 1) -> BlockingClient:
+        """The asynchronous client, for watches (`watcher().run(coroutine)`, `watcher().client.watch(...)`), with a
+        connection for each of `streams` concurrent watches (a watch holds its connection)."""
         if self._watcher is None:
             from tmc.client import BlockingClient
 
-            self._watcher = BlockingClient(self.client.config, base_url=self.client.base_url)
+            self._watcher = BlockingClient(
+                self.client.config, base_url=self.client.base_url, connections=max(4, streams + 1)
+            )
         return self._watcher
 
     @property

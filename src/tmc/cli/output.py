@@ -207,6 +207,7 @@ class Printer:
     columns: Sequence[Column] = ()
     name: Callable[[dict[str, Any]], str] = default_name
     out: Any = field(default=None)
+    _widths: list[int] = field(default_factory=list)
 
     def sorted(self, objects: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         if not self.sort_by:
@@ -262,16 +263,26 @@ class Printer:
             click.echo(rendered, nl=False, file=self.out)
 
     def row(self, obj: dict[str, Any], header: bool) -> str:
-        """One object as a table line for `-w`; with `header` the header line is included (kubectl prints it once)."""
+        """One object as a table line for `-w`; with `header` the header line comes first. Column widths only grow
+        from line to line, so a stream of lines stays aligned as far as it can (as kubectl's)."""
         if self.format.kind not in ("table", "wide"):
             return self.render([obj])
         columns = [c for c in self.columns if self.format.kind == "wide" or not c.wide]
-        return render_table(
-            [c.header for c in columns],
-            [[text(c.value(obj)) for c in columns]],
-            no_headers=self.no_headers or not header,
-            color=self.color,
-        )
+        lines = [[text(c.value(obj)) for c in columns]]
+        if header and not self.no_headers:
+            lines.insert(0, [c.header for c in columns])
+        widths = self._widths or [0] * len(columns)
+        for cells in lines:
+            widths = [max(w, len(cell)) for w, cell in zip(widths, cells, strict=True)]
+        self._widths = widths
+        out = []
+        for n, cells in enumerate(lines):
+            padded = [cell.ljust(max(widths[i] + 3, 6)) for i, cell in enumerate(cells[:-1])] + [cells[-1]]
+            line = "".join(padded).rstrip()
+            if self.color and header and n == 0 and not self.no_headers:
+                line = f"\x1b[1m{line}\x1b[0m"
+            out.append(line)
+        return "\n".join(out) + "\n"
 
 
 def output_option(allowed: Sequence[str] = FORMATS, default: str = "table") -> Callable[[Any], Any]:

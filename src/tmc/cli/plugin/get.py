@@ -82,30 +82,55 @@ def _get_placement(hub: Hub, name: str) -> dict[str, Any]:
     return obj
 
 
-def watch(hub: Hub, kind: str, printer: Printer, selector: str) -> None:
-    """Print the list, then one line per change from a real watch (kubectl get -w), until interrupted."""
+def watch(hub: Hub, kind: str, printer: Printer, selector: str, namespace: str | None) -> None:
+    """Print the list, then one line per change from real watches (kubectl get -w), until interrupted. Workloads
+    are watched per type; an object shows while it is placed, and once more when it stops being placed."""
+    import asyncio
+
     from tmc.cli import resources as r
 
     if kind == "workloads":
-        raise click.UsageError("-w is supported for synctargets, placements and clusters")
-    path = hub.path(*(r.PL if kind == "placements" else r.ST))
-    items, rv = hub.client.list_all(path, {"labelSelector": selector} if selector else None)
+        targets = r.list_sync_targets(hub)
+        paths = [hub.path(t.group, t.version, t.plural, namespace=namespace) for t in r.workload_types(targets)]
+    else:
+        paths = [hub.path(*(r.PL if kind == "placements" else r.ST))]
+    params = {"labelSelector": selector} if selector else None
+    shown: set[str] = set()
     header = True
-    for obj in printer.sorted(items):
+
+    def show(obj: dict[str, Any]) -> None:
+        nonlocal header
+        uid = str(r.meta(obj).get("uid") or r.name_of(obj))
+        if kind == "workloads" and not r.placed_keys(obj) and uid not in shown:
+            return  # never placed: not a workload
+        shown.add(uid)
         click.echo(printer.row(obj, header), nl=False)
         header = False
-    params = {"resourceVersion": rv, "allowWatchBookmarks": "true", "timeoutSeconds": "3600"}
-    if selector:
-        params["labelSelector"] = selector
 
-    async def follow() -> None:
-        nonlocal header
-        async for event in hub.watcher().client.watch(path, params):
+    versions: list[str] = []
+    first: list[dict[str, Any]] = []
+    for path in paths:
+        from tmc.client import NotFound
+
+        try:
+            items, rv = hub.client.list_all(path, params)
+        except NotFound:
+            items, rv = [], ""
+        first += items
+        versions.append(rv)
+    for obj in printer.sorted(first):
+        show(obj)
+
+    async def follow(path: str, rv: str) -> None:
+        query = {"resourceVersion": rv, "timeoutSeconds": "3600", **(params or {})}
+        async for event in hub.watcher(len(paths)).client.watch(path, query):
             if event.get("type") in ("ADDED", "MODIFIED", "DELETED"):
-                click.echo(printer.row(event.get("object") or {}, header), nl=False)
-                header = False
+                show(event.get("object") or {})
 
-    hub.watcher().run(follow())
+    async def follow_all() -> None:
+        await asyncio.gather(*(follow(p, rv) for p, rv in zip(paths, versions, strict=True) if rv))
+
+    hub.watcher(len(paths)).run(follow_all())
 
 
 @click.command("get")
@@ -141,6 +166,7 @@ def get(
       kubectl tmc get wl -A -l app=web --sort-by .metadata.name
       kubectl tmc get st -o custom-columns=NAME:.metadata.name,HB:.status.lastSyncerHeartbeatTime
       kubectl tmc get st -w
+      kubectl tmc get wl -n shop -w
     """
     hub = connect()
     if watch_:
@@ -149,8 +175,13 @@ def get(
         columns: tuple[Column, ...] = r.PLACEMENT_COLUMNS if resource == "placements" else r.SYNC_TARGET_COLUMNS
         if resource == "clusters":
             columns = r.cluster_columns(r.list_workloads(hub, None))
+        elif resource == "workloads":
+            targets = r.list_sync_targets(hub)
+            by_key = {r.target_key(st, hub.workspace): r.name_of(st) for st in targets}
+            columns = r.workload_columns(r.Workloads([], by_key, targets))
+            columns = columns if all_namespaces else columns[1:]
         printer = Printer(output, no_headers, sort_by, no_color, columns)
-        watch(hub, resource, printer, selector)
+        watch(hub, resource, printer, selector, None if all_namespaces else hub.namespace)
         return
     items, columns = fetch(hub, resource, names, selector, all_namespaces)
     printer = Printer(output, no_headers, sort_by, no_color, columns)

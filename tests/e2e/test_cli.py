@@ -337,6 +337,42 @@ def test_sync_status_and_pause_annotations(system: TmcUp) -> None:
     assert contract.PAUSED_ANNOTATION not in annotations
 
 
+def test_sync_force_waits_for_each_acknowledgement(system: TmcUp) -> None:
+    """The CLI's half of `sync force`: the token goes on the workload, and the command returns once every target's
+    acknowledgement is there (played here by the test; test_contract_force_is_acknowledged has the real syncers)."""
+    placed = sorted(targets_of(system, "web"))
+    proc = subprocess.Popen(
+        [str(BIN / "kubectl-tmc"), "sync", "force", "deployment/web", "-n", NS, "--timeout", "60s"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env(system),
+    )
+    try:
+
+        def tokens() -> dict[str, str]:
+            annotations = system.kubectl().json("get", "deployment", "web", "-n", NS)["metadata"]["annotations"]
+            return {k: v for k, v in annotations.items() if k.startswith(contract.FORCE_ANNOTATION_PREFIX)}
+
+        asked = wait_until(lambda: len(tokens()) == 2 and tokens(), timeout=30, what="the force tokens")
+        assert set(asked) == {contract.force_annotation(key(c)) for c in placed}
+        for i, (name, token) in enumerate(sorted(asked.items())):
+            ack = {name.replace(contract.FORCE_ANNOTATION_PREFIX, contract.FORCED_ANNOTATION_PREFIX, 1): token}
+            system.kubectl().run(
+                "patch", "deployment", "web", "-n", NS, "--type", "merge", "-p",
+                orjson.dumps({"metadata": {"annotations": ack}}).decode(),
+            )  # fmt: skip
+            if i == 0:
+                assert proc.poll() is None, "one acknowledgement of two must not end the wait"
+        out, err = proc.communicate(timeout=30)
+        assert proc.returncode == 0, err
+        assert out == "deployment/web: re-synced on 2 target(s)\n", out
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_health_and_debug_see_a_stopped_syncer(system: TmcUp) -> None:
     pid = system.pid_of(os.path.join("syncers", "cluster-3.pid"))
     os.kill(pid, signal.SIGSTOP)

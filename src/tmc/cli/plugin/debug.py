@@ -16,6 +16,7 @@ from typing import Any
 
 import click
 
+from tmc.cli import contract
 from tmc.cli import resources as r
 from tmc.cli.describe_text import Describer
 from tmc.cli.health_checks import parse_metrics, parse_verbose, total
@@ -136,8 +137,19 @@ def syncer_report(hub: Hub, st: dict[str, Any], health_url: str | None, metrics_
         for e in r.events_for(hub, "SyncTarget", name)
         if e.get("type") == "Warning"
     ]
-    d.section("Last errors")
+    d.section("Last errors (Warning Events)")
     d.table(("NAMESPACE", "REASON", "MESSAGE"), warnings[-5:])
+    key = r.target_key(st, hub.workspace)
+    failing = [
+        (r.meta(o).get("namespace"), f"{o.get('kind')}/{r.name_of(o)}", r.meta(o)["annotations"][annotation])
+        for o in r.list_workloads(hub, None).on(key)
+        if (annotation := contract.error_annotation(key)) in (r.meta(o).get("annotations") or {})
+    ]
+    d.section("Failing workloads (sync.tmc.kcp.io/error)")
+    d.table(("NAMESPACE", "WORKLOAD", "ERROR"), failing[:10])
+    if failing:
+        problems.append(f"{len(failing)} workload(s) report a sync error")
+        tips.append(f"see them with 'kubectl tmc sync status -A --cluster {name} -o wide'")
     healthy = not problems
     d.lines.append("")
     if healthy:

@@ -14,7 +14,9 @@
 6. what CEL validation rules cost (benchmarks.bench_cel): creates of a custom resource with 10 rules against the
    same resource without rules, on a hub of its own;
 7. server-side apply (benchmarks.bench_apply), on a hub of its own: a 3-container Deployment applied against a merge
-   patch of the same change, and the p99 of applying a ~300 KB CRD.
+   patch of the same change, and the p99 of applying a ~300 KB CRD;
+8. the CLI (benchmarks.bench_cli): `kubectl tmc get st` against `kubectl get st` with 1,000 SyncTargets, and
+   `kubectl tmc --help`.
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
 or missed; nothing is asserted. A full run takes about 11 minutes (propagation about 4.5 of them, tracing about 4,
@@ -34,6 +36,7 @@ from typing import Any
 from benchmarks import (
     bench_apply,
     bench_cel,
+    bench_cli,
     bench_connections,
     bench_http,
     bench_propagation,
@@ -59,6 +62,7 @@ PARTS = (
     "watch",
     "idle",
     "scrape",
+    "cli",
     "scheduler",
     "simulation",
     "propagation",
@@ -133,6 +137,12 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
         print("... scrape", flush=True)
         with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
             r, n = bench_scrape.bench_scrape(os.path.join(tmp, "hub"))
+        rows += r
+        notes += n
+    if "cli" in parts:
+        print("... cli", flush=True)
+        with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
+            r, n = bench_cli.bench_cli(os.path.join(tmp, "hub"), 3 if quick else bench_cli.RUNS)
         rows += r
         notes += n
     if "scheduler" in parts:

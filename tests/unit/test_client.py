@@ -315,3 +315,42 @@ def test_blocking_client_runs_the_same_client() -> None:
         loop.call_soon_threadsafe(stop.set)
         thread.join(10)
         loop.close()
+
+
+def test_sync_client_answers_as_the_async_client() -> None:
+    from tmc.client import SyncClient
+
+    ready = asyncio.Event()
+    stop = asyncio.Event()
+    ports: list[int] = []
+
+    async def serve() -> None:
+        async with serving() as api:
+            ports.append(api.port)
+            ready.set()
+            await stop.wait()
+
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_until_complete, args=(serve(),), daemon=True)
+    thread.start()
+    try:
+        asyncio.run_coroutine_threadsafe(ready.wait(), loop).result(10)
+        config = Kubeconfig(server=f"http://127.0.0.1:{ports[0]}/clusters/root")
+        with SyncClient(config, base_url=config.base_url) as client:
+            assert client.create(LOCATION.path("root"), LOCATION.new("x", {}))["metadata"]["name"] == "x"
+            assert client.get(LOCATION.path("root", "x"))["metadata"]["name"] == "x"  # the same connection again
+            items, rv = client.list_all(LOCATION.path("root"))
+            assert [i["metadata"]["name"] for i in items] == ["x"] and rv == "10"
+            with pytest.raises(AlreadyExists):
+                client.create(LOCATION.path("root"), LOCATION.new("x", {}))
+            with pytest.raises(NotFound):
+                client.get(LOCATION.path("root", "missing"))
+            with pytest.raises(Forbidden):
+                client.get("/forbidden")
+        nowhere = Kubeconfig(server=f"http://127.0.0.1:{free_port()}")
+        with SyncClient(nowhere, timeout=2) as client, pytest.raises(Unreachable):
+            client.get("/readyz")
+    finally:
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(10)
+        loop.close()

@@ -7,6 +7,9 @@ benchmarks, the end-to-end harness, and the coming CLI and dashboard. It offers
 - `KubeClient` (rest.py), an asynchronous JSON client on one pooled aiohttp session, with paged lists, watches that
   notice a silent server, and `at(base_url)` for another URL on the same pool;
 - `BlockingClient` (blocking.py), the same client for synchronous callers;
+- `SyncClient` (sync.py), the same verbs for short-lived synchronous programs (the CLI) over the standard library's
+  http.client: no event loop and no aiohttp to import; same kubeconfig, TLS settings, headers and typed errors.
+  Watches stay with `KubeClient`;
 - typed errors (errors.py): `ApiError` and one subclass per common Status code, `Unreachable` for no answer;
 - `ListWatcher` (watch.py), list then watch with resume from the last resourceVersion;
 - typed helpers for SyncTargets, Placements, Locations and Workspaces (typed.py).
@@ -15,7 +18,9 @@ It depends only on the standard library, third-party packages and `tmc.apimachin
 injected (`KubeClient(observe=...)`), so no caller's metrics are imported here.
 """
 
-from tmc.client.blocking import BlockingClient
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from tmc.client.errors import (
     AlreadyExists,
     ApiError,
@@ -29,9 +34,35 @@ from tmc.client.errors import (
     error_type,
 )
 from tmc.client.kubeconfig import Kubeconfig, load_kubeconfig, ssl_context
-from tmc.client.rest import JSON, JSON_PATCH, MERGE_PATCH, KubeClient, RequestObserver
-from tmc.client.typed import LOCATION, PLACEMENT, SYNC_TARGET, WORKSPACE, ClusterKind, sync_target_path
-from tmc.client.watch import ListWatcher
+from tmc.client.media import JSON, JSON_PATCH, MERGE_PATCH
+
+if TYPE_CHECKING:
+    from tmc.client.blocking import BlockingClient
+    from tmc.client.rest import KubeClient, RequestObserver
+    from tmc.client.sync import SyncClient
+    from tmc.client.typed import LOCATION, PLACEMENT, SYNC_TARGET, WORKSPACE, ClusterKind, sync_target_path
+    from tmc.client.watch import ListWatcher
+
+# Loaded on first use: aiohttp (the asynchronous transport) and TMC's API types (the typed helpers' schemas) cost
+# ~300 ms to import together, which a one-shot CLI command using `SyncClient` must not pay.
+_LAZY = {
+    "BlockingClient": "tmc.client.blocking",
+    "KubeClient": "tmc.client.rest",
+    "RequestObserver": "tmc.client.rest",
+    "SyncClient": "tmc.client.sync",
+    "ListWatcher": "tmc.client.watch",
+    **dict.fromkeys(
+        ("LOCATION", "PLACEMENT", "SYNC_TARGET", "WORKSPACE", "ClusterKind", "sync_target_path"), "tmc.client.typed"
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'tmc.client' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
 
 __all__ = [
     "JSON",
@@ -54,6 +85,7 @@ __all__ = [
     "ListWatcher",
     "NotFound",
     "RequestObserver",
+    "SyncClient",
     "Unauthorized",
     "Unreachable",
     "error_type",

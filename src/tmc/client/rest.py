@@ -28,11 +28,8 @@ import orjson
 from tmc.client.errors import Unreachable, from_response
 from tmc.client.health import server_health
 from tmc.client.kubeconfig import Kubeconfig, ssl_context
+from tmc.client.media import JSON, JSON_PATCH, MERGE_PATCH  # noqa: F401 - also imported from here
 from tmc.observability import tracing
-
-JSON = "application/json"
-MERGE_PATCH = "application/merge-patch+json"
-JSON_PATCH = "application/json-patch+json"
 
 WATCH_SILENCE_CHECK = 30.0  # seconds of silence on a watch before checking that the server still answers
 WATCH_IDLE_TIMEOUT = 90.0  # seconds of silence after which a watch is re-opened anyway (bookmarks come every ~60 s)

@@ -1,0 +1,1 @@
+"""`tmcctl`: the operators' tool (clusters, placements, workloads)."""

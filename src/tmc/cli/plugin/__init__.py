@@ -1,0 +1,1 @@
+"""`kubectl tmc`: the user-facing kubectl plugin (installed as `kubectl-tmc`)."""

@@ -179,3 +179,28 @@ def rollout_crd(plural: str = "rollouts", kind: str = "Rollout") -> dict[str, An
             ],
         },
     }
+
+
+def gadget_crd(group: str, spec: dict[str, Any], status: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A small namespaced `Gadget` CRD (v1) of `group` whose spec (and status, then a subresource) has the given
+    schemas: what the apply, CEL and client tests each vary."""
+    properties = {"spec": spec, **({"status": status} if status is not None else {})}
+    version: dict[str, Any] = {
+        "name": "v1",
+        "served": True,
+        "storage": True,
+        "schema": {"openAPIV3Schema": {"type": "object", "properties": properties}},
+    }
+    if status is not None:
+        version["subresources"] = {"status": {}}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"gadgets.{group}"},
+        "spec": {
+            "group": group,
+            "scope": "Namespaced",
+            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
+            "versions": [version],
+        },
+    }

@@ -9,51 +9,24 @@ from typing import Any
 import pytest
 import yaml
 
+from tests.crds import gadget_crd
 from tests.e2e.harness import Kubectl
 
 pytestmark = pytest.mark.usefixtures("kubectl_binary")
 
 
 def crd(group: str, spec_rules: list[dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"gadgets.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "x-kubernetes-validations": spec_rules,
-                                    "properties": {
-                                        "replicas": {"type": "integer"},
-                                        "max": {"type": "integer"},
-                                        "mode": {
-                                            "type": "string",
-                                            "maxLength": 32,
-                                            "x-kubernetes-validations": [
-                                                {"rule": "self == oldSelf", "message": "field is immutable"}
-                                            ],
-                                        },
-                                    },
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
-        },
+    mode = {
+        "type": "string",
+        "maxLength": 32,
+        "x-kubernetes-validations": [{"rule": "self == oldSelf", "message": "field is immutable"}],
     }
+    spec = {
+        "type": "object",
+        "x-kubernetes-validations": spec_rules,
+        "properties": {"replicas": {"type": "integer"}, "max": {"type": "integer"}, "mode": mode},
+    }
+    return gadget_crd(group, spec)
 
 
 def gadget(group: str, namespace: str, name: str, **spec: Any) -> dict[str, Any]:

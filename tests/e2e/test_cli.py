@@ -1,8 +1,8 @@
 """`kubectl tmc` and `tmcctl` end to end: the installed entry points as subprocesses (and `kubectl tmc` through the
 real kubectl) against one `tmc up` system shared by every test here.
 
-The last tests (`test_contract_*`) exercise the sync-control contract (tmc.cli.contract) that the hub and syncer
-implement: the syncer's Paused marker, the force acknowledgement, and Placement simulation by a server-side dry run.
+The last tests go through the sync-control annotations (tmc.cli.contract) to the real syncers and the hub's
+scheduler: the syncer's Paused marker, the force acknowledgement, and Placement simulation by a server-side dry run.
 """
 
 from __future__ import annotations
@@ -337,42 +337,6 @@ def test_sync_status_and_pause_annotations(system: TmcUp) -> None:
     assert contract.PAUSED_ANNOTATION not in annotations
 
 
-def test_sync_force_waits_for_each_acknowledgement(system: TmcUp) -> None:
-    """The CLI's half of `sync force`: the token goes on the workload, and the command returns once every target's
-    acknowledgement is there (played here by the test; test_contract_force_is_acknowledged has the real syncers)."""
-    placed = sorted(targets_of(system, "web"))
-    proc = subprocess.Popen(
-        [str(BIN / "kubectl-tmc"), "sync", "force", "deployment/web", "-n", NS, "--timeout", "60s"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env(system),
-    )
-    try:
-
-        def tokens() -> dict[str, str]:
-            annotations = system.kubectl().json("get", "deployment", "web", "-n", NS)["metadata"]["annotations"]
-            return {k: v for k, v in annotations.items() if k.startswith(contract.FORCE_ANNOTATION_PREFIX)}
-
-        asked = wait_until(lambda: len(tokens()) == 2 and tokens(), timeout=30, what="the force tokens")
-        assert set(asked) == {contract.force_annotation(key(c)) for c in placed}
-        for i, (name, token) in enumerate(sorted(asked.items())):
-            ack = {name.replace(contract.FORCE_ANNOTATION_PREFIX, contract.FORCED_ANNOTATION_PREFIX, 1): token}
-            system.kubectl().run(
-                "patch", "deployment", "web", "-n", NS, "--type", "merge", "-p",
-                orjson.dumps({"metadata": {"annotations": ack}}).decode(),
-            )  # fmt: skip
-            if i == 0:
-                assert proc.poll() is None, "one acknowledgement of two must not end the wait"
-        out, err = proc.communicate(timeout=30)
-        assert proc.returncode == 0, err
-        assert out == "deployment/web: re-synced on 2 target(s)\n", out
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
 def test_health_and_debug_see_a_stopped_syncer(system: TmcUp) -> None:
     pid = system.pid_of(os.path.join("syncers", "cluster-3.pid"))
     os.kill(pid, signal.SIGSTOP)
@@ -396,8 +360,8 @@ def member_replicas(up: TmcUp, cluster: str) -> list[int]:
     return [int(d["spec"]["replicas"]) for d in items]
 
 
-def test_contract_pause_is_marked_by_the_syncer(system: TmcUp) -> None:
-    """Needs the syncer side of the contract: it marks `sync.tmc.kcp.io/state.<key>: Paused` and holds writes."""
+def test_sync_pause_holds_the_syncer(system: TmcUp) -> None:
+    """The syncer marks `sync.tmc.kcp.io/state.<key>: Paused`, holds writes to that target, and catches up on resume."""
     paused, other = sorted(targets_of(system, "web"))
     tmc(system, "sync", "pause", "deployment/web", "-n", NS, "--cluster", paused)
     try:
@@ -415,14 +379,15 @@ def test_contract_pause_is_marked_by_the_syncer(system: TmcUp) -> None:
     wait_until(lambda: member_replicas(system, paused) == [2], timeout=30, what="the resumed target to catch up")
 
 
-def test_contract_force_is_acknowledged(system: TmcUp) -> None:
-    """Needs the syncer side of the contract: it echoes the force token in `sync.tmc.kcp.io/forced.<key>`."""
+def test_sync_force_waits_for_the_syncers(system: TmcUp) -> None:
+    """`sync force` returns once every target's syncer has echoed the token in `sync.tmc.kcp.io/forced.<key>`, even when
+    the echoes came before the command could start watching."""
     out = tmc(system, "sync", "force", "deployment/web", "-n", NS, "--timeout", "30s")
     assert out.stdout.startswith("deployment/web: re-synced on 2 target(s)"), out.stdout
 
 
-def test_contract_placement_simulation_explains_candidates(system: TmcUp) -> None:
-    """Needs the hub side of the contract: a dry run returns `status.candidates`."""
+def test_placement_simulation_explains_candidates(system: TmcUp) -> None:
+    """The hub's dry run returns `status.candidates`; simulate and debug placement explain them."""
     out = tmc(system, "placement", "simulate", "cli-web").stdout
     assert out.startswith("2 of 3 candidate SyncTargets selected."), out
     debug = tmc(system, "debug", "placement", "cli-web").stdout

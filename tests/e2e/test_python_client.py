@@ -11,6 +11,7 @@ import pytest
 from kubernetes import client, dynamic, watch
 from kubernetes.client.rest import ApiException
 
+from tests.crds import gadget_crd
 from tests.e2e.harness import wait_until
 
 
@@ -200,34 +201,9 @@ def test_paginated_list(api_client: Any, namespace: str) -> None:
 def widgets_crd(api_client: Any) -> Iterator[str]:
     group = f"dyn{os.urandom(3).hex()}.example.com"
     ext = client.ApiextensionsV1Api(api_client)
+    size = {"type": "object", "properties": {"size": {"type": "integer"}}}
     ext.create_custom_resource_definition(
-        {
-            "apiVersion": "apiextensions.k8s.io/v1",
-            "kind": "CustomResourceDefinition",
-            "metadata": {"name": f"gadgets.{group}"},
-            "spec": {
-                "group": group,
-                "scope": "Namespaced",
-                "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-                "versions": [
-                    {
-                        "name": "v1",
-                        "served": True,
-                        "storage": True,
-                        "schema": {
-                            "openAPIV3Schema": {
-                                "type": "object",
-                                "properties": {
-                                    "spec": {"type": "object", "properties": {"size": {"type": "integer"}}},
-                                    "status": {"type": "object", "properties": {"ok": {"type": "boolean"}}},
-                                },
-                            }
-                        },
-                        "subresources": {"status": {}},
-                    }
-                ],
-            },
-        }
+        gadget_crd(group, size, status={"type": "object", "properties": {"ok": {"type": "boolean"}}})
     )
     wait_until(
         lambda: any(

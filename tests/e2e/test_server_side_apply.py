@@ -7,6 +7,7 @@ from typing import Any
 
 import yaml
 
+from tests.crds import gadget_crd
 from tests.e2e.harness import Kubectl, wait_until
 
 
@@ -28,41 +29,8 @@ def deployment(namespace: str, name: str, *containers: str, replicas: int = 2) -
 
 
 def crd(group: str) -> dict[str, Any]:
-    return {
-        "apiVersion": "apiextensions.k8s.io/v1",
-        "kind": "CustomResourceDefinition",
-        "metadata": {"name": f"gadgets.{group}"},
-        "spec": {
-            "group": group,
-            "scope": "Namespaced",
-            "names": {"plural": "gadgets", "singular": "gadget", "kind": "Gadget"},
-            "versions": [
-                {
-                    "name": "v1",
-                    "served": True,
-                    "storage": True,
-                    "schema": {
-                        "openAPIV3Schema": {
-                            "type": "object",
-                            "properties": {
-                                "spec": {
-                                    "type": "object",
-                                    "properties": {
-                                        "size": {"type": "integer"},
-                                        "tags": {
-                                            "type": "array",
-                                            "x-kubernetes-list-type": "set",
-                                            "items": {"type": "string"},
-                                        },
-                                    },
-                                }
-                            },
-                        }
-                    },
-                }
-            ],
-        },
-    }
+    tags = {"type": "array", "x-kubernetes-list-type": "set", "items": {"type": "string"}}
+    return gadget_crd(group, {"type": "object", "properties": {"size": {"type": "integer"}, "tags": tags}})
 
 
 def manifest(tmp_path: Path, name: str, *objs: dict[str, Any]) -> str:

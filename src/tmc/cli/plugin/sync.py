@@ -176,6 +176,8 @@ def _watch_object(hub: Hub, path: str, deadline: float, seen: Any, done: Any) ->
     collection, _, name = path.rpartition("/")
     current = hub.client.get(path)
     seen(current)
+    if done():
+        return  # what it waits for came before the watch could start: no event will say so again
     params = {
         "fieldSelector": f"metadata.name={name}",
         "resourceVersion": str(r.meta(current).get("resourceVersion") or ""),

@@ -380,10 +380,17 @@ def test_sync_pause_holds_the_syncer(system: TmcUp) -> None:
 
 
 def test_sync_force_waits_for_the_syncers(system: TmcUp) -> None:
-    """`sync force` returns once every target's syncer has echoed the token in `sync.tmc.kcp.io/forced.<key>`, even when
-    the echoes came before the command could start watching."""
+    """A copy edited by hand on a member cluster is restored by `sync force`, which returns once every target's syncer
+    has echoed the token in `sync.tmc.kcp.io/forced.<key>` (even when the echoes came before it could watch)."""
+    wanted = int(system.kubectl().json("get", "deployment", "web", "-n", NS)["spec"]["replicas"])
+    edited = sorted(targets_of(system, "web"))[0]
+    [copy] = system.kubectl(edited).json("get", "deployments", "-A", "-l", "app=web")["items"]
+    md = copy["metadata"]
+    system.kubectl(edited).run("scale", "deployment", md["name"], "-n", md["namespace"], "--replicas", "9")
+    assert member_replicas(system, edited) == [9]
     out = tmc(system, "sync", "force", "deployment/web", "-n", NS, "--timeout", "30s")
     assert out.stdout.startswith("deployment/web: re-synced on 2 target(s)"), out.stdout
+    assert member_replicas(system, edited) == [wanted]  # the acknowledgement comes after the re-apply
 
 
 def test_placement_simulation_explains_candidates(system: TmcUp) -> None:

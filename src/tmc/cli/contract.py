@@ -1,7 +1,7 @@
 """The sync-control contract between the CLI and the hub/syncer side (pause, force, simulate, cordon/drain).
 
 `tmc.api.workload` and `tmc.api.scheduling` define these names for the hub and the syncer; the CLI restates them, as
-cli/names.py does the protocol's, because importing tmc.api loads the built-in schemas (~150 ms of start-up), and
+cli/names.py does the protocol's, because importing tmc.api builds the built-in resource table (~45 ms of start-up), and
 tests/unit/test_cli_output.py pins each copy to its source. All per-target names end in the SyncTarget key
 (`tmc.protocol.keys.sync_target_key(workspace, name)`), the same key as
 the `state.workload.kcp.io/<key>` labels.

@@ -1,8 +1,8 @@
 """The kcp protocol names and kubectl's age format, as the CLI's hot path reads them.
 
-`tmc.api.workload` and `tmc.apimachinery.printers` define these, but importing either loads the API schemas and
-kubernetes_validate (~150 ms), which `kubectl tmc get st` never uses; its start-up budget cannot carry that. So the
-values are restated here and tests/unit/test_cli_output.py pins each one to its source: any drift fails the tests.
+`tmc.api.workload` and `tmc.apimachinery.printers` define these, but importing them builds the built-in resource
+table and its schema index (~65 ms), which `kubectl tmc get st` never uses; its start-up budget cannot carry that. So
+the values are restated here and tests/unit/test_cli_output.py pins each one to its source: any drift fails the tests.
 """
 
 from __future__ import annotations

@@ -384,7 +384,7 @@ def span(
 
 def active() -> bool:
     """Whether a recording span is active (a child span now would be exported)."""
-    return trace.get_current_span().is_recording() or _deferred.get() is not None
+    return trace.get_current_span().is_recording() or _current_deferred() is not None
 
 
 class _Deferred:
@@ -399,8 +399,8 @@ class _Deferred:
 def record_error(error: BaseException) -> None:
     """The current span failed with `error` (handled by the caller, so no exception leaves the span): it is marked
     so, and a deferred span is made."""
-    marker = _deferred.get()
-    if marker is not None and trace.get_current_span().get_span_context() is marker.context:
+    marker = _current_deferred()
+    if marker is not None:
         marker.used, marker.error = True, error
         return
     current = trace.get_current_span()
@@ -413,10 +413,18 @@ def _mark_failed(target: trace.Span, error: BaseException) -> None:
     target.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
 
 
-def _use_deferred() -> None:
-    """Something is about to name the current span: if it is a deferred one, it must now be made."""
+def _current_deferred() -> _Deferred | None:
+    """The deferred span, when it is the current span (not merely an ancestor of it)."""
     marker = _deferred.get()
     if marker is not None and trace.get_current_span().get_span_context() is marker.context:
+        return marker
+    return None
+
+
+def _use_deferred() -> None:
+    """Something is about to name the current span: if it is a deferred one, it must now be made."""
+    marker = _current_deferred()
+    if marker is not None:
         marker.used = True
 
 
@@ -454,7 +462,7 @@ def deferred_span(name: str, *, parent: SpanContext, attributes: Mapping[str, An
         _carry.reset(tokens[1])
         _deferred.reset(tokens[0])
         if marker.used or error is not None:
-            _make_deferred(name, parent, context.span_id, started, attributes, error or marker.error)
+            _make_deferred(name, parent, marker, started, attributes, error or marker.error)
 
 
 def _random_span_id() -> int:
@@ -464,18 +472,15 @@ def _random_span_id() -> int:
 def _make_deferred(
     name: str,
     parent: SpanContext,
-    span_id: int,
+    marker: _Deferred,
     started: int,
     attributes: Mapping[str, Any],
     error: BaseException | None,
 ) -> None:
-    token = _forced_span_id.set(span_id)
+    token = _forced_span_id.set(marker.context.span_id)
     try:
         made = _tracer.start_span(
-            name,
-            context=trace.set_span_in_context(NonRecordingSpan(parent)),
-            attributes=dict(attributes),
-            start_time=started,
+            name, context=trace.set_span_in_context(NonRecordingSpan(parent)), attributes=attributes, start_time=started
         )
     finally:
         _forced_span_id.reset(token)

@@ -47,11 +47,15 @@ def hodges_lehmann(canary: Sequence[float], baseline: Sequence[float]) -> float:
 
 
 def mann_whitney(canary: Sequence[float], baseline: Sequence[float], direction: str) -> tuple[float, float]:
-    """(U of the canary sample, p-value): exact for small samples without ties, else normal approximation with tie
-    and continuity correction (scipy's `auto`, as R's wilcox.test chooses)."""
+    """(U of the canary sample, p-value), chosen as R's wilcox.test chooses: the exact distribution when both
+    samples have fewer than 50 values and there are no ties, else the normal approximation with tie and continuity
+    corrections."""
     from scipy.stats import mannwhitneyu
 
-    result = mannwhitneyu(canary, baseline, alternative=_ALTERNATIVE[direction], method="auto")
+    exact = len(canary) < 50 and len(baseline) < 50 and len(set(canary) | set(baseline)) == len(canary) + len(baseline)
+    result = mannwhitneyu(
+        canary, baseline, alternative=_ALTERNATIVE[direction], method="exact" if exact else "asymptotic"
+    )
     return float(result.statistic), float(result.pvalue)
 
 

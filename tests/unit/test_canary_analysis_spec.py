@@ -87,7 +87,10 @@ def test_every_problem_is_reported_with_its_field_path() -> None:
                 {"name": "c", "provider": {**PROM, "web": {"url": "ftp://x", "jsonPath": "$.a"}}, "interval": "soon"},
                 {"name": "d", "provider": {"web": {"url": "http://x/{{ args.nope }}"}}},
             ],
-            "comparison": {"metrics": [{"name": "x", "direction": "up", "confidence": 2}], "marginalScore": 99},
+            "comparison": {
+                "metrics": [{"name": "x", "direction": "up", "confidence": 2, "critical": "yes"}],
+                "marginalScore": 99,
+            },
         },
         known_args=["namespace"],
     )
@@ -112,6 +115,7 @@ def test_every_problem_is_reported_with_its_field_path() -> None:
     assert (f"{c}.metrics[0].direction", f'Unsupported value: "up": {supported}') in found
     assert (f"{c}.metrics[0].confidence", "Invalid value: 2: must be between 0.5 and 0.9999") in found
     assert (f"{c}.marginalScore", "Invalid value: 99: must not exceed passScore") in found
+    assert (f"{c}.metrics[0].critical", 'Invalid value: "yes": must be a boolean') in found
     # The message a 422 Status carries names the first field.
     with pytest.raises(SpecError, match=r"^spec.analysis.metrics\[1\].provider.prometheus.query: Required value"):
         parse_analysis({"metrics": [{"name": "a", "provider": PROM}, {"name": "b", "provider": {"prometheus": {}}}]})

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 import math
 import random
+import subprocess
+import sys
 
 import pytest
 
@@ -131,3 +133,14 @@ def test_critical_metrics_and_missing_data() -> None:
     too_little = score(metrics, [judged("a", NODATA), judged("b", NODATA), judged("c", PASS), judged("d", PASS)])
     assert (too_little.value, too_little.message) == (None, "too little data to compare (a, b)")
     assert score(metrics[1:], [judged("b", NODATA), judged("c", PASS), judged("d", PASS)]).value == 100.0
+
+
+def test_processes_that_never_compare_do_not_load_scipy() -> None:
+    code = (
+        "import sys, tmc.controllers.canary.analysis as a\n"
+        "spec = a.parse_analysis({'metrics': [{'name': 'm', 'successCondition': 'result < 1',"
+        " 'provider': {'prometheus': {'query': 'up'}}}]})\n"
+        "print(sorted(m for m in ('scipy', 'numpy') if m in sys.modules))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

@@ -104,6 +104,15 @@ class Fields:
             return default
         return float(value)
 
+    def boolean(self, name: str, default: bool = False) -> bool:
+        value = self.raw.get(name)
+        if value is None:
+            return default
+        if not isinstance(value, bool):
+            self.causes.append(type_invalid(self.at(name), value, "must be a boolean"))
+            return default
+        return value
+
     def duration(self, name: str, default: float | None = None) -> float | None:
         value = self.raw.get(name)
         if value is None:

@@ -4,7 +4,6 @@ for the samples a baseline comparison needs. Answers follow Prometheus' HTTP API
 
 from __future__ import annotations
 
-import math
 import time
 from typing import Any
 
@@ -113,8 +112,3 @@ class PrometheusProvider:
 
     async def close(self) -> None:
         await self.transport.close()
-
-
-def finite(values: list[float]) -> list[float]:
-    """Sample values without NaN (Kayenta's default `remove` strategy); infinities are kept, they are data."""
-    return [v for v in values if not math.isnan(v)]

@@ -246,7 +246,7 @@ def _compared(f: Fields, known: Collection[str] | None) -> ComparedMetric:
         effect_size=f.number("effectSize", 0.1, 0.0, 100.0),
         weight=f.number("weight", 1.0, 0.0, 1e6),
         min_samples=f.integer("minSamples", 5, minimum=2),
-        critical=bool(f.raw.get("critical", False)),
+        critical=f.boolean("critical"),
     )
 
 

@@ -161,19 +161,26 @@ def test_web_provider_reads_a_json_path() -> None:
     asyncio.run(main())
 
 
-def matrix(values: list[float], cluster: str) -> dict[str, Any]:
-    samples = [[1.8e9 + 15 * i, repr(v)] for i, v in enumerate(values)]
-    series = [{"metric": {"cluster": cluster}, "values": samples}]
+def matrix(by_cluster: dict[str, list[float]]) -> dict[str, Any]:
+    series = [
+        {"metric": {"cluster": cluster}, "values": [[1.8e9 + 15 * i, repr(v)] for i, v in enumerate(values)]}
+        for cluster, values in by_cluster.items()
+    ]
     return {"status": "success", "data": {"resultType": "matrix", "result": series}}
 
 
 def test_comparison_over_range_queries() -> None:
     rng = random.Random(3)
+
+    def gauss(center: float, spread: float) -> list[float]:
+        return [rng.gauss(center, spread) for _ in range(20)]
+
+    # The canary is slow in us-1 only; errors are the same everywhere.
     series = {
-        "canary_latency": [rng.gauss(130, 5) for _ in range(20)],
-        "stable_latency": [rng.gauss(100, 5) for _ in range(20)],
-        "canary_errors": [rng.gauss(1, 0.1) for _ in range(20)],
-        "stable_errors": [rng.gauss(1, 0.1) for _ in range(20)],
+        "canary_latency": {"eu-1": gauss(100, 5), "us-1": gauss(130, 5)},
+        "stable_latency": {"eu-1": gauss(100, 5), "us-1": gauss(100, 5)},
+        "canary_errors": {"eu-1": gauss(1, 0.1), "us-1": gauss(1, 0.1)},
+        "stable_errors": {"eu-1": gauss(1, 0.1), "us-1": gauss(1, 0.1)},
     }
     forms: list[dict[str, str]] = []
 
@@ -184,7 +191,7 @@ def test_comparison_over_range_queries() -> None:
         name = form["query"].split("{")[0]
         if name not in series:
             return web.json_response({"status": "success", "data": {"resultType": "matrix", "result": []}})
-        return web.json_response(matrix(series[name], "eu-1"))
+        return web.json_response(matrix(series[name]))
 
     def comparison(**kw: Any) -> Any:
         metrics = [
@@ -213,11 +220,18 @@ def test_comparison_over_range_queries() -> None:
         first = forms[0]
         assert (first["start"], first["end"], first["step"]) == ("1800000000.000", "1800000300.000", "15")
         assert first["query"] == 'canary_latency{ns="shop\\"x"}'
-        assert (failed.phase, failed.score) == (FAILED, "50")
+        assert (failed.phase, failed.score, failed.cluster) == (FAILED, "50", "us-1")
         latency, errors = failed.comparison
-        assert latency["classification"] == "High" and errors["classification"] == "Pass"
+        assert (latency["classification"], latency["cluster"]) == ("High", "us-1")
         assert float(latency["pValue"]) < 1e-6 and latency["canarySamples"] == 20
-        assert failed.message.startswith("comparison: score 50 (latency High) < marginalScore 75; latency High: ")
+        assert [(c["cluster"], c["classification"]) for c in latency["clusters"]] == [
+            ("eu-1", "Pass"),
+            ("us-1", "High"),
+        ]
+        assert errors["classification"] == "Pass"
+        assert failed.message.startswith(
+            "comparison: score 50 (latency High) < marginalScore 75; latency High: in cluster us-1: canary median 1"
+        )
         assert "p=" in failed.message and "< 0.05" in failed.message
         assert marginal.phase == INCONCLUSIVE and "< passScore 60" in marginal.message
         assert nodata.phase == ERROR and nodata.message == "comparison: too little data to compare (m)"

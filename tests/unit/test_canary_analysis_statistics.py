@@ -18,6 +18,7 @@ from tmc.controllers.canary.analysis.statistics import (
     PASS,
     Judgement,
     classify,
+    classify_clusters,
     hodges_lehmann,
     mann_whitney,
     score,
@@ -112,6 +113,18 @@ def test_same_distribution_passes_and_too_few_samples_is_nodata() -> None:
     # Zero errors in the baseline, some in the canary: infinitely worse relative to a zero median.
     spiky = classify(metric(direction="increase"), [0.0] * 5 + [3.0] * 10, [0.0] * 15)
     assert spiky.classification == HIGH and spiky.relative_effect == math.inf
+
+
+def test_per_cluster_comparison_the_worst_cluster_decides() -> None:
+    base = {"eu": samples(100, seed=10), "us": samples(100, seed=11), "ap": samples(100, seed=12)}
+    canary = {"eu": samples(100, seed=13), "us": samples(125, seed=14), "ap": [1.0]}
+    j = classify_clusters(metric(direction="increase"), canary, base)
+    assert (j.classification, j.cluster, j.name) == (HIGH, "us", "latency")
+    assert j.message.startswith("in cluster us: canary median 12")
+    assert [(c.cluster, c.classification) for c in j.clusters] == [("eu", PASS), ("us", HIGH), ("ap", NODATA)]
+    healthy = classify_clusters(metric(), {"eu": canary["eu"], "ap": [1.0]}, base)
+    assert (healthy.classification, healthy.cluster) == (PASS, "eu")
+    assert classify_clusters(metric(), {"ap": [1.0]}, {"ap": [2.0]}).classification == NODATA
 
 
 def judged(name: str, classification: str) -> Judgement:

@@ -30,8 +30,14 @@ from tmc.controllers.canary.analysis.measurement import (
 )
 from tmc.controllers.canary.analysis.prometheus import PrometheusProvider
 from tmc.controllers.canary.analysis.readings import ProviderError, Reading
-from tmc.controllers.canary.analysis.spec import ComparisonSpec, MetricSpec, PrometheusSource, WebSource
-from tmc.controllers.canary.analysis.statistics import classify, score
+from tmc.controllers.canary.analysis.spec import (
+    ComparedMetric,
+    ComparisonSpec,
+    MetricSpec,
+    PrometheusSource,
+    WebSource,
+)
+from tmc.controllers.canary.analysis.statistics import Judgement, classify, classify_clusters, score
 from tmc.controllers.canary.analysis.web import WebProvider
 
 Clock = Callable[[], float]
@@ -153,13 +159,23 @@ async def measure_metric(
     )
 
 
-def _samples(reading: Reading) -> list[float]:
-    """Every sample of every series, pooled; NaNs dropped (Kayenta's default)."""
-    out: list[float] = []
+def _samples(reading: Reading) -> dict[str, list[float]]:
+    """The samples of every series by cluster ("" for series without the label); NaNs dropped (Kayenta's
+    default)."""
+    out: dict[str, list[float]] = {}
     for series in reading.series:
         values = series.value if isinstance(series.value, list) else [series.value]
-        out.extend(float(v) for v in values if isinstance(v, int | float) and not math.isnan(v))
+        kept = out.setdefault(series.cluster, [])
+        kept.extend(float(v) for v in values if isinstance(v, int | float) and not math.isnan(v))
     return out
+
+
+def compare(metric: ComparedMetric, canary: Reading, baseline: Reading) -> Judgement:
+    """Per cluster when either side's series carry a cluster label, else over all samples pooled."""
+    c, b = _samples(canary), _samples(baseline)
+    if any(c) or any(b):
+        return classify_clusters(metric, c, b)
+    return classify(metric, [v for vs in c.values() for v in vs], [v for vs in b.values() for v in vs])
 
 
 async def measure_comparison(
@@ -184,9 +200,7 @@ async def measure_comparison(
         readings = await asyncio.gather(*(fetch(q) for q in queries))
     except (ProviderError, template.TemplateError) as exc:
         return Measurement(ERROR, started, clock(), message=f"comparison: {exc}")
-    judgements = [
-        classify(m, _samples(readings[2 * i]), _samples(readings[2 * i + 1])) for i, m in enumerate(comparison.metrics)
-    ]
+    judgements = [compare(m, readings[2 * i], readings[2 * i + 1]) for i, m in enumerate(comparison.metrics)]
     result = score(comparison.metrics, judgements)
     details = tuple(judgement_dict(j) for j in judgements)
     if result.value is None:
@@ -204,5 +218,12 @@ async def measure_comparison(
         if worst_metric is not None:
             message += f"; {worst_metric.name} {worst_metric.classification}: {worst_metric.message}"
     return Measurement(
-        phase, started, clock(), value=show(result.value), message=message, comparison=details, score=show(result.value)
+        phase,
+        started,
+        clock(),
+        value=show(result.value),
+        message=message,
+        cluster=worst_metric.cluster if worst_metric is not None and phase != SUCCESSFUL else FLEET,
+        comparison=details,
+        score=show(result.value),
     )

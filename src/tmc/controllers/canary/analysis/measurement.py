@@ -7,7 +7,7 @@ Kubernetes API conventions keep floats out of objects; counts are integers.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -82,8 +82,8 @@ def _num(value: float | None) -> str | None:
 
 
 def judgement_dict(j: Judgement) -> dict[str, Any]:
-    out: dict[str, Any] = {
-        "name": j.name,
+    out: dict[str, Any] = {"name": j.name} if j.name else {}
+    out |= {
         "classification": j.classification,
         "canarySamples": j.canary_samples,
         "baselineSamples": j.baseline_samples,
@@ -100,6 +100,10 @@ def judgement_dict(j: Judgement) -> dict[str, Any]:
             out[key] = _num(value)
     if j.message:
         out["message"] = j.message
+    if j.cluster:
+        out["cluster"] = j.cluster
+    if j.clusters:
+        out["clusters"] = [judgement_dict(replace(c, name="")) for c in j.clusters]
     return out
 
 

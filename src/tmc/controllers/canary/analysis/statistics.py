@@ -12,8 +12,8 @@ scipy is imported inside the test, so processes that never compare do not pay fo
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from statistics import median
 
 from tmc.controllers.canary.analysis.spec import ComparedMetric
@@ -37,6 +37,8 @@ class Judgement:
     canary_median: float | None = None
     baseline_median: float | None = None
     message: str = ""
+    cluster: str = ""  # the cluster this judgement (or, for a fleet judgement, its deciding part) is about
+    clusters: tuple[Judgement, ...] = ()  # per cluster, when the samples carry a cluster label
 
 
 def hodges_lehmann(canary: Sequence[float], baseline: Sequence[float]) -> float:
@@ -96,6 +98,21 @@ def classify(metric: ComparedMetric, canary: Sequence[float], baseline: Sequence
         f"p={p:.3g} {'<' if p < alpha else '>='} {alpha:.3g}"
     )
     return Judgement(metric.name, verdict, n_c, n_b, statistic, p, shift, effect, c_med, b_med, message)
+
+
+def classify_clusters(
+    metric: ComparedMetric, canary: Mapping[str, Sequence[float]], baseline: Mapping[str, Sequence[float]]
+) -> Judgement:
+    """Samples grouped by cluster, judged per cluster; the worst cluster decides. A High or Low anywhere is the
+    metric's classification (the most significant one if several); else Pass if any cluster passed; else NoData.
+    A cluster without data is not evidence either way, and shows as NoData in `clusters`."""
+    names = list(dict.fromkeys([*canary, *baseline]))
+    per = tuple(replace(classify(metric, canary.get(n, []), baseline.get(n, [])), cluster=n) for n in names)
+    bad = [j for j in per if j.classification in (HIGH, LOW)]
+    passed = [j for j in per if j.classification == PASS]
+    decider = min(bad, key=lambda j: j.p_value or 0.0) if bad else (passed or list(per))[0]
+    where = f"in cluster {decider.cluster}: " if decider.cluster else ""
+    return replace(decider, message=where + decider.message, clusters=per)
 
 
 def _percent(effect: float) -> str:

@@ -107,6 +107,17 @@ def test_a_real_prometheus_fails_the_canary_in_the_bad_cluster(prometheus_url: s
                     break
                 await asyncio.sleep(0.2)
             phase = run.record("error-ratio", measurement)
+            # Quotes and backslashes in an argument stay inside their literals: real PromQL parses the query.
+            hostile = {"namespace": "sh\"o'p\\", "workload": "web"}
+            for query in (
+                'canary_error_ratio{namespace="{{ args.namespace }}"}',
+                "x{namespace='{{ args.namespace }}'}",
+            ):
+                probe = parse_analysis(
+                    {"metrics": [{"name": "probe", "provider": {"prometheus": {"query": query}}}]}
+                ).metrics[0]
+                answer = await measure_metric(probe, hostile, providers)
+                assert (answer.phase, answer.message.split(" for ")[0]) == ("Error", "probe: no data")
         finally:
             await providers.close()
         assert (measurement.phase, measurement.cluster, measurement.value) == (FAILED, "us-1", "0.2")

@@ -167,11 +167,22 @@ def test_durations(text: Any, seconds: float) -> None:
 
 
 def test_placeholders_are_filled_and_escaped_for_promql_and_urls() -> None:
-    args = {"namespace": 'team"a', "workload": "web\\x", "cluster": "eu 1"}
-    query = 'sum(rate(http_errors{namespace="{{ args.namespace }}", deployment="{{args.workload}}"}[1m]))'
-    assert render_promql(query, args) == ('sum(rate(http_errors{namespace="team\\"a", deployment="web\\\\x"}[1m]))')
+    args = {"namespace": 'team"a', "workload": "web\\x'", "cluster": "eu 1", "interval": "5m"}
+    query = (
+        "sum(rate(http_errors{namespace=\"{{ args.namespace }}\", deployment='{{args.workload}}', "
+        "pod=~`{{ args.interval }}.*`}[{{ args.interval }}]))"
+    )
+    # Each literal is escaped for its own quote: PromQL rejects an escaped quote of the other kind.
+    assert render_promql(query, args) == (
+        "sum(rate(http_errors{namespace=\"team\\\"a\", deployment='web\\\\x\\'', pod=~`5m.*`}[5m]))"
+    )
+    assert render_promql('x{a="\\"{{ args.namespace }}"}', args) == 'x{a="\\"team\\"a"}'
+    with pytest.raises(TemplateError, match="argument namespace = 'team\"a' is outside a string literal"):
+        render_promql("rate(x[{{ args.namespace }}])", args)
+    with pytest.raises(TemplateError, match="contains a backquote"):
+        render_promql("x{a=`{{ args.namespace }}`}", {"namespace": "a`b"})
     assert render_url("http://x/q?c={{ args.cluster }}", args) == "http://x/q?c=eu%201"
-    known = r"\(known: cluster, namespace, workload\)"
+    known = r"\(known: cluster, interval, namespace, workload\)"
     with pytest.raises(TemplateError, match=r"unknown arguments canary, stable " + known):
         render_promql("{{ args.canary }} {{ args.stable }}", args)
     with pytest.raises(TemplateError, match=r"placeholder '\{\{ inputs.x \}\}' is not of the form"):

@@ -1,7 +1,8 @@
 """`{{ args.NAME }}` placeholders in queries, URLs, headers and bodies, filled from the controller's arguments.
 
 Values are escaped for where they land: inside a PromQL string literal (`namespace="{{ args.namespace }}"`) a
-quote or backslash in a value cannot end the literal and change the query; in a URL they are percent-encoded.
+quote or backslash in a value cannot end the literal and change the query, and outside one only plain tokens are
+accepted; in a URL they are percent-encoded.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from urllib.parse import quote
 
 # `{{args.x}}` (Argo) and `{{ args.x }}`; anything else between braces is reported, not passed through.
 _PLACEHOLDER = re.compile(r"\{\{\s*(.*?)\s*\}\}")
+_TOKEN = re.compile(r"[A-Za-z0-9_:.-]+")
 _ARG = re.compile(r"args\.([A-Za-z_][A-Za-z0-9_-]*)")
 
 
@@ -41,16 +43,38 @@ def check(text: str, known: Iterable[str]) -> None:
         )
 
 
-def promql_string(value: str) -> str:
-    """`value` escaped for the inside of a double-quoted PromQL string (Go escaping, which PromQL uses)."""
-    return (
-        value.replace("\\", "\\\\")
-        .replace('"', '\\"')
-        .replace("'", "\\'")
-        .replace("\n", "\\n")
-        .replace("\r", "\\r")
-        .replace("\t", "\\t")
-    )
+def promql_string(value: str, quote_char: str = '"') -> str:
+    """`value` escaped for the inside of a PromQL string quoted with `quote_char` (PromQL unquotes like Go, and
+    rejects an escaped quote of the other kind). A raw (backquoted) string has no escapes: a backquote in the value
+    is a TemplateError."""
+    if quote_char == "`":
+        if "`" in value:
+            raise TemplateError(f"{value!r} contains a backquote and cannot be placed in a raw string")
+        return value
+    out = value.replace("\\", "\\\\").replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
+    return out.replace(quote_char, "\\" + quote_char)
+
+
+def _promql_quotes(text: str) -> list[str]:
+    """For each placeholder of a PromQL template, the quote of the string literal it sits in ("" for none)."""
+    found: list[str] = []
+    quote_char, pos = "", 0
+    while pos < len(text):
+        m = _PLACEHOLDER.match(text, pos)
+        if m is not None:
+            found.append(quote_char)
+            pos = m.end()
+            continue
+        c = text[pos]
+        if quote_char and c == "\\" and quote_char != "`":
+            pos += 2
+            continue
+        if c == quote_char:
+            quote_char = ""
+        elif not quote_char and c in "\"'`":
+            quote_char = c
+        pos += 1
+    return found
 
 
 def url_component(value: str) -> str:
@@ -72,7 +96,22 @@ def render(text: str, args: Mapping[str, str], escape: Callable[[str], str] = _v
 
 
 def render_promql(query: str, args: Mapping[str, str]) -> str:
-    return render(query, args, promql_string)
+    """Inside a string literal a value is escaped for that literal; outside one (`[{{ args.interval }}]`) it must
+    be a plain token (letters, digits, `_ : . -`), so no value can change the query's structure."""
+    check(query, args)
+    quotes = iter(_promql_quotes(query))
+
+    def fill(m: re.Match[str]) -> str:
+        name = m.group(1).removeprefix("args.")
+        value = str(args[name])
+        quote_char = next(quotes)
+        if quote_char:
+            return promql_string(value, quote_char)
+        if not _TOKEN.fullmatch(value):
+            raise TemplateError(f"argument {name} = {value!r} is outside a string literal and is not a plain token")
+        return value
+
+    return _PLACEHOLDER.sub(fill, query)
 
 
 def render_url(url: str, args: Mapping[str, str]) -> str:

@@ -202,7 +202,7 @@ def test_placeholders_are_filled_and_escaped_for_promql_and_urls() -> None:
         ("isNaN(result)", [float("nan")], True),
         ("isInf(result) || result > 3", [float("inf")], True),
         ("result.status == 'ok' && result.code < 300", [{"status": "ok", "code": 200}], True),
-        ("result == 'len(x)'", ["len(x)"], True),  # helpers inside string literals are left alone
+        ("result == 'len(x)'", ["len(x)"], True),  # function names inside string literals are left alone
     ],
 )
 def test_argo_condition_forms(condition: str, values: list[Any], expected: bool) -> None:

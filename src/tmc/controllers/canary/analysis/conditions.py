@@ -1,7 +1,7 @@
 """`successCondition` / `failureCondition`: CEL expressions over `result`, compiled with cel-expr-python.
 
 Argo writes conditions in expr-lang; its common forms are CEL already (`result < 0.01`, `result[0] >= 0.95`,
-`result > 0 && result < 5`), and its helpers are mapped before compiling: `len(x)` -> `size(x)`,
+`result > 0 && result < 5`), and its functions are mapped before compiling: `len(x)` -> `size(x)`,
 `isNaN(x)` -> `math.isNaN(x)`, `isInf(x)` -> `math.isInf(x)`.
 
 What `result` is depends on how the expression uses it: an expression that indexes it, takes its size, iterates it
@@ -21,7 +21,7 @@ from tmc.apimachinery.cel.ast import CALL, COMPREHENSION, IDENT, Expr, decode_ch
 
 VARIABLE = "result"
 _ARGO_HELPERS = {"len": "size", "isNaN": "math.isNaN", "isInf": "math.isInf"}
-# A helper call outside string literals, not a method or part of a longer name.
+# A call of one of them outside string literals, not a method or part of a longer name.
 _TOKENS = re.compile(r"""("(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')|(?<![\w.])(len|isNaN|isInf)(?=\s*\()""")
 _LIST_CALLS = {"_[_]": 0, "size": 0, "@in": 1}
 
@@ -31,7 +31,7 @@ class ConditionError(ValueError):
 
 
 def to_cel(source: str) -> str:
-    """Argo's helper names rewritten to CEL's."""
+    """Argo's function names rewritten to CEL's."""
     return _TOKENS.sub(lambda m: m.group(1) or _ARGO_HELPERS[m.group(2)], source)
 
 

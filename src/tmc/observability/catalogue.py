@@ -50,11 +50,14 @@ LABELS: dict[str, str] = {
     "method": "HTTP method, or LIST/WATCH",
     "status": "connected or disconnected; or a resource's sync state",
     "state": "a sync state: pending, synced, available, deleting, failed",
-    "reason": "why a list or watch restarted: initial, expired, closed, unreachable, error",
+    "reason": "why a list or watch restarted: initial, expired, closed, unreachable, error; or why a canary failed "
+    "(AnalysisFailed, AnalysisError, ProgressDeadlineExceeded, Aborted)",
     "operation": "create, update, delete or status",
     "resource_type": "a synced resource type, as syncer_* metrics call it",
     "cache_type": "watch-cache, informer or engine",
     "operation_type": "a storage operation: create, update, delete, list, get",
+    "canary": "a CanaryDeployment name: few per namespace, long-lived configuration objects",
+    "metric": "an analysis metric's name in a CanaryDeployment's spec (or comparison)",
 }
 
 

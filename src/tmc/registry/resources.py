@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tmc.api.canary import CANARY_DEPLOYMENTS
 from tmc.api.scheduling import LOCATIONS, PLACEMENTS
 from tmc.api.tenancy import WORKSPACES
 from tmc.api.workload import SYNC_TARGETS
@@ -20,6 +21,7 @@ STATIC_RESOURCES: tuple[ResourceInfo, ...] = (
     SYNC_TARGETS,
     LOCATIONS,
     PLACEMENTS,
+    CANARY_DEPLOYMENTS,
     *REVIEW_RESOURCES,
 )
 

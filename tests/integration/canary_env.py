@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from aiohttp import web
 
-from tmc.api.canary import CANARY_DEPLOYMENTS
+from tmc.api.canary import ACTION_ANNOTATION, CANARY_DEPLOYMENTS
 from tmc.api.workload import SYNC_TARGETS, state_label, status_diff_annotation
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.controllers.canary.wiring import canary_controllers
@@ -204,8 +204,18 @@ class Env:
         obj["metadata"]["resourceVersion"] = str(entry.rev)
         await self.service.update(CANARY_DEPLOYMENTS, WS, NS, "web", obj, OPTS)
 
+    async def act(self, value: str) -> None:
+        """What `kubectl tmc rollout promote|abort|retry` write: the action annotation with a fresh token."""
+        await self.patch_canary(
+            lambda o: o["metadata"].setdefault("annotations", {}).update({ACTION_ANNOTATION: value})
+        )
+
     def events(self) -> list[dict[str, Any]]:
-        return [e.obj for e in self.store.list(EVENTS.key_prefix(WS)) if e.obj["involvedObject"]["kind"] == "CanaryDeployment"]
+        return [
+            e.obj
+            for e in self.store.list(EVENTS.key_prefix(WS))
+            if e.obj["involvedObject"]["kind"] == "CanaryDeployment"
+        ]
 
 
 @asynccontextmanager
@@ -255,4 +265,3 @@ async def hub(tmp_path: Path, cd: dict[str, Any] | None = None, replicas: int = 
 
 def measurements(status: dict[str, Any], run: str = "analysis") -> list[dict[str, Any]]:
     return [m for metric in (status.get(run) or {}).get("metrics") or [] for m in metric.get("measurements") or []]
-

@@ -194,9 +194,17 @@ class CanaryController(MultiPrefixController):
 
         async def one(run: a.AnalysisRun, metric: str) -> tuple[a.AnalysisRun, str, a.Measurement]:
             if metric == a.COMPARISON and run.spec.comparison is not None:
-                return run, metric, await a.measure_comparison(run.spec.comparison, args, self.providers, clock=self.clock)
+                return (
+                    run,
+                    metric,
+                    await a.measure_comparison(run.spec.comparison, args, self.providers, clock=self.clock),
+                )
             spec = next((m for m in run.spec.metrics if m.name == metric), by_name[metric])
-            return run, metric, await a.measure_metric(spec, args, self.providers, clusters=view.names, clock=self.clock)
+            return (
+                run,
+                metric,
+                await a.measure_metric(spec, args, self.providers, clusters=view.names, clock=self.clock),
+            )
 
         for run, metric, measurement in await asyncio.gather(*(one(r, m) for r, m in due)):
             run.record(metric, measurement)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import orjson
@@ -95,8 +95,18 @@ class Plan:
         """spec.analysis with the step's thresholds added to its metrics' success conditions."""
         if self.analysis is None:
             return None
-        metrics = tuple(m.with_thresholds(step.thresholds) for m in self.analysis.metrics)
-        return a.AnalysisSpec(metrics, self.analysis.comparison)
+        metrics = tuple(_bounded(m.with_thresholds(step.thresholds), step) for m in self.analysis.metrics)
+        comparison = self.analysis.comparison
+        if comparison is not None and step.duration is None and comparison.limits.count is None:
+            comparison = replace(comparison, limits=replace(comparison.limits, count=1))
+        return a.AnalysisSpec(metrics, comparison)
+
+
+def _bounded(metric: a.MetricSpec, step: Step) -> a.MetricSpec:
+    """An analysis step without a duration ends: a metric without a count takes one measurement there."""
+    if step.duration is not None or metric.limits.count is not None:
+        return metric
+    return replace(metric, limits=replace(metric.limits, count=1))
 
 
 def _with_defaults(raw: Any) -> Any:

@@ -22,6 +22,10 @@ COMMANDS = {
     "debug": ("tmc.cli.plugin.debug:debug", "Explain a syncer's or a Placement's state."),
     "sync": ("tmc.cli.plugin.sync:sync", "Sync status; force, pause or resume syncing."),
     "placement": ("tmc.cli.plugin.placement:placement", "Create, update or simulate Placements."),
+    "rollout": (
+        "tmc.cli.plugin.rollout:rollout",
+        "Canary rollouts: get, list, promote, abort, pause, resume, retry, status.",
+    ),
     "completion": ("tmc.cli.completion:plugin_completion", "Print a shell completion script (bash, zsh, fish)."),
 }
 
@@ -41,6 +45,7 @@ def cli() -> None:
       kubectl tmc health
       kubectl tmc ws use root:team-a
       kubectl tmc sync pause deployment/web -n shop --cluster cluster-1
+      kubectl tmc rollout get web -n shop -w
     """
 
 

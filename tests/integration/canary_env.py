@@ -118,6 +118,51 @@ class Prometheus:
         return web.json_response({"status": "success", "data": {"resultType": "vector", "result": result}})
 
 
+async def report(store: Any, service: ObjectService, held: set[str] | frozenset[str] = frozenset()) -> None:
+    """What the assignment controller and the syncers would write on every Deployment of the namespace: placed on
+    both targets, each reporting its share Ready at the current generation (the canary `web` held back in the
+    clusters named in `held`)."""
+    for entry in store.list(DEPLOYMENTS.key_prefix(WS)):
+        obj = copy.deepcopy(entry.obj)
+        md = obj["metadata"]
+        labels, annotations = md.setdefault("labels", {}), md.setdefault("annotations", {})
+        replicas = int(obj["spec"].get("replicas", 1))
+        for key, cluster in KEYS.items():
+            labels[state_label(key)] = "Sync"
+            ready = 0 if (cluster in held and md["name"] == "web") else replicas
+            status = {
+                "observedGeneration": md.get("generation", 1),
+                "replicas": replicas,
+                "readyReplicas": ready,
+                "updatedReplicas": replicas,
+            }
+            annotations[status_diff_annotation(key)] = orjson.dumps({"status": status}).decode()
+        if obj != entry.obj:
+            md["resourceVersion"] = str(entry.rev)
+            await service.update(DEPLOYMENTS, WS, NS, md["name"], obj, WriteOptions(field_manager="syncer"))
+
+
+async def setup(service: ObjectService, registry: ResourceRegistry, replicas: int = 2) -> None:
+    """The namespace, two SyncTargets, the mesh CRDs, the Deployment `web` and its Service."""
+    await service.create(NAMESPACES, WS, None, {"metadata": {"name": NS}}, OPTS)
+    for name in CLUSTERS:
+        await service.create(SYNC_TARGETS, WS, None, {"metadata": {"name": name}, "spec": {}}, OPTS)
+    for group, kind, plural in (
+        ("networking.istio.io", "VirtualService", "virtualservices"),
+        ("gateway.networking.k8s.io", "HTTPRoute", "httproutes"),
+    ):
+        await service.create(CRDS, WS, None, crd(group, kind, plural), OPTS)
+        registry.invalidate(WS)
+    await service.create(DEPLOYMENTS, WS, NS, deployment("web:1", replicas), OPTS)
+    svc = {
+        "apiVersion": "v1",
+        "kind": "Service",
+        "metadata": {"name": "web", "namespace": NS, "annotations": {"sim.tmc.io/request-rate": "50"}},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
+    }
+    await service.create(SERVICES, WS, NS, svc, OPTS)
+
+
 @dataclass
 class Env:
     store: SqliteStore
@@ -149,25 +194,7 @@ class Env:
         return self.registry.all_versions(WS, group, plural)[0]
 
     async def report(self) -> None:
-        """What the assignment controller and the syncers would write on every Deployment of the namespace."""
-        for entry in self.store.list(DEPLOYMENTS.key_prefix(WS)):
-            obj = copy.deepcopy(entry.obj)
-            md = obj["metadata"]
-            labels, annotations = md.setdefault("labels", {}), md.setdefault("annotations", {})
-            replicas = int(obj["spec"].get("replicas", 1))
-            for key, cluster in KEYS.items():
-                labels[state_label(key)] = "Sync"
-                ready = 0 if (cluster in self.held and md["name"] == "web") else replicas
-                report = {
-                    "observedGeneration": md.get("generation", 1),
-                    "replicas": replicas,
-                    "readyReplicas": ready,
-                    "updatedReplicas": replicas,
-                }
-                annotations[status_diff_annotation(key)] = orjson.dumps({"status": report}).decode()
-            if obj != entry.obj:
-                md["resourceVersion"] = str(entry.rev)
-                await self.service.update(DEPLOYMENTS, WS, NS, md["name"], obj, WriteOptions(field_manager="syncer"))
+        await report(self.store, self.service, self.held)
 
     async def step(self, tick: float = 5.0) -> dict[str, Any]:
         """One pass: the clusters report, the controller reconciles, time moves on."""
@@ -237,23 +264,7 @@ async def hub(tmp_path: Path, cd: dict[str, Any] | None = None, replicas: int = 
     env = Env(store, registry, service, controller, prometheus)
     controller.clock = lambda: env.now
     try:
-        await service.create(NAMESPACES, WS, None, {"metadata": {"name": NS}}, OPTS)
-        for name in CLUSTERS:
-            await service.create(SYNC_TARGETS, WS, None, {"metadata": {"name": name}, "spec": {}}, OPTS)
-        for group, kind, plural in (
-            ("networking.istio.io", "VirtualService", "virtualservices"),
-            ("gateway.networking.k8s.io", "HTTPRoute", "httproutes"),
-        ):
-            await service.create(CRDS, WS, None, crd(group, kind, plural), OPTS)
-            registry.invalidate(WS)
-        await service.create(DEPLOYMENTS, WS, NS, deployment("web:1", replicas), OPTS)
-        svc = {
-            "apiVersion": "v1",
-            "kind": "Service",
-            "metadata": {"name": "web", "namespace": NS, "annotations": {"sim.tmc.io/request-rate": "50"}},
-            "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8080}]},
-        }
-        await service.create(SERVICES, WS, NS, svc, OPTS)
+        await setup(service, registry, replicas)
         if cd is not None:
             await service.create(CANARY_DEPLOYMENTS, WS, NS, cd, OPTS)
         yield env

@@ -10,12 +10,15 @@ is reconciled by hand with a clock the test moves, so pauses and analysis interv
 
 from __future__ import annotations
 
+import asyncio
 import copy
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 from aiohttp import web
@@ -27,7 +30,10 @@ from tmc.controllers.canary.wiring import canary_controllers
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import CRDS, ResourceRegistry
 from tmc.registry.service import NAMESPACES, ObjectService, WriteOptions
+from tmc.server.hub import Hub, ServerConfig
 from tmc.storage.sqlite import SqliteStore
+
+T = TypeVar("T")
 
 WS, NS = "root", "shop"
 CLUSTERS = ("eu-1", "us-1")
@@ -276,3 +282,76 @@ async def hub(tmp_path: Path, cd: dict[str, Any] | None = None, replicas: int = 
 
 def measurements(status: dict[str, Any], run: str = "analysis") -> list[dict[str, Any]]:
     return [m for metric in (status.get(run) or {}).get("metrics") or [] for m in metric.get("measurements") or []]
+
+
+CLI_STEPS: list[dict[str, Any]] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
+
+
+class Running:
+    """A hub serving from a background thread's event loop, with the clusters' reports written every 50 ms."""
+
+    def __init__(self, tmp_path: Path, seed: bool = True) -> None:
+        self.seed = seed
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+        self.hub = Hub(ServerConfig(data_dir=str(tmp_path), secure_port=0))
+        self.kubeconfig = str(tmp_path / "admin.kubeconfig")
+        self.reporter: asyncio.Task[None] | None = None
+
+    def call(self, coro: Coroutine[Any, Any, T]) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
+
+    async def _report(self) -> None:
+        while True:
+            await report(self.hub.store, self.hub.service)
+            await asyncio.sleep(0.05)
+
+    async def start(self) -> None:
+        await self.hub.start()
+        if self.seed:
+            await setup(self.hub.service, self.hub.registry)
+            await self.hub.service.create(CANARY_DEPLOYMENTS, WS, NS, canary(ISTIO, CLI_STEPS), OPTS)
+            self.reporter = asyncio.create_task(self._report())
+
+    async def stop(self) -> None:
+        if self.reporter is not None:
+            self.reporter.cancel()
+        await self.hub.stop()
+
+    def status(self) -> dict[str, Any]:
+        entry = self.hub.store.get(CANARY_DEPLOYMENTS.key(WS, NS, "web"))
+        assert entry is not None
+        return dict(entry.obj.get("status") or {})
+
+    def until(self, done: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            st = self.status()
+            if done(st):
+                return st
+            time.sleep(0.05)
+        raise AssertionError(f"not reached within {timeout}s: {self.status()}")
+
+    def set_image(self, image: str) -> None:
+        async def change() -> None:
+            entry = self.hub.store.get(DEPLOYMENTS.key(WS, NS, "web"))
+            assert entry is not None
+            obj = {**entry.obj, "metadata": {**entry.obj["metadata"], "resourceVersion": str(entry.rev)}}
+            obj["spec"] = {**obj["spec"], "template": {**obj["spec"]["template"]}}
+            obj["spec"]["template"]["spec"] = {"containers": [{"name": "web", "image": image}]}
+            await self.hub.service.update(DEPLOYMENTS, WS, NS, "web", obj, OPTS)
+
+        self.call(change())
+
+
+@contextmanager
+def running_hub(tmp_path: Path, seed: bool = True) -> Iterator[Running]:
+    r = Running(tmp_path, seed)
+    r.call(r.start())
+    try:
+        yield r
+    finally:
+        r.call(r.stop())
+        r.loop.call_soon_threadsafe(r.loop.stop)
+        r.thread.join(10)

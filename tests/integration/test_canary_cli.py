@@ -4,91 +4,21 @@ abort, retry, promote --full and status, each judged by what the command prints 
 
 from __future__ import annotations
 
-import asyncio
-import threading
-import time
-from collections.abc import Callable, Coroutine, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
 
-from tests.integration.canary_env import DEPLOYMENTS, ISTIO, NS, OPTS, WS, canary, report, setup
-from tmc.api.canary import CANARY_DEPLOYMENTS
+from tests.integration.canary_env import NS, Running, running_hub
 from tmc.cli.plugin.main import cli
-from tmc.server.hub import Hub, ServerConfig
-
-T = TypeVar("T")
-STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
-
-
-class Running:
-    """A hub serving from a background thread's event loop, with the clusters' reports written every 50 ms."""
-
-    def __init__(self, tmp_path: Path) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
-        self.thread.start()
-        self.hub = Hub(ServerConfig(data_dir=str(tmp_path), secure_port=0))
-        self.kubeconfig = str(tmp_path / "admin.kubeconfig")
-        self.reporter: asyncio.Task[None] | None = None
-
-    def call(self, coro: Coroutine[Any, Any, T]) -> T:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(30)
-
-    async def _report(self) -> None:
-        while True:
-            await report(self.hub.store, self.hub.service)
-            await asyncio.sleep(0.05)
-
-    async def start(self) -> None:
-        await self.hub.start()
-        await setup(self.hub.service, self.hub.registry)
-        await self.hub.service.create(CANARY_DEPLOYMENTS, WS, NS, canary(ISTIO, STEPS), OPTS)
-        self.reporter = asyncio.create_task(self._report())
-
-    async def stop(self) -> None:
-        if self.reporter is not None:
-            self.reporter.cancel()
-        await self.hub.stop()
-
-    def status(self) -> dict[str, Any]:
-        entry = self.hub.store.get(CANARY_DEPLOYMENTS.key(WS, NS, "web"))
-        assert entry is not None
-        return dict(entry.obj.get("status") or {})
-
-    def until(self, done: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            st = self.status()
-            if done(st):
-                return st
-            time.sleep(0.05)
-        raise AssertionError(f"not reached within {timeout}s: {self.status()}")
-
-    def set_image(self, image: str) -> None:
-        async def change() -> None:
-            entry = self.hub.store.get(DEPLOYMENTS.key(WS, NS, "web"))
-            assert entry is not None
-            obj = {**entry.obj, "metadata": {**entry.obj["metadata"], "resourceVersion": str(entry.rev)}}
-            obj["spec"] = {**obj["spec"], "template": {**obj["spec"]["template"]}}
-            obj["spec"]["template"]["spec"] = {"containers": [{"name": "web", "image": image}]}
-            await self.hub.service.update(DEPLOYMENTS, WS, NS, "web", obj, OPTS)
-
-        self.call(change())
 
 
 @pytest.fixture
 def running(tmp_path: Path) -> Iterator[Running]:
-    r = Running(tmp_path)
-    r.call(r.start())
-    try:
+    with running_hub(tmp_path) as r:
         yield r
-    finally:
-        r.call(r.stop())
-        r.loop.call_soon_threadsafe(r.loop.stop)
-        r.thread.join(10)
 
 
 def tmc(r: Running, *args: str) -> Result:

@@ -324,7 +324,7 @@ class Running:
         assert entry is not None
         return dict(entry.obj.get("status") or {})
 
-    def until(self, done: Callable[[dict[str, Any]], bool], timeout: float = 20.0) -> dict[str, Any]:
+    def until(self, done: Callable[[dict[str, Any]], bool], timeout: float = 60.0) -> dict[str, Any]:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             st = self.status()

@@ -64,7 +64,7 @@ def test_rollout_commands_drive_a_canary(running: Running) -> None:
     assert tmc(r, "rollout", "promote", "web", "--full").output.strip() == (
         "canarydeployment.tmc.kcp.io/web fully promoted"
     )
-    done = tmc(r, "rollout", "status", "web", "--timeout", "20s")
+    done = tmc(r, "rollout", "status", "web", "--timeout", "60s")
     assert done.exit_code == 0, done.output
     assert r.status()["stableRevision"] == st["canaryRevision"]
 

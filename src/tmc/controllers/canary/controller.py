@@ -22,6 +22,7 @@ from tmc.api.canary import (
     ACTIONS,
     CANARY_DEPLOYMENTS,
     FAILED,
+    PENDING,
     PRIMARY_SUFFIX,
 )
 from tmc.api.workload import SYNC_TARGETS
@@ -173,7 +174,7 @@ class CanaryController(MultiPrefixController):
         values = _last_values(new)
         metrics.record(ns, name, str(new.get("phase", "")), int(new.get("weight") or 0), values)
         wake = rollout.wake_at
-        if new.get("phase") in (*ACTIVE, FAILED) or new.get("phase") == "Pending" or router_error:
+        if new.get("phase") in (*ACTIVE, FAILED, PENDING) or router_error:
             wake = min(wake, now + RESYNC) if wake is not None else now + RESYNC
         if new.get("phase") == FAILED:
             wake = now  # scale the canary down right after weight 0 is stored
@@ -229,7 +230,9 @@ class CanaryController(MultiPrefixController):
         weight = int(status.get("weight") or 0)
         problem = ""
         if plan.mesh:
-            problem = await self._route(ws, plan, cd, target, weight, opts)
+            # While the stable copy is first set up, the routing is left alone: it still sends traffic wherever the
+            # user pointed it, never to a stable Service without Ready pods.
+            problem = await self._route(ws, plan, cd, target, weight, opts, router=status.get("phase") != PENDING)
         replicas = int(status.get("replicas") or 1)
         want_rev = str(status.get("promotingRevision") or status.get("stableRevision") or "")
         if stable is None:
@@ -250,8 +253,10 @@ class CanaryController(MultiPrefixController):
                 await self.service.update(DEPLOYMENTS, ws, ns, plan.stable, body, opts)
         active = status.get("phase") in (*ACTIVE, FAILED) and bool(status.get("canaryRevision"))
         size = routing.canary_replicas(plan, replicas, weight, active)
-        if status.get("phase") == FAILED:
-            size = int((target.get("spec") or {}).get("replicas") or 0)  # scaled down on the next pass
+        if status.get("phase") in (FAILED, PENDING):
+            # Failed: scaled down on the next pass, after weight 0 is stored. Pending: the Deployment keeps serving
+            # until its stable copy is Ready.
+            size = int((target.get("spec") or {}).get("replicas") or 0)
         if (target.get("spec") or {}).get("replicas") != size:
             await self.service.patch(
                 DEPLOYMENTS, ws, ns, plan.target, MERGE_PATCH, orjson.dumps({"spec": {"replicas": size}}), opts
@@ -260,7 +265,15 @@ class CanaryController(MultiPrefixController):
         return problem
 
     async def _route(
-        self, ws: str, plan: Plan, cd: dict[str, Any], target: dict[str, Any], weight: int, opts: WriteOptions
+        self,
+        ws: str,
+        plan: Plan,
+        cd: dict[str, Any],
+        target: dict[str, Any],
+        weight: int,
+        opts: WriteOptions,
+        *,
+        router: bool,
     ) -> str:
         main = self._get(SERVICES, ws, plan.namespace, plan.service)
         for svc in routing.services(plan, cd, target, main):
@@ -270,6 +283,8 @@ class CanaryController(MultiPrefixController):
             elif (current.get("spec") or {}).get("selector") != svc["spec"]["selector"]:
                 body = {**current, "spec": {**current["spec"], "selector": svc["spec"]["selector"]}}
                 await self.service.update(SERVICES, ws, plan.namespace, svc["metadata"]["name"], body, opts)
+        if not router:
+            return ""
         info = self._router_info(ws, plan)
         if info is None:
             kind = "VirtualService" if plan.router == "istio" else "HTTPRoute"

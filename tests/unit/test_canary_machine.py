@@ -140,6 +140,8 @@ def test_background_failure_aborts_at_any_step_then_rolls_back() -> None:
     d.step("r2")
     d.step("r2")
     assert d.phase == "Paused"
+    due = Rollout.load(d.plan, d.status).due(d.now + 10)  # the background run is measured through the pause
+    assert [name for _, name in due] == ["errors"]
     d.measure(a.FAILED)
     r = d.step("r2")
     assert d.phase == "Failed" and d.status["weight"] == 0 and r.notes[-1].reason == "AnalysisFailed"

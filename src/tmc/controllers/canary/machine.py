@@ -109,11 +109,14 @@ class Rollout:
     def due(self, now: float) -> list[tuple[a.AnalysisRun, str]]:
         """(run, metric) pairs to measure now: the background run, and the running analysis step's."""
         out: list[tuple[a.AnalysisRun, str]] = []
-        if self.phase not in (PROGRESSING, ANALYZING) or self.promoting:
+        if self.phase not in ACTIVE or self.promoting:
             return out
-        for run in (self.background, self.step_run):
-            if run is not None:
-                out.extend((run, name) for name in run.due(now))
+        # The background run goes on through pauses (a failure aborts at any step); a step's run only while it is
+        # the step being run.
+        if self.background is not None:
+            out.extend((self.background, name) for name in self.background.due(now))
+        if self.step_run is not None and self.phase != PAUSED:
+            out.extend((self.step_run, name) for name in self.step_run.due(now))
         return out
 
     def to_status(self) -> dict[str, Any]:
@@ -265,16 +268,17 @@ class Rollout:
 
     def _progress(self, obs: Observation) -> None:
         st = self.status
-        if obs.paused:
-            self._set(PAUSED, "paused by the user (spec.paused)", MANUAL)
-            return
-        if self.phase == PAUSED and st.get("pauseReason") in (MANUAL, None):
-            self._set(PROGRESSING, "resumed")
         if self.promoting:
             self._promote(obs)
             return
         if self._judge_background():
             return
+        if obs.paused:
+            if st.get("pauseReason") != MANUAL:
+                self._set(PAUSED, "paused by the user (spec.paused)", MANUAL)
+            return
+        if self.phase == PAUSED and st.get("pauseReason") in (MANUAL, None):
+            self._set(PROGRESSING, "resumed")
         if self.phase == PAUSED:
             return  # held for a human (pause step, Inconclusive, waiting for promotion)
         if not obs.canary_ready:

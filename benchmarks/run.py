@@ -16,7 +16,9 @@
 7. server-side apply (benchmarks.bench_apply), on a hub of its own: a 3-container Deployment applied against a merge
    patch of the same change, and the p99 of applying a ~300 KB CRD;
 8. the CLI (benchmarks.bench_cli): `kubectl tmc get st` against `kubectl get st` with 1,000 SyncTargets, and
-   `kubectl tmc --help`.
+   `kubectl tmc --help`;
+9. canary abort across 10 clusters (benchmarks.bench_canary): the analysis verdict to weight 0 in every member's
+   VirtualService, against a placed ConfigMap edit reaching every member (about 1 minute, --quick 30 s).
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
 or missed; nothing is asserted. A full run takes about 11 minutes (propagation about 4.5 of them, tracing about 4,
@@ -35,6 +37,7 @@ from typing import Any
 
 from benchmarks import (
     bench_apply,
+    bench_canary,
     bench_cel,
     bench_cli,
     bench_connections,
@@ -69,6 +72,7 @@ PARTS = (
     "tracing",
     "cel",
     "apply",
+    "canary",
 )
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
 
@@ -168,6 +172,13 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
             r, n = [], [f"tracing: failed: {type(e).__name__}: {e}"]
         rows += r
         notes += n
+    if "canary" in parts:
+        print("... canary", flush=True)
+        cfg_canary = bench_canary.CanarySettings()
+        try:
+            rows += bench_canary.run(cfg_canary.quick() if quick else cfg_canary)
+        except Exception as e:  # needs the mesh CRDs tmc up installs; keep the other parts' results
+            notes += [f"canary: failed: {type(e).__name__}: {e}"]
     if "cel" in parts:
         print("... cel", flush=True)
         r, n = bench_cel.run(quick)

@@ -14,13 +14,16 @@ from tests.integration.canary_env import (
     DEPLOYMENTS,
     GATEWAY,
     ISTIO,
+    NS,
     REPLICAS,
     SERVICES,
+    WS,
     Env,
     canary,
     hub,
     measurements,
 )
+from tmc.api.canary import CANARY_DEPLOYMENTS
 
 STEPS: list[dict[str, Any]] = [
     {"setWeight": 10},
@@ -245,5 +248,21 @@ def test_canary_pods_never_ready_hit_the_progress_deadline(tmp_path: Path) -> No
             st = await env.until(phase("Failed"), tick=10)
             assert "ProgressDeadlineExceeded" in st["message"] and st["weight"] == 0
             assert [c["canaryReady"] for c in st["clusters"]] == [2, 0]
+
+    asyncio.run(main())
+
+
+def test_deleting_the_canary_deployment_gives_the_traffic_back(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with hub(tmp_path, canary(ISTIO, [{"setWeight": 10}, {"pause": {}}])) as env:
+            await env.until(phase("Succeeded"))
+            assert env.get(DEPLOYMENTS, "web")["spec"]["replicas"] == 0  # type: ignore[index]
+            await env.service.delete(CANARY_DEPLOYMENTS, WS, NS, "web", {})
+            assert env.store.get(env.key) is not None  # held by the finalizer until the traffic is handed back
+            await env.controller.reconcile(env.key)
+            assert env.store.get(env.key) is None
+            assert env.get(DEPLOYMENTS, "web")["spec"]["replicas"] == 2  # type: ignore[index]
+            vs = env.get(env.info("networking.istio.io", "virtualservices"), "web")
+            assert vs is not None and vs["spec"]["http"][0]["route"] == [{"destination": {"host": "web"}}]
 
     asyncio.run(main())

@@ -41,6 +41,7 @@ from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
 FIELD_MANAGER = "tmc-canary"
+FINALIZER = "canary.tmc.kcp.io/release"  # hands the traffic back to the user's Deployment before the object goes
 DEPLOYMENTS = next(r for r in BUILTIN_RESOURCES if r.group == "apps" and r.plural == "deployments")
 SERVICES = next(r for r in BUILTIN_RESOURCES if r.group == "" and r.plural == "services")
 RESYNC = 5.0  # seconds between looks at an active rollout even without events (a safety net, not the driver)
@@ -129,6 +130,22 @@ class CanaryController(MultiPrefixController):
             metrics.forget(ns, name, self._metric_names.pop(key, []))
             return None
         cd = entry.obj
+        finalizers = list((cd.get("metadata") or {}).get("finalizers") or [])
+        if (cd.get("metadata") or {}).get("deletionTimestamp"):
+            if FINALIZER in finalizers:
+                await self._release(ws, cd, entry.rev, finalizers)
+            return None
+        if FINALIZER not in finalizers:
+            body = {
+                **cd,
+                "metadata": {
+                    **cd["metadata"],
+                    "finalizers": [*finalizers, FINALIZER],
+                    "resourceVersion": str(entry.rev),
+                },
+            }
+            await self.service.update(CANARY_DEPLOYMENTS, ws, ns, name, body, WriteOptions(field_manager=FIELD_MANAGER))
+            return None  # the write queues the next pass
         try:
             plan = parse_plan(cd)
         except a.SpecError as exc:  # admitted before the rules tightened: say so, do nothing
@@ -299,6 +316,34 @@ class CanaryController(MultiPrefixController):
             body = build(plan, cd, current, weight)
             await self.service.update(info, ws, plan.namespace, plan.router_object, body, opts)
         return ""
+
+    async def _release(self, ws: str, cd: dict[str, Any], rev: int, finalizers: list[str]) -> None:
+        """Before a CanaryDeployment goes (its stable copy and Services go with it, by owner reference): the user's
+        Deployment is given back its size and the routing object sends everything to the user's Service again, so
+        deleting the CanaryDeployment never leaves traffic without pods."""
+        opts = WriteOptions(field_manager=FIELD_MANAGER)
+        md = cd["metadata"]
+        try:
+            plan = parse_plan(cd)
+        except a.SpecError:
+            plan = None
+        if plan is not None:
+            target = self._get(DEPLOYMENTS, ws, plan.namespace, plan.target)
+            replicas = int((cd.get("status") or {}).get("replicas") or 0)
+            if target is not None and replicas and (target.get("spec") or {}).get("replicas") != replicas:
+                patch = orjson.dumps({"spec": {"replicas": replicas}})
+                await self.service.patch(DEPLOYMENTS, ws, plan.namespace, plan.target, MERGE_PATCH, patch, opts)
+            info = self._router_info(ws, plan) if plan.mesh else None
+            current = self._get(info, ws, plan.namespace, plan.router_object) if info is not None else None
+            if info is not None and current is not None:
+                body = routing.released(plan, current)
+                if body != current:
+                    await self.service.update(info, ws, plan.namespace, plan.router_object, body, opts)
+        body = {
+            **cd,
+            "metadata": {**md, "finalizers": [f for f in finalizers if f != FINALIZER], "resourceVersion": str(rev)},
+        }
+        await self.service.update(CANARY_DEPLOYMENTS, ws, md["namespace"], md["name"], body, opts)
 
     async def _create(self, info: ResourceInfo, ws: str, ns: str, body: dict[str, Any], opts: WriteOptions) -> None:
         # A 409 (created meanwhile) is retried shortly by the runtime, which then sees the object.

@@ -169,6 +169,23 @@ def http_route(plan: Plan, cd: dict[str, Any], current: dict[str, Any] | None, w
     return out
 
 
+def released(plan: Plan, current: dict[str, Any]) -> dict[str, Any]:
+    """The routing object as it was before the canary took it over: the managed routes (or the first rule) send
+    everything to the user's Service."""
+    out = copy.deepcopy(current)
+    spec = out.setdefault("spec", {})
+    if plan.router == "istio":
+        names = set(plan.routes)
+        for i, route in enumerate(spec.get("http") or []):
+            if (names and route.get("name") in names) or (not names and i == 0):
+                route["route"] = [{"destination": {"host": plan.service}}]
+        return out
+    rules = spec.get("rules") or []
+    if rules:
+        rules[0]["backendRefs"] = [{"group": "", "kind": "Service", "name": plan.service, "port": plan.port}]
+    return out
+
+
 def route_weight(plan: Plan, obj: dict[str, Any] | None) -> int | None:
     """The canary weight a routing object carries now (None when it has none)."""
     if obj is None:

@@ -69,9 +69,10 @@ def api(output: str, format_values: tuple[str, ...], from_server: bool, groups: 
             raise CliError(message) from None
     else:
         files = offline_files(formats)
-    pages = sum(1 for name in files if not name.startswith("openapi/"))
+    pages = sum(1 for name in files if name.endswith((".md", ".html")))
+    documents = sum(1 for name in files if name.startswith("openapi/"))
     try:
         write(Path(output), files, formats)
     except OutputError as e:
         raise CliError(str(e), "choose another --output") from None
-    click.echo(f"wrote the API reference to {output} ({pages} pages, {len(files) - pages} OpenAPI documents)")
+    click.echo(f"wrote the API reference to {output} ({pages} pages, {documents} OpenAPI documents)")

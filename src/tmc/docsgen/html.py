@@ -72,9 +72,7 @@ a { color: #0969da; }
 """
 
 
-def _heading_open(
-    renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType
-) -> str:
+def _heading_open(renderer: RendererHTML, tokens: Sequence[Token], idx: int, options: OptionsDict, env: EnvType) -> str:
     inline = tokens[idx + 1]
     plain = "".join(t.content for t in inline.children or () if t.type in ("text", "text_special", "code_inline"))
     tokens[idx].attrSet("id", slug(plain))

@@ -147,4 +147,3 @@ def index_page(gvs: Sequence[GroupVersion], ext: str, source: str) -> str:
         "",
     ]
     return "\n".join(out)
-

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 REF_PREFIX = "#/components/schemas/"
-# Fields that every kind has and the upstream reference documents; not worth a section of their own.
+# Kubernetes' own types (ObjectMeta, LabelSelector, ...) are documented upstream; the pages link there.
 _K8S_REFERENCE = "https://kubernetes.io/docs/reference/generated/kubernetes-api/v1.{minor}/#{anchor}"
 _VALIDATION_KEYS = (
     ("minimum", "minimum"),

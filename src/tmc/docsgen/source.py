@@ -8,6 +8,9 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from tmc.apimachinery.resources import ResourceInfo
+from tmc.apiserver.discovery import KUBE_MINOR
+from tmc.apiserver.openapi import group_version_document, group_version_path
+from tmc.registry.resources import STATIC_RESOURCES
 
 if TYPE_CHECKING:
     from tmc.client import SyncClient
@@ -20,23 +23,15 @@ def is_tmc_group(group: str) -> bool:
     return group.endswith(".kcp.io")
 
 
-def _served() -> tuple[ResourceInfo, ...]:
-    from tmc.registry.resources import STATIC_RESOURCES
-
-    return STATIC_RESOURCES
-
-
 def tmc_group_versions(resources: Iterable[ResourceInfo] | None = None) -> list[GroupVersionKey]:
     """Every group-version of TMC's own kinds the hub serves, sorted: new kinds need no change here."""
-    found = {(r.group, r.version) for r in (resources if resources is not None else _served()) if not r.crd}
+    found = {(r.group, r.version) for r in (resources if resources is not None else STATIC_RESOURCES) if not r.crd}
     return sorted(gv for gv in found if is_tmc_group(gv[0]))
 
 
 def offline_documents() -> dict[GroupVersionKey, Mapping[str, Any]]:
     """The documents a hub serves for TMC's group-versions, from the same builder (`tmc.apiserver.openapi`)."""
-    from tmc.apiserver.openapi import group_version_document, group_version_path
-
-    resources = _served()
+    resources = STATIC_RESOURCES
     out: dict[GroupVersionKey, Mapping[str, Any]] = {}
     for group, version in tmc_group_versions(resources):
         document = group_version_document(resources, group_version_path(group, version))
@@ -47,7 +42,7 @@ def offline_documents() -> dict[GroupVersionKey, Mapping[str, Any]]:
 
 def builtin_group_versions() -> set[GroupVersionKey]:
     """The Kubernetes group-versions every hub serves (not TMC's kinds, not CRDs)."""
-    return {(r.group, r.version) for r in _served() if not is_tmc_group(r.group)}
+    return {(r.group, r.version) for r in STATIC_RESOURCES if not is_tmc_group(r.group)}
 
 
 def parse_index_key(key: str) -> GroupVersionKey | None:
@@ -85,7 +80,5 @@ def server_documents(
 
 def kube_minor(document: Mapping[str, Any]) -> str:
     """The Kubernetes minor version a document's server speaks (its `info.version`), for upstream links."""
-    from tmc.apiserver.discovery import KUBE_MINOR
-
     match = re.match(r"v1\.(\d+)", str((document.get("info") or {}).get("version") or ""))
     return match.group(1) if match else KUBE_MINOR

@@ -76,8 +76,8 @@ def field_table(fields: Sequence[Field]) -> list[str]:
     ]
 
 
-def _section(section: Section, level: str) -> list[str]:
-    out = [f"{level} {text(section.title)}", ""]
+def _section(kind: Kind, section: Section, level: str) -> list[str]:
+    out = [f"{level} {text(section.title)}", "", f"{code(f'kubectl explain {kind.plural}.{section.path}')}", ""]
     if section.description:
         out += [paragraphs(section.description), ""]
     return [*out, *field_table(section.fields), ""]
@@ -103,7 +103,7 @@ def _kind(kind: Kind) -> list[str]:
     out += [f"### {text(kind.kind)} fields", ""]
     out += [*field_table(top.fields), ""]
     for section in kind.sections[1:]:
-        out += _section(section, "###")
+        out += _section(kind, section, "###")
     return out
 
 

@@ -59,6 +59,7 @@ class Section:
     title: str
     anchor: str
     description: str
+    path: str  # where the kind first holds this type ("" for the kind itself), as kubectl explain takes it
     fields: list[Field] = field(default_factory=list)
 
 
@@ -194,7 +195,7 @@ class _Reader:
         return TypeRef(text)
 
     def add_section(self, title: str, schema: Mapping[str, Any], path: str) -> Section:
-        section = Section(title, slug(title), str(schema.get("description") or ""))
+        section = Section(title, slug(title), str(schema.get("description") or ""), path)
         self.sections.append(section)
         required = set(schema.get("required") or ())
         for name, sub in sorted((schema.get("properties") or {}).items()):

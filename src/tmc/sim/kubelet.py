@@ -19,9 +19,9 @@ from tmc.sim.base import NODES, PODS, RETRY_SECONDS, SimController, deleting
 from tmc.sim.podstatus import (
     CRASH_LOOP,
     NEVER_READY,
-    fault_flag,
     crash_loop_status,
     creating_status,
+    fault_flag,
     is_ready,
     running_status,
     runs_to_completion,

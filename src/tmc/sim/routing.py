@@ -12,8 +12,8 @@ The rule, first match wins:
    a Service with its own pods.
 3. No mesh: the Service's own Ready pods, each an equal share.
 
-Hosts are compared fully qualified (`name.namespace.svc.cluster.local`); a short host is relative to the namespace of
-the object that names it, as Istio reads it.
+Hosts are compared fully qualified (`name.namespace.svc.cluster.local`); a short host (no dot) is relative to the
+namespace of the object that names it, as Istio reads it.
 """
 
 from __future__ import annotations
@@ -64,12 +64,11 @@ def _spec(obj: Obj) -> Mapping[str, Any]:
 
 
 def fqdn(host: str, namespace: str) -> str:
-    """A Service host fully qualified: `web` (in `shop`), `web.shop`, `web.shop.svc` -> `web.shop.svc.cluster.local`."""
+    """A host fully qualified as Istio reads it: a short name is a Service of `namespace` (`web` ->
+    `web.shop.svc.cluster.local`), `web.shop.svc` gets the cluster domain, anything else is taken as written."""
     parts = host.strip().lower().rstrip(".").split(".")
     if len(parts) == 1:
         return f"{parts[0]}.{namespace}.{DOMAIN}"
-    if len(parts) == 2:
-        return f"{parts[0]}.{parts[1]}.{DOMAIN}"
     if len(parts) == 3 and parts[2] == "svc":
         return f"{parts[0]}.{parts[1]}.{DOMAIN}"
     return ".".join(parts)
@@ -208,8 +207,11 @@ def _route_binds(route: Obj, namespace: str, name: str) -> bool:
             return True
     rules = [r for r in spec.get("rules") or () if isinstance(r, Mapping)]
     refs = [r for r in (rules[0].get("backendRefs") or ()) if isinstance(r, Mapping)] if rules else []
-    return bool(refs) and _is_service_ref(refs[0]) and refs[0].get("name") == name and (
-        str(refs[0].get("namespace") or namespace) == namespace
+    return (
+        bool(refs)
+        and _is_service_ref(refs[0])
+        and refs[0].get("name") == name
+        and (str(refs[0].get("namespace") or namespace) == namespace)
     )
 
 
@@ -234,9 +236,7 @@ def gateway_backends(mesh: Mesh, route: Obj) -> list[Backend] | None:
 
 
 def _matching_route(mesh: Mesh, namespace: str, name: str) -> Obj | None:
-    candidates = [
-        r for r in mesh.http_routes if str(_md(r).get("namespace") or "default") == namespace
-    ]
+    candidates = [r for r in mesh.http_routes if str(_md(r).get("namespace") or "default") == namespace]
     candidates.sort(key=lambda o: (str(_md(o).get("creationTimestamp", "")), _key(o)))
     return next((r for r in candidates if _route_binds(r, namespace, name)), None)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import itertools
 import math
 import random
 import re
@@ -160,7 +161,7 @@ def bucket_model(latency: Latency) -> tuple[tuple[float, ...], tuple[float, ...]
         return _phi((math.log(x) - mu - shift) / sigma)
 
     probs, means = [], []
-    for lo, hi in zip(bounds, bounds[1:], strict=False):
+    for lo, hi in itertools.pairwise(bounds):
         p = cdf(hi) - cdf(lo)
         # E[X; lo < X <= hi] of a lognormal is mean * (Phi((ln hi - mu - s^2)/s) - Phi((ln lo - mu - s^2)/s)).
         partial = mean * (cdf(hi, sigma * sigma) - cdf(lo, sigma * sigma))

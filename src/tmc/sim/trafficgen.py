@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
@@ -135,7 +135,7 @@ class TrafficController(SimController):
                     self.metrics.record(destination, backend, code, outcome)
         return total
 
-    def _warn(self, pod: dict[str, Any], problem: str) -> None:
+    def _warn(self, pod: Mapping[str, Any], problem: str) -> None:
         md = pod.get("metadata") or {}
         seen = (str(md.get("uid")), problem)
         if seen not in self._warned:

@@ -3,7 +3,8 @@
 One `tmc sim-cluster` subprocess holds 5 Services, each in front of a stable (3 replicas) and a canary (1 replica)
 Deployment, split 80/20 by an Istio VirtualService and DestinationRule (canary answering 5 % errors). The sim's CPU
 time is measured over a window twice: first with no Service annotated (the same-run baseline: the same objects,
-no traffic), then with `sim.tmc.io/request-rate: "50"` on all five (250 req/s). Reported: the sim's CPU in each
+no traffic), then with `sim.tmc.io/request-rate: "50"` on all five (250 req/s). In both windows /metrics is scraped
+every 2 s, as `tmc up`'s Prometheus does, so exposing the Istio series counts too. Reported: the sim's CPU in each
 window as a share of one core, the difference per 1,000 req/s, the requests the sim counted per second (from its
 istio_requests_total), and the size and time of one /metrics scrape carrying those series.
 
@@ -28,6 +29,7 @@ SERVICES = 5
 RATE = 50
 NAMESPACE = "shop"
 GOAL = ("<=", 5.0)  # percent of one core added by the traffic
+SCRAPE_SECONDS = 2.0  # tmc up's scrape interval
 
 
 def start_sim(data_dir: str) -> Server:
@@ -119,11 +121,15 @@ def counted(server: Server) -> tuple[float, int, float]:
     return total, len(body.encode()), seconds
 
 
-def cpu_share(pid: int, seconds: float) -> float:
-    """Percent of one core the process used over the next `seconds`."""
-    start_cpu, start = process_cpu(pid), time.perf_counter()
-    time.sleep(seconds)
-    return 100.0 * (process_cpu(pid) - start_cpu) / (time.perf_counter() - start)
+def cpu_share(sim: Server, seconds: float) -> float:
+    """Percent of one core the sim used over the next `seconds`, scraped every SCRAPE_SECONDS meanwhile as `tmc up`'s
+    Prometheus does."""
+    start_cpu, start = process_cpu(sim.pid), time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        counted(sim)
+        time.sleep(max(0.0, min(SCRAPE_SECONDS, deadline - time.perf_counter())))
+    return 100.0 * (process_cpu(sim.pid) - start_cpu) / (time.perf_counter() - start)
 
 
 def run(quick: bool = False) -> list[Row]:
@@ -134,12 +140,12 @@ def run(quick: bool = False) -> list[Row]:
             with sim.client(timeout=30) as client:
                 populate(client)
                 time.sleep(2.0)  # let the start-up writes settle
-                idle = cpu_share(sim.pid, window)
+                idle = cpu_share(sim, window)
                 annotate(client)
                 time.sleep(2.0)
                 before, _, _ = counted(sim)
                 start = time.perf_counter()
-                busy = cpu_share(sim.pid, window)
+                busy = cpu_share(sim, window)
                 after, size, scrape = counted(sim)
                 served = (after - before) / (time.perf_counter() - start)
         finally:

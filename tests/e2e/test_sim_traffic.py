@@ -1,6 +1,7 @@
 """Simulated traffic end to end on `tmc up` with Prometheus: Istio routing applied to the hub with kubectl reaches both
 members through their syncers, each member's simulated traffic follows its 80/20 weights, and a fault annotation
-scoped to one cluster (edited into the hub's Deployment) makes the canary fail there only, as Prometheus shows."""
+scoped to one cluster (edited into the hub's Deployment) makes the canary fail there only, as Prometheus shows; a
+never-ready fault scoped to one cluster keeps a pod unready there only."""
 
 from __future__ import annotations
 
@@ -43,6 +44,19 @@ spec:
     metadata: {labels: {app: web, version: canary}}
     spec:
       containers: [{name: web, image: nginx:1.28}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: probe, namespace: mesh-shop}
+spec:
+  replicas: 1
+  selector: {matchLabels: {app: probe}}
+  template:
+    metadata:
+      labels: {app: probe}
+      annotations: {sim.tmc.io/never-ready: "true", sim.tmc.io/fault-clusters: cluster-1}
+    spec:
+      containers: [{name: probe, image: busybox}]
 ---
 apiVersion: v1
 kind: Service
@@ -149,6 +163,23 @@ def test_istio_weights_from_the_hub_split_traffic_in_every_member_and_a_scoped_f
         )
         assert [d["weight"] for d in found[0]["spec"]["http"][0]["route"]] == [80, 20]
         assert member.json("get", "destinationrules", "-A")["items"][0]["spec"]["host"] == "web"
+
+    # never-ready scoped to cluster-1: the probe's pod is Running but not Ready there, Ready in cluster-2.
+    def probe_ready() -> dict[str, str] | None:
+        found = {}
+        for cluster in CLUSTERS:
+            items = system.kubectl(cluster).json("get", "pods", "-A", "-l", "app=probe")["items"]
+            conditions = (
+                {c["type"]: c["status"] for c in (items[0].get("status") or {}).get("conditions", [])} if items else {}
+            )
+            if items and items[0]["status"].get("phase") == "Running":
+                found[cluster] = conditions.get("Ready", "")
+        return found if len(found) == 2 else None
+
+    assert wait_until(probe_ready, timeout=30, what="the probe running in both clusters") == {
+        "cluster-1": "False",
+        "cluster-2": "True",
+    }
 
     def split_80_20() -> dict[str, dict[str, float]] | None:
         now = shares(prometheus)

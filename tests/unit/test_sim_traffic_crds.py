@@ -57,7 +57,10 @@ def test_istio_and_gateway_api_manifests_validate_and_get_gateway_api_defaults()
     schema = schemas["virtualservices"]
     assert schema.validate({"spec": vs}) == [] and schema.unknown_paths({"spec": vs}) == []
     assert schema.validate({"spec": {"http": [{"route": [{"destination": {"host": "r"}, "weight": "x"}]}]}}) != []
-    route = {"parentRefs": [{"kind": "Service", "group": "", "name": "web"}], "rules": [{"backendRefs": [{"name": "a"}]}]}
+    route = {
+        "parentRefs": [{"kind": "Service", "group": "", "name": "web"}],
+        "rules": [{"backendRefs": [{"name": "a"}]}],
+    }
     gateway = schemas["httproutes"]
     assert gateway.validate({"spec": route}) == []
     obj = {"spec": route}

@@ -6,6 +6,8 @@ missing=()
 command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
 # prometheus and promtool (one package): tmc up's Prometheus, the rule tests, the dashboard queries.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# chromium: the API reference test renders the generated HTML headless (tests/e2e/test_api_reference.py).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing system packages: ${missing[*]}"

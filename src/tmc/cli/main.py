@@ -8,6 +8,7 @@ import click
 
 from tmc import __version__
 from tmc.cli.catalogue import metrics_catalogue
+from tmc.cli.lazy import LazyGroup
 from tmc.cli.server import server
 from tmc.cli.sim import sim_cluster
 from tmc.cli.syncer import syncer as syncer_command
@@ -25,6 +26,13 @@ cli.add_command(syncer_command)
 cli.add_command(sim_cluster)
 cli.add_command(up)
 cli.add_command(metrics_catalogue)
+cli.add_command(
+    LazyGroup(
+        "docs",
+        help="Documentation generated from the API itself.",
+        lazy={"api": ("tmc.cli.docs:api", "Generate the API reference (Markdown, HTML, OpenAPI JSON).")},
+    )
+)
 
 
 def main() -> None:

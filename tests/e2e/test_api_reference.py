@@ -121,6 +121,7 @@ def test_the_hub_serves_the_openapi_the_reference_was_built_from(hub: Hub) -> No
     assert [gv.api_version for gv in committed] == [
         "scheduling.kcp.io/v1alpha1",
         "tenancy.kcp.io/v1alpha1",
+        "tmc.kcp.io/v1alpha1",
         "workload.kcp.io/v1alpha1",
     ]
     for gv in committed:
@@ -198,6 +199,7 @@ def test_from_server_documents_the_crds_of_a_workspace(
         "docs.example.io-v1.md",
         "scheduling.kcp.io-v1alpha1.md",
         "tenancy.kcp.io-v1alpha1.md",
+        "tmc.kcp.io-v1alpha1.md",
         "workload.kcp.io-v1alpha1.md",
     ]
     page = (out / "docs.example.io-v1.md").read_text()

@@ -40,6 +40,8 @@ def test_rollout_commands_drive_a_canary(running: Running) -> None:
     assert out.exit_code == 0, out.output
     assert "Paused (PauseStep)" in out.output and "canary 20, stable 80" in out.output
     assert "eu-1  weight 20  canary 2/2 ready  stable 2/2 ready" in out.output
+    watched = tmc(r, "rollout", "get", "web", "-w", "--timeout", "1.2s")
+    assert watched.exit_code == 0 and watched.output.startswith("Name:") and "Paused (PauseStep)" in watched.output
     listed = tmc(r, "rollout", "list")
     assert listed.output.split("\n")[0].split() == ["NAME", "PHASE", "STEP", "WEIGHT", "STABLE", "CANARY", "AGE"]
     assert listed.output.split("\n")[1].split()[:4] == ["web", "Paused", "1", "20"]

@@ -34,6 +34,7 @@ DEFAULT_TRACE_URL = "http://localhost:16686"  # Jaeger's UI; --trace-url for ano
 
 class Dashboard(App[None]):
     TITLE = "TMC dashboard"
+    AUTO_FOCUS = None  # the tables take focus when shown; the hidden filter box never does
     CSS = """
     #title { height: 1; background: $primary; color: $text; padding: 0 1; }
     #banner { height: auto; background: $error; color: $text; padding: 0 1; display: none; }
@@ -126,7 +127,9 @@ class Dashboard(App[None]):
             )
             with VerticalScroll(id="debug"):
                 yield Static(id="debug-text")
-        yield Input(placeholder="filter: words or key:value (Enter keeps it, Esc clears)", id="filter")
+        box = Input(placeholder="filter: words or key:value (Enter keeps it, Esc clears)", id="filter")
+        box.can_focus = False  # until `/` opens it
+        yield box
         yield Footer()
 
     async def on_mount(self) -> None:
@@ -134,6 +137,7 @@ class Dashboard(App[None]):
         if self.start_feed is not None:
             self.feed = await self.start_feed(self)
         self.redraw(force=True)
+        self.refresh_bindings()
 
     def changed(self) -> None:
         """Called by the feed on every change; the next tick redraws."""
@@ -249,6 +253,7 @@ class Dashboard(App[None]):
         box = self.query_one("#filter", Input)
         box.value = self.filters.get(self.current, "")
         box.add_class("open")
+        box.can_focus = True
         box.focus()
 
     def on_input_changed(self, event: Input.Changed) -> None:
@@ -259,6 +264,7 @@ class Dashboard(App[None]):
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         event.input.remove_class("open")
+        event.input.can_focus = False
         table = self.table()
         if table is not None:
             table.focus()
@@ -268,6 +274,7 @@ class Dashboard(App[None]):
         box = self.query_one("#filter", Input)
         box.value = ""
         box.remove_class("open")
+        box.can_focus = False
         self.filters.pop(self.current, None)
         table = self.table()
         if table is not None:

@@ -34,7 +34,8 @@ DEFAULT_TRACE_URL = "http://localhost:16686"  # Jaeger's UI; --trace-url for ano
 
 class Dashboard(App[None]):
     TITLE = "TMC dashboard"
-    AUTO_FOCUS = None  # the tables take focus when shown; the hidden filter box never does
+    AUTO_FOCUS = None
+    ENABLE_COMMAND_PALETTE = False  # its footer entry would push the keys off an 80-column screen  # the tables take focus when shown; the hidden filter box never does
     CSS = """
     #title { height: 1; background: $primary; color: $text; padding: 0 1; }
     #banner { height: auto; background: $error; color: $text; padding: 0 1; display: none; }
@@ -42,27 +43,28 @@ class Dashboard(App[None]):
     #filter { dock: bottom; display: none; height: 3; }
     #filter.open { display: block; }
     #overview { padding: 0 1; }
-    #overview Sparkline { height: 3; margin-bottom: 1; }
+    #overview Sparkline { height: 3; }
     #candidates { height: auto; max-height: 45%; padding: 0 1; border-top: solid $primary; }
     #debug { padding: 0 1; }
     """
+    # Context keys first: on an 80-column footer they stay visible; the screen keys are also in the title line.
     BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("c", "act('cordon')", "Cordon"),
+        Binding("u", "act('uncordon')", "Uncordon"),
+        Binding("p", "act('pause')", "Pause"),
+        Binding("r", "act('resume')", "Resume"),
+        Binding("f", "act('force')", "Force"),
+        Binding("slash", "filter", "Filter", key_display="/"),
+        Binding("question_mark", "help", "Help", key_display="?"),
+        Binding("q", "quit", "Quit"),
         Binding("1", "show('overview')", "Overview"),
         Binding("2", "show('clusters')", "Clusters"),
         Binding("3", "show('placements')", "Placements"),
         Binding("4", "show('workloads')", "Workloads"),
         Binding("5", "show('events')", "Events"),
         Binding("6", "show('debug')", "Debug"),
-        Binding("slash", "filter", "Filter", key_display="/"),
         Binding("escape", "clear_filter", "Clear filter", show=False),
         Binding("d", "debug_selected", "Debug", show=False),
-        Binding("c", "act('cordon')", "Cordon"),
-        Binding("u", "act('uncordon')", "Uncordon"),
-        Binding("p", "act('pause')", "Pause"),
-        Binding("r", "act('resume')", "Resume"),
-        Binding("f", "act('force')", "Force"),
-        Binding("question_mark", "help", "Keys", key_display="?"),
-        Binding("q", "quit", "Quit"),
     ]
 
     def __init__(
@@ -130,7 +132,7 @@ class Dashboard(App[None]):
         box = Input(placeholder="filter: words or key:value (Enter keeps it, Esc clears)", id="filter")
         box.can_focus = False  # until `/` opens it
         yield box
-        yield Footer()
+        yield Footer(compact=True)
 
     async def on_mount(self) -> None:
         self.set_interval(self.tick_seconds, self.tick)
@@ -161,12 +163,14 @@ class Dashboard(App[None]):
         self.dirty = False
         self._last_full = time.monotonic()
         m = self.model
-        title = f"TMC {TITLES[self.current]} · workspace {m.workspace}"
-        if m.server:
-            title += f" · {m.server}"
+        tabs = " ".join(
+            f"[reverse] {n} {TITLES[v]} [/reverse]" if v == self.current else f" {n} {TITLES[v]} "
+            for n, v in enumerate(SCREENS, 1)
+        )
+        title = f"{tabs} {escape(m.workspace)}"
         if self.filters.get(self.current):
-            title += f" · filter: {self.filters[self.current]}"
-        self.query_one("#title", Static).update(escape(title))
+            title += f" · filter: {escape(self.filters[self.current])}"
+        self.query_one("#title", Static).update(title)
         banner = self.query_one("#banner", Static)
         banner.set_class(m.unreachable, "down")
         if m.unreachable:
@@ -244,7 +248,7 @@ class Dashboard(App[None]):
         # Action keys show (and work) only on the screens they act on.
         if action == "act" and parameters:
             allowed = {"clusters": CLUSTER_ACTIONS, "workloads": WORKLOAD_ACTIONS}.get(self.current, ())
-            return True if parameters[0] in allowed and not isinstance(self.screen, ClusterScreen) else None
+            return parameters[0] in allowed and not isinstance(self.screen, ClusterScreen)  # False: hidden
         return True
 
     def action_filter(self) -> None:

@@ -100,7 +100,7 @@ class ClusterScreen(Screen[None]):
             empty="no workloads placed on this cluster",
             id="cluster-workloads",
         )
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.update_view()

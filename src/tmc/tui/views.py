@@ -272,7 +272,7 @@ class WorkloadRow:
 def workload_rows(model: Model) -> list[WorkloadRow]:
     names = model.target_names()
     rows = []
-    for key in sorted(model.workloads.objects):
+    for key in sorted(model.workloads.objects, key=lambda k: (k[1], k[0], k[2])):  # namespace, kind, name
         obj = model.workloads.objects[key]
         states = {}
         for k, label in r.placed_keys(obj).items():
@@ -366,7 +366,9 @@ def overview_text(model: Model, p: Placed) -> str:
             overall = "degraded" if sick else "healthy"
     colour = {"healthy": "green", "degraded": "yellow", "unhealthy": "red"}.get(overall, "yellow")
     hub = "no answer" if h.reachable is False else ("ready" if h.ready else "NOT ready")
-    lines = [f"[b]Health[/b] [{colour}]{overall}[/{colour}]   hub {hub}   workspace {model.workspace}"]
+    lines = [
+        f"[b]Health[/b] [{colour}]{overall}[/{colour}]   hub {hub} {escape(model.server)}   workspace {model.workspace}"
+    ]
     for check in h.checks:
         if not check.ok:
             lines.append(f"  [red]✘ {check.name}[/red] {escape(check.detail)}")

@@ -34,8 +34,8 @@ DEFAULT_TRACE_URL = "http://localhost:16686"  # Jaeger's UI; --trace-url for ano
 
 class Dashboard(App[None]):
     TITLE = "TMC dashboard"
-    AUTO_FOCUS = None
-    ENABLE_COMMAND_PALETTE = False  # its footer entry would push the keys off an 80-column screen  # the tables take focus when shown; the hidden filter box never does
+    AUTO_FOCUS = None  # the tables take focus when shown; the hidden filter box never does
+    ENABLE_COMMAND_PALETTE = False  # its footer entry would push the keys off an 80-column screen
     CSS = """
     #title { height: 1; background: $primary; color: $text; padding: 0 1; }
     #banner { height: auto; background: $error; color: $text; padding: 0 1; display: none; }

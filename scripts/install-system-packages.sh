@@ -6,6 +6,8 @@ missing=()
 command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
 # prometheus and promtool (one package): tmc up's Prometheus, the rule tests, the dashboard queries.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# tmux: the e2e test of `tmc dashboard` runs it in a tmux pane and reads the screen with capture-pane.
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing system packages: ${missing[*]}"

@@ -9,6 +9,7 @@ answered between ticks.
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -91,6 +92,8 @@ class Dashboard(App[None]):
         self._revisions: dict[str, Any] = {}
         self._last_full = 0.0
         self.feed: Any = None
+        self._placed = views.PlacedNow(views.Placed(Counter(), {}))
+        self._matrix_targets: list[str] | None = None
 
     # ---------------------------------------------------------------- layout
 
@@ -105,7 +108,11 @@ class Dashboard(App[None]):
                 yield Static(id="errors-label")
                 yield Sparkline([], id="errors")
             yield VirtualTable(
-                [], key=object_key, tags=views.cluster_tags, empty="no SyncTargets in this workspace", id="clusters"
+                views.cluster_columns(self.model, self._placed),
+                key=object_key,
+                tags=views.cluster_tags,
+                empty="no SyncTargets in this workspace",
+                id="clusters",
             )
             with Vertical(id="placements"):
                 yield VirtualTable(
@@ -121,7 +128,7 @@ class Dashboard(App[None]):
                 id="workloads",
             )
             yield VirtualTable(
-                [],
+                views.event_columns(self.model),
                 key=lambda e: str((e.get("metadata") or {}).get("uid") or id(e)),
                 tags=views.event_tags,
                 empty="no Events",
@@ -200,7 +207,7 @@ class Dashboard(App[None]):
         m = self.model
         table = self.query_one("#clusters", VirtualTable)
         if self._changed("clusters", (m.targets.revision, m.workloads.revision), force):
-            table.set_columns(views.cluster_columns(m, views.placed(m)))
+            self._placed.placed = views.placed(m)
             table.set_items(views.cluster_rows(m))
         else:
             table.refresh()  # ages
@@ -215,13 +222,15 @@ class Dashboard(App[None]):
         m = self.model
         table = self.query_one("#workloads", VirtualTable)
         if self._changed("workloads", (m.targets.revision, m.workloads.revision), force):
-            table.set_columns(views.workload_columns(m))
+            names = sorted(m.target_names().values())
+            if names != self._matrix_targets:  # one column per cluster
+                self._matrix_targets = names
+                table.set_columns(views.workload_columns(m))
             table.set_items(views.workload_rows(m))
 
     def _draw_events(self, force: bool) -> None:
         table = self.query_one("#events", VirtualTable)
         if self._changed("events", self.model.events_revision, force):
-            table.set_columns(views.event_columns(self.model))
             table.set_items(views.event_rows(self.model))
         else:
             table.refresh()

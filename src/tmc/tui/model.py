@@ -112,6 +112,11 @@ class Model:
     # Watch connection per kind; the banner shows while any is down.
     connected: dict[str, bool] = field(default_factory=dict)
     last_error: str = ""
+    # views.states_of's cache: object key -> (object, names_revision, {target key: state}).
+    state_cache: dict[tuple[str, str, str], tuple[dict[str, Any], int, dict[str, str]]] = field(default_factory=dict)
+    _names: dict[str, str] = field(default_factory=dict)
+    _names_at: int = -1
+    names_revision: int = 0
 
     def collection(self, kind: str) -> Collection:
         return {SYNC_TARGETS: self.targets, PLACEMENTS: self.placements}.get(kind, self.workloads)
@@ -152,8 +157,14 @@ class Model:
         return down or self.health.reachable is False
 
     def target_names(self) -> dict[str, str]:
-        """SyncTarget key -> name."""
-        return {r.target_key(st, self.workspace): r.name_of(st) for st in self.targets.objects.values()}
+        """SyncTarget key -> name (recomputed when the SyncTargets changed; `names_revision` moves when it differs)."""
+        if self._names_at != self.targets.revision:
+            names = {r.target_key(st, self.workspace): r.name_of(st) for st in self.targets.objects.values()}
+            self._names_at = self.targets.revision
+            if names != self._names:
+                self._names = names
+                self.names_revision += 1
+        return self._names
 
     def age(self, timestamp: Any) -> str:
         """kubectl's age of `timestamp` by the model's clock (a fixed one in the snapshot tests)."""

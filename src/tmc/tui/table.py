@@ -173,7 +173,9 @@ class VirtualTable(ScrollView, can_focus=True):
         self.refresh()
 
     def _resize(self) -> None:
-        self.virtual_size = Size(self._width, len(self.rows) + 1)
+        size = Size(self._width, len(self.rows) + 1)
+        if size != self.virtual_size:  # assigning it, even unchanged, costs a layout pass
+            self.virtual_size = size
 
     @property
     def selected(self) -> Any:

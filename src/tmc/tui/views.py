@@ -107,14 +107,31 @@ class Placed:
     states: dict[str, Counter[str]]
 
 
-def placed(model: Model) -> Placed:
+def states_of(model: Model, obj: dict[str, Any]) -> dict[str, str]:
+    """SyncTarget key -> state of a placed object, computed once per version of the object (a watch event brings a
+    new dict), so a redraw of 10,000 workloads is a dictionary walk."""
     names = model.target_names()
+    key = object_key(obj)
+    cached = model.state_cache.get(key)
+    if cached is not None and cached[0] is obj and cached[1] == model.names_revision:
+        return cached[2]
+    states = {k: target_state(obj, k, label, names.get(k, "")) for k, label in r.placed_keys(obj).items()}
+    model.state_cache[key] = (obj, model.names_revision, states)
+    return states
+
+
+def placed(model: Model) -> Placed:
+    if len(model.state_cache) > 2 * len(model.workloads.objects) + 100:  # deleted objects' entries
+        model.state_cache = {k: v for k, v in model.state_cache.items() if k in model.workloads.objects}
     counts: Counter[str] = Counter()
     states: dict[str, Counter[str]] = {}
     for obj in model.workloads.objects.values():
-        for key, label in r.placed_keys(obj).items():
+        for key, state in states_of(model, obj).items():
             counts[key] += 1
-            states.setdefault(key, Counter())[target_state(obj, key, label, names.get(key, ""))] += 1
+            per_target = states.get(key)
+            if per_target is None:
+                per_target = states[key] = Counter()
+            per_target[state] += 1
     return Placed(counts, states)
 
 
@@ -124,7 +141,14 @@ def scheduling(st: dict[str, Any]) -> str:
     return f"{state} +{len(taints)}t" if taints else state
 
 
-def cluster_columns(model: Model, p: Placed) -> list[Column]:
+@dataclass
+class PlacedNow:
+    """The latest `placed()`, read by the Clusters columns when a line is drawn (the columns are made once)."""
+
+    placed: Placed
+
+
+def cluster_columns(model: Model, now: PlacedNow) -> list[Column]:
     def heartbeat(st: dict[str, Any]) -> str:
         return model.age((st.get("status") or {}).get("lastSyncerHeartbeatTime"))
 
@@ -135,7 +159,7 @@ def cluster_columns(model: Model, p: Placed) -> list[Column]:
         Column("BEAT", 5, heartbeat),
         Column("CPU", 10, lambda st: bar(r.utilisation(st, "cpu"))),
         Column("MEMORY", 10, lambda st: bar(r.utilisation(st, "memory"))),
-        Column("WL", 5, lambda st: str(p.counts.get(r.target_key(st, model.workspace), 0))),
+        Column("WL", 5, lambda st: str(now.placed.counts.get(r.target_key(st, model.workspace), 0))),
         Column("SCHEDULING", 14, scheduling, colour=True),
         Column("REGION", 14, lambda st: labels(st).get(REGION_LABEL, "")),
         Column("ZONE", 15, lambda st: labels(st).get(ZONE_LABEL, "")),
@@ -274,10 +298,7 @@ def workload_rows(model: Model) -> list[WorkloadRow]:
     rows = []
     for key in sorted(model.workloads.objects, key=lambda k: (k[1], k[0], k[2])):  # namespace, kind, name
         obj = model.workloads.objects[key]
-        states = {}
-        for k, label in r.placed_keys(obj).items():
-            name = names.get(k, k[:8])
-            states[name] = target_state(obj, k, label, name)
+        states = {names.get(k, k[:8]): state for k, state in states_of(model, obj).items()}
         if states:
             rows.append(WorkloadRow(obj, states))
     return rows

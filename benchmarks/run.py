@@ -16,7 +16,9 @@
 7. server-side apply (benchmarks.bench_apply), on a hub of its own: a 3-container Deployment applied against a merge
    patch of the same change, and the p99 of applying a ~300 KB CRD;
 8. the CLI (benchmarks.bench_cli): `kubectl tmc get st` against `kubectl get st` with 1,000 SyncTargets, and
-   `kubectl tmc --help`.
+   `kubectl tmc --help`;
+9. `tmc dashboard` (benchmarks.bench_dashboard) over 1,000 SyncTargets and 10,000 placed workloads: start-up, a
+   burst of 1,000 watch events, key latency during it, memory.
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
 or missed; nothing is asserted. A full run takes about 11 minutes (propagation about 4.5 of them, tracing about 4,
@@ -38,6 +40,7 @@ from benchmarks import (
     bench_cel,
     bench_cli,
     bench_connections,
+    bench_dashboard,
     bench_http,
     bench_propagation,
     bench_scheduler,
@@ -69,6 +72,7 @@ PARTS = (
     "tracing",
     "cel",
     "apply",
+    "dashboard",
 )
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
 
@@ -183,6 +187,12 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
                 r, n = bench_apply.bench_apply(hub, apply_cfg.quick() if quick else apply_cfg)
             finally:
                 hub.stop()
+        rows += r
+        notes += n
+    if "dashboard" in parts:
+        print("... dashboard", flush=True)
+        with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
+            r, n = bench_dashboard.bench_dashboard(os.path.join(tmp, "hub"), quick)
         rows += r
         notes += n
     notes = loadgen.generator_notes() + notes

@@ -114,6 +114,7 @@ class Model:
     last_error: str = ""
     # views.states_of's cache: object key -> (object, names_revision, {target key: state}).
     state_cache: dict[tuple[str, str, str], tuple[dict[str, Any], int, dict[str, str]]] = field(default_factory=dict)
+    placed_cache: tuple[tuple[int, int], Any] | None = None  # views.placed's last answer, by revision
     _names: dict[str, str] = field(default_factory=dict)
     _names_at: int = -1
     names_revision: int = 0

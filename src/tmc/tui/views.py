@@ -107,11 +107,11 @@ class Placed:
     states: dict[str, Counter[str]]
 
 
-def states_of(model: Model, obj: dict[str, Any]) -> dict[str, str]:
+def states_of(model: Model, obj: dict[str, Any], key: tuple[str, str, str] | None = None) -> dict[str, str]:
     """SyncTarget key -> state of a placed object, computed once per version of the object (a watch event brings a
     new dict), so a redraw of 10,000 workloads is a dictionary walk."""
     names = model.target_names()
-    key = object_key(obj)
+    key = key or object_key(obj)
     cached = model.state_cache.get(key)
     if cached is not None and cached[0] is obj and cached[1] == model.names_revision:
         return cached[2]
@@ -121,18 +121,27 @@ def states_of(model: Model, obj: dict[str, Any]) -> dict[str, str]:
 
 
 def placed(model: Model) -> Placed:
+    """Counts per SyncTarget key; recomputed only when the workloads or the targets' names changed (a burst of
+    SyncTarget heartbeats does not walk 10,000 workloads)."""
+    model.target_names()
+    revision = (model.workloads.revision, model.names_revision)
+    if model.placed_cache is not None and model.placed_cache[0] == revision:
+        result: Placed = model.placed_cache[1]
+        return result
     if len(model.state_cache) > 2 * len(model.workloads.objects) + 100:  # deleted objects' entries
         model.state_cache = {k: v for k, v in model.state_cache.items() if k in model.workloads.objects}
     counts: Counter[str] = Counter()
     states: dict[str, Counter[str]] = {}
-    for obj in model.workloads.objects.values():
-        for key, state in states_of(model, obj).items():
-            counts[key] += 1
-            per_target = states.get(key)
+    for key, obj in model.workloads.objects.items():
+        for target, state in states_of(model, obj, key).items():
+            counts[target] += 1
+            per_target = states.get(target)
             if per_target is None:
-                per_target = states[key] = Counter()
+                per_target = states[target] = Counter()
             per_target[state] += 1
-    return Placed(counts, states)
+    result = Placed(counts, states)
+    model.placed_cache = (revision, result)
+    return result
 
 
 def scheduling(st: dict[str, Any]) -> str:
@@ -298,7 +307,7 @@ def workload_rows(model: Model) -> list[WorkloadRow]:
     rows = []
     for key in sorted(model.workloads.objects, key=lambda k: (k[1], k[0], k[2])):  # namespace, kind, name
         obj = model.workloads.objects[key]
-        states = {names.get(k, k[:8]): state for k, state in states_of(model, obj).items()}
+        states = {names.get(k, k[:8]): state for k, state in states_of(model, obj, key).items()}
         if states:
             rows.append(WorkloadRow(obj, states))
     return rows

@@ -154,16 +154,21 @@ def fixed_model() -> Model:
     return model
 
 
-SCREENS = {"overview": "1", "clusters": "2", "placements": "3", "workloads": "4", "events": "5", "debug": "6"}
+SCREENS = {
+    "overview": ("1",),
+    "clusters": ("2",),
+    "cluster": ("2", "down", "enter"),  # eu-1's detail
+    "placements": ("3",),
+    "workloads": ("4",),
+    "events": ("5",),
+    "debug": ("4", "down", "d"),  # the second workload row, debugged
+}
 
 
 async def screenshot(screen: str, size: tuple[int, int]) -> str:
     app = Dashboard(fixed_model(), tick=3600)  # no ticks during the shot: every redraw comes from a key
     async with app.run_test(size=size) as pilot:
-        if screen == "debug":
-            await pilot.press("4", "down", "d")  # the second workload row, debugged
-        else:
-            await pilot.press(SCREENS[screen])
+        await pilot.press(*SCREENS[screen])
         await pilot.pause()
         return app.export_screenshot()
 

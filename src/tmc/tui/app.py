@@ -245,6 +245,8 @@ class Dashboard(App[None]):
     # ---------------------------------------------------------------- keys
 
     def action_show(self, view: str) -> None:
+        while isinstance(self.screen, ClusterScreen):  # a screen key leaves the cluster's detail
+            self.pop_screen()
         self.current = view
         self.query_one("#views", ContentSwitcher).current = view
         table = self.table()
@@ -258,6 +260,8 @@ class Dashboard(App[None]):
         if action == "act" and parameters:
             allowed = {"clusters": CLUSTER_ACTIONS, "workloads": WORKLOAD_ACTIONS}.get(self.current, ())
             return parameters[0] in allowed and not isinstance(self.screen, ClusterScreen)  # False: hidden
+        if action == "filter":
+            return self.table() is not None and not isinstance(self.screen, ClusterScreen)
         return True
 
     def action_filter(self) -> None:

@@ -172,7 +172,14 @@ def cluster_columns(model: Model, now: PlacedNow) -> list[Column]:
         Column("SCHEDULING", 14, scheduling, colour=True),
         Column("REGION", 14, lambda st: labels(st).get(REGION_LABEL, "")),
         Column("ZONE", 15, lambda st: labels(st).get(ZONE_LABEL, "")),
+        Column("CAPACITY", 28, capacity),
     ]
+
+
+def capacity(st: dict[str, Any]) -> str:
+    """`cpu=16 memory=64Gi pods=110`: what the syncer reported the member cluster has."""
+    found = (st.get("status") or {}).get("capacity") or (st.get("status") or {}).get("allocatable") or {}
+    return " ".join(f"{k}={found[k]}" for k in ("cpu", "memory", "pods") if k in found) or "-"
 
 
 def cluster_rows(model: Model) -> list[dict[str, Any]]:
@@ -200,7 +207,9 @@ def cluster_detail(model: Model, st: dict[str, Any], p: Placed) -> str:
         f"syncer: synced {syncer.get('syncedResources', '-')}  pending {syncer.get('pendingResources', '-')}  "
         f"failed {syncer.get('failedResources', '-')}   placed here: {p.counts.get(key, 0)} "
         + " ".join(f"{s}={n}" for s, n in sorted(p.states.get(key, Counter()).items())),
-        "cpu "
+        "capacity "
+        + capacity(st)
+        + "   cpu "
         + bar(r.utilisation(st, "cpu"))
         + "   memory "
         + bar(r.utilisation(st, "memory"))

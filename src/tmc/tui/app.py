@@ -18,6 +18,7 @@ from textual import work
 from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
+from textual.css.query import NoMatches
 from textual.widgets import ContentSwitcher, Footer, Input, Sparkline, Static
 
 from tmc.tui import views
@@ -155,7 +156,10 @@ class Dashboard(App[None]):
     def tick(self) -> None:
         now = time.monotonic()
         if self.dirty or now - self._last_full >= 1.0:
-            self.redraw(force=False)
+            try:
+                self.redraw(force=False)
+            except NoMatches:
+                return  # a last tick while the app closes and its widgets are gone
 
     # ---------------------------------------------------------------- drawing
 

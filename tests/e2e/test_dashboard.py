@@ -85,7 +85,7 @@ def test_dashboard_follows_the_hub_live(system: TmcUp) -> None:
     try:
         pane.press("2")
         pane.wait(
-            lambda: pane.line_with("cluster-1", "Ready ") and pane.line_with("cluster-2", "Ready "),
+            lambda: pane.line_with("cluster-1", " Ready ") and pane.line_with("cluster-2", " Ready "),
             timeout=30,
             what="both clusters Ready on the Clusters screen",
         )
@@ -117,7 +117,7 @@ def test_dashboard_follows_the_hub_live(system: TmcUp) -> None:
                 timeout=30,
                 what="cluster-1 NotReady on screen",
             )
-            assert pane.line_with("cluster-2", "Ready ") is not None
+            assert pane.line_with("cluster-2", " Ready ") is not None
         finally:
             os.kill(pid, signal.SIGCONT)
         pane.press("q")

@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit fuzz bench clean
+.PHONY: install run test lint typecheck unit fuzz bench docs clean
 
 install: $(STAMP)
 
@@ -37,6 +37,11 @@ FUZZ_SECONDS ?= 600
 fuzz: install
 	TMC_FUZZ_SECONDS=$(FUZZ_SECONDS) TMC_FUZZ_RANDOM=1 TMC_FUZZ_KEEP_GOING=1 \
 		$(BIN)/pytest -q -p no:cacheprovider -o timeout=0 tests/e2e/test_fuzz.py
+
+# The committed API reference (docs/reference/): Markdown, HTML and OpenAPI JSON, from the API types. `make test`
+# fails while it is stale.
+docs: install
+	$(BIN)/tmc docs api --output docs/reference --format markdown --format html
 
 bench: install
 	$(BIN)/python -m benchmarks.run

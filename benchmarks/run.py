@@ -17,8 +17,10 @@
    patch of the same change, and the p99 of applying a ~300 KB CRD;
 8. the CLI (benchmarks.bench_cli): `kubectl tmc get st` against `kubectl get st` with 1,000 SyncTargets, and
    `kubectl tmc --help`;
-9. `tmc dashboard` (benchmarks.bench_dashboard) over 1,000 SyncTargets and 10,000 placed workloads: start-up, a
-   burst of 1,000 watch events, key latency during it, memory.
+9. simulated request traffic (benchmarks.bench_sim_traffic): a simulated cluster's CPU with 5 Services at 50 req/s
+   against the same cluster without traffic (about 1.5 minutes, --quick 30 s);
+10. `tmc dashboard` (benchmarks.bench_dashboard) over 1,000 SyncTargets and 10,000 placed workloads: start-up, a
+    burst of 1,000 watch events, key latency during it, memory.
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
 or missed; nothing is asserted. A full run takes about 11 minutes (propagation about 4.5 of them, tracing about 4,
@@ -45,6 +47,7 @@ from benchmarks import (
     bench_propagation,
     bench_scheduler,
     bench_scrape,
+    bench_sim_traffic,
     bench_simulation,
     bench_storage,
     bench_tracing,
@@ -72,6 +75,7 @@ PARTS = (
     "tracing",
     "cel",
     "apply",
+    "traffic",
     "dashboard",
 )
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
@@ -155,6 +159,9 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
     if "simulation" in parts:
         print("... simulation", flush=True)
         rows += bench_simulation.run(quick)
+    if "traffic" in parts:
+        print("... traffic", flush=True)
+        rows += bench_sim_traffic.run(quick)
     if "propagation" in parts:
         print("... propagation", flush=True)
         cfg = bench_propagation.PropagationSettings()

@@ -6,6 +6,8 @@ missing=()
 command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
 # prometheus and promtool (one package): tmc up's Prometheus, the rule tests, the dashboard queries.
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+# chromium: the API reference test renders the generated HTML headless (tests/e2e/test_api_reference.py).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # tmux: the e2e test of `tmc dashboard` runs it in a tmux pane and reads the screen with capture-pane.
 command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 [ ${#missing[@]} -eq 0 ] && exit 0

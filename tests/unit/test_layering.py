@@ -25,7 +25,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tmc.registry", "tmc.client"),
     ("tmc.apiserver", "tmc.controllers", "tmc.syncer"),
     ("tmc.sim",),
-    ("tmc.server",),
+    ("tmc.server", "tmc.docsgen"),
     ("tmc.cli",),
     # The dashboard builds on the CLI's flags, resources and actions; the CLI names it only as a lazy command.
     ("tmc.tui",),

@@ -166,7 +166,12 @@ _PLACEMENT_SPEC = object_field(
                         "The weight of the targets a selector matches.",
                         {
                             "syncTargetSelector": label_selector("Which targets get this weight."),
-                            "weight": int_field("Relative share of the replicas.", "int64", minimum=0),
+                            "weight": int_field(
+                                "Relative share of the replicas; a target takes the highest weight among the "
+                                "entries that select it.",
+                                "int64",
+                                minimum=0,
+                            ),
                         },
                         required=("syncTargetSelector", "weight"),
                     ),
@@ -249,8 +254,15 @@ _PLACEMENT_STATUS = object_field(
                         required=("name",),
                     ),
                     "key": string_field("The SyncTarget's key, as in state.workload.kcp.io/<key>."),
-                    "score": int_field("Scheduler score (higher is better).", "int64"),
-                    "weight": int_field("Weight used to divide replicas.", "int64", minimum=0),
+                    "score": int_field(
+                        "Scheduler score of the target, 0 to 100 (higher is better); the strategy sets it.", "int64"
+                    ),
+                    "weight": int_field(
+                        "Weight used to divide replicas (Divided): the matching static weight or the capacity-based "
+                        "one.",
+                        "int64",
+                        minimum=0,
+                    ),
                     "replicas": int_field("Replicas assigned when dividing.", minimum=0),
                 },
                 required=("syncTarget",),

@@ -14,14 +14,22 @@ WORKSPACE_FINALIZER = "tenancy.kcp.io/workspace-content"
 _META_REF = {"$ref": "#/$defs/io.k8s.apimachinery.pkg.apis.meta.v1.ObjectMeta"}
 _CONDITION = {
     "type": "object",
+    "description": "Condition defines an observation of the workspace's state.",
     "required": ["type", "status"],
     "properties": {
-        "type": {"type": "string"},
-        "status": {"type": "string"},
-        "severity": {"type": "string"},
-        "reason": {"type": "string"},
-        "message": {"type": "string"},
-        "lastTransitionTime": {"type": "string", "format": "date-time"},
+        "type": {"type": "string", "description": "Type of condition in CamelCase, e.g. Ready."},
+        "status": {"type": "string", "description": "Status of the condition: True, False or Unknown."},
+        "severity": {
+            "type": "string",
+            "description": "How to interpret a False status: Error, Warning or Info (empty when True).",
+        },
+        "reason": {"type": "string", "description": "The reason for the last transition, in CamelCase."},
+        "message": {"type": "string", "description": "A human-readable message about the last transition."},
+        "lastTransitionTime": {
+            "type": "string",
+            "format": "date-time",
+            "description": "When the condition last changed status.",
+        },
     },
 }
 
@@ -44,7 +52,13 @@ WORKSPACE_SCHEMA: dict[str, Any] = {
                     "type": "object",
                     "description": "The type of the workspace (kcp WorkspaceType reference); defaults to universal.",
                     "additionalProperties": False,
-                    "properties": {"name": {"type": "string"}, "path": {"type": "string"}},
+                    "properties": {
+                        "name": {"type": "string", "description": "Name of the WorkspaceType, e.g. universal."},
+                        "path": {
+                            "type": "string",
+                            "description": "Workspace path holding the WorkspaceType; empty means the parent's.",
+                        },
+                    },
                 },
                 "location": {
                     "type": "object",
@@ -53,7 +67,12 @@ WORKSPACE_SCHEMA: dict[str, Any] = {
                 },
                 "cluster": {"type": "string", "description": "The logical cluster backing this workspace."},
                 "URL": {"type": "string", "description": "The address of the workspace's API."},
-                "mount": {"type": "object", "x-kubernetes-preserve-unknown-fields": True},
+                "mount": {
+                    "type": "object",
+                    "description": "kcp's reference to an object that serves the workspace instead of a logical "
+                    "cluster (kept so kcp manifests apply; TMC does not mount workspaces).",
+                    "x-kubernetes-preserve-unknown-fields": True,
+                },
             },
         },
         "status": {
@@ -62,9 +81,23 @@ WORKSPACE_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 "phase": {"type": "string", "description": "Scheduling, Initializing, Ready or Terminating."},
-                "conditions": {"type": "array", "items": _CONDITION},
-                "initializers": {"type": "array", "items": {"type": "string"}},
-                "terminators": {"type": "array", "items": {"type": "string"}},
+                "conditions": {
+                    "type": "array",
+                    "description": "Current state of the workspace, one condition per type.",
+                    "items": _CONDITION,
+                },
+                "initializers": {
+                    "type": "array",
+                    "description": "Initializers that must finish before the workspace is Ready (kcp's; TMC sets "
+                    "none, a child workspace is ready at once).",
+                    "items": {"type": "string"},
+                },
+                "terminators": {
+                    "type": "array",
+                    "description": "Terminators that must finish before a deleted workspace goes away (kcp's; TMC "
+                    "sets none).",
+                    "items": {"type": "string"},
+                },
             },
         },
     },

@@ -332,8 +332,14 @@ _SPEC = object_field(
             object_field(
                 "A capability of the member cluster, e.g. gpu.",
                 {
-                    "type": string_field("Name of the capability."),
-                    "available": {"type": "boolean", "description": "Whether the capability is usable now."},
+                    "type": string_field(
+                        "Name of the capability, e.g. gpu; Placements name it in spec.capabilityRequirements."
+                    ),
+                    "available": {
+                        "type": "boolean",
+                        "description": "Whether the capability is usable now: false counts as not offered; "
+                        "absent means true.",
+                    },
                 },
                 required=("type",),
             ),
@@ -343,8 +349,10 @@ _SPEC = object_field(
             object_field(
                 "A taint, as on a Node.",
                 {
-                    "key": string_field("The taint key (a qualified name)."),
-                    "value": string_field("The taint value."),
+                    "key": string_field("The taint key (a qualified name, e.g. maintenance) that tolerations match."),
+                    "value": string_field(
+                        "The taint value; a toleration with operator Equal must name the same value."
+                    ),
                     "effect": enum_field(
                         "NoSchedule keeps new workloads off; NoExecute also moves existing ones away.", TAINT_EFFECTS
                     ),
@@ -403,15 +411,21 @@ _STATUS = object_field(
             ),
         ),
         "tunnelWorkspaces": list_field(
-            "Tunnel endpoints (kcp's final branch).",
+            "Tunnel endpoints, from kcp's last TMC branch: kept so kcp's objects apply; TMC does not fill it.",
             object_field("A tunnel endpoint.", {"url": string_field("URL of the tunnel workspace.")}),
         ),
         "syncerStatus": object_field(
             "Counters the syncer reports with its heartbeat.",
             {
-                "syncedResources": int_field("Objects in sync downstream.", "int64", minimum=0),
-                "pendingResources": int_field("Objects waiting to be synced.", "int64", minimum=0),
-                "failedResources": int_field("Objects whose last sync failed.", "int64", minimum=0),
+                "syncedResources": int_field(
+                    "Objects whose member-cluster copy is in sync, at the last heartbeat.", "int64", minimum=0
+                ),
+                "pendingResources": int_field(
+                    "Objects assigned to the target and not yet synced, at the last heartbeat.", "int64", minimum=0
+                ),
+                "failedResources": int_field(
+                    "Objects whose last sync attempt failed, at the last heartbeat.", "int64", minimum=0
+                ),
             },
         ),
     },

@@ -29,6 +29,13 @@ cli.add_command(syncer_command)
 cli.add_command(sim_cluster)
 cli.add_command(up)
 cli.add_command(metrics_catalogue)
+cli.add_command(
+    LazyGroup(
+        "docs",
+        help="Documentation generated from the API itself.",
+        lazy={"api": ("tmc.cli.docs:api", "Generate the API reference (Markdown, HTML, OpenAPI JSON).")},
+    )
+)
 
 
 def main() -> None:

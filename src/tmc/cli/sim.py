@@ -77,8 +77,11 @@ def sim_cluster(
 ) -> None:
     """Run a simulated member cluster (KWOK-like) serving the plain Kubernetes API.
 
-    Writes DATA_DIR/NAME.kubeconfig. Faults: pod template annotations sim.tmc.io/never-ready and
-    sim.tmc.io/crash-loop; outage: create DATA_DIR/NAME.outage (remove it to recover).
+    Writes DATA_DIR/NAME.kubeconfig. Serves Istio's VirtualService/DestinationRule and Gateway API's HTTPRoute.
+    Traffic: Services annotated sim.tmc.io/request-rate get that many requests per second, split by their routes,
+    counted in istio_requests_total on /metrics. Faults: pod template annotations sim.tmc.io/never-ready,
+    sim.tmc.io/crash-loop, sim.tmc.io/error-rate and sim.tmc.io/latency, limited to the clusters named in
+    sim.tmc.io/fault-clusters; outage: create DATA_DIR/NAME.outage (remove it to recover).
     """
     from tmc.observability.logging import configure_logging
     from tmc.server.member import SimConfig, run

@@ -97,6 +97,29 @@ def _ensure_default_location(kubeconfig: str) -> None:
             raise click.ClickException(f"could not create the default Location: {e}") from e
 
 
+def _install_mesh_crds(kubeconfig: str) -> None:
+    """The mesh routing CRDs (Istio VirtualService/DestinationRule, Gateway API HTTPRoute) on the hub, so routing
+    objects can be applied there and placed like any workload (the simulated clusters serve them from start)."""
+    from tmc.sim.meshcrds import mesh_crds
+
+    with BlockingClient.from_kubeconfig(kubeconfig, timeout=5) as client:
+        for crd in mesh_crds():
+            try:
+                client.create("/apis/apiextensions.k8s.io/v1/customresourcedefinitions", crd)
+            except Conflict:
+                pass  # installed by an earlier run on the same data dir
+            except (ApiError, Unreachable) as e:
+                raise click.ClickException(f"could not install CRD {crd['metadata']['name']}: {e}") from e
+
+
+def synced_resource_types() -> str:
+    """What `tmc up`'s syncers sync: the syncer's defaults plus the mesh routing types."""
+    from tmc.sim.meshcrds import MESH_RESOURCE_TYPES
+    from tmc.syncer import DEFAULT_RESOURCE_TYPES
+
+    return ",".join((*DEFAULT_RESOURCE_TYPES, *MESH_RESOURCE_TYPES))
+
+
 def tracing_args(endpoint: str | None, sample_ratio: float | None) -> tuple[str, ...]:
     """The tracing flags every child gets (the OTEL_* variables reach them through the environment)."""
     args: tuple[str, ...] = ()
@@ -257,6 +280,7 @@ def start_system(
         )
         _wait(lambda: _ready(system.hub_kubeconfig), "the hub", hub)
         _ensure_default_location(system.hub_kubeconfig)
+        _install_mesh_crds(system.hub_kubeconfig)
         for i in range(clusters):
             name = f"cluster-{i + 1}"
             region, zone = TOPOLOGY[i % len(TOPOLOGY)]
@@ -290,6 +314,8 @@ def start_system(
                     f"{REGION_LABEL}={member.region},{ZONE_LABEL}={member.zone}",
                     "--heartbeat-period",
                     heartbeat_period,
+                    "--resource-types",
+                    synced_resource_types(),
                     "--metrics-port",
                     str(member.metrics_port),
                     "--health-port",

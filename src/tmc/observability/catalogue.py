@@ -56,6 +56,35 @@ LABELS: dict[str, str] = {
     "cache_type": "watch-cache, informer or engine",
     "operation_type": "a storage operation: create, update, delete, list, get",
 }
+# Istio's standard request labels, which a simulated cluster's istio_* metrics carry under Istio's names so queries
+# written for Istio work as they are. They name workloads and Services, as Istio's do: bounded by the Services that
+# get simulated traffic, never pods.
+_ISTIO_SIDES = {
+    "workload": "a Deployment (or other controller) name, or unknown",
+    "workload_namespace": "the namespace of that workload, as the member cluster sees it",
+    "principal": "the workload's SPIFFE identity (its ServiceAccount)",
+    "app": "the workload's app label, or unknown",
+    "version": "the workload's version label, or unknown",
+    "cluster": "the mesh cluster ID (a simulated cluster's name)",
+    "canonical_service": "Istio's canonical service of the workload",
+    "canonical_revision": "Istio's canonical revision of the workload",
+}
+for _side in ("source", "destination"):
+    for _name, _meaning in _ISTIO_SIDES.items():
+        LABELS[f"{_side}_{_name}"] = f"Istio: {_side} {_meaning}"
+LABELS.update(
+    {
+        "reporter": "Istio: destination (the answering proxy) or source (the calling proxy)",
+        "destination_service": "Istio: the destination Service's host (name.namespace.svc.cluster.local)",
+        "destination_service_name": "Istio: the destination Service's name",
+        "destination_service_namespace": "Istio: the destination Service's namespace",
+        "request_protocol": "Istio: http",
+        "response_code": "Istio: the HTTP status code",
+        "grpc_response_status": "Istio: the gRPC status (empty for HTTP)",
+        "response_flags": "Istio: Envoy's response flags (- or UH)",
+        "connection_security_policy": "Istio: mutual_tls, or unknown when reported by the source",
+    }
+)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,7 @@
 """A simulated member cluster (`tmc sim-cluster`): the hub's API server on the plain Kubernetes URL layout, with
 only the controllers a plain Kubernetes API server has (namespace deletion, garbage collection) plus the simulated
-cluster's own (scheduler, kubelet, Deployment/ReplicaSet/StatefulSet/DaemonSet/Job), its nodes, the outage switch and
-`<data-dir>/<name>.kubeconfig`."""
+cluster's own (scheduler, kubelet, Deployment/ReplicaSet/StatefulSet/DaemonSet/Job, request traffic), its nodes, the
+mesh routing CRDs, the outage switch and `<data-dir>/<name>.kubeconfig`."""
 
 from __future__ import annotations
 
@@ -18,8 +18,10 @@ from tmc.server.process import ServerProcess, serve_until_signalled
 from tmc.sim.apps import DeploymentController, ReplicaSetController
 from tmc.sim.base import SimSettings
 from tmc.sim.kubelet import KubeletController, SchedulerController
+from tmc.sim.meshcrds import ensure_mesh_crds
 from tmc.sim.nodes import ensure_nodes
 from tmc.sim.outage import OutageSwitch
+from tmc.sim.trafficgen import TrafficController
 from tmc.sim.workloads import DaemonSetController, JobController, StatefulSetController
 
 log = logging.getLogger("tmc.sim")
@@ -68,6 +70,7 @@ class SimCluster(ServerProcess):
         cluster = self.listen.default_cluster
         for namespace in EXTRA_NAMESPACES:
             await self.service.ensure_namespace(cluster, namespace)
+        await ensure_mesh_crds(self.service, cluster)  # served from start, as on a member with Istio installed
         self.nodes = await ensure_nodes(
             self.service, cluster, cfg.name, cfg.nodes, cfg.node_cpu, cfg.node_memory, cfg.labels
         )
@@ -87,6 +90,7 @@ class SimCluster(ServerProcess):
             StatefulSetController(store, service, settings),
             DaemonSetController(store, service, settings),
             JobController(store, service, settings),
+            TrafficController(store, service, settings),
         ]
 
     async def start(self) -> None:

@@ -19,9 +19,9 @@ from tmc.sim.base import NODES, PODS, RETRY_SECONDS, SimController, deleting
 from tmc.sim.podstatus import (
     CRASH_LOOP,
     NEVER_READY,
-    annotation_flag,
     crash_loop_status,
     creating_status,
+    fault_flag,
     is_ready,
     running_status,
     runs_to_completion,
@@ -209,22 +209,25 @@ class KubeletController(SimController):
         await self._advance(key, uid, pod, node, stamp)
         return None
 
+    def _fault(self, pod: dict[str, Any], name: str) -> bool:
+        return fault_flag(pod, name, self.settings.name)
+
     def _steady(self, pod: dict[str, Any]) -> bool | None:
         """The readiness a Running pod should show with no timer involved; None when time drives it."""
-        if annotation_flag(pod, CRASH_LOOP):
+        if self._fault(pod, CRASH_LOOP):
             return None
-        if annotation_flag(pod, NEVER_READY):
+        if self._fault(pod, NEVER_READY):
             return False
         return None if runs_to_completion(pod) else True
 
     def _next_delay(self, pod: dict[str, Any]) -> float:
-        if annotation_flag(pod, CRASH_LOOP):
+        if self._fault(pod, CRASH_LOOP):
             return crash_backoff(self.settings.ready_delay, _restarts(pod))
         return self.settings.ready_delay
 
     async def _start(self, key: str, uid: str, pod: dict[str, Any], node: str, stamp: str) -> None:
         delay = self.settings.ready_delay
-        if annotation_flag(pod, CRASH_LOOP):
+        if self._fault(pod, CRASH_LOOP):
             if (pod.get("spec") or {}).get("restartPolicy") == "Never":
                 await self.write_status(PODS, pod, terminated_status(pod, node, stamp, succeeded=False))
                 return
@@ -232,7 +235,7 @@ class KubeletController(SimController):
             await self.write_status(PODS, pod, crash_loop_status(pod, node, stamp, 1, backoff))
             self._wait(key, uid, backoff)
             return
-        ready = not annotation_flag(pod, NEVER_READY)
+        ready = not self._fault(pod, NEVER_READY)
         await self.write_status(PODS, pod, running_status(pod, node, stamp, ready))
         if ready and runs_to_completion(pod):
             self._wait(key, uid, delay)
@@ -241,7 +244,7 @@ class KubeletController(SimController):
 
     async def _advance(self, key: str, uid: str, pod: dict[str, Any], node: str, stamp: str) -> None:
         """A Running pod: next crash, completion, or a readiness change after its annotations were edited."""
-        if annotation_flag(pod, CRASH_LOOP):
+        if self._fault(pod, CRASH_LOOP):
             restarts = _restarts(pod) + 1
             backoff = crash_backoff(self.settings.ready_delay, restarts)
             await self.write_status(PODS, pod, crash_loop_status(pod, node, stamp, restarts, backoff))

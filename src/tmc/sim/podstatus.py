@@ -15,12 +15,28 @@ from tmc.apimachinery.meta import parse_rfc3339
 
 NEVER_READY = "sim.tmc.io/never-ready"
 CRASH_LOOP = "sim.tmc.io/crash-loop"
+# Limits every fault annotation of a pod to the simulated clusters named (comma separated); absent: everywhere.
+FAULT_CLUSTERS = "sim.tmc.io/fault-clusters"
 _CONDITION_ORDER = ("PodReadyToStartContainers", "Initialized", "Ready", "ContainersReady", "PodScheduled")
 
 
 def annotation_flag(pod: Mapping[str, Any], name: str) -> bool:
     value = ((pod.get("metadata") or {}).get("annotations") or {}).get(name)
     return str(value).lower() == "true"
+
+
+def faults_apply(pod: Mapping[str, Any], cluster: str) -> bool:
+    """Whether the pod's fault annotations act in the simulated cluster `cluster` (its SyncTarget's name under
+    `tmc up`): always without `sim.tmc.io/fault-clusters`, else only in the clusters it lists."""
+    value = ((pod.get("metadata") or {}).get("annotations") or {}).get(FAULT_CLUSTERS)
+    if value is None:
+        return True
+    return cluster in {name.strip() for name in str(value).split(",") if name.strip()}
+
+
+def fault_flag(pod: Mapping[str, Any], name: str, cluster: str) -> bool:
+    """A boolean fault annotation that is set and applies in `cluster`."""
+    return annotation_flag(pod, name) and faults_apply(pod, cluster)
 
 
 def runs_to_completion(pod: Mapping[str, Any]) -> bool:

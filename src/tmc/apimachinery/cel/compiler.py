@@ -20,6 +20,7 @@ from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 from tmc.apimachinery.cel.ast import Checked, Expr, decode_checked, references
 from tmc.apimachinery.cel.callbacks import settle
 from tmc.apimachinery.cel.libraries import kubernetes_functions
+from tmc.apimachinery.cel.regex import VARIABLE_PREFIX
 
 OLD_WRAPPER = "__tmc_old_self"
 _STATUS = re.compile(r"^[A-Z_]+: ")
@@ -42,8 +43,11 @@ def _extensions() -> list[Any]:
 
 
 @functools.cache
-def _rule_env() -> Any:
-    return cel.NewEnv(variables={"self": cel.Type.DYN, "oldSelf": cel.Type.DYN}, extensions=_extensions())
+def _rule_env(matches: int = 0) -> Any:
+    """`self` and `oldSelf`, and the precomputed `matches` results (regex.py) a node's rewritten rules read."""
+    variables = {"self": cel.Type.DYN, "oldSelf": cel.Type.DYN}
+    variables |= {f"{VARIABLE_PREFIX}{i}": cel.Type.BOOL for i in range(matches)}
+    return cel.NewEnv(variables=variables, extensions=_extensions())
 
 
 @functools.cache
@@ -76,15 +80,23 @@ class Program:
     checked: Checked
     uses_old: bool
     optional_old: bool
+    # The same rule with its constant `matches` calls read from precomputed variables (regex.py), and those
+    # variables: it runs instead when every one of them could be worked out for the value at hand.
+    fast: Any = None
+    fast_reads: frozenset[str] = frozenset()
 
     @property
     def tree(self) -> Expr:
         return self.checked.root
 
-    def run(self, activation: Any) -> tuple[Any, str | None]:
-        """The result as a plain Python value, or the evaluation error's text."""
+    def run(self, activation: Any, matched: dict[str, bool] | None = None) -> tuple[Any, str | None]:
+        """The result as a plain Python value, or the evaluation error's text. `matched`: the precomputed
+        `matches` results the activation carries."""
+        expression = self.expression
+        if self.fast is not None and matched is not None and self.fast_reads <= matched.keys():
+            expression = self.fast
         try:
-            value = self.expression.eval(activation)
+            value = expression.eval(activation)
             if value.type() == cel.Type.ERROR:
                 return None, clean_error(Exception(str(value.value())))
             return value.plain_value(), None
@@ -117,7 +129,7 @@ def compile_expression(source: str, result: str, optional_old: bool = False) -> 
 def compile_combined(sources: list[str]) -> Program | None:
     """The rules of one node as one program answering a list of their results: one evaluation (one trip into
     cel-cpp) instead of one per rule. None if the list does not compile (the rules are then run one by one)."""
-    source = "[" + ", ".join(f"({s})" for s in sources) + "]"
+    source = as_list(sources)
     try:
         checked = _rule_env().compile(source)
     except RuntimeError:
@@ -125,11 +137,46 @@ def compile_combined(sources: list[str]) -> Program | None:
     return Program(source, checked, decode_checked(checked.serialize()), False, False)
 
 
-def activation(self_value: Any, old: Any, optional_old: bool, has_old: bool) -> Any:
-    """The variables of one evaluation: `oldSelf` plain, or wrapped for `cel.bind` to make an optional of."""
+def as_list(sources: list[str]) -> str:
+    return "[" + ", ".join(f"({s})" for s in sources) + "]"
+
+
+def add_fast(program: Program, source: str, reads: frozenset[str], matches: int) -> None:
+    """Give `program` its rewrite reading precomputed `matches` results (regex.py), from a node with `matches`
+    such variables; a rewrite that does not compile is dropped (the rule then runs as written)."""
+    try:
+        program.fast = _rule_env(matches).compile(source)
+    except RuntimeError:
+        return
+    program.fast_reads = reads
+
+
+def literal_pattern(text: str) -> str | None:
+    """The value of a CEL string literal used as a `matches` pattern, or None when RE2 refuses the pattern."""
+    try:
+        pattern = _rule_env().compile(text).eval().plain_value()
+        if not isinstance(pattern, str):
+            return None
+        probe = _rule_env().compile(f"''.matches({text})").eval()
+        if probe.type() == cel.Type.ERROR:
+            return None
+    except RuntimeError:
+        return None
+    return pattern
+
+
+def activation(
+    self_value: Any, old: Any, optional_old: bool, has_old: bool, matched: dict[str, bool] | None = None
+) -> Any:
+    """The variables of one evaluation: `oldSelf` plain, or wrapped for `cel.bind` to make an optional of, and the
+    precomputed `matches` results."""
     env = _optional_env() if optional_old else _rule_env()
     if optional_old:
-        return env.Activation(data={"self": self_value, OLD_WRAPPER: {"v": old} if has_old else {}})
-    if has_old:
-        return env.Activation(data={"self": self_value, "oldSelf": old})
-    return env.Activation(data={"self": self_value})
+        data = {"self": self_value, OLD_WRAPPER: {"v": old} if has_old else {}}
+    elif has_old:
+        data = {"self": self_value, "oldSelf": old}
+    else:
+        data = {"self": self_value}
+    if matched:
+        data |= matched
+    return env.Activation(data=data)

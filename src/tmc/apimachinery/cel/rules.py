@@ -13,8 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tmc.apimachinery.cel.ast import self_fields
-from tmc.apimachinery.cel.compiler import CompileError, Program, compile_combined, compile_expression
+from tmc.apimachinery.cel.compiler import (
+    CompileError,
+    Program,
+    add_fast,
+    as_list,
+    compile_combined,
+    compile_expression,
+    literal_pattern,
+)
 from tmc.apimachinery.cel.cost import MAX_REQUEST_BYTES, PER_RULE_LIMIT, Estimator, cost_factor_message, max_size
+from tmc.apimachinery.cel.regex import Binding, rewrite
 
 # Rules whose static bound is at most this are charged it as it is, and may share one evaluation with the node's
 # other such rules; dearer ones run alone, charged for the size of the actual value (validator.py).
@@ -76,6 +85,8 @@ class Node:
     fields: frozenset[str] | None = None
     # Makes the JSON integers the schema declares `number` doubles, as upstream's CEL sees them (None: no such field).
     numbers: Callable[[Any], Any] | None = None
+    # Constant `matches` patterns of the node's rules, worked out before CEL runs (regex.py).
+    matches: tuple[Binding, ...] = ()
 
 
 def parse_field_path(path: str, schema: dict[str, Any]) -> tuple[str, ...] | None:
@@ -256,6 +267,24 @@ def _read_fields(rules: list[Rule]) -> frozenset[str] | None:
     return frozenset(fields)
 
 
+def _precompile_matches(node: Node, rules: list[Rule]) -> dict[int, tuple[str, frozenset[str]]]:
+    """Rewrite the rules' constant `matches` calls to read results worked out in Python (regex.py); returns the
+    rewritten source and the variables it reads, by rule."""
+    bindings: list[Binding] = []
+    rewrites: dict[int, tuple[str, frozenset[str]]] = {}
+    for rule in rules:
+        program = rule.program
+        if program is not None and not program.optional_old:
+            found = rewrite(rule.source, program.tree, bindings, literal_pattern)
+            if found is not None:
+                rewrites[id(rule)] = found
+    node.matches = tuple(bindings)
+    for rule in rules:
+        if id(rule) in rewrites and rule.program is not None:
+            add_fast(rule.program, *rewrites[id(rule)], len(bindings))
+    return rewrites
+
+
 def compile_node(
     raw: dict[str, Any],
     problems: dict[tuple[str, ...], list[Problem]],
@@ -284,12 +313,17 @@ def compile_node(
         map_keys=tuple(raw.get("x-kubernetes-list-map-keys") or ()),
         embedded=bool(raw.get("x-kubernetes-embedded-resource")),
     )
+    rewrites = _precompile_matches(node, rules)
     cheap = [r for r in rules if r.program is not None and not r.program.uses_old and r.cost <= CHEAP]
     if len(cheap) > 1:
         node.batch = compile_combined([r.source for r in cheap])
         if node.batch is not None:
             node.batched = tuple(cheap)
             node.batch_cost = sum(r.cost for r in cheap)
+            if any(id(r) in rewrites for r in cheap):
+                texts = [rewrites[id(r)][0] if id(r) in rewrites else r.source for r in cheap]
+                reads = frozenset().union(*(rewrites[id(r)][1] for r in cheap if id(r) in rewrites))
+                add_fast(node.batch, as_list(texts), reads, len(node.matches))
     node.rest = tuple(r for r in rules if r not in node.batched)
     node.fields = _read_fields(rules) if node.type == "object" else None
     if rules:

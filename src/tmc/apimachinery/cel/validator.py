@@ -21,6 +21,7 @@ import orjson
 
 from tmc.apimachinery.cel.compiler import activation
 from tmc.apimachinery.cel.cost import PER_CALL_LIMIT, RUNTIME_BUDGET, Estimator
+from tmc.apimachinery.cel.regex import values
 from tmc.apimachinery.cel.rules import CHEAP, Node, Problem, Rule, compile_node
 from tmc.apimachinery.validation_common import Cause, duplicate, forbidden, invalid, join, required
 
@@ -144,6 +145,7 @@ class CelValidator:
             self_value = node.numbers(self_value)
             old_value = node.numbers(old_value) if has_old else old_value
         unchanged = has_old and value == old
+        matched = values(node.matches, self_value) if node.matches else None
         activations: dict[bool, Any] = {}
         shown = node.type
         where = path or "<nil>"
@@ -155,8 +157,8 @@ class CelValidator:
                 out.append(invalid(where, shown, _OUT_OF_BUDGET))
                 budget.exhausted = True
                 return
-            act = activations[False] = activation(self_value, old_value, False, has_old)
-            results, error = node.batch.run(act)
+            act = activations[False] = activation(self_value, old_value, False, has_old, matched)
+            results, error = node.batch.run(act, matched)
             if error is None and isinstance(results, list):
                 if all(r is True for r in results):
                     rules = node.rest  # the common case: every batched rule passed
@@ -179,7 +181,7 @@ class CelValidator:
             optional = program.optional_old
             act = activations.get(optional)
             if act is None:
-                act = activations[optional] = activation(self_value, old_value, optional, has_old)
+                act = activations[optional] = activation(self_value, old_value, optional, has_old, matched)
             if id(rule) not in batched:
                 charge = rule.cost if rule.cost <= CHEAP else self._runtime_cost(rule, self_value, old_value)
                 if charge > PER_CALL_LIMIT:
@@ -192,7 +194,7 @@ class CelValidator:
                     return
             error = None
             if result is _MISSING:
-                result, error = program.run(act)
+                result, error = program.run(act, matched)
             if error is not None:
                 out.append(invalid(where, shown, error))
             elif result is not True:

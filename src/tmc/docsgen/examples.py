@@ -1,0 +1,140 @@
+"""One example manifest per TMC kind, written by hand in the shape kcp users know (`kubectl kcp bind compute`,
+`kubectl kcp workload sync`), plus TMC's additions. The e2e suite applies every one of them to a real hub with
+`kubectl apply --dry-run=server`, so they cannot drift from what the hub accepts.
+
+A kind without a hand-written example (a CRD read from a running hub, or a TMC kind added since) gets a skeleton
+built from its schema's required fields, marked as such on the page.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import yaml
+
+from tmc.docsgen.model import Kind
+
+EXAMPLES: Mapping[tuple[str, str], str] = {
+    ("workload.kcp.io/v1alpha1", "SyncTarget"): """\
+# A member cluster in eu-central-1a whose syncer syncs Deployments, Services, ConfigMaps and Secrets
+# of the namespaces labelled for it. `kubectl tmc cluster register` writes one like this.
+apiVersion: workload.kcp.io/v1alpha1
+kind: SyncTarget
+metadata:
+  name: eu-central-1a
+  labels:
+    topology.kubernetes.io/region: eu-central-1
+    topology.kubernetes.io/zone: eu-central-1a
+spec:
+  unschedulable: false
+  supportedAPIExports:
+    - export: kubernetes
+  capabilities:
+    - type: gpu
+      available: true
+  taints:
+    - key: maintenance
+      value: "true"
+      effect: NoSchedule
+  resourceFilter:
+    resourceTypes: [deployments.apps, services, configmaps, secrets]
+    namespaceSelector:
+      matchLabels:
+        tmc.kcp.io/sync: "true"
+""",
+    ("scheduling.kcp.io/v1alpha1", "Location"): """\
+# The SyncTargets of one region, offered to Placements as a Location (kcp's compute workspace has one
+# named "default" selecting every SyncTarget).
+apiVersion: scheduling.kcp.io/v1alpha1
+kind: Location
+metadata:
+  name: eu
+  labels:
+    region: eu
+spec:
+  resource:
+    group: workload.kcp.io
+    version: v1alpha1
+    resource: synctargets
+  description: Member clusters in eu-central-1
+  availableSelectorLabels:
+    - key: topology.kubernetes.io/zone
+      values: [eu-central-1a, eu-central-1b]
+      description: Availability zone of the member cluster
+  instanceSelector:
+    matchLabels:
+      topology.kubernetes.io/region: eu-central-1
+""",
+    ("scheduling.kcp.io/v1alpha1", "Placement"): """\
+# Place the namespaces labelled app=web on two SyncTargets of the "eu" Location, in different zones,
+# dividing each Deployment's replicas by the capacity the targets report.
+apiVersion: scheduling.kcp.io/v1alpha1
+kind: Placement
+metadata:
+  name: web
+spec:
+  locationSelectors:
+    - matchLabels:
+        region: eu
+  locationResource:
+    group: workload.kcp.io
+    version: v1alpha1
+    resource: synctargets
+  locationWorkspace: root
+  namespaceSelector:
+    matchLabels:
+      app: web
+  strategy: Spread
+  numberOfTargets: 2
+  replicaScheduling:
+    type: Divided
+    dynamicWeight: AvailableCapacity
+  spreadConstraints:
+    - topologyKey: topology.kubernetes.io/zone
+      minGroups: 2
+  tolerations:
+    - key: maintenance
+      operator: Exists
+      effect: NoSchedule
+""",
+    ("tenancy.kcp.io/v1alpha1", "Workspace"): """\
+# A child workspace of the current one (root:team-a when created in root), as `kubectl kcp ws create team-a`.
+apiVersion: tenancy.kcp.io/v1alpha1
+kind: Workspace
+metadata:
+  name: team-a
+spec:
+  type:
+    name: universal
+    path: root
+""",
+}
+
+_PLACEHOLDERS: dict[str, Any] = {"string": "example", "integer": 1, "number": 1, "boolean": False}
+
+
+def _placeholder(type_text: str) -> Any:
+    if type_text.startswith("[]"):
+        return []
+    if type_text.startswith("map[") or type_text == "object" or type_text[:1].isupper():
+        return {}
+    return _PLACEHOLDERS.get(type_text.split(" ", 1)[0], "example")
+
+
+def skeleton(kind: Kind) -> str:
+    """apiVersion, kind, a name and the required fields of spec (placeholders by type)."""
+    metadata: dict[str, Any] = {"name": "example"}
+    if kind.namespaced:
+        metadata["namespace"] = "default"
+    manifest: dict[str, Any] = {"apiVersion": kind.api_version, "kind": kind.kind, "metadata": metadata}
+    spec = next((s for s in kind.sections if s.title == f"{kind.kind}.spec"), None)
+    if spec is not None:
+        manifest["spec"] = {f.name: _placeholder(f.type.text) for f in spec.fields if f.required}
+    return yaml.safe_dump(manifest, sort_keys=False)
+
+
+def example_for(kind: Kind) -> tuple[str, bool]:
+    """(manifest YAML, hand-written or not)."""
+    written = EXAMPLES.get((kind.api_version, kind.kind))
+    return (written, True) if written is not None else (skeleton(kind), False)

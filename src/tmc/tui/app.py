@@ -80,7 +80,7 @@ class Dashboard(App[None]):
     ) -> None:
         super().__init__()
         self.model = model
-        self.actions_ = actions
+        self.cli_actions = actions
         self.start_feed = start_feed
         self.trace_url = trace_url
         self.tick_seconds = tick
@@ -342,10 +342,10 @@ class Dashboard(App[None]):
 
     @work(thread=True, exclusive=True, group="placement")
     def explain_placement(self, placement: dict[str, Any]) -> None:
-        if self.actions_ is None:
+        if self.cli_actions is None:
             return
         try:
-            answer, error = simulate(self.actions_, placement), ""
+            answer, error = simulate(self.cli_actions, placement), ""
         except Exception as e:  # shown in the panel, as the CLI would print it
             answer, error = None, failure(e)
         self.call_from_thread(self._show_candidates, answer, error)
@@ -357,12 +357,12 @@ class Dashboard(App[None]):
     def action_act(self, verb: str) -> None:
         table = self.table()
         item = None if table is None else table.selected
-        if self.actions_ is None or item is None:
+        if self.cli_actions is None or item is None:
             return
         action = (
-            self.actions_.for_cluster(verb, item)
+            self.cli_actions.for_cluster(verb, item)
             if self.current == "clusters"
-            else self.actions_.for_workload(verb, item.obj)
+            else self.cli_actions.for_workload(verb, item.obj)
         )
 
         def confirmed(yes: bool | None) -> None:

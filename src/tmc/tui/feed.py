@@ -13,7 +13,6 @@ import contextlib
 import gc
 import json
 import os
-import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -27,7 +26,6 @@ from tmc.client import ApiError, KubeClient, ListWatcher, Unreachable
 from tmc.tui.model import EVENTS, PLACEMENTS, SYNC_TARGETS, Check, Model
 
 _COMPONENT_STATE = {1.0: "healthy", 0.5: "degraded", 0.0: "unhealthy"}
-_COMPONENT_LINES = re.compile(r"^tmc_component_health[{ ].*$", re.MULTILINE)
 LATENCY_QUERY = (
     'histogram_quantile(0.99, sum by (le) (rate(tmc_syncer_sync_duration_seconds_bucket{direction="down"}[1m])))'
 )
@@ -190,10 +188,10 @@ class Feed:
                 body, h.ready = e.body, False
             h.checks = [Check(c.name, c.ok, c.detail) for c in parse_verbose(str(body or ""))]
             try:
-                text = str(await self.client.request("GET", "/metrics", timeout=5))
-                # Megabytes with a big fleet: only the monitor's few lines go through the Python parser.
-                wanted = "\n".join(m.group(0) for m in _COMPONENT_LINES.finditer(text))
-                samples = parse_metrics(wanted, frozenset({"tmc_component_health"}))
+                # Only the monitor's series: the whole body is megabytes with a big fleet, read on the UI's loop.
+                params = {"name[]": "tmc_component_health"}
+                text = str(await self.client.request("GET", "/metrics", params=params, timeout=5))
+                samples = parse_metrics(text, frozenset({"tmc_component_health"}))
                 h.components = {
                     s.labels.get("component", ""): _COMPONENT_STATE.get(s.value, "degraded") for s in samples
                 }

@@ -26,10 +26,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.bench_scrape import _bounded, _send, _session, _status
+from benchmarks.bench_scrape import _bounded, _deployment, _send, _session, _status
 from benchmarks.report import Row, row, table
 from benchmarks.servers import Server, start_hub
-from tmc.protocol.keys import sync_target_key
 
 ST_PATH = "/clusters/root/apis/workload.kcp.io/v1alpha1/synctargets"
 FULL = (1_000, 10_000)
@@ -37,25 +36,6 @@ QUICK = (200, 2_000)
 NAMESPACES = 100
 KEY_GOAL_MS = 100.0
 MEMORY_GOAL_MB = 300.0
-
-
-def _deployment(i: int, targets: int) -> dict[str, Any]:
-    labels = {"app": f"w{i}", f"state.workload.kcp.io/{sync_target_key('root', f'st-{i % targets:04d}')}": "Sync"}
-    if i % 2:
-        labels[f"state.workload.kcp.io/{sync_target_key('root', f'st-{(i + 1) % targets:04d}')}"] = "Sync"
-    return {
-        "apiVersion": "apps/v1",
-        "kind": "Deployment",
-        "metadata": {"name": f"w-{i:05d}", "labels": labels},
-        "spec": {
-            "replicas": 1,
-            "selector": {"matchLabels": {"app": f"w{i}"}},
-            "template": {
-                "metadata": {"labels": {"app": f"w{i}"}},
-                "spec": {"containers": [{"name": "c", "image": "x"}]},
-            },
-        },
-    }
 
 
 async def _populate(hub: Server, targets: int, workloads: int) -> None:

@@ -12,6 +12,7 @@ controller's reconcile, a syncer's downstream write) starts its span as a child 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import contextvars
 import logging
@@ -35,6 +36,10 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
     from opentelemetry.sdk.trace.id_generator import IdGenerator
 
+    from tmc.observability.spans import LightTracerProvider
+
+    _Provider = TracerProvider | LightTracerProvider
+
 TRACEPARENT_ANNOTATION = "tracing.k8s.io/traceparent"
 TRACEPARENT_HEADER = "traceparent"
 PROTOCOLS = ("http/protobuf", "grpc")
@@ -55,7 +60,7 @@ root_spans = False
 # Whether storage commits are spans of their own (inside the write that asked for them). The hub's are; a member
 # cluster's request span says enough, and each extra span per downstream object is paid on every member.
 commit_spans = False
-_provider: TracerProvider | None = None
+_provider: _Provider | None = None
 _tracer: trace.Tracer = trace.NoOpTracer()
 
 log = logging.getLogger("tmc.tracing")
@@ -170,31 +175,16 @@ def configure(
     if chosen is None:
         return False
     url, protocol, ratio = chosen.endpoint, chosen.protocol, chosen.ratio
-
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 
-    exporter: SpanExporter
-    timeout = chosen.timeout
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-        exporter = GrpcExporter(endpoint=url, insecure=parsed.scheme != "https", timeout=timeout)
-    else:
-        from tmc.observability.otlp_encoding import FastOTLPSpanExporter
-
-        url = http_traces_url(url, chosen.signal_specific)
-        exporter = FastOTLPSpanExporter(endpoint=url, timeout=timeout)
     # OTEL_SERVICE_NAME wins over the process's own name, as the SDK's resource detection would have it.
     resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service_name, **(attributes or {})})
-    # Without `roots` (member clusters) the process only continues traces it is handed, and starts none of its own.
-    root = TraceIdRatioBased(ratio) if roots else ALWAYS_OFF
-    provider = TracerProvider(resource=resource, sampler=ParentBased(root), id_generator=cast("IdGenerator", SpanIds()))
-    # _WarningExporter has SpanExporter's three methods; subclassing it would import the SDK with this module.
-    provider.add_span_processor(BatchSpanProcessor(cast("SpanExporter", _WarningExporter(exporter, url))))
+    provider: _Provider
+    if protocol == "grpc":
+        provider = _sdk_provider(url, chosen.timeout, resource, ratio, roots)
+    else:
+        url = http_traces_url(url, chosen.signal_specific)
+        provider = _light_provider(url, chosen.timeout, resource.attributes, ratio, roots, env)
     _provider = provider
     _tracer = provider.get_tracer("tmc")
     _annotate = annotate
@@ -205,6 +195,43 @@ def configure(
     _probe(url)
     log.info("tracing on", extra={"endpoint": url, "protocol": protocol, "sample_ratio": ratio})
     return True
+
+
+def _sdk_provider(url: str, timeout: float, resource: Any, ratio: float, roots: bool) -> TracerProvider:
+    """The OpenTelemetry SDK's provider with the library's gRPC exporter (the light path speaks HTTP only)."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
+
+    parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    exporter = GrpcExporter(endpoint=url, insecure=parsed.scheme != "https", timeout=timeout)
+    # Without `roots` (member clusters) the process only continues traces it is handed, and starts none of its own.
+    root = TraceIdRatioBased(ratio) if roots else ALWAYS_OFF
+    provider = TracerProvider(resource=resource, sampler=ParentBased(root), id_generator=cast("IdGenerator", SpanIds()))
+    # _WarningExporter has SpanExporter's three methods; subclassing it would import the SDK with this module.
+    provider.add_span_processor(BatchSpanProcessor(cast("SpanExporter", _WarningExporter(exporter, url))))
+    return provider
+
+
+def _light_provider(
+    url: str, timeout: float, resource: Mapping[str, Any], ratio: float, roots: bool, env: Mapping[str, str]
+) -> LightTracerProvider:
+    """TMC's own spans (observability/spans.py), batched by a thread of their own and posted with the OTLP/HTTP
+    exporter's transport (its OTEL_EXPORTER_OTLP_* headers, compression, certificates and retries)."""
+    from tmc.observability.otlp_encoding import FastOTLPSpanExporter, encode_light_spans
+    from tmc.observability.span_export import BatchExporter, BatchSettings
+    from tmc.observability.spans import LightTracerProvider
+
+    transport = FastOTLPSpanExporter(endpoint=url, timeout=timeout)
+    scopes: list[tuple[str, str | None, str | None]] = []
+    batches = BatchExporter(
+        lambda spans: encode_light_spans(spans, resource, scopes), transport.send, url, BatchSettings.from_env(env)
+    )
+    provider = LightTracerProvider(SpanIds(), batches, ratio, roots=roots)
+    scopes = provider.scopes  # the encoder reads the provider's list as tracers are made
+    atexit.register(provider.shutdown)  # spans still queued leave at exit, as the SDK's provider does
+    return provider
 
 
 def shutdown() -> None:

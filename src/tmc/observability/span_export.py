@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from tmc.observability.spans import LightSpan
 
 log = logging.getLogger("tmc.tracing")
+# Spans encoded between two offers of the GIL to other threads (about 0.4 ms of encoding).
+CHUNK = 64
 
 
 @dataclass(frozen=True)
@@ -129,7 +131,7 @@ class BatchExporter:
 
     def _export(self, batch: list[LightSpan]) -> None:
         try:
-            self._send(self._encode(batch))
+            self._send(self._encoded(batch))
         except Exception as e:
             if not self.failing:
                 log.warning("could not export spans", extra={"endpoint": self._url, "error": str(e)})
@@ -139,6 +141,17 @@ class BatchExporter:
             log.info("exporting spans again", extra={"endpoint": self._url})
         self.failing = False
         self.exported += len(batch)
+
+    def _encoded(self, batch: list[LightSpan]) -> bytes:
+        """The request for `batch`, encoded a chunk at a time with the GIL offered to the event loop in between:
+        a batch in one go would keep the loop waiting for a whole switch interval (5 ms) at a time. Serialized
+        requests concatenate into one whose resource_spans are the chunks'."""
+        parts = []
+        for start in range(0, len(batch), CHUNK):
+            if start:
+                time.sleep(0)  # releases the GIL; a waiting event loop thread takes it first
+            parts.append(self._encode(batch[start : start + CHUNK]))
+        return b"".join(parts)
 
     def _report_drops(self) -> None:
         if self.dropped > self._reported_dropped:

@@ -24,6 +24,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import context as otel_context
@@ -355,7 +356,22 @@ def object_traceparent(obj: Mapping[str, Any] | None) -> SpanContext | None:
     if not obj:
         return None
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return parse_traceparent(annotations.get(TRACEPARENT_ANNOTATION))
+    value = annotations.get(TRACEPARENT_ANNOTATION)
+    if not isinstance(value, str):
+        return None
+    # An object's annotation is read by each reconcile, sync and status report of it: parsed once.
+    ctx = _PARSED.get(value)
+    if ctx is None:
+        ctx = parse_traceparent(value)
+        if ctx is None:
+            return None
+        if len(_PARSED) >= 4096:
+            _PARSED.clear()
+        _PARSED[value] = ctx
+    return ctx
+
+
+_PARSED: dict[str, SpanContext] = {}
 
 
 def record_on(obj: dict[str, Any]) -> None:
@@ -374,7 +390,6 @@ def record_on(obj: dict[str, Any]) -> None:
     annotations[TRACEPARENT_ANNOTATION] = value
 
 
-@contextlib.contextmanager
 def span(
     name: str,
     *,
@@ -383,29 +398,41 @@ def span(
     kind: SpanKind = SpanKind.INTERNAL,
     attributes: Mapping[str, Any] | None = None,
     carry: bool | None = None,
-) -> Iterator[trace.Span]:
+) -> _Scope:
     """A current span named `name`: a child of `parent` when given (a remote context from a header or an
     annotation), else of the active span. Links are passed at start, where samplers can see them. `carry` says
     whether spec writes inside it record it on the object (None: as the enclosing span says)."""
     if parent is None:
         _use_deferred()
     ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
-    # start_span and attach rather than start_as_current_span: two generator-based context managers fewer per span.
-    current = _tracer.start_span(
+    made = _tracer.start_span(
         name, context=ctx, kind=kind, attributes=attributes, links=[Link(c) for c in links] or None
     )
-    attached = otel_context.attach(trace.set_span_in_context(current))
-    token = _carry.set(carry) if carry is not None else None
-    try:
-        yield current
-    except BaseException as e:
-        if current.is_recording():
-            _mark_failed(current, e)
-        raise
-    finally:
-        if token is not None:
-            _carry.reset(token)
-        otel_context.detach(attached)
+    return _Scope(made, carry)
+
+
+class _Scope:
+    """The span made current for a `with` block, and ended after it; an exception leaving the block marks it
+    failed. A class rather than a generator context manager: a few microseconds less per span."""
+
+    __slots__ = ("attached", "carry", "span", "token")
+
+    def __init__(self, made: trace.Span, carry: bool | None) -> None:
+        self.span = made
+        self.carry = carry
+
+    def __enter__(self) -> trace.Span:
+        self.attached = otel_context.attach(trace.set_span_in_context(self.span))
+        self.token = _carry.set(self.carry) if self.carry is not None else None
+        return self.span
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        current = self.span
+        if error is not None and current.is_recording():
+            _mark_failed(current, error)
+        if self.token is not None:
+            _carry.reset(self.token)
+        otel_context.detach(self.attached)
         current.end()
 
 

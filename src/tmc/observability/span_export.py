@@ -58,9 +58,11 @@ class BatchExporter:
         send: Callable[[bytes], None],
         url: str,
         settings: BatchSettings = BatchSettings(),
+        close: Callable[[], None] | None = None,
     ) -> None:
         self._encode = encode
         self._send = send
+        self._close = close
         self._url = url
         self._settings = settings
         self._max_queue = settings.max_queue
@@ -103,6 +105,8 @@ class BatchExporter:
         self._stopping = True
         self._wake.set()
         self._thread.join(self._settings.timeout)
+        if self._close is not None:
+            self._close()
 
     def _run(self) -> None:
         while True:

@@ -227,7 +227,11 @@ def _light_provider(
     transport = FastOTLPSpanExporter(endpoint=url, timeout=timeout)
     scopes: list[tuple[str, str | None, str | None]] = []
     batches = BatchExporter(
-        lambda spans: encode_light_spans(spans, resource, scopes), transport.send, url, BatchSettings.from_env(env)
+        lambda spans: encode_light_spans(spans, resource, scopes),
+        transport.send,
+        url,
+        BatchSettings.from_env(env),
+        close=transport.shutdown,
     )
     provider = LightTracerProvider(SpanIds(), batches, ratio, roots=roots)
     scopes = provider.scopes  # the encoder reads the provider's list as tracers are made

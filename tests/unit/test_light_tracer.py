@@ -301,7 +301,8 @@ def test_a_failing_collector_is_one_warning_per_outage(
     assert sent.names() == ["c"]
 
 
-def test_configure_exports_light_spans_to_an_otlp_http_receiver() -> None:
+def test_configure_exports_light_spans_to_an_otlp_http_receiver(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OTEL_RESOURCE_ATTRIBUTES", "deployment.environment=test")  # read as the SDK reads it
     receiver = OtlpReceiver()
     try:
         env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": receiver.endpoint + "/v1/traces", "OTEL_BSP_SCHEDULE_DELAY": "50"}
@@ -316,6 +317,7 @@ def test_configure_exports_light_spans_to_an_otlp_http_receiver() -> None:
         assert (inner.name, exported_outer.name) == ("inner", "workload-sync")
         assert inner.parent_span_id == f"{outer.get_span_context().span_id:016x}"
         assert exported_outer.parent_span_id == f"{PARENT:016x}" and exported_outer.service == "tmc-syncer"
+        assert exported_outer.resource["deployment.environment"] == "test"
     finally:
         tracing.shutdown()
         receiver.close()

@@ -8,6 +8,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
+from typing import cast
 
 import pytest
 from opentelemetry import trace
@@ -321,3 +322,46 @@ def test_configure_exports_light_spans_to_an_otlp_http_receiver(monkeypatch: pyt
     finally:
         tracing.shutdown()
         receiver.close()
+
+
+def test_a_light_span_encodes_as_the_library_encodes_the_same_sdk_span() -> None:
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans as library_encode
+    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+    from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+    class KeepSdk(SpanExporter):
+        def __init__(self) -> None:
+            self.spans: list[ReadableSpan] = []
+
+        def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+            self.spans.extend(spans)
+            return SpanExportResult.SUCCESS
+
+    def record(tracer: trace.Tracer) -> None:
+        parent = SpanContext(TRACE, PARENT, True, TraceFlags(1), TraceState([("vendor", "v1")]))
+        linked = SpanContext(0x1234, 0x99, is_remote=False, trace_flags=TraceFlags(1))
+        made = tracer.start_span(
+            "patch deployments/status",
+            context=in_context(parent),  # type: ignore[arg-type]
+            kind=SpanKind.CLIENT,
+            attributes={"k8s.verb": "patch", "n": -3, "ratio": 1.5, "ok": False, "names": ("a", "b")},
+            links=[Link(linked, {"why": "batched"})],
+            start_time=1_000,
+        )
+        made.set_attribute("http.response.status_code", 409)
+        made.add_event("conflict", {"rev": 7}, timestamp=1_500)
+        made.set_status(Status(StatusCode.ERROR, "Conflict: stale"))
+        made.end(2_000)
+
+    sdk_kept = KeepSdk()
+    sdk = TracerProvider(id_generator=cast("IdGenerator", FixedIds([])))
+    sdk.add_span_processor(SimpleSpanProcessor(sdk_kept))
+    record(sdk.get_tracer("tmc"))
+    kept = Kept()
+    light = LightTracerProvider(FixedIds([]), kept, 1.0)
+    record(light.get_tracer("tmc"))
+    theirs = ExportTraceServiceRequest.FromString(library_encode(sdk_kept.spans).SerializeToString())
+    [ours] = decoded(kept.spans, light)
+    assert ours == theirs.resource_spans[0].scope_spans[0].spans[0]
+    assert ours.events[0].name == "conflict" and len(ours.links) == 1  # the comparison covered them

@@ -73,8 +73,19 @@ def test_the_duration_histogram_is_the_prometheus_histogram(sources: tuple[Count
     assert list(create.explicit_bounds) == [0.001, 0.01, 0.1]
     assert list(create.bucket_counts) == [1, 2, 1, 1]  # per bucket, not cumulative as in Prometheus
     assert create.count == 5 and create.sum == pytest.approx(3.0605)
-    assert not create.HasField("min") and create.start_time_unix_nano < create.time_unix_nano
+    assert not create.HasField("min") and create.start_time_unix_nano <= create.time_unix_nano
     assert points[("eu-1", "configmaps", "status")].count == 1
+    # Cumulative: the next export has the same start, a later time and the new totals.
+    durations.labels("eu-1", "deployments.apps", "create").observe(0.0001)
+    exporter.export(MetricsData([]))
+    request = ExportMetricsServiceRequest.FromString(encode_metrics(kept.exported[1]).SerializeToString())
+    [later] = [
+        p
+        for p in request.resource_metrics[0].scope_metrics[0].metrics[0].histogram.data_points
+        if p.attributes[0].value.string_value == "eu-1" and p.attributes[1].value.string_value == "deployments.apps"
+    ]
+    assert later.start_time_unix_nano == create.start_time_unix_nano and later.count == 6
+    assert later.time_unix_nano >= create.time_unix_nano and list(later.bucket_counts) == [2, 2, 1, 1]
 
 
 def test_the_histogram_joins_the_sdk_scope_of_the_same_name(sources: tuple[Counter, Histogram]) -> None:

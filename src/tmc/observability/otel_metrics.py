@@ -28,6 +28,7 @@ _operations: Any = None
 # The Prometheus series the instruments are read from (the syncer's; see use_sources).
 _sources: tuple[Counter, Histogram] | None = None
 LABELS = ("sync_target", "resource_type", "operation")
+_started: dict[tuple[str, ...], int] = {}  # start time of each exported histogram series
 DURATION = "tmc.sync.duration"
 DURATION_DESCRIPTION = "Time of one syncer write"
 
@@ -120,12 +121,16 @@ def _duration_points() -> list[dict[str, Any]]:
         bounds = [b for b, _ in cumulative if b != float("inf")]
         counts = [c - (cumulative[i - 1][1] if i else 0) for i, (_, c) in enumerate(cumulative)]
         created = point.pop("created", None)
+        key = tuple(point["attributes"].values())
+        # A cumulative point's start stays the same from export to export: the series' creation time when
+        # Prometheus keeps it (TMC turns `_created` off), else when this process first exported the series.
+        start = _started.setdefault(key, int(created * 1e9) if created else now)
         point.update(
             bounds=bounds,
             bucket_counts=counts,
             count=int(point.get("count", 0)),
             sum=point.get("sum", 0.0),
-            start=int(created * 1e9) if created else now,
+            start=start,
             time=now,
         )
         points.append(point)

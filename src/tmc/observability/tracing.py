@@ -2,7 +2,9 @@
 helpers the hub, controllers and syncers use to continue one trace across processes.
 
 Off by default. While off, `enabled` is False and every call site checks it before doing anything else, so the cost
-on a hot path is one module attribute read; the SDK and exporters are imported only by `configure`.
+on a hot path is one module attribute read; the SDK and exporters are imported only by `configure`. On, spans over
+OTLP/HTTP are TMC's own light implementation of the API (observability/spans.py, a fraction of the SDK span's
+cost); over gRPC they are the SDK's.
 
 The trace crosses processes through objects: a spec write made inside a sampled span records that span's context in
 the `tracing.k8s.io/traceparent` annotation (the key KEP-5915 proposes), and whoever acts on the object next (a

@@ -206,9 +206,13 @@ def test_attributes_beyond_the_limit_drop_the_oldest_and_are_counted() -> None:
     for i in range(130):
         made.set_attribute(f"a{i}", i)
     made.end()
-    [span] = decoded(kept.spans, provider)
-    assert len(span.attributes) == 128 and span.dropped_attributes_count == 2
-    assert span.attributes[0].key == "a2"
+    many: dict[str, AnyValue] = {f"b{i}": i for i in range(131)}
+    provider.get_tracer("tmc").start_span("many at start", in_context(remote(True)), attributes=many).end()  # type: ignore[arg-type]
+    set_one_by_one, given_at_start = decoded(kept.spans, provider)
+    assert len(set_one_by_one.attributes) == 128 and set_one_by_one.dropped_attributes_count == 2
+    assert set_one_by_one.attributes[0].key == "a2"
+    assert len(given_at_start.attributes) == 128 and given_at_start.dropped_attributes_count == 3
+    assert given_at_start.attributes[0].key == "b3"
 
 
 def tracing_wait(condition: Callable[[], bool], timeout: float = 5.0) -> None:

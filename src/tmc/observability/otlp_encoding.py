@@ -287,9 +287,18 @@ class FastOTLPSpanExporter(OTLPSpanExporter):
     def send(self, data: bytes) -> None:
         """Post an encoded request with the exporter's transport (headers, compression, certificates, retries with
         back-off within the timeout); an exception says why it failed."""
-        result = self._client.export(data)
-        if not result.success:
-            raise ExportError(str(result.error or f"the collector answered {result.status_code}"))
+        client = getattr(self, "_client", None)
+        if client is not None:
+            result = client.export(data)
+            if not result.success:
+                raise ExportError(str(result.error or f"the collector answered {result.status_code}"))
+            return
+        # Library versions before the shared HTTP client posted serialized spans with this method.
+        older = getattr(self, "_export_serialized_spans", None)
+        if older is None:
+            raise ExportError("this opentelemetry-exporter-otlp-proto-http has no way to post encoded spans")
+        if older(data) != SpanExportResult.SUCCESS:
+            raise ExportError("the collector did not accept the spans")
 
 
 class ExportError(Exception):

@@ -126,7 +126,9 @@ class BatchExporter:
     def _drain(self, deadline: float | None) -> None:
         queue = self._queue
         while queue:
-            if deadline is not None and time.monotonic() > deadline:
+            # At shutdown, a collector that just failed (each attempt waits out its timeout) or a passed deadline
+            # ends the drain: exiting must not wait for an unreachable collector batch after batch.
+            if deadline is not None and (self.failing or time.monotonic() > deadline):
                 self.dropped += len(queue)
                 queue.clear()
                 return

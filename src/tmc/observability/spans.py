@@ -241,7 +241,7 @@ class LightTracer(trace.Tracer):
             for key, value in attributes.items():
                 if key:
                     kept[key] = value if type(value) in _PLAIN else clean_value(value)
-        return LightSpan(
+        made = LightSpan(
             name,
             own,
             parent,
@@ -252,6 +252,11 @@ class LightTracer(trace.Tracer):
             self._scope,
             provider.sink,
         )
+        if len(kept) > ATTRIBUTE_LIMIT:  # the first ones go, as when they are set one by one
+            made.dropped_attributes = len(kept) - ATTRIBUTE_LIMIT
+            for key in list(kept)[: made.dropped_attributes]:
+                del kept[key]
+        return made
 
     def start_as_current_span(
         self,
@@ -278,12 +283,20 @@ class LightTracerProvider(trace.TracerProvider):
     """Tracers sharing one sampler, id generator and sink. `scopes` lists the instrumentation scopes (name,
     version, schema URL) by the index a span carries, for the encoder."""
 
-    def __init__(self, ids: Ids, sink: Sink, ratio: float, roots: bool = True) -> None:
+    def __init__(
+        self,
+        ids: Ids,
+        sink: Sink,
+        ratio: float,
+        roots: bool = True,
+        scopes: list[tuple[str, str | None, str | None]] | None = None,
+    ) -> None:
         self.ids = ids
         self.sink = sink
         # Without roots (a member cluster) the process only continues traces: ALWAYS_OFF for new ones.
         self.bound = ratio_bound(ratio) if roots else 0
-        self.scopes: list[tuple[str, str | None, str | None]] = []
+        # Shared with the sink's encoder when given: it names a span's scope by its index here.
+        self.scopes = scopes if scopes is not None else []
         self._tracers: dict[tuple[str, str | None, str | None], LightTracer] = {}
 
     def get_tracer(

@@ -235,8 +235,7 @@ def _light_provider(
         BatchSettings.from_env(env),
         close=transport.shutdown,
     )
-    provider = LightTracerProvider(SpanIds(), batches, ratio, roots=roots)
-    scopes = provider.scopes  # the encoder reads the provider's list as tracers are made
+    provider = LightTracerProvider(SpanIds(), batches, ratio, roots=roots, scopes=scopes)
     atexit.register(provider.shutdown)  # spans still queued leave at exit, as the SDK's provider does
     return provider
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from tmc.observability.tracing import Settings
 
 if TYPE_CHECKING:
-    from prometheus_client import Counter, Histogram
+    from prometheus_client.registry import Collector
 
 log = logging.getLogger("tmc.otel_metrics")
 
@@ -26,14 +26,14 @@ enabled = False
 _provider: Any = None
 _operations: Any = None
 # The Prometheus series the instruments are read from (the syncer's; see use_sources).
-_sources: tuple[Counter, Histogram] | None = None
+_sources: tuple[Collector, Collector] | None = None
 LABELS = ("sync_target", "resource_type", "operation")
 _started: dict[tuple[str, ...], int] = {}  # start time of each exported histogram series
 DURATION = "tmc.sync.duration"
 DURATION_DESCRIPTION = "Time of one syncer write"
 
 
-def use_sources(operations: Counter, durations: Histogram) -> None:
+def use_sources(operations: Collector, durations: Collector) -> None:
     """The Prometheus counter (labels sync_target, resource_type, operation, result) and histogram (sync_target,
     resource_type, operation) whose values the OTel instruments export."""
     global _sources

@@ -18,8 +18,10 @@
 8. the CLI (benchmarks.bench_cli): `kubectl tmc get st` against `kubectl get st` with 1,000 SyncTargets, and
    `kubectl tmc --help`;
 9. simulated request traffic (benchmarks.bench_sim_traffic): a simulated cluster's CPU with 5 Services at 50 req/s
-   against the same cluster without traffic (about 1.5 minutes, --quick 30 s).
-10. canary abort across 10 clusters (benchmarks.bench_canary): the analysis verdict to weight 0 in every member's
+   against the same cluster without traffic (about 1.5 minutes, --quick 30 s);
+10. `tmc dashboard` (benchmarks.bench_dashboard) over 1,000 SyncTargets and 10,000 placed workloads: start-up, a
+    burst of 1,000 watch events, key latency during it, memory;
+11. canary abort across 10 clusters (benchmarks.bench_canary): the analysis verdict to weight 0 in every member's
     VirtualService, against a placed ConfigMap edit reaching every member (about 1 minute, --quick 30 s).
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
@@ -43,6 +45,7 @@ from benchmarks import (
     bench_cel,
     bench_cli,
     bench_connections,
+    bench_dashboard,
     bench_http,
     bench_propagation,
     bench_scheduler,
@@ -76,6 +79,7 @@ PARTS = (
     "cel",
     "apply",
     "traffic",
+    "dashboard",
     "canary",
 )
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
@@ -201,6 +205,12 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
                 r, n = bench_apply.bench_apply(hub, apply_cfg.quick() if quick else apply_cfg)
             finally:
                 hub.stop()
+        rows += r
+        notes += n
+    if "dashboard" in parts:
+        print("... dashboard", flush=True)
+        with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
+            r, n = bench_dashboard.bench_dashboard(os.path.join(tmp, "hub"), quick)
         rows += r
         notes += n
     notes = loadgen.generator_notes() + notes

@@ -19,6 +19,10 @@ COMMANDS = {
         "tmc.cli.plugin.rollout:rollout",
         "Canary rollouts: get, list, promote, abort, pause, resume, retry, status.",
     ),
+    "dashboard": (
+        "tmc.tui.command:dashboard",
+        "A live terminal dashboard of the hub (clusters, Placements, workloads).",
+    ),
     "completion": ("tmc.cli.completion:ctl_completion", "Print a shell completion script (bash, zsh, fish)."),
 }
 

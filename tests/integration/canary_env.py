@@ -25,6 +25,7 @@ from aiohttp import web
 
 from tmc.api.canary import ACTION_ANNOTATION, CANARY_DEPLOYMENTS
 from tmc.api.workload import SYNC_TARGETS, state_label, status_diff_annotation
+from tmc.apimachinery import errors
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.controllers.canary.wiring import canary_controllers
 from tmc.protocol.keys import sync_target_key
@@ -304,7 +305,11 @@ class Running:
 
     async def _report(self) -> None:
         while True:
-            await report(self.hub.store, self.hub.service)
+            try:
+                await report(self.hub.store, self.hub.service)
+            except errors.StatusError as e:
+                if e.code != 409:  # the controller wrote the Deployment meanwhile: report again on the next round
+                    raise
             await asyncio.sleep(0.05)
 
     async def start(self) -> None:

@@ -36,7 +36,7 @@ from aiohttp import web
 from benchmarks.prop_support import ensure, pct, placement, until
 from benchmarks.report import Row, row, table
 from tmc.cli.up import free_port, start_system
-from tmc.client import ApiError, Conflict, KubeClient, load_kubeconfig
+from tmc.client import ApiError, KubeClient, load_kubeconfig
 
 HUB = "/clusters/root"
 NS = "bench-canary"
@@ -179,7 +179,7 @@ async def _bench(hub: KubeClient, members: list[KubeClient], endpoint: Endpoint,
     for trial in range(cfg.trials):
         endpoint.ok = True
         patch = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": f"v{trial + 1}"}]}}}}
-        await _patch(hub, f"{HUB}/apis/apps/v1/namespaces/{NS}/deployments/web", patch)
+        await hub.patch(f"{HUB}/apis/apps/v1/namespaces/{NS}/deployments/web", patch)
 
         async def weight_is(member: KubeClient, w: int) -> bool:
             return _canary_weight(await _member_vs(member)) == w
@@ -197,7 +197,7 @@ async def _bench(hub: KubeClient, members: list[KubeClient], endpoint: Endpoint,
 
         # Baseline: any placed object's edit, hub to the last member.
         token = str(time.time_ns())
-        await _patch(hub, f"{HUB}/api/v1/namespaces/{NS}/configmaps/probe", {"metadata": {"annotations": {"t": token}}})
+        await hub.patch(f"{HUB}/api/v1/namespaces/{NS}/configmaps/probe", {"metadata": {"annotations": {"t": token}}})
         sent = time.monotonic()
 
         async def probe_arrived(member: KubeClient, token: str = token) -> bool:
@@ -227,18 +227,6 @@ async def _bench(hub: KubeClient, members: list[KubeClient], endpoint: Endpoint,
             note=note,
         ),
     ]
-
-
-async def _patch(hub: KubeClient, path: str, body: dict[str, Any]) -> None:
-    """A merge patch, tried again on a 409 (the hub answers one when another write of the object is being
-    committed; kubectl retries the same way)."""
-    for _ in range(20):
-        try:
-            await hub.patch(path, body)
-            return
-        except Conflict:
-            await asyncio.sleep(0.05)
-    await hub.patch(path, body)
 
 
 async def _is(probe: Any, value: str) -> bool:

@@ -41,6 +41,10 @@ class Collection:
     objects: dict[tuple[str, str, str], dict[str, Any]] = field(default_factory=dict)
     revision: int = 0
     listed: bool = False
+    # The keys of the objects each watch event changed, in order, for views that update sums incrementally rather
+    # than walk every object; `epoch` moves when that is not possible (a relist, or the journal grew too long).
+    journal: list[tuple[str, str, str]] = field(default_factory=list)
+    epoch: int = 0
 
     def replace(self, kind: str, items: list[dict[str, Any]]) -> None:
         """A (re)list of `kind`: its objects become exactly `items`."""
@@ -50,6 +54,7 @@ class Collection:
             self.objects[object_key(item)] = item
         self.listed = True
         self.revision += 1
+        self._restart_journal()
 
     def apply(self, event: str, obj: dict[str, Any]) -> None:
         key = object_key(obj)
@@ -58,6 +63,13 @@ class Collection:
         else:
             self.objects[key] = obj
         self.revision += 1
+        self.journal.append(key)
+        if len(self.journal) > 4 * len(self.objects) + 1000:
+            self._restart_journal()
+
+    def _restart_journal(self) -> None:
+        self.journal = []
+        self.epoch += 1
 
 
 @dataclass(frozen=True)
@@ -114,7 +126,7 @@ class Model:
     last_error: str = ""
     # views.states_of's cache: object key -> (object, names_revision, {target key: state}).
     state_cache: dict[tuple[str, str, str], tuple[dict[str, Any], int, dict[str, str]]] = field(default_factory=dict)
-    placed_cache: tuple[tuple[int, int], Any] | None = None  # views.placed's last answer, by revision
+    placed_cache: Any = None  # views.placed's running sums
     _names: dict[str, str] = field(default_factory=dict)
     _names_at: int = -1
     names_revision: int = 0

@@ -120,28 +120,58 @@ def states_of(model: Model, obj: dict[str, Any], key: tuple[str, str, str] | Non
     return states
 
 
-def placed(model: Model) -> Placed:
-    """Counts per SyncTarget key; recomputed only when the workloads or the targets' names changed (a burst of
-    SyncTarget heartbeats does not walk 10,000 workloads)."""
-    model.target_names()
-    revision = (model.workloads.revision, model.names_revision)
-    if model.placed_cache is not None and model.placed_cache[0] == revision:
-        result: Placed = model.placed_cache[1]
-        return result
-    if len(model.state_cache) > 2 * len(model.workloads.objects) + 100:  # deleted objects' entries
-        model.state_cache = {k: v for k, v in model.state_cache.items() if k in model.workloads.objects}
-    counts: Counter[str] = Counter()
-    states: dict[str, Counter[str]] = {}
-    for key, obj in model.workloads.objects.items():
-        for target, state in states_of(model, obj, key).items():
-            counts[target] += 1
-            per_target = states.get(target)
+@dataclass
+class _PlacedSums:
+    """views.placed's running sums over the workloads journal (model.Collection)."""
+
+    epoch: int
+    position: int
+    names_revision: int
+    counted: dict[tuple[str, str, str], dict[str, str]]  # object key -> the states it adds to `placed`
+    placed: Placed
+
+    def add(self, states: dict[str, str], sign: int) -> None:
+        for target, state in states.items():
+            self.placed.counts[target] += sign
+            per_target = self.placed.states.get(target)
             if per_target is None:
-                per_target = states[target] = Counter()
-            per_target[state] += 1
-    result = Placed(counts, states)
-    model.placed_cache = (revision, result)
-    return result
+                per_target = self.placed.states[target] = Counter()
+            per_target[state] += sign
+            if sign < 0:
+                if not self.placed.counts[target]:
+                    del self.placed.counts[target], self.placed.states[target]
+                elif not per_target[state]:
+                    del per_target[state]
+
+
+def placed(model: Model) -> Placed:
+    """Counts per SyncTarget key. Kept as running sums: each watch event since the last call moves only its own
+    object's contribution (a burst of events does not walk 10,000 workloads a redraw); everything is counted again
+    after a relist or when the targets' names changed."""
+    model.target_names()
+    workloads = model.workloads
+    sums: _PlacedSums | None = model.placed_cache
+    if sums is None or sums.epoch != workloads.epoch or sums.names_revision != model.names_revision:
+        if len(model.state_cache) > 2 * len(workloads.objects) + 100:  # deleted objects' entries
+            model.state_cache = {k: v for k, v in model.state_cache.items() if k in workloads.objects}
+        sums = _PlacedSums(workloads.epoch, len(workloads.journal), model.names_revision, {}, Placed(Counter(), {}))
+        for key, obj in workloads.objects.items():
+            sums.counted[key] = states_of(model, obj, key)
+            sums.add(sums.counted[key], 1)
+        model.placed_cache = sums
+        return sums.placed
+    for key in dict.fromkeys(workloads.journal[sums.position :]):
+        previous = sums.counted.pop(key, None)
+        if previous:
+            sums.add(previous, -1)
+        current = workloads.objects.get(key)
+        if current is not None:
+            sums.counted[key] = states_of(model, current, key)
+            sums.add(sums.counted[key], 1)
+        else:
+            model.state_cache.pop(key, None)
+    sums.position = len(workloads.journal)
+    return sums.placed
 
 
 def scheduling(st: dict[str, Any]) -> str:

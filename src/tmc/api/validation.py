@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeGuard
 
-from tmc.api import scheduling, workload
+from tmc.api import rollback, scheduling, workload
 from tmc.apimachinery.resources import ResourceInfo
 from tmc.apimachinery.validation_common import (
     Cause,
@@ -297,6 +297,8 @@ _RULES: dict[tuple[str, str], Rule] = {
     (workload.GROUP, "SyncTarget"): _validate_sync_target,
     (scheduling.GROUP, "Location"): _validate_location,
     (scheduling.GROUP, "Placement"): _validate_placement,
+    (rollback.GROUP, rollback.REVISION_KIND): rollback.validate_revision,
+    (rollback.GROUP, rollback.POLICY_KIND): rollback.validate_policy,
 }
 
 

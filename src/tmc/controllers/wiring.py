@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from tmc.api.workload import DEFAULT_HEARTBEAT_THRESHOLD
 from tmc.controllers.placement.wiring import placement_controllers
+from tmc.controllers.rollback.wiring import rollback_controllers
 from tmc.controllers.runtime import Controller
 from tmc.controllers.synctarget.wiring import synctarget_controllers
 from tmc.registry.resources import ResourceRegistry
@@ -25,4 +26,6 @@ def scheduling_controllers(
     return [
         *synctarget_controllers(store, registry, service, heartbeat_threshold=heartbeat_threshold),
         *placement_controllers(store, registry, service, not_ready_grace=grace),
+        # Revisions follow placement: only placed workloads get them.
+        *rollback_controllers(store, registry, service),
     ]

@@ -28,7 +28,7 @@ from tmc.storage.interface import ConflictError, Entry, KeyExistsError, KeyNotFo
 MAX_OBJECT_BYTES = 1_572_864  # 1.5 MiB, the largest object a default etcd accepts
 NAMESPACES = next(r for r in BUILTIN_RESOURCES if r.group == "" and r.plural == "namespaces")
 _GENERATION_GROUPS = {"apps", "batch", "networking.k8s.io", "apiextensions.k8s.io", "policy"}
-_TMC_GROUPS = {TENANCY_GROUP, "workload.kcp.io", "scheduling.kcp.io"}
+_TMC_GROUPS = {TENANCY_GROUP, "workload.kcp.io", "scheduling.kcp.io", "tmc.kcp.io"}
 _SERVER_OWNED = ("uid", "creationTimestamp", "deletionTimestamp", "deletionGracePeriodSeconds", "generation")
 _UPDATE_ATTEMPTS = 8
 
@@ -43,6 +43,7 @@ class WriteOptions:
     dry_run: bool = False
     field_validation: str = "Strict"  # Strict | Warn | Ignore
     field_manager: str = ""
+    user: str = ""  # the authenticated user, for write hooks (revision authors); not stored on the object
     force: bool | None = None  # apply only: take fields other managers own
     warnings: list[str] = field(default_factory=list)
     # The caller hands the body over (an HTTP request's freshly decoded body): create and update may change it in
@@ -72,6 +73,10 @@ class ObjectService:
         # (group, plural) -> what a server-side dry run of a create or update answers instead of the object as it
         # would be stored: (workspace, object) -> object. The placement scheduler registers its simulation here.
         self.dry_run_views: dict[tuple[str, str], Callable[[str, dict[str, Any]], dict[str, Any]]] = {}
+        # Called after each committed create or update (not of a subresource): (storage key, revision, options, old
+        # object or None, new object). The rollback controller records who changed what here, since Kubernetes
+        # objects do not carry their writer's user.
+        self.write_hooks: list[Callable[[str, int, WriteOptions, dict[str, Any] | None, dict[str, Any]], None]] = []
 
     # ---------------------------------------------------------------- reads
 
@@ -154,8 +159,13 @@ class ObjectService:
                 key = info.key(cluster, namespace, name)
         else:
             raise errors.already_exists(info.plural, name, info.group)
+        self._written(entry.key, entry.rev, opts, None, entry.obj)
         await self._after_create(info, cluster, entry.obj)
         return entry.obj
+
+    def _written(self, key: str, rev: int, opts: WriteOptions, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        for hook in self.write_hooks:
+            hook(key, rev, opts, old, new)
 
     def _dry_run_view(self, info: ResourceInfo, cluster: str, obj: dict[str, Any]) -> dict[str, Any]:
         view = self.dry_run_views.get((info.group, info.plural))
@@ -370,6 +380,8 @@ class ObjectService:
             updated = await self.store.update(entry.key, result, expected_rev=entry.rev)
         except (ConflictError, KeyNotFoundError) as e:
             raise _Retry(e.pending_rev) from None
+        if not subresource:
+            self._written(entry.key, updated.rev, opts, old, updated.obj)
         if finished:
             try:
                 await self.store.delete(entry.key, expected_rev=updated.rev)

@@ -22,6 +22,7 @@ COMMANDS = {
     "debug": ("tmc.cli.plugin.debug:debug", "Explain a syncer's or a Placement's state."),
     "sync": ("tmc.cli.plugin.sync:sync", "Sync status; force, pause or resume syncing."),
     "placement": ("tmc.cli.plugin.placement:placement", "Create, update or simulate Placements."),
+    "rollout": ("tmc.cli.plugin.revisions:rollout", "Revision history and undo of placed workloads."),
     "completion": ("tmc.cli.completion:plugin_completion", "Print a shell completion script (bash, zsh, fish)."),
 }
 

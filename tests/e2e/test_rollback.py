@@ -164,6 +164,20 @@ def test_walkthrough_history_undo_and_automatic_rollback(up: TmcUp) -> None:
     assert "cluster-2, cluster-3" in event["message"] and "progress deadline" in event["message"], event
     # It does not loop: the bad revision is not tried again, and nothing more is recorded.
     assert len(revisions(up)) == stable + 2
+    metrics = metric_values(up)
+    assert metrics['tmc_rollbacks_total{reason="UserRequested"}'] == 2
+    assert metrics['tmc_rollbacks_total{reason="ProgressDeadlineExceeded"}'] == 1
+    assert metrics['tmc_workload_revisions{kind="Deployment"}'] == stable + 2
+    assert metrics["tmc_rollback_duration_seconds_count"] >= 2  # the restored revisions became available
+
+
+def metric_values(up: TmcUp) -> dict[str, float]:
+    text = up.kubectl().run("get", "--raw", "/metrics").stdout
+    return {
+        line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith(("tmc_rollback", "tmc_workload_revisions"))
+    }
 
 
 def test_bad_input(up: TmcUp) -> None:

@@ -47,9 +47,11 @@ def test_every_tmc_field_is_described_and_every_kind_has_a_written_example() -> 
     assert [gv.api_version for gv in gvs] == [
         "scheduling.kcp.io/v1alpha1",
         "tenancy.kcp.io/v1alpha1",
+        "tmc.kcp.io/v1alpha1",
         "workload.kcp.io/v1alpha1",
     ]
-    assert [k.kind for gv in gvs for k in gv.kinds] == ["Location", "Placement", "Workspace", "SyncTarget"]
+    kinds = ["Location", "Placement", "Workspace", "RollbackPolicy", "WorkloadRevision", "SyncTarget"]
+    assert [k.kind for gv in gvs for k in gv.kinds] == kinds
     assert [name for gv in gvs for name in undocumented(gv)] == []
     pages = offline_files(["markdown"])
     assert "No hand-written example" not in "".join(p.decode() for p in pages.values() if p.startswith(b"<!--"))

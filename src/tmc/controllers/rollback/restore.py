@@ -12,6 +12,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from tmc.api.rollback import (
     CONDITION_ROLLED_BACK,
     ROLLED_BACK,
@@ -27,7 +29,7 @@ from tmc.controllers.rollback.plan import UndoPlan, choose_target, plan_undo, re
 from tmc.controllers.rollback.recorder import current_state, read_snapshot, write_status
 from tmc.controllers.rollback.snapshot import referenced
 from tmc.protocol.workloads import is_workload
-from tmc.registry.service import WriteOptions
+from tmc.registry.service import MERGE_PATCH, WriteOptions
 
 log = logging.getLogger("tmc.controllers.rollback")
 
@@ -136,6 +138,12 @@ async def undo(
             await shared.service.delete(SECRETS, wk.cluster, wk.namespace, name, {}, False)
     await _mark_undone(shared, wk, info, state["fingerprint"], plan.target, request)
     metrics.ROLLBACKS.labels(request.reason).inc()
+    if request.token:  # answered last, so the user hears "done" once everything is
+        answer = "; ".join([f"{request.token} ok {plan.target}", *plan.warnings])
+        patch = {"metadata": {"annotations": {UNDO_RESULT_ANNOTATION: answer}}}
+        await shared.service.patch(
+            info, wk.cluster, wk.namespace, wk.name, MERGE_PATCH, orjson.dumps(patch), shared.opts
+        )
     return plan.target, plan.warnings
 
 
@@ -203,7 +211,6 @@ async def _write_workload(
         annotations = dict(md.get("annotations") or {})
         if request.token:
             annotations.pop(UNDO_ANNOTATION, None)
-            annotations[UNDO_RESULT_ANNOTATION] = "; ".join([f"{request.token} ok {plan.target}", *plan.warnings])
         md["annotations"] = annotations
         md["resourceVersion"] = str(entry.rev)
         spec = dict(obj.get("spec") or {})

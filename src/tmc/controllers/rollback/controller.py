@@ -4,7 +4,7 @@ applies RollbackPolicies (policy.py).
 
 One queue key per workload. Changes to a ConfigMap or Secret queue the workloads that reference it; a workload is
 looked at a moment after its last change (`DEBOUNCE`), so an apply that writes a ConfigMap and the Deployment that
-reads it makes one revision, not two.
+reads it makes one revision, not two; an undo request is acted on at once.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
 log = logging.getLogger("tmc.controllers.rollback")
-DEBOUNCE = 0.1
+DEBOUNCE = 0.5
 _TARGETS = SYNC_TARGETS.key_prefix(None)
 _REVISIONS = WORKLOAD_REVISIONS.key_prefix(None)
 _POLICIES = ROLLBACK_POLICIES.key_prefix(None)
@@ -134,6 +134,9 @@ class RollbackController(Controller):
             return ()
         self._index(key, None if event.type == "DELETED" else event.obj, wk)
         if event.type != "DELETED" and placed(event.obj):
+            annotations = (event.obj.get("metadata") or {}).get("annotations") or {}
+            if UNDO_ANNOTATION in annotations:
+                return (key,)  # a user waits for this one
             self._later(key)
         return ()
 

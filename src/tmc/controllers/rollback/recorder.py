@@ -28,7 +28,7 @@ from tmc.api.rollback import (
 )
 from tmc.apimachinery import errors
 from tmc.controllers.rollback import metrics
-from tmc.controllers.rollback.context import SECRETS, Shared, WorkloadKey, now, stamp
+from tmc.controllers.rollback.context import SECRETS, Shared, WorkloadKey
 from tmc.controllers.rollback.plan import revision_number
 from tmc.controllers.rollback.snapshot import (
     configmap_entry,
@@ -149,8 +149,7 @@ async def record(shared: Shared, wk: WorkloadKey, kind: str, obj: dict[str, Any]
         if e.code != 409:
             raise
         return None  # recorded by a reconcile that raced this one; the next pass sees it
-    status = {"phase": PROGRESSING, "healthy": False, "startedAt": stamp(now()), "clusters": []}
-    created = await write_status(shared, wk, created, status)
+    # Its status (phase, startedAt, clusters) is written by the tracker in the same reconcile: one write fewer.
     if latest is not None and (latest.get("status") or {}).get("phase") == PROGRESSING:
         await write_status(shared, wk, latest, {**latest.get("status", {}), "phase": SUPERSEDED})
     await prune(shared, wk, [*revisions, created], _history_limit(obj))

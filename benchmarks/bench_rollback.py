@@ -114,6 +114,17 @@ class UndoBench:
             await self._apply(f"{HUB}/api/v1/namespaces/{NS}/configmaps", _configmap(name, value))
         await self._apply(f"{HUB}/apis/apps/v1/namespaces/{NS}/deployments", _deployment(image))
         await until(lambda: self.everywhere(image, value), 120, f"{image} everywhere", every=0.1)
+        await until(lambda: self.recorded(image, value), 30, f"the revision of {image}", every=0.1)
+
+    async def recorded(self, image: str, value: str) -> bool:
+        """The newest revision is this state (changes closer than the recorder's debounce make one revision)."""
+        items = (await self.hub.get(f"{HUB}/apis/tmc.kcp.io/v1alpha1/namespaces/{NS}/workloadrevisions"))["items"]
+        if not items:
+            return False
+        spec = max(items, key=lambda r: r["spec"]["revision"])["spec"]
+        return spec["template"]["spec"]["containers"][0]["image"] == image and all(
+            c.get("data", {}).get("v") == value for c in spec.get("configMaps", [])
+        )
 
     async def _member_ns(self, client: KubeClient) -> str:
         for ns in (await client.get("/api/v1/namespaces"))["items"]:

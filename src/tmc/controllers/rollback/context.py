@@ -80,6 +80,8 @@ class Shared:
     authors: OrderedDict[str, Author] = field(default_factory=OrderedDict)
     pending: dict[str, Pending] = field(default_factory=dict)  # workload key -> restore in flight
     target_names: dict[str, str] = field(default_factory=dict)  # SyncTarget key -> name
+    # Revision uid -> (when its status was last written, the status seen since): see tracker.track.
+    progress: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     opts: WriteOptions = field(default_factory=lambda: WriteOptions(field_manager=FIELD_MANAGER))
 
     def remember(self, key: str, rev: int, opts: WriteOptions) -> None:

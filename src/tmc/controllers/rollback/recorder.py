@@ -150,8 +150,11 @@ async def record(shared: Shared, wk: WorkloadKey, kind: str, obj: dict[str, Any]
             raise
         return None  # recorded by a reconcile that raced this one; the next pass sees it
     # Its status (phase, startedAt, clusters) is written by the tracker in the same reconcile: one write fewer.
-    if latest is not None and (latest.get("status") or {}).get("phase") == PROGRESSING:
-        await write_status(shared, wk, latest, {**latest.get("status", {}), "phase": SUPERSEDED})
+    if latest is not None:
+        seen = shared.progress.pop(str(latest["metadata"].get("uid", "")), None)
+        last = seen[1] if seen is not None else latest.get("status") or {}
+        if last.get("phase", PROGRESSING) == PROGRESSING:
+            await write_status(shared, wk, latest, {**last, "phase": SUPERSEDED})
     await prune(shared, wk, [*revisions, created], _history_limit(obj))
     metrics.REVISIONS.labels(kind).inc()
     return created

@@ -19,6 +19,8 @@ from tmc.controllers.rollback.snapshot import cluster_report
 from tmc.controllers.status.aggregate import current_targets
 from tmc.protocol.workloads import replicas_of
 
+STATUS_INTERVAL = 1.0  # seconds between status writes of a revision that stays Progressing
+
 
 def deadline_of(obj: dict[str, Any], policy: dict[str, Any] | None) -> float:
     for source in ((policy or {}).get("spec") or {}, obj.get("spec") or {}):
@@ -90,19 +92,34 @@ def fleet_status(
 async def track(
     shared: Shared, wk: WorkloadKey, obj: dict[str, Any], rev: dict[str, Any], policy: dict[str, Any] | None
 ) -> tuple[dict[str, Any], float | None]:
-    """Update the newest revision's fleet status; returns it and when to look again for the deadline (or None)."""
+    """Update the newest revision's fleet status; returns it and when to look again (or None).
+
+    While the phase stays Progressing the status is written at most every STATUS_INTERVAL seconds (what is seen in
+    between is kept in memory, with its times), so a rollout to many clusters costs a few writes, not one per
+    cluster; a change of phase is written at once."""
     t = now()
     deadline = deadline_of(obj, policy)
     generation = int((obj.get("metadata") or {}).get("generation") or 1)
-    status = fleet_status(shared, obj, rev, generation, deadline, t)
-    became_healthy = status.get("healthy") and not (rev.get("status") or {}).get("healthy")
+    uid = str((rev.get("metadata") or {}).get("uid", ""))
+    cached = shared.progress.get(uid)
+    seen = rev if cached is None else {**rev, "status": cached[1]}
+    status = fleet_status(shared, obj, seen, generation, deadline, t)
+    became_healthy = status.get("healthy") and not (seen.get("status") or {}).get("healthy")
+    progressing = status.get("phase") == PROGRESSING
+    started = parse_stamp(status.get("startedAt")) or t
+    until_deadline = max(0.05, started + deadline - t + 0.05)
+    stored_phase = (rev.get("status") or {}).get("phase")
+    if progressing and stored_phase == PROGRESSING and cached is not None and t - cached[0] < STATUS_INTERVAL:
+        shared.progress[uid] = (cached[0], status)
+        return {**rev, "status": status}, min(until_deadline, cached[0] + STATUS_INTERVAL - t + 0.01)
     rev = await write_status(shared, wk, rev, status)
+    if progressing:
+        shared.progress[uid] = (t, status)
+    else:
+        shared.progress.pop(uid, None)
     key = f"/registry/{wk.group or 'core'}/{wk.plural}/{wk.cluster}/{wk.namespace}/{wk.name}"
     pending = shared.pending.get(key)
     if became_healthy and pending is not None and pending.fingerprint == (rev.get("spec") or {}).get("fingerprint"):
         metrics.ROLLBACK_SECONDS.observe(t - pending.started)
         shared.pending.pop(key, None)
-    if status.get("phase") != PROGRESSING:
-        return rev, None
-    started = parse_stamp(status.get("startedAt")) or t
-    return rev, max(0.05, started + deadline - t + 0.05)
+    return rev, until_deadline if progressing else None

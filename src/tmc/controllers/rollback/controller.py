@@ -3,13 +3,14 @@ its newest revision across the fleet (tracker.py), answers `kubectl tmc rollout 
 applies RollbackPolicies (policy.py).
 
 One queue key per workload. Changes to a ConfigMap or Secret queue the workloads that reference it; a workload is
-looked at a moment after its last change (`DEBOUNCE`), so an apply that writes a ConfigMap and the Deployment that
-reads it makes one revision, not two; an undo request is acted on at once.
+recorded once its template and content have been quiet for `DEBOUNCE`, so an apply that writes a ConfigMap and the
+Deployment that reads it makes one revision, not two; an undo request is acted on at once.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
@@ -70,6 +71,7 @@ class RollbackController(Controller):
         # (cluster, namespace, plural, name) of a ConfigMap or Secret -> keys of the workloads referencing it.
         self._refs: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
         self._refs_of: dict[str, set[tuple[str, str, str, str]]] = {}
+        self._changed_at: dict[str, float] = {}  # workload key -> when its template or content last changed
         service.write_hooks.append(self._written)
 
     def _written(self, key: str, rev: int, opts: WriteOptions, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
@@ -127,7 +129,11 @@ class RollbackController(Controller):
                     self._later(candidate.key(wk.cluster, wk.namespace, str(ref.get("name", ""))))
             return ()
         if wk.group == "" and wk.plural in ("configmaps", "secrets"):
+            prev = event.prev or {}
+            changed = event.type != "MODIFIED" or any(prev.get(f) != event.obj.get(f) for f in ("data", "binaryData"))
             for workload in self._refs.get((wk.cluster, wk.namespace, wk.plural, wk.name), ()):
+                if changed:
+                    self._changed_at[workload] = time.monotonic()
                 self._later(workload)
             return ()
         if not self._is_workload(wk, event.obj):
@@ -137,6 +143,8 @@ class RollbackController(Controller):
             annotations = (event.obj.get("metadata") or {}).get("annotations") or {}
             if UNDO_ANNOTATION in annotations:
                 return (key,)  # a user waits for this one
+            if event.prev is None or template_of(event.prev) != template_of(event.obj):
+                self._changed_at[key] = time.monotonic()
             self._later(key)
         return ()
 
@@ -178,11 +186,15 @@ class RollbackController(Controller):
         if info is None:
             return None
         obj = entry.obj
+        annotations = (obj.get("metadata") or {}).get("annotations") or {}
+        quiet = time.monotonic() - self._changed_at.get(key, 0.0)
+        if quiet < DEBOUNCE and UNDO_ANNOTATION not in annotations:
+            return requeue(DEBOUNCE - quiet)  # changes are still coming in: record them as one revision
+        self._changed_at.pop(key, None)
         kind = str(obj.get("kind") or info.kind)
         latest = await record(self.shared, wk, kind, obj)
         if latest is None:
             return requeue(DEBOUNCE)
-        annotations = (obj.get("metadata") or {}).get("annotations") or {}
         if UNDO_ANNOTATION in annotations:
             answered = await self._undo_request(key, wk, info, obj, annotations)
             if not answered:

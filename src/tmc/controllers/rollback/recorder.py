@@ -177,11 +177,24 @@ def _history_limit(obj: dict[str, Any]) -> int:
 
 
 async def write_status(shared: Shared, wk: WorkloadKey, rev: dict[str, Any], status: dict[str, Any]) -> dict[str, Any]:
-    if rev.get("status") == status:
-        return rev
-    body = {**rev, "status": status}
+    """Write a revision's status over its stored state (read again on a conflict); the object as it is then."""
     name = str(rev["metadata"]["name"])
-    return await shared.service.update(WORKLOAD_REVISIONS, wk.cluster, wk.namespace, name, body, shared.opts, "status")
+    for _ in range(5):
+        entry = shared.store.get(WORKLOAD_REVISIONS.key(wk.cluster, wk.namespace, name))
+        if entry is None:
+            return rev
+        if entry.obj.get("status") == status:
+            return entry.obj
+        body = {**entry.obj, "status": status}
+        body["metadata"] = {**entry.obj["metadata"], "resourceVersion": str(entry.rev)}
+        try:
+            return await shared.service.update(
+                WORKLOAD_REVISIONS, wk.cluster, wk.namespace, name, body, shared.opts, "status"
+            )
+        except errors.StatusError as e:
+            if e.code != 409:
+                raise
+    return rev
 
 
 async def _write_snapshot(shared: Shared, wk: WorkloadKey, revision: str, secrets: dict[str, dict[str, Any]]) -> str:

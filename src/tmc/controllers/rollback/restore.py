@@ -130,14 +130,19 @@ async def undo(
         shared.pending.pop(key, None)
         await _compensate(shared, wk, undo_log, opts)
         raise
-    for name in plan.delete_configmaps:
-        with errors.ignore_not_found():
-            await shared.service.delete(CONFIGMAPS, wk.cluster, wk.namespace, name, {}, False)
-    for name in plan.delete_secrets:
-        with errors.ignore_not_found():
-            await shared.service.delete(SECRETS, wk.cluster, wk.namespace, name, {}, False)
-    await _mark_undone(shared, wk, info, state["fingerprint"], plan.target, request)
+    # The rollback is done from here on: what follows cannot undo it, and its failures are warnings.
     metrics.ROLLBACKS.labels(request.reason).inc()
+    for info_, names in ((CONFIGMAPS, plan.delete_configmaps), (SECRETS, plan.delete_secrets)):
+        for name in names:
+            try:
+                with errors.ignore_not_found():
+                    await shared.service.delete(info_, wk.cluster, wk.namespace, name, {}, False)
+            except errors.StatusError as e:
+                plan.warnings.append(f"{info_.kind} {name} was not removed: {e.message}")
+    try:
+        await _mark_undone(shared, wk, info, state["fingerprint"], plan.target, request)
+    except errors.StatusError as e:
+        log.warning("rollback of %s/%s done, but not all of it recorded: %s", wk.namespace, wk.name, e.message)
     if request.token:  # answered last, so the user hears "done" once everything is
         answer = "; ".join([f"{request.token} ok {plan.target}", *plan.warnings])
         patch = {"metadata": {"annotations": {UNDO_RESULT_ANNOTATION: answer}}}

@@ -214,12 +214,18 @@ def undo(ref: str, to_revision: int | None, dry_run: bool, timeout: float) -> No
 
 def _request(hub: Hub, t: r.WorkloadType, obj: dict[str, Any], wanted: int | None, shown: str, timeout: float) -> None:
     from tmc.api.rollback import UNDO_ANNOTATION, UNDO_PREVIOUS, UNDO_RESULT_ANNOTATION
-    from tmc.client import MERGE_PATCH
+    from tmc.client import MERGE_PATCH, Conflict
 
     token = os.urandom(6).hex()
     path = hub.path(t.group, t.version, t.plural, name=r.name_of(obj), namespace=hub.namespace)
     value = f"{wanted if wanted is not None else UNDO_PREVIOUS}@{token}"
-    hub.client.patch(path, {"metadata": {"annotations": {UNDO_ANNOTATION: value}}}, MERGE_PATCH)
+    for attempt in range(10):  # a placed workload is busy: every syncer writes its status report to it
+        try:
+            hub.client.patch(path, {"metadata": {"annotations": {UNDO_ANNOTATION: value}}}, MERGE_PATCH)
+            break
+        except Conflict:
+            if attempt == 9:
+                raise
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         current = hub.client.get(path)

@@ -15,8 +15,6 @@ from collections import defaultdict
 from collections.abc import Iterable
 from typing import Any
 
-import orjson
-
 from tmc.api.rollback import (
     REASON_USER,
     ROLLBACK_POLICIES,
@@ -34,13 +32,13 @@ from tmc.controllers.rollback import metrics
 from tmc.controllers.rollback.context import SECRETS, Shared, WorkloadKey
 from tmc.controllers.rollback.policy import PolicyEngine
 from tmc.controllers.rollback.recorder import record
-from tmc.controllers.rollback.restore import Request, UndoError, WaitForCanary, undo
+from tmc.controllers.rollback.restore import Request, UndoError, WaitForCanary, annotate, undo
 from tmc.controllers.rollback.snapshot import referenced, template_of, tracked
 from tmc.controllers.rollback.tracker import track
 from tmc.controllers.runtime import Controller, Result, requeue
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
-from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
+from tmc.registry.service import ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
 
 log = logging.getLogger("tmc.controllers.rollback")
@@ -235,7 +233,4 @@ class RollbackController(Controller):
         return True
 
     async def _answer(self, wk: WorkloadKey, info: Any, token: str, result: str) -> None:
-        patch = {"metadata": {"annotations": {UNDO_ANNOTATION: None, UNDO_RESULT_ANNOTATION: f"{token} {result}"}}}
-        await self.shared.service.patch(
-            info, wk.cluster, wk.namespace, wk.name, MERGE_PATCH, orjson.dumps(patch), self.shared.opts
-        )
+        await annotate(self.shared, info, wk, {UNDO_ANNOTATION: None, UNDO_RESULT_ANNOTATION: f"{token} {result}"})

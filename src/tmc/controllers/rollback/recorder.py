@@ -152,7 +152,10 @@ async def record(shared: Shared, wk: WorkloadKey, kind: str, obj: dict[str, Any]
     # Its status (phase, startedAt, clusters) is written by the tracker in the same reconcile: one write fewer.
     if latest is not None:
         seen = shared.progress.pop(str(latest["metadata"].get("uid", "")), None)
-        last = seen[1] if seen is not None else latest.get("status") or {}
+        stored = shared.store.get(WORKLOAD_REVISIONS.key(wk.cluster, wk.namespace, latest["metadata"]["name"]))
+        last = (stored.obj if stored else latest).get("status") or {}
+        if seen is not None and last.get("phase", PROGRESSING) == PROGRESSING:
+            last = seen[1]  # what the tracker saw since its last write
         if last.get("phase", PROGRESSING) == PROGRESSING:
             await write_status(shared, wk, latest, {**last, "phase": SUPERSEDED})
     await prune(shared, wk, [*revisions, created], _history_limit(obj))

@@ -145,11 +145,24 @@ async def undo(
         log.warning("rollback of %s/%s done, but not all of it recorded: %s", wk.namespace, wk.name, e.message)
     if request.token:  # answered last, so the user hears "done" once everything is
         answer = "; ".join([f"{request.token} ok {plan.target}", *plan.warnings])
-        patch = {"metadata": {"annotations": {UNDO_RESULT_ANNOTATION: answer}}}
-        await shared.service.patch(
-            info, wk.cluster, wk.namespace, wk.name, MERGE_PATCH, orjson.dumps(patch), shared.opts
-        )
+        try:
+            await annotate(shared, info, wk, {UNDO_RESULT_ANNOTATION: answer})
+        except errors.StatusError as e:
+            log.warning("rollback of %s/%s done, but the answer was not written: %s", wk.namespace, wk.name, e.message)
     return plan.target, plan.warnings
+
+
+async def annotate(shared: Shared, info: ResourceInfo, wk: WorkloadKey, annotations: dict[str, str | None]) -> None:
+    """A merge patch of the workload's annotations that outlasts a busy object: every syncer writes its status
+    report to it, and the service gives up on an unconditional write after a few lost races."""
+    patch = orjson.dumps({"metadata": {"annotations": annotations}})
+    for attempt in range(20):
+        try:
+            await shared.service.patch(info, wk.cluster, wk.namespace, wk.name, MERGE_PATCH, patch, shared.opts)
+            return
+        except errors.StatusError as e:
+            if e.code != 409 or attempt == 19:
+                raise
 
 
 async def _put(
@@ -203,7 +216,7 @@ async def _write_workload(
     opts: WriteOptions,
 ) -> None:
     """Template back, request annotation answered, in one write; a spec change by someone else since wins."""
-    for _ in range(8):
+    for _ in range(20):  # status reports land on the workload all the time
         entry = shared.store.get(info.key(wk.cluster, wk.namespace, wk.name))
         if entry is None:
             raise UndoError(f"{info.kind} {wk.name} was deleted during the rollback")
@@ -247,7 +260,8 @@ async def _mark_undone(
     if request.user and not request.automatic:
         message += f" (requested by {request.user})"
     if undone is not None:
-        status = {**(undone.get("status") or {}), "phase": ROLLED_BACK, "message": message}
+        seen = shared.progress.pop(str(undone["metadata"].get("uid", "")), None)
+        status = {**(seen[1] if seen else undone.get("status") or {}), "phase": ROLLED_BACK, "message": message}
         await write_status(shared, wk, undone, status)
         message = f"revision {revision_number(undone)} " + message
     condition = {

@@ -18,7 +18,10 @@
 8. the CLI (benchmarks.bench_cli): `kubectl tmc get st` against `kubectl get st` with 1,000 SyncTargets, and
    `kubectl tmc --help`;
 9. simulated request traffic (benchmarks.bench_sim_traffic): a simulated cluster's CPU with 5 Services at 50 req/s
-   against the same cluster without traffic (about 1.5 minutes, --quick 30 s).
+   against the same cluster without traffic (about 1.5 minutes, --quick 30 s);
+10. rollback (benchmarks.bench_rollback): `kubectl tmc rollout undo` of a Deployment and its two ConfigMaps on 10
+   clusters until every member serves the old revision, and the propagation benchmark (quick) with revision recording
+   off and on (about 2.5 minutes, --quick 2).
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
 or missed; nothing is asserted. A full run takes about 11 minutes (propagation about 4.5 of them, tracing about 4,
@@ -42,6 +45,7 @@ from benchmarks import (
     bench_connections,
     bench_http,
     bench_propagation,
+    bench_rollback,
     bench_scheduler,
     bench_scrape,
     bench_sim_traffic,
@@ -73,6 +77,7 @@ PARTS = (
     "cel",
     "apply",
     "traffic",
+    "rollback",
 )
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
 
@@ -165,6 +170,14 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
             r, n = bench_propagation.run(cfg.quick() if quick else cfg)
         except Exception as e:  # the system did not come up: the other parts' results are still worth writing
             r, n = [], [f"propagation: failed: {type(e).__name__}: {e}"]
+        rows += r
+        notes += n
+    if "rollback" in parts:
+        print("... rollback", flush=True)
+        try:
+            r, n = bench_rollback.run(quick)
+        except Exception as e:  # as for propagation: keep the other parts' results
+            r, n = [], [f"rollback: failed: {type(e).__name__}: {e}"]
         rows += r
         notes += n
     if "tracing" in parts:

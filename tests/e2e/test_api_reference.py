@@ -56,7 +56,8 @@ def test_every_example_manifest_is_accepted_by_a_server_side_dry_run(
         for block in re.findall(r"```yaml\n(.*?)```", page.read_text(), flags=re.S)
     ]
     manifests = [yaml.safe_load(e) for e in examples]
-    assert sorted(m["kind"] for m in manifests) == ["Location", "Placement", "SyncTarget", "Workspace"]
+    kinds = ["Location", "Placement", "RollbackPolicy", "SyncTarget", "WorkloadRevision", "Workspace"]
+    assert sorted(m["kind"] for m in manifests) == kinds
     ws = make_workspace("docs-examples")
     result = ws.kubectl.run("apply", "--dry-run=server", "-f", "-", input="\n---\n".join(examples))
     created = re.findall(r"^(\S+) created \(server dry run\)$", result.stdout, flags=re.M)
@@ -115,6 +116,7 @@ def test_the_hub_serves_the_openapi_the_reference_was_built_from(hub: Hub) -> No
     assert [gv.api_version for gv in committed] == [
         "scheduling.kcp.io/v1alpha1",
         "tenancy.kcp.io/v1alpha1",
+        "tmc.kcp.io/v1alpha1",
         "workload.kcp.io/v1alpha1",
     ]
     for gv in committed:
@@ -192,6 +194,7 @@ def test_from_server_documents_the_crds_of_a_workspace(
         "docs.example.io-v1.md",
         "scheduling.kcp.io-v1alpha1.md",
         "tenancy.kcp.io-v1alpha1.md",
+        "tmc.kcp.io-v1alpha1.md",
         "workload.kcp.io-v1alpha1.md",
     ]
     page = (out / "docs.example.io-v1.md").read_text()

@@ -116,7 +116,7 @@ apiVersion: tmc.kcp.io/v1alpha1
 kind: RollbackPolicy
 metadata:
   name: web
-  namespace: shop
+  namespace: default
 spec:
   targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
   progressDeadlineSeconds: 600
@@ -131,12 +131,12 @@ spec:
 """,
     ("tmc.kcp.io/v1alpha1", "WorkloadRevision"): """\
 # Written by the hub's rollback controller, not by hand: revision 2 of Deployment web, as
-# `kubectl get workloadrevision deployment-web-2 -n shop -o yaml` shows it (status left out).
+# `kubectl get workloadrevision deployment-web-2 -o yaml` shows it (status left out).
 apiVersion: tmc.kcp.io/v1alpha1
 kind: WorkloadRevision
 metadata:
   name: deployment-web-2
-  namespace: shop
+  namespace: default
   labels:
     rollback.tmc.kcp.io/workload-kind: deployment
     rollback.tmc.kcp.io/workload-name: web

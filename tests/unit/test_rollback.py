@@ -25,7 +25,8 @@ from tmc.api.rollback import (
 )
 from tmc.api.workload import status_diff_annotation
 from tmc.apimachinery import errors
-from tmc.controllers.rollback import metrics
+from tmc.apimachinery.resources import ResourceInfo
+from tmc.controllers.rollback import canary_hook, metrics
 from tmc.controllers.rollback.context import Shared, WorkloadKey
 from tmc.controllers.rollback.controller import RollbackController
 from tmc.controllers.rollback.plan import choose_target
@@ -51,6 +52,7 @@ def run(tmp_path: Path, body: Callable[[Env], Awaitable[None]]) -> None:
 
     async def main() -> None:
         async with Env(tmp_path) as e:
+            controller(e).debounce = 0.05  # no multi-object applies here: record changes quickly
             await _setup(e)
             await body(e)
 
@@ -285,3 +287,57 @@ def test_cluster_reports() -> None:
     assert cluster_report("Deployment", None, 2) is None
     ds = cluster_report("DaemonSet", raw(desiredNumberScheduled=3, updatedNumberScheduled=3, numberAvailable=3), None)
     assert ds is not None and ds.available
+
+
+CANARIES = ResourceInfo(
+    group="tmc.kcp.io",
+    version="v1alpha1",
+    kind="CanaryDeployment",
+    plural="canarydeployments",
+    singular="canarydeployment",
+    namespaced=True,
+    subresources=("status",),
+)
+
+
+def test_an_undo_aborts_a_canary_in_progress_first(tmp_path: Path) -> None:
+    run(tmp_path, _an_undo_aborts_a_canary_in_progress_first)
+
+
+async def _an_undo_aborts_a_canary_in_progress_first(env: Env) -> None:
+    """The hook speaks the canary controller's API (built separately): it asks for an abort, holds the undo while
+    the canary is not RolledBack, and lets it go once it is. A stand-in plays the canary controller here."""
+    shared = controller(env).shared
+    registry = shared.registry
+    served = registry.resources
+
+    class WithCanaries:  # the hub as it will be once it serves CanaryDeployments
+        def __getattr__(self, name: str) -> Any:
+            return getattr(registry, name)
+
+        def resources(self, cluster: str) -> list[ResourceInfo]:
+            return [*served(cluster), CANARIES]
+
+    shared.registry = WithCanaries()  # type: ignore[assignment]
+    canary = {
+        "apiVersion": "tmc.kcp.io/v1alpha1",
+        "kind": "CanaryDeployment",
+        "metadata": {"name": "web", "namespace": NS},
+        "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
+        "status": {"phase": "Analyzing"},
+    }
+    key = CANARIES.key("root", NS, "web")
+    await env.store.create(key, canary)
+    wk = WorkloadKey("apps", "deployments", "root", NS, "web")
+    assert not await canary_hook.abort_canary(shared, wk, "Deployment")
+    asked = env.store.get(key)
+    assert asked is not None
+    action = asked.obj["metadata"]["annotations"][canary_hook.ACTION_ANNOTATION]
+    assert action.startswith("abort@")
+    for phase, done in (("Failed", False), ("RolledBack", True)):  # weight 0 first, then cleaned up
+        entry = env.store.get(key)
+        assert entry is not None
+        await env.store.update(key, {**entry.obj, "status": {"phase": phase}}, expected_rev=entry.rev)
+        assert await canary_hook.abort_canary(shared, wk, "Deployment") is done
+    entry = env.store.get(key)
+    assert entry is not None and entry.obj["metadata"]["annotations"][canary_hook.ACTION_ANNOTATION] == action

@@ -69,6 +69,7 @@ class RollbackController(Controller):
         # (cluster, namespace, plural, name) of a ConfigMap or Secret -> keys of the workloads referencing it.
         self._refs: dict[tuple[str, str, str, str], set[str]] = defaultdict(set)
         self._refs_of: dict[str, set[tuple[str, str, str, str]]] = {}
+        self.debounce = DEBOUNCE  # seconds of quiet before a change is recorded (tests shorten it)
         self._changed_at: dict[str, float] = {}  # workload key -> when its template or content last changed
         service.write_hooks.append(self._written)
 
@@ -147,7 +148,7 @@ class RollbackController(Controller):
         return ()
 
     def _later(self, key: str) -> None:
-        self.queue.add_after(key, DEBOUNCE)
+        self.queue.add_after(key, self.debounce)
 
     def initial_keys(self) -> Iterable[str]:
         counts: dict[str, int] = defaultdict(int)
@@ -186,18 +187,18 @@ class RollbackController(Controller):
         obj = entry.obj
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
         quiet = time.monotonic() - self._changed_at.get(key, 0.0)
-        if quiet < DEBOUNCE and UNDO_ANNOTATION not in annotations:
-            return requeue(DEBOUNCE - quiet)  # changes are still coming in: record them as one revision
+        if quiet < self.debounce and UNDO_ANNOTATION not in annotations:
+            return requeue(self.debounce - quiet)  # changes are still coming in: record them as one revision
         self._changed_at.pop(key, None)
         kind = str(obj.get("kind") or info.kind)
         latest = await record(self.shared, wk, kind, obj)
         if latest is None:
-            return requeue(DEBOUNCE)
+            return requeue(self.debounce)
         if UNDO_ANNOTATION in annotations:
             answered = await self._undo_request(key, wk, info, obj, annotations)
             if not answered:
                 return requeue(0.2)
-            return requeue(DEBOUNCE)  # record the revision the undo made
+            return requeue(self.debounce)  # record the revision the undo made
         policy = self.shared.policy_for(wk, kind)
         latest, again = await track(self.shared, wk, obj, latest, policy)
         if policy is not None:

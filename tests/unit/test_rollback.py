@@ -257,6 +257,10 @@ async def _a_revision_spec_is_immutable(env: Env) -> None:
     with pytest.raises(errors.StatusError) as caught:
         await env.service.update(WORKLOAD_REVISIONS, "root", NS, rev["metadata"]["name"], changed, WriteOptions())
     assert caught.value.code == 422 and "immutable" in caught.value.message
+    policy = {"metadata": {"name": "p"}, "spec": {"targetRef": {"kind": "Deployment"}}}
+    with pytest.raises(errors.StatusError) as caught:
+        await env.service.create(ROLLBACK_POLICIES, "root", NS, policy, WriteOptions())
+    assert caught.value.code == 422 and "spec.targetRef.name" in str(caught.value.details)
 
 
 def test_choosing_the_target_revision() -> None:

@@ -61,10 +61,11 @@ def _status(i: int) -> dict[str, Any]:
     }
 
 
-def _deployment(i: int) -> dict[str, Any]:
-    labels = {"app": f"w{i}", f"state.workload.kcp.io/{sync_target_key('root', f'st-{i % TARGETS:04d}')}": "Sync"}
+def _deployment(i: int, targets: int = TARGETS) -> dict[str, Any]:
+    """Workload `i`, placed on SyncTarget i (and i + 1 for odd i) of `targets`."""
+    labels = {"app": f"w{i}", f"state.workload.kcp.io/{sync_target_key('root', f'st-{i % targets:04d}')}": "Sync"}
     if i % 2:
-        labels[f"state.workload.kcp.io/{sync_target_key('root', f'st-{(i + 1) % TARGETS:04d}')}"] = "Sync"
+        labels[f"state.workload.kcp.io/{sync_target_key('root', f'st-{(i + 1) % targets:04d}')}"] = "Sync"
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",

@@ -8,13 +8,23 @@ tracing-off value as its baseline, and how many spans the sink received.
 
 Run alone: python -m benchmarks.bench_tracing [--quick]. The full run is two propagation runs of 300 Deployments
 (about 4 minutes); --quick: 100 each (about 1.5 minutes).
+
+`--on-first` swaps the order of the two runs: the second run of a pair tends to cost a little less CPU per object
+(warm caches), which flatters whichever runs second.
+
+`--spans` measures one span instead (a few seconds): the CPU of this process per traced call on an asyncio loop (a
+child span of a remote parent with four attributes, an await inside, one attribute set after, its `traceparent`
+formatted), tracing off, with the OpenTelemetry SDK's span and batch processor, and with TMC's light span, both
+exporting to the sink.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import dataclasses
 import math
+import time
 
 from benchmarks import bench_propagation
 from benchmarks.otlp_sink import SinkProcess
@@ -44,10 +54,11 @@ def _find(rows: list[Row], prefix: str) -> Row | None:
     return next((r for r in rows if str(r["name"]).startswith(prefix)), None)
 
 
-def run(quick: bool = False, clusters: int | None = None) -> tuple[list[Row], list[str]]:
+def run(quick: bool = False, clusters: int | None = None, on_first: bool = False) -> tuple[list[Row], list[str]]:
     cfg = _settings(quick, clusters)
-    print("... tracing: propagation with tracing off", flush=True)
-    off_rows, off_notes = bench_propagation.run(cfg)
+    if not on_first:
+        print("... tracing: propagation with tracing off", flush=True)
+        off_rows, off_notes = bench_propagation.run(cfg)
     sink = SinkProcess()
     try:
         tracing.configure("tmc-bench", endpoint=sink.endpoint, sample_ratio=1.0, env={})
@@ -58,6 +69,9 @@ def run(quick: bool = False, clusters: int | None = None) -> tuple[list[Row], li
         tracing.shutdown()
         received = sink.stats()
         sink.close()
+    if on_first:
+        print("... tracing: propagation with tracing off", flush=True)
+        off_rows, off_notes = bench_propagation.run(cfg)
     rows: list[Row] = []
     for prefix in COMPARED:
         on, off = _find(on_rows, prefix), _find(off_rows, prefix)
@@ -89,12 +103,86 @@ def run(quick: bool = False, clusters: int | None = None) -> tuple[list[Row], li
     return rows, notes
 
 
+SPAN_CALLS = 20_000
+_PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+
+
+async def _calls(n: int) -> None:
+    parent = tracing.parse_traceparent(_PARENT)
+    for i in range(n):
+        attributes = {"workload.type": "configmaps", "workload.name": f"c{i}", "workload.namespace": "default"}
+        attributes["cluster.name"] = "cluster-1"
+        if not tracing.enabled:  # as every call site does
+            await asyncio.sleep(0)
+            continue
+        with tracing.span("workload-sync", parent=parent, kind=tracing.SpanKind.CLIENT, attributes=attributes) as s:
+            tracing.current_traceparent()
+            await asyncio.sleep(0)
+            s.set_attribute("http.response.status_code", 201)
+
+
+def _cpu_per_call(n: int) -> float:
+    """Microseconds of this process's CPU (every thread: the export too) per traced call, flushed."""
+    asyncio.run(_calls(200))  # warm caches and the export path
+    tracing.force_flush()
+    started = time.process_time()
+    asyncio.run(_calls(n))
+    tracing.force_flush()
+    return (time.process_time() - started) / n * 1e6
+
+
+def span_cost(calls: int = SPAN_CALLS) -> list[Row]:
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
+
+    from tmc.observability.otlp_encoding import FastOTLPSpanExporter
+
+    off = _cpu_per_call(calls)
+    sink = SinkProcess()
+    try:
+        # The SDK's span, as tracing used it before the light tracer, with TMC's encoder.
+        sdk = TracerProvider(sampler=ParentBased(TraceIdRatioBased(1.0)), id_generator=tracing.SpanIds())  # type: ignore[arg-type]
+        # Queues that hold every span of a run: a dropped span would not be paid for.
+        queue = calls + 1000
+        exporter = FastOTLPSpanExporter(endpoint=sink.endpoint + "/v1/traces")
+        sdk.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=queue))
+        tracing.enabled = True
+        tracing._tracer = sdk.get_tracer("tmc")
+        sdk_cost = _cpu_per_call(calls)
+        tracing.shutdown()
+        sdk.shutdown()
+        env = {"OTEL_BSP_MAX_QUEUE_SIZE": str(queue)}
+        tracing.configure("tmc-bench", endpoint=sink.endpoint, sample_ratio=1.0, env=env)
+        light = _cpu_per_call(calls)
+        tracing.shutdown()
+        spans = sink.stats()["spans"].get("tmc-bench: workload-sync", 0)
+    finally:
+        tracing.shutdown()
+        sink.close()
+    note = f"{calls:,} calls per variant; the sink received {spans:,} spans from the light tracer"
+    return [
+        row("traced call, tracing off", off, "us CPU"),
+        row("traced call, SDK span + batch export", sdk_cost, "us CPU", baseline=off, baseline_name="tracing off"),
+        row("traced call, light span + batch export", light, "us CPU", baseline=sdk_cost, baseline_name="SDK span"),
+        row("light span overhead", light - off, "us CPU", baseline=sdk_cost - off, baseline_name="SDK span", note=note),
+    ]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="Propagation with tracing on against tracing off")
     parser.add_argument("--quick", action="store_true", help="100 Deployments per run instead of 300")
     parser.add_argument("--clusters", type=int, help="member clusters (default: the propagation benchmark's 10)")
+    parser.add_argument("--spans", action="store_true", help="only the CPU of one span on an asyncio loop")
+    # The second run of a pair tends to be a little cheaper (warm caches); swapping the order shows by how much.
+    parser.add_argument("--on-first", action="store_true", help="run with tracing on first, then off")
     args = parser.parse_args()
-    rows, notes = run(args.quick, args.clusters)
+    if args.spans:
+        rows = span_cost()
+        print(table(rows))
+        print("note:", rows[-1]["note"])
+        return
+    rows, notes = run(args.quick, args.clusters, args.on_first)
     print(table(rows))
     for note in notes:
         print("note:", note)

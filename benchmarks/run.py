@@ -19,9 +19,13 @@
    `kubectl tmc --help`;
 9. simulated request traffic (benchmarks.bench_sim_traffic): a simulated cluster's CPU with 5 Services at 50 req/s
    against the same cluster without traffic (about 1.5 minutes, --quick 30 s);
-10. rollback (benchmarks.bench_rollback): `kubectl tmc rollout undo` of a Deployment and its two ConfigMaps on 10
-   clusters until every member serves the old revision, and the propagation benchmark (quick) with revision recording
-   off and on (about 2.5 minutes, --quick 2).
+10. `tmc dashboard` (benchmarks.bench_dashboard) over 1,000 SyncTargets and 10,000 placed workloads: start-up, a
+    burst of 1,000 watch events, key latency during it, memory;
+11. canary abort across 10 clusters (benchmarks.bench_canary): the analysis verdict to weight 0 in every member's
+    VirtualService, against a placed ConfigMap edit reaching every member (about 1 minute, --quick 30 s);
+12. rollback (benchmarks.bench_rollback): `kubectl tmc rollout undo` of a Deployment and its two ConfigMaps on 10
+    clusters until every member serves the old revision, and the propagation benchmark (quick) with revision recording
+    off and on (about 2.5 minutes, --quick 2).
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
 or missed; nothing is asserted. A full run takes about 11 minutes (propagation about 4.5 of them, tracing about 4,
@@ -40,9 +44,11 @@ from typing import Any
 
 from benchmarks import (
     bench_apply,
+    bench_canary,
     bench_cel,
     bench_cli,
     bench_connections,
+    bench_dashboard,
     bench_http,
     bench_propagation,
     bench_rollback,
@@ -77,6 +83,8 @@ PARTS = (
     "cel",
     "apply",
     "traffic",
+    "dashboard",
+    "canary",
     "rollback",
 )
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
@@ -188,6 +196,13 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
             r, n = [], [f"tracing: failed: {type(e).__name__}: {e}"]
         rows += r
         notes += n
+    if "canary" in parts:
+        print("... canary", flush=True)
+        cfg_canary = bench_canary.CanarySettings()
+        try:
+            rows += bench_canary.run(cfg_canary.quick() if quick else cfg_canary)
+        except Exception as e:  # needs the mesh CRDs tmc up installs; keep the other parts' results
+            notes += [f"canary: failed: {type(e).__name__}: {e}"]
     if "cel" in parts:
         print("... cel", flush=True)
         r, n = bench_cel.run(quick)
@@ -203,6 +218,12 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
                 r, n = bench_apply.bench_apply(hub, apply_cfg.quick() if quick else apply_cfg)
             finally:
                 hub.stop()
+        rows += r
+        notes += n
+    if "dashboard" in parts:
+        print("... dashboard", flush=True)
+        with tempfile.TemporaryDirectory(prefix="tmc-bench-") as tmp:
+            r, n = bench_dashboard.bench_dashboard(os.path.join(tmp, "hub"), quick)
         rows += r
         notes += n
     notes = loadgen.generator_notes() + notes

@@ -8,6 +8,8 @@ command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 # chromium: the API reference test renders the generated HTML headless (tests/e2e/test_api_reference.py).
 command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+# tmux: the e2e test of `tmc dashboard` runs it in a tmux pane and reads the screen with capture-pane.
+command -v tmux >/dev/null 2>&1 || missing+=(tmux)
 [ ${#missing[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null 2>&1; then
   echo "installing system packages: ${missing[*]}"

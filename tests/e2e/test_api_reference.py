@@ -56,8 +56,15 @@ def test_every_example_manifest_is_accepted_by_a_server_side_dry_run(
         for block in re.findall(r"```yaml\n(.*?)```", page.read_text(), flags=re.S)
     ]
     manifests = [yaml.safe_load(e) for e in examples]
-    kinds = ["Location", "Placement", "RollbackPolicy", "SyncTarget", "WorkloadRevision", "Workspace"]
-    assert sorted(m["kind"] for m in manifests) == kinds
+    assert sorted(m["kind"] for m in manifests) == [
+        "CanaryDeployment",
+        "Location",
+        "Placement",
+        "RollbackPolicy",
+        "SyncTarget",
+        "WorkloadRevision",
+        "Workspace",
+    ]
     ws = make_workspace("docs-examples")
     result = ws.kubectl.run("apply", "--dry-run=server", "-f", "-", input="\n---\n".join(examples))
     created = re.findall(r"^(\S+) created \(server dry run\)$", result.stdout, flags=re.M)

@@ -279,6 +279,15 @@ def test_the_hub_exports_it_on_metrics(tmp_path: Path) -> None:
                 assert response.status == 200
                 text = await response.text()
             assert scrape(text) == {("a", "configmaps"): {"pending": 0, "synced": 1, "deleting": 0}}
+            # `name[]` picks series, as prometheus_client's own handler does: a family rendered by TMC and one of
+            # the registry's, nothing else.
+            params = [("name[]", "tmc_workload_sync_status"), ("name[]", "process_open_fds")]
+            headers = {"Authorization": f"Bearer {config.token}"}
+            async with client.session.get(url, params=params, headers=headers) as response:
+                picked = await response.text()
+            assert scrape(picked) == scrape(text)
+            families = {line.split()[2] for line in picked.splitlines() if line.startswith("# TYPE")}
+            assert families == {"tmc_workload_sync_status", "process_open_fds"}
         finally:
             await client.close()
             await hub.stop()

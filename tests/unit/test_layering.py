@@ -27,6 +27,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("tmc.sim",),
     ("tmc.server", "tmc.docsgen"),
     ("tmc.cli",),
+    # The dashboard builds on the CLI's flags, resources and actions; the CLI names it only as a lazy command.
+    ("tmc.tui",),
 )
 
 # Lower packages that a package still must not import.

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 from tests.unit._scheduling_env import CONFIGMAPS, DEPLOYMENTS, SECRETS, Env
+from tmc.api.canary import CANARY_DEPLOYMENTS
 from tmc.api.rollback import (
     ROLLBACK_POLICIES,
     UNDO_ANNOTATION,
@@ -25,7 +26,6 @@ from tmc.api.rollback import (
 )
 from tmc.api.workload import status_diff_annotation
 from tmc.apimachinery import errors
-from tmc.apimachinery.resources import ResourceInfo
 from tmc.controllers.rollback import canary_hook, metrics
 from tmc.controllers.rollback.context import Shared, WorkloadKey
 from tmc.controllers.rollback.controller import RollbackController
@@ -293,44 +293,27 @@ def test_cluster_reports() -> None:
     assert ds is not None and ds.available
 
 
-CANARIES = ResourceInfo(
-    group="tmc.kcp.io",
-    version="v1alpha1",
-    kind="CanaryDeployment",
-    plural="canarydeployments",
-    singular="canarydeployment",
-    namespaced=True,
-    subresources=("status",),
-)
-
-
 def test_an_undo_aborts_a_canary_in_progress_first(tmp_path: Path) -> None:
     run(tmp_path, _an_undo_aborts_a_canary_in_progress_first)
 
 
 async def _an_undo_aborts_a_canary_in_progress_first(env: Env) -> None:
-    """The hook speaks the canary controller's API (built separately): it asks for an abort, holds the undo while
-    the canary is not RolledBack, and lets it go once it is. A stand-in plays the canary controller here."""
+    """The hook speaks the canary controller's API: it asks for an abort, holds the undo while the canary is not
+    RolledBack, and lets it go once it is. The test plays the canary controller (not running here)."""
     shared = controller(env).shared
-    registry = shared.registry
-    served = registry.resources
-
-    class WithCanaries:  # the hub as it will be once it serves CanaryDeployments
-        def __getattr__(self, name: str) -> Any:
-            return getattr(registry, name)
-
-        def resources(self, cluster: str) -> list[ResourceInfo]:
-            return [*served(cluster), CANARIES]
-
-    shared.registry = WithCanaries()  # type: ignore[assignment]
     canary = {
         "apiVersion": "tmc.kcp.io/v1alpha1",
         "kind": "CanaryDeployment",
         "metadata": {"name": "web", "namespace": NS},
-        "spec": {"targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"}},
+        "spec": {
+            "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": "web"},
+            "service": {"name": "web", "port": 80},
+            "trafficRouting": {"replicas": {}},
+            "steps": [{"setWeight": 20}, {"pause": {}}],
+        },
         "status": {"phase": "Analyzing"},
     }
-    key = CANARIES.key("root", NS, "web")
+    key = CANARY_DEPLOYMENTS.key("root", NS, "web")
     await env.store.create(key, canary)
     wk = WorkloadKey("apps", "deployments", "root", NS, "web")
     assert not await canary_hook.abort_canary(shared, wk, "Deployment")

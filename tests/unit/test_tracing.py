@@ -29,24 +29,52 @@ from tmc.cli.params import tracing_options
 from tmc.controllers.runtime import Controller, Result
 from tmc.observability import tracing
 from tmc.observability.logging import JSONFormatter
+from tmc.observability.spans import LightSpan, LightTracerProvider
 from tmc.storage.sqlite import SqliteStore
 from tmc.syncer.transform import downstream_object
 
 TRACEPARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-@pytest.fixture
-def spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
-    """Tracing on, recording every span in memory, as the hub has it (objects get the annotation)."""
-    exporter = InMemorySpanExporter()
-    provider = TracerProvider(id_generator=cast("IdGenerator", tracing.SpanIds()))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
+class KeptLight:
+    """The light tracer's ended spans, kept in memory (they have the fields these tests read from SDK spans)."""
+
+    def __init__(self) -> None:
+        self.spans: list[LightSpan] = []
+
+    def on_end(self, span: LightSpan) -> None:
+        self.spans.append(span)
+
+    def force_flush(self, timeout: float = 30.0) -> bool:
+        return True
+
+    def shutdown(self) -> None:
+        pass
+
+    def get_finished_spans(self) -> tuple[Any, ...]:
+        return tuple(self.spans)
+
+
+@pytest.fixture(params=["sdk", "light"])
+def spans(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[InMemorySpanExporter]:
+    """Tracing on, recording every span in memory, as the hub has it (objects get the annotation); with the SDK's
+    tracer (the gRPC path) and with TMC's light one (OTLP/HTTP)."""
+    provider: TracerProvider | LightTracerProvider
+    if request.param == "sdk":
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(id_generator=cast("IdGenerator", tracing.SpanIds()))
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        kept = exporter
+    else:
+        light = KeptLight()
+        provider = LightTracerProvider(tracing.SpanIds(), light, 1.0)
+        kept = cast("InMemorySpanExporter", light)
     monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
     monkeypatch.setattr(tracing, "enabled", True)
     monkeypatch.setattr(tracing, "_annotate", True)
     monkeypatch.setattr(tracing, "reconcile_roots", True)
     monkeypatch.setattr(tracing, "commit_spans", True)
-    yield exporter
+    yield kept
     provider.shutdown()
 
 

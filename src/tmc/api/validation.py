@@ -14,7 +14,8 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeGuard
 
-from tmc.api import rollback, scheduling, workload
+from tmc.api import canary, rollback, scheduling, workload
+from tmc.api.canary_validation import validate_canary
 from tmc.apimachinery.resources import ResourceInfo
 from tmc.apimachinery.validation_common import (
     Cause,
@@ -297,6 +298,7 @@ _RULES: dict[tuple[str, str], Rule] = {
     (workload.GROUP, "SyncTarget"): _validate_sync_target,
     (scheduling.GROUP, "Location"): _validate_location,
     (scheduling.GROUP, "Placement"): _validate_placement,
+    (canary.GROUP, canary.KIND): validate_canary,
     (rollback.GROUP, rollback.REVISION_KIND): rollback.validate_revision,
     (rollback.GROUP, rollback.POLICY_KIND): rollback.validate_policy,
 }

@@ -167,7 +167,7 @@ class ApiServer:
         except errors.StatusError as e:
             return status_response(e)
         if path == "/metrics":
-            body, content_type = metrics.render_metrics()
+            body, content_type = metrics.render_metrics(names=request.query.getall("name[]", []))
             return web.Response(body=body, headers={"Content-Type": content_type})
         mutating = request.method in ("POST", "PUT", "PATCH", "DELETE")
         if _long_running(request):

@@ -14,8 +14,11 @@ from tmc.cli.sim import sim_cluster
 from tmc.cli.syncer import syncer as syncer_command
 from tmc.cli.up import up
 
+# The dashboard is named, not imported: Textual loads only when it runs (tmc.tui sits above tmc.cli).
+DASHBOARD = ("tmc.tui.command:dashboard", "A live terminal dashboard of the hub (clusters, Placements, workloads).")
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(cls=LazyGroup, lazy={"dashboard": DASHBOARD}, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="tmc")
 def cli() -> None:
     """TMC: a transparent multi-cluster control plane with a Kubernetes-compatible hub."""

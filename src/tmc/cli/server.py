@@ -78,6 +78,11 @@ if TYPE_CHECKING:
     type=click.IntRange(0),
     help="Mutating requests served at once; more get 429 with Retry-After (0: no limit).",
 )
+@click.option(
+    "--prometheus-url",
+    default="",
+    help="Prometheus the canary analysis queries when a metric names no address (e.g. http://127.0.0.1:9090).",
+)
 @tracing_options
 def server(
     data_dir: str,
@@ -92,6 +97,7 @@ def server(
     max_connections: int,
     max_requests_inflight: int,
     max_mutating_requests_inflight: int,
+    prometheus_url: str,
     tracing_endpoint: str | None,
     tracing_sample_ratio: float | None,
 ) -> None:
@@ -113,6 +119,7 @@ def server(
         max_connections=max_connections,
         max_requests_inflight=max_requests_inflight,
         max_mutating_requests_inflight=max_mutating_requests_inflight,
+        prometheus_url=prometheus_url,
     )
     run_async(serve(config, on_ready=_print_usage))
 

@@ -265,6 +265,9 @@ def start_system(
     logs = os.path.join(data_dir, "logs")
     hub = Child(os.path.join(data_dir, "hub.pid"), os.path.join(logs, "hub.log"), name="hub")
     system = System(data_dir, secure_port, hub, [])
+    # Chosen before the hub starts, so the hub's canary analysis can query the Prometheus started after it.
+    prometheus_port = (prometheus_port or free_port()) if prometheus is not None else 0
+    analysis = ["--prometheus-url", f"http://127.0.0.1:{prometheus_port}"] if prometheus is not None else []
     try:
         hub.start(
             [
@@ -275,6 +278,7 @@ def start_system(
                 str(secure_port),
                 "--sync-target-heartbeat-threshold",
                 sync_target_heartbeat_threshold,
+                *analysis,
                 *tracing,
             ]
         )

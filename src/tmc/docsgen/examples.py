@@ -109,6 +109,40 @@ spec:
     name: universal
     path: root
 """,
+    ("tmc.kcp.io/v1alpha1", "CanaryDeployment"): """\
+# Deployment web rolled out as a canary in every cluster it is placed on: 20 % for a minute while its error
+# rate is measured per cluster, then 50 %, then promoted (docs/canary.md; examples/canary/ for a runnable set).
+apiVersion: tmc.kcp.io/v1alpha1
+kind: CanaryDeployment
+metadata:
+  name: web
+  namespace: default
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  service: {name: web, port: 80}
+  trafficRouting:
+    istio:
+      virtualService: {name: web}
+  steps:
+    - setWeight: 20
+    - analysis:
+        duration: 1m
+        thresholds: [{metric: error-rate, operator: "<", value: 0.01}]
+    - setWeight: 50
+    - pause: {duration: 2m}
+  analysis:
+    interval: 30s
+    failureLimit: 1
+    metrics:
+      - name: error-rate
+        successCondition: result < 0.05
+        provider:
+          prometheus:
+            query: |
+              sum by (cluster) (rate(istio_requests_total{
+                destination_workload="{{ args.canary }}", response_code=~"5.."}[1m]))
+              / sum by (cluster) (rate(istio_requests_total{destination_workload="{{ args.canary }}"}[1m]))
+""",
     ("tmc.kcp.io/v1alpha1", "RollbackPolicy"): """\
 # Roll the web Deployment back everywhere when a new revision is not available within 10 minutes on more than one
 # cluster, or when its error ratio in Prometheus goes above 5 %.

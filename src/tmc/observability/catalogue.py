@@ -50,12 +50,15 @@ LABELS: dict[str, str] = {
     "method": "HTTP method, or LIST/WATCH",
     "status": "connected or disconnected; or a resource's sync state",
     "state": "a sync state: pending, synced, available, deleting, failed",
-    "reason": "why a list or watch restarted: initial, expired, closed, unreachable, error; or why a workload "
-    "was rolled back (ProgressDeadlineExceeded, AnalysisFailed, UserRequested)",
+    "reason": "why a list or watch restarted: initial, expired, closed, unreachable, error; or why a canary failed "
+    "(AnalysisFailed, AnalysisError, ProgressDeadlineExceeded, Aborted); or why a workload was rolled back "
+    "(ProgressDeadlineExceeded, AnalysisFailed, UserRequested)",
     "operation": "create, update, delete or status",
     "resource_type": "a synced resource type, as syncer_* metrics call it",
     "cache_type": "watch-cache, informer or engine",
     "operation_type": "a storage operation: create, update, delete, list, get",
+    "canary": "a CanaryDeployment name: few per namespace, long-lived configuration objects",
+    "metric": "an analysis metric's name in a CanaryDeployment's spec (or comparison)",
 }
 # Istio's standard request labels, which a simulated cluster's istio_* metrics carry under Istio's names so queries
 # written for Istio work as they are. They name workloads and Services, as Istio's do: bounded by the Services that

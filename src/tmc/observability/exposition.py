@@ -40,11 +40,15 @@ def header(name: str) -> str:
     return f"# HELP {name} {meaning}\n# TYPE {name} {doc.kind}\n"
 
 
-def render(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
-    """The exposition bytes and the content type to serve them with on /metrics."""
-    parts = [generate_latest(registry)]
+def render(registry: CollectorRegistry = REGISTRY, names: Iterable[str] = ()) -> tuple[bytes, str]:
+    """The exposition bytes and the content type to serve them with on /metrics. `names`: only these series (the
+    `name[]` query parameters, as prometheus_client's own handler takes them), for a client that wants a few lines
+    of a fleet's multi-megabyte body."""
+    wanted = frozenset(names)
+    parts = [generate_latest(registry.restricted_registry(wanted) if wanted else registry)]
     for name, samples in sorted(TEXT_FAMILIES.items()):
-        parts.append((header(name) + "".join(samples())).encode())
+        if not wanted or name in wanted:
+            parts.append((header(name) + "".join(samples())).encode())
     return b"".join(parts), CONTENT_TYPE_LATEST
 
 

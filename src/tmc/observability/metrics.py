@@ -5,7 +5,7 @@ Labels are bounded on purpose: resource types, verbs and codes only, never objec
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -119,6 +119,6 @@ def longrunning() -> Iterator[None]:
         LONGRUNNING_REQUESTS.dec()
 
 
-def render_metrics(registry: CollectorRegistry = REGISTRY) -> tuple[bytes, str]:
-    """Exposition bytes and the content type to serve them with on /metrics."""
-    return exposition.render(registry)
+def render_metrics(registry: CollectorRegistry = REGISTRY, names: Iterable[str] = ()) -> tuple[bytes, str]:
+    """Exposition bytes and the content type to serve them with on /metrics (`names`: only those series)."""
+    return exposition.render(registry, names)

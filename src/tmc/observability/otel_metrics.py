@@ -1,24 +1,43 @@
 """The syncer's OpenTelemetry metric instruments, `tmc.sync.operations` (counter) and `tmc.sync.duration` (histogram,
 seconds), exported over OTLP with the traces when an endpoint is configured. They carry what the Prometheus series
-syncer_operations_total and syncer_operation_duration_seconds carry, for backends that take OTLP only. Off by default:
-`record` is then one module attribute read. The export interval is the SDK's OTEL_METRIC_EXPORT_INTERVAL (60 s unless
-set)."""
+syncer_operations_total and syncer_operation_duration_seconds carry, for backends that take OTLP only, and are read
+from those series at each export: a write costs nothing more than its Prometheus observation (the SDK histogram's
+`record` was about 20 us per write, its counter's `add` about 10). The export interval is the SDK's
+OTEL_METRIC_EXPORT_INTERVAL (60 s unless set).
+
+The syncer names the two Prometheus series with `use_sources`; `configure` starts the export."""
 
 from __future__ import annotations
 
 import logging
 import os
+import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tmc.observability.tracing import Settings
+
+if TYPE_CHECKING:
+    from prometheus_client.registry import Collector
 
 log = logging.getLogger("tmc.otel_metrics")
 
 enabled = False
 _provider: Any = None
 _operations: Any = None
-_duration: Any = None
+# The Prometheus series the instruments are read from (the syncer's; see use_sources).
+_sources: tuple[Collector, Collector] | None = None
+LABELS = ("sync_target", "resource_type", "operation")
+_started: dict[tuple[str, ...], int] = {}  # start time of each exported histogram series
+DURATION = "tmc.sync.duration"
+DURATION_DESCRIPTION = "Time of one syncer write"
+
+
+def use_sources(operations: Collector, durations: Collector) -> None:
+    """The Prometheus counter (labels sync_target, resource_type, operation, result) and histogram (sync_target,
+    resource_type, operation) whose values the OTel instruments export."""
+    global _sources
+    _sources = (operations, durations)
 
 
 def metrics_url(settings: Settings, env: Mapping[str, str]) -> str:
@@ -35,10 +54,12 @@ def metrics_url(settings: Settings, env: Mapping[str, str]) -> str:
 
 def configure(settings: Settings, service_name: str, attributes: Mapping[str, str] | None = None) -> None:
     """Create the instruments and export them over OTLP, by the same protocol as the traces."""
-    global enabled, _provider, _operations, _duration
+    global enabled, _provider, _operations
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import PeriodicExportingMetricReader
     from opentelemetry.sdk.resources import Resource
+
+    from tmc.observability.otel_histogram import WithHistogram
 
     exporter: Any
     if settings.protocol == "grpc":
@@ -53,6 +74,8 @@ def configure(settings: Settings, service_name: str, attributes: Mapping[str, st
     resource = Resource.create(
         {"service.name": os.environ.get("OTEL_SERVICE_NAME") or service_name, **(attributes or {})}
     )
+    # The histogram is not an SDK instrument: the exporter adds it to each export, from the Prometheus histogram.
+    exporter = WithHistogram(exporter, resource, "tmc", DURATION, DURATION_DESCRIPTION, _duration_points)
     _provider = MeterProvider(resource=resource, metric_readers=[PeriodicExportingMetricReader(exporter)])
     meter = _provider.get_meter("tmc")
     _operations = meter.create_observable_counter(
@@ -61,35 +84,57 @@ def configure(settings: Settings, service_name: str, attributes: Mapping[str, st
         unit="{operation}",
         description="Writes by the syncer (create, update, delete, status)",
     )
-    _duration = meter.create_histogram("tmc.sync.duration", unit="s", description="Time of one syncer write")
     enabled = True
-
-
-# Writes counted here and read by the SDK at each export: an SDK counter's add() cost about 10 us per write (it
-# hashes the attribute set every time), as much again as the histogram's record.
-_counts: dict[tuple[str, str, str, str], int] = {}
-# One attribute dict per (sync target, resource, operation), reused by every record of the histogram.
-_attributes: dict[tuple[str, str, str], dict[str, str]] = {}
-
-
-def record(sync_target: str, resource_type: str, operation: str, result: str, seconds: float) -> None:
-    if not enabled:
-        return
-    key = (sync_target, resource_type, operation, result)
-    _counts[key] = _counts.get(key, 0) + 1
-    attributes = _attributes.get(key[:3])
-    if attributes is None:
-        attributes = {"sync_target": sync_target, "resource_type": resource_type, "operation": operation}
-        _attributes[key[:3]] = attributes
-    _duration.record(seconds, attributes)
 
 
 def _observe_operations(options: Any) -> Iterator[Any]:
     from opentelemetry.metrics import Observation
 
-    for (sync_target, resource_type, operation, result), count in list(_counts.items()):
-        labels = {"sync_target": sync_target, "resource_type": resource_type, "operation": operation}
-        yield Observation(count, {**labels, "result": result})
+    if _sources is None:
+        return
+    for family in _sources[0].collect():
+        for sample in family.samples:
+            if sample.name.endswith("_total"):
+                labels = {k: sample.labels[k] for k in (*LABELS, "result") if k in sample.labels}
+                yield Observation(int(sample.value), labels)
+
+
+def _duration_points() -> list[dict[str, Any]]:
+    """One cumulative histogram point per label set of the Prometheus histogram: its bounds, per-bucket counts
+    (Prometheus' are cumulative), count, sum and creation time (the point's start)."""
+    if _sources is None:
+        return []
+    series: dict[tuple[str, ...], dict[str, Any]] = {}
+    for family in _sources[1].collect():
+        for sample in family.samples:
+            key = tuple(sample.labels.get(k, "") for k in LABELS)
+            point = series.setdefault(key, {"attributes": dict(zip(LABELS, key, strict=True)), "le": []})
+            suffix = sample.name.rsplit("_", 1)[1]
+            if suffix == "bucket":
+                point["le"].append((float(sample.labels["le"]), int(sample.value)))
+            elif suffix in ("count", "sum", "created"):
+                point[suffix] = sample.value
+    now = time.time_ns()
+    points = []
+    for point in series.values():
+        cumulative = sorted(point.pop("le"))
+        bounds = [b for b, _ in cumulative if b != float("inf")]
+        counts = [c - (cumulative[i - 1][1] if i else 0) for i, (_, c) in enumerate(cumulative)]
+        created = point.pop("created", None)
+        key = tuple(point["attributes"].values())
+        # A cumulative point's start stays the same from export to export: the series' creation time when
+        # Prometheus keeps it (TMC turns `_created` off), else when this process first exported the series.
+        start = _started.setdefault(key, int(created * 1e9) if created else now)
+        point.update(
+            bounds=bounds,
+            bucket_counts=counts,
+            count=int(point.get("count", 0)),
+            sum=point.get("sum", 0.0),
+            start=start,
+            time=now,
+        )
+        points.append(point)
+    return points
 
 
 def shutdown() -> None:
@@ -102,4 +147,3 @@ def shutdown() -> None:
             provider.shutdown()
         except Exception as e:  # an unreachable endpoint must not fail the process's exit
             log.warning("could not export the last metrics: %s", e)
-    _counts.clear()  # after the last export: a later configure starts from zero, as a new process would

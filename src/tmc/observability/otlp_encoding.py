@@ -15,10 +15,13 @@ from typing import TYPE_CHECKING, Any
 
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.trace import SpanKind, StatusCode
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.trace import SpanContext
+
+    from tmc.observability.spans import LightSpan
 
 # SpanFlags of the OTLP proto: the parent's is_remote is known (always), and it is true.
 _HAS_IS_REMOTE = 0x100
@@ -191,6 +194,86 @@ def encode_spans(spans: Sequence[ReadableSpan]) -> bytes:
     return b"".join(out)
 
 
+def encode_light_span(span: LightSpan) -> bytes:
+    """One span of the light tracer (`spans.LightSpan`), written as `encode_span` writes an SDK span, as a
+    ScopeSpans `spans` field (tag and length included). The common case (no events, links or drops, status unset)
+    is a single concatenation."""
+    ctx, parent = span.context, span.parent
+    name = _NAMES.get(span.name)
+    if name is None:
+        name = _string(5, span.name)
+        if len(_NAMES) < 1024:
+            _NAMES[span.name] = name
+    state = ctx.trace_state
+    head = b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big") + b"\x12\x08" + ctx.span_id.to_bytes(8, "big")
+    if state:
+        head += _string(3, _trace_state(state))
+    if parent is not None:
+        head += b"\x22\x08" + parent.span_id.to_bytes(8, "big")
+    body = (
+        head
+        + name
+        + _KIND_OF[span.kind]
+        + b"\x39"
+        + _FIXED64.pack(span.start_time)
+        + b"\x41"
+        + _FIXED64.pack(span.end_time or 0)
+        + _attributes(9, span.attributes)
+    )
+    if span.events or span.links or span.dropped_attributes or span.dropped_events or span.dropped_links:
+        body += _rare_fields(span)
+    status = span.status
+    body += (
+        _UNSET_STATUS
+        if status.status_code is StatusCode.UNSET and not status.description
+        else _delimited(15, _string(2, status.description) + _uint(3, status.status_code.value))
+    )
+    body += _REMOTE_PARENT if parent is not None and parent.is_remote else _LOCAL_PARENT
+    n = len(body)
+    # Field 2 of ScopeSpans; a span is almost always between 128 bytes and 16 KiB: a two-byte length.
+    if 0x80 <= n < 0x4000:
+        return b"\x12" + bytes((n & 0x7F | 0x80, n >> 7)) + body
+    return _delimited(2, body)
+
+
+def _rare_fields(span: LightSpan) -> bytes:
+    """Fields 10-14 of a span (dropped counts, events, links), in field order."""
+    parts = [_uint(10, span.dropped_attributes)]
+    for event in span.events:
+        body = b"\x09" + _FIXED64.pack(event.timestamp) + _string(2, event.name) + _attributes(3, event.attributes)
+        parts.append(_delimited(11, body))
+    parts.append(_uint(12, span.dropped_events))
+    for link in span.links:
+        body = b"\x0a\x10" + link.context.trace_id.to_bytes(16, "big")
+        body += b"\x12\x08" + link.context.span_id.to_bytes(8, "big")
+        body += _string(3, _trace_state(link.context.trace_state))
+        body += _attributes(4, link.attributes) + _uint(5, link.dropped_attributes)
+        body += b"\x35" + _flags(link.context)[2:]
+        parts.append(_delimited(13, body))
+    parts.append(_uint(14, span.dropped_links))
+    return b"".join(parts)
+
+
+_KIND_OF = {kind: _KIND[kind.name] for kind in SpanKind}
+_UNSET_STATUS = _delimited(15, b"")
+
+
+def encode_light_spans(
+    spans: Sequence[LightSpan], resource: Mapping[str, Any], scopes: Sequence[tuple[str, str | None, str | None]]
+) -> bytes:
+    """The serialized ExportTraceServiceRequest for spans of one light TracerProvider: one Resource, and the
+    instrumentation scopes the spans name by index."""
+    by_scope: dict[int, list[bytes]] = {}
+    for span in spans:
+        by_scope.setdefault(span.scope, []).append(encode_light_span(span))
+    body = [_delimited(1, _attributes(1, resource))]
+    for index, encoded in by_scope.items():
+        name, version, schema_url = scopes[index]
+        scope_body = _delimited(1, _string(1, name) + _string(2, version)) + b"".join(encoded)
+        body.append(_delimited(2, scope_body + _string(3, schema_url)))
+    return _delimited(1, b"".join(body))
+
+
 class FastOTLPSpanExporter(OTLPSpanExporter):
     """The OTLP/HTTP exporter (its transport, headers, compression, certificates and retries) with this module's
     encoder in place of the library's."""
@@ -200,3 +283,23 @@ class FastOTLPSpanExporter(OTLPSpanExporter):
         if client is None or getattr(self, "_shutdown", False):
             return super().export(spans)  # a library version without the transport this relies on
         return SpanExportResult.SUCCESS if client.export(encode_spans(spans)).success else SpanExportResult.FAILURE
+
+    def send(self, data: bytes) -> None:
+        """Post an encoded request with the exporter's transport (headers, compression, certificates, retries with
+        back-off within the timeout); an exception says why it failed."""
+        client = getattr(self, "_client", None)
+        if client is not None:
+            result = client.export(data)
+            if not result.success:
+                raise ExportError(str(result.error or f"the collector answered {result.status_code}"))
+            return
+        # Library versions before the shared HTTP client posted serialized spans with this method.
+        older = getattr(self, "_export_serialized_spans", None)
+        if older is None:
+            raise ExportError("this opentelemetry-exporter-otlp-proto-http has no way to post encoded spans")
+        if older(data) != SpanExportResult.SUCCESS:
+            raise ExportError("the collector did not accept the spans")
+
+
+class ExportError(Exception):
+    """An export the collector did not accept, or that could not reach it."""

@@ -2,7 +2,9 @@
 helpers the hub, controllers and syncers use to continue one trace across processes.
 
 Off by default. While off, `enabled` is False and every call site checks it before doing anything else, so the cost
-on a hot path is one module attribute read; the SDK and exporters are imported only by `configure`.
+on a hot path is one module attribute read; the SDK and exporters are imported only by `configure`. On, spans over
+OTLP/HTTP are TMC's own light implementation of the API (observability/spans.py, a fraction of the SDK span's
+cost); over gRPC they are the SDK's.
 
 The trace crosses processes through objects: a spec write made inside a sampled span records that span's context in
 the `tracing.k8s.io/traceparent` annotation (the key KEP-5915 proposes), and whoever acts on the object next (a
@@ -12,6 +14,7 @@ controller's reconcile, a syncer's downstream write) starts its span as a child 
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import contextvars
 import logging
@@ -23,6 +26,7 @@ import time
 import urllib.parse
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import context as otel_context
@@ -34,6 +38,10 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
     from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
     from opentelemetry.sdk.trace.id_generator import IdGenerator
+
+    from tmc.observability.spans import LightTracerProvider
+
+    _Provider = TracerProvider | LightTracerProvider
 
 TRACEPARENT_ANNOTATION = "tracing.k8s.io/traceparent"
 TRACEPARENT_HEADER = "traceparent"
@@ -55,7 +63,7 @@ root_spans = False
 # Whether storage commits are spans of their own (inside the write that asked for them). The hub's are; a member
 # cluster's request span says enough, and each extra span per downstream object is paid on every member.
 commit_spans = False
-_provider: TracerProvider | None = None
+_provider: _Provider | None = None
 _tracer: trace.Tracer = trace.NoOpTracer()
 
 log = logging.getLogger("tmc.tracing")
@@ -170,31 +178,16 @@ def configure(
     if chosen is None:
         return False
     url, protocol, ratio = chosen.endpoint, chosen.protocol, chosen.ratio
-
     from opentelemetry.sdk.resources import Resource
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
 
-    exporter: SpanExporter
-    timeout = chosen.timeout
-    if protocol == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-
-        parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-        exporter = GrpcExporter(endpoint=url, insecure=parsed.scheme != "https", timeout=timeout)
-    else:
-        from tmc.observability.otlp_encoding import FastOTLPSpanExporter
-
-        url = http_traces_url(url, chosen.signal_specific)
-        exporter = FastOTLPSpanExporter(endpoint=url, timeout=timeout)
     # OTEL_SERVICE_NAME wins over the process's own name, as the SDK's resource detection would have it.
     resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service_name, **(attributes or {})})
-    # Without `roots` (member clusters) the process only continues traces it is handed, and starts none of its own.
-    root = TraceIdRatioBased(ratio) if roots else ALWAYS_OFF
-    provider = TracerProvider(resource=resource, sampler=ParentBased(root), id_generator=cast("IdGenerator", SpanIds()))
-    # _WarningExporter has SpanExporter's three methods; subclassing it would import the SDK with this module.
-    provider.add_span_processor(BatchSpanProcessor(cast("SpanExporter", _WarningExporter(exporter, url))))
+    provider: _Provider
+    if protocol == "grpc":
+        provider = _sdk_provider(url, chosen.timeout, resource, ratio, roots)
+    else:
+        url = http_traces_url(url, chosen.signal_specific)
+        provider = _light_provider(url, chosen.timeout, resource.attributes, ratio, roots, env)
     _provider = provider
     _tracer = provider.get_tracer("tmc")
     _annotate = annotate
@@ -205,6 +198,46 @@ def configure(
     _probe(url)
     log.info("tracing on", extra={"endpoint": url, "protocol": protocol, "sample_ratio": ratio})
     return True
+
+
+def _sdk_provider(url: str, timeout: float, resource: Any, ratio: float, roots: bool) -> TracerProvider:
+    """The OpenTelemetry SDK's provider with the library's gRPC exporter (the light path speaks HTTP only)."""
+    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
+
+    parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
+    exporter = GrpcExporter(endpoint=url, insecure=parsed.scheme != "https", timeout=timeout)
+    # Without `roots` (member clusters) the process only continues traces it is handed, and starts none of its own.
+    root = TraceIdRatioBased(ratio) if roots else ALWAYS_OFF
+    provider = TracerProvider(resource=resource, sampler=ParentBased(root), id_generator=cast("IdGenerator", SpanIds()))
+    # _WarningExporter has SpanExporter's three methods; subclassing it would import the SDK with this module.
+    provider.add_span_processor(BatchSpanProcessor(cast("SpanExporter", _WarningExporter(exporter, url))))
+    return provider
+
+
+def _light_provider(
+    url: str, timeout: float, resource: Mapping[str, Any], ratio: float, roots: bool, env: Mapping[str, str]
+) -> LightTracerProvider:
+    """TMC's own spans (observability/spans.py), batched by a thread of their own and posted with the OTLP/HTTP
+    exporter's transport (its OTEL_EXPORTER_OTLP_* headers, compression, certificates and retries)."""
+    from tmc.observability.otlp_encoding import FastOTLPSpanExporter, encode_light_spans
+    from tmc.observability.span_export import BatchExporter, BatchSettings
+    from tmc.observability.spans import LightTracerProvider
+
+    transport = FastOTLPSpanExporter(endpoint=url, timeout=timeout)
+    scopes: list[tuple[str, str | None, str | None]] = []
+    batches = BatchExporter(
+        lambda spans: encode_light_spans(spans, resource, scopes),
+        transport.send,
+        url,
+        BatchSettings.from_env(env),
+        close=transport.shutdown,
+    )
+    provider = LightTracerProvider(SpanIds(), batches, ratio, roots=roots, scopes=scopes)
+    atexit.register(provider.shutdown)  # spans still queued leave at exit, as the SDK's provider does
+    return provider
 
 
 def shutdown() -> None:
@@ -328,7 +361,22 @@ def object_traceparent(obj: Mapping[str, Any] | None) -> SpanContext | None:
     if not obj:
         return None
     annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    return parse_traceparent(annotations.get(TRACEPARENT_ANNOTATION))
+    value = annotations.get(TRACEPARENT_ANNOTATION)
+    if not isinstance(value, str):
+        return None
+    # An object's annotation is read by each reconcile, sync and status report of it: parsed once.
+    ctx = _PARSED.get(value)
+    if ctx is None:
+        ctx = parse_traceparent(value)
+        if ctx is None:
+            return None
+        if len(_PARSED) >= 4096:
+            _PARSED.clear()
+        _PARSED[value] = ctx
+    return ctx
+
+
+_PARSED: dict[str, SpanContext] = {}
 
 
 def record_on(obj: dict[str, Any]) -> None:
@@ -347,7 +395,6 @@ def record_on(obj: dict[str, Any]) -> None:
     annotations[TRACEPARENT_ANNOTATION] = value
 
 
-@contextlib.contextmanager
 def span(
     name: str,
     *,
@@ -356,29 +403,41 @@ def span(
     kind: SpanKind = SpanKind.INTERNAL,
     attributes: Mapping[str, Any] | None = None,
     carry: bool | None = None,
-) -> Iterator[trace.Span]:
+) -> _Scope:
     """A current span named `name`: a child of `parent` when given (a remote context from a header or an
     annotation), else of the active span. Links are passed at start, where samplers can see them. `carry` says
     whether spec writes inside it record it on the object (None: as the enclosing span says)."""
     if parent is None:
         _use_deferred()
     ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
-    # start_span and attach rather than start_as_current_span: two generator-based context managers fewer per span.
-    current = _tracer.start_span(
+    made = _tracer.start_span(
         name, context=ctx, kind=kind, attributes=attributes, links=[Link(c) for c in links] or None
     )
-    attached = otel_context.attach(trace.set_span_in_context(current))
-    token = _carry.set(carry) if carry is not None else None
-    try:
-        yield current
-    except BaseException as e:
-        if current.is_recording():
-            _mark_failed(current, e)
-        raise
-    finally:
-        if token is not None:
-            _carry.reset(token)
-        otel_context.detach(attached)
+    return _Scope(made, carry)
+
+
+class _Scope:
+    """The span made current for a `with` block, and ended after it; an exception leaving the block marks it
+    failed. A class rather than a generator context manager: a few microseconds less per span."""
+
+    __slots__ = ("attached", "carry", "span", "token")
+
+    def __init__(self, made: trace.Span, carry: bool | None) -> None:
+        self.span = made
+        self.carry = carry
+
+    def __enter__(self) -> trace.Span:
+        self.attached = otel_context.attach(trace.set_span_in_context(self.span))
+        self.token = _carry.set(self.carry) if self.carry is not None else None
+        return self.span
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        current = self.span
+        if error is not None and current.is_recording():
+            _mark_failed(current, error)
+        if self.token is not None:
+            _carry.reset(self.token)
+        otel_context.detach(self.attached)
         current.end()
 
 

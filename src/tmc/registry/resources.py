@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from tmc.api.canary import CANARY_DEPLOYMENTS
 from tmc.api.rollback import ROLLBACK_POLICIES, WORKLOAD_REVISIONS
 from tmc.api.scheduling import LOCATIONS, PLACEMENTS
 from tmc.api.tenancy import WORKSPACES
@@ -21,6 +22,7 @@ STATIC_RESOURCES: tuple[ResourceInfo, ...] = (
     SYNC_TARGETS,
     LOCATIONS,
     PLACEMENTS,
+    CANARY_DEPLOYMENTS,
     WORKLOAD_REVISIONS,
     ROLLBACK_POLICIES,
     *REVIEW_RESOURCES,

@@ -20,6 +20,7 @@ from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.observability import tracing
 from tmc.registry import applier, bodies, managedfields
 from tmc.registry.admission import admit, decode, field_decoder
+from tmc.registry.contention import Turns
 from tmc.registry.deleteoptions import check_deletable_namespace, check_delete_options
 from tmc.registry.resources import CRDS, ResourceRegistry
 from tmc.registry.strategies import apply_strategy
@@ -68,11 +69,15 @@ class ObjectService:
     def __init__(self, store: Store, registry: ResourceRegistry) -> None:
         self.store = store
         self.registry = registry
+        self._turns = Turns()  # unconditional writers of one object that collided take turns (contention.py)
         # Where clients reach this server; Workspaces report their URL under it.
         self.external_url = ""
         # (group, plural) -> what a server-side dry run of a create or update answers instead of the object as it
         # would be stored: (workspace, object) -> object. The placement scheduler registers its simulation here.
         self.dry_run_views: dict[tuple[str, str], Callable[[str, dict[str, Any]], dict[str, Any]]] = {}
+        # (group, kind) -> more value rules for spec writes, from a package this layer cannot import (the canary
+        # controller registers its analysis engine's check): object -> 422 causes.
+        self.validators: dict[tuple[str, str], Callable[[dict[str, Any]], list[dict[str, str]]]] = {}
         # Called after each committed create or update (not of a subresource): (storage key, revision, options, old
         # object or None, new object). The rollback controller records who changed what here, since Kubernetes
         # objects do not carry their writer's user.
@@ -133,6 +138,7 @@ class ObjectService:
         if info.group == TENANCY_GROUP and info.kind == "Workspace" and self.external_url:
             obj["spec"]["URL"] = f"{self.external_url}/clusters/{obj['spec']['cluster']}"
         admit(info, obj, None, opts)
+        self._validate_more(info, obj)
         if managed is None:
             base = managedfields.requested_entries(requested, [])
             managed = managedfields.record_update(
@@ -162,6 +168,12 @@ class ObjectService:
         self._written(entry.key, entry.rev, opts, None, entry.obj)
         await self._after_create(info, cluster, entry.obj)
         return entry.obj
+
+    def _validate_more(self, info: ResourceInfo, obj: dict[str, Any]) -> None:
+        rule = None if info.crd else self.validators.get((info.group, info.kind))
+        causes = rule(obj) if rule is not None else []
+        if causes:
+            raise errors.invalid(info.kind, str(obj.get("metadata", {}).get("name", "")), causes, info.group)
 
     def _written(self, key: str, rev: int, opts: WriteOptions, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
         for hook in self.write_hooks:
@@ -213,17 +225,19 @@ class ObjectService:
         new = self._decode(info, body, namespace, name, opts.body_owned)
         decode(info, new, opts)
         wanted_rv = str(new["metadata"].get("resourceVersion") or "")
-        for _ in range(_UPDATE_ATTEMPTS):
-            entry = self.get(info, cluster, namespace, name)
-            if wanted_rv and wanted_rv != str(entry.rev):
-                raise errors.conflict(info.plural, name, info.group)
-            try:
-                return await self._write_update(info, cluster, entry, meta.deep_copy(new), opts, subresource)
-            except _Retry as retry:
-                if wanted_rv:
-                    raise errors.conflict(info.plural, name, info.group) from None
-                await self._settle(retry)
-        raise errors.conflict(info.plural, name, info.group)
+        async with self._turns.of(info.key(cluster, namespace, name)) as turn:
+            for _ in range(_UPDATE_ATTEMPTS):
+                entry = self.get(info, cluster, namespace, name)
+                if wanted_rv and wanted_rv != str(entry.rev):
+                    raise errors.conflict(info.plural, name, info.group)
+                try:
+                    return await self._write_update(info, cluster, entry, meta.deep_copy(new), opts, subresource)
+                except _Retry as retry:
+                    if wanted_rv:
+                        raise errors.conflict(info.plural, name, info.group) from None
+                    await self._settle(retry)
+                    await turn.take()
+            raise errors.conflict(info.plural, name, info.group)
 
     async def patch(
         self,
@@ -251,29 +265,31 @@ class ObjectService:
             )
         patch = bodies.decode_patch(body, content_type == JSON_PATCH)
         pinned_rv = bodies.pinned_resource_version(patch)
-        for _ in range(_UPDATE_ATTEMPTS):
-            entry = self.get(info, cluster, namespace, name)
-            if pinned_rv and pinned_rv != str(entry.rev):
-                raise errors.conflict(info.plural, name, info.group)
-            base = self.scale_of(info, entry) if subresource == "scale" else self.served(info, entry.obj)
-            patched = self._apply_patch(info, base, content_type, patch, subresource)
-            if subresource == "scale":
-                patched = bodies.check_patched_scale(patched, patch, opts, name)
-            else:
-                patched = bodies.check_patched(
-                    field_decoder(info), patched, patch, opts, kind=info.kind, version=info.version, name=name,
-                    group=info.group,
-                )  # fmt: skip
-            try:
+        async with self._turns.of(info.key(cluster, namespace, name)) as turn:
+            for _ in range(_UPDATE_ATTEMPTS):
+                entry = self.get(info, cluster, namespace, name)
+                if pinned_rv and pinned_rv != str(entry.rev):
+                    raise errors.conflict(info.plural, name, info.group)
+                base = self.scale_of(info, entry) if subresource == "scale" else self.served(info, entry.obj)
+                patched = self._apply_patch(info, base, content_type, patch, subresource)
                 if subresource == "scale":
-                    return await self._write_scale(info, cluster, entry, patched, opts)
-                self._check_identity(info, patched, entry.obj)
-                return await self._write_update(info, cluster, entry, patched, opts, subresource)
-            except _Retry as retry:
-                if pinned_rv:
-                    raise errors.conflict(info.plural, name, info.group) from None
-                await self._settle(retry)
-        raise errors.conflict(info.plural, name, info.group)
+                    patched = bodies.check_patched_scale(patched, patch, opts, name)
+                else:
+                    patched = bodies.check_patched(
+                        field_decoder(info), patched, patch, opts, kind=info.kind, version=info.version, name=name,
+                        group=info.group,
+                    )  # fmt: skip
+                try:
+                    if subresource == "scale":
+                        return await self._write_scale(info, cluster, entry, patched, opts)
+                    self._check_identity(info, patched, entry.obj)
+                    return await self._write_update(info, cluster, entry, patched, opts, subresource)
+                except _Retry as retry:
+                    if pinned_rv:
+                        raise errors.conflict(info.plural, name, info.group) from None
+                    await self._settle(retry)
+                    await turn.take()
+            raise errors.conflict(info.plural, name, info.group)
 
     async def _apply(
         self,
@@ -292,30 +308,34 @@ class ObjectService:
         pinned_rv = bodies.pinned_resource_version(config)
         t = object_type(info.schema)
         pristine = orjson.dumps(config)  # the merge takes the configuration's values over: retries start afresh
-        for attempt in range(_UPDATE_ATTEMPTS):
-            entry = self.store.get(info.key(cluster, namespace, name))
-            fresh = config if attempt == 0 else orjson.loads(pristine)
-            if entry is None:
-                if subresource or pinned_rv:
-                    raise errors.not_found(info.plural, name, info.group)
-                done = managedfields.apply(info, t, None, fresh, opts.field_manager, "", bool(opts.force))
+        async with self._turns.of(info.key(cluster, namespace, name)) as turn:
+            for attempt in range(_UPDATE_ATTEMPTS):
+                entry = self.store.get(info.key(cluster, namespace, name))
+                fresh = config if attempt == 0 else orjson.loads(pristine)
+                if entry is None:
+                    if subresource or pinned_rv:
+                        raise errors.not_found(info.plural, name, info.group)
+                    done = managedfields.apply(info, t, None, fresh, opts.field_manager, "", bool(opts.force))
+                    try:
+                        return await self.create(info, cluster, namespace, done.obj, opts, managed=done.entries)
+                    except errors.StatusError as e:
+                        if e.code != 409 or e.reason != "AlreadyExists":
+                            raise
+                        continue  # created meanwhile: apply onto it
+                if pinned_rv and pinned_rv != str(entry.rev):
+                    raise errors.conflict(info.plural, name, info.group)
+                live = self.served(info, entry.obj)
+                done = managedfields.apply(info, t, live, fresh, opts.field_manager, subresource, bool(opts.force))
                 try:
-                    return await self.create(info, cluster, namespace, done.obj, opts, managed=done.entries)
-                except errors.StatusError as e:
-                    if e.code != 409 or e.reason != "AlreadyExists":
-                        raise
-                    continue  # created meanwhile: apply onto it
-            if pinned_rv and pinned_rv != str(entry.rev):
-                raise errors.conflict(info.plural, name, info.group)
-            live = self.served(info, entry.obj)
-            done = managedfields.apply(info, t, live, fresh, opts.field_manager, subresource, bool(opts.force))
-            try:
-                return await self._write_update(info, cluster, entry, done.obj, opts, subresource, managed=done.entries)
-            except _Retry as retry:
-                if pinned_rv:
-                    raise errors.conflict(info.plural, name, info.group) from None
-                await self._settle(retry)
-        raise errors.conflict(info.plural, name, info.group)
+                    return await self._write_update(
+                        info, cluster, entry, done.obj, opts, subresource, managed=done.entries
+                    )
+                except _Retry as retry:
+                    if pinned_rv:
+                        raise errors.conflict(info.plural, name, info.group) from None
+                    await self._settle(retry)
+                    await turn.take()
+            raise errors.conflict(info.plural, name, info.group)
 
     def _apply_patch(
         self, info: ResourceInfo, base: dict[str, Any], content_type: str, patch: Any, subresource: str
@@ -355,6 +375,8 @@ class ObjectService:
         result = self._merge_update(info, old, new, subresource)
         apply_strategy(info.group, info.kind, result, old, cluster)
         admit(info, result, old, opts)
+        if not subresource:
+            self._validate_more(info, result)
         old_md, md = old["metadata"], result["metadata"]
         if tracks_generation(info) and meta.spec_part(result) != meta.spec_part(old):
             md["generation"] = int(old_md.get("generation", 1)) + 1
@@ -455,17 +477,19 @@ class ObjectService:
     ) -> dict[str, Any]:
         body = bodies.decode_scale(body, opts)
         wanted_rv = str((body.get("metadata") or {}).get("resourceVersion") or "")
-        for _ in range(_UPDATE_ATTEMPTS):
-            entry = self.get(info, cluster, namespace, name)
-            if wanted_rv and wanted_rv != str(entry.rev):
-                raise errors.conflict(f"{info.plural}", name, info.group)
-            try:
-                return await self._write_scale(info, cluster, entry, body, opts)
-            except _Retry as retry:
-                if wanted_rv:
-                    raise errors.conflict(info.plural, name, info.group) from None
-                await self._settle(retry)
-        raise errors.conflict(info.plural, name, info.group)
+        async with self._turns.of(info.key(cluster, namespace, name)) as turn:
+            for _ in range(_UPDATE_ATTEMPTS):
+                entry = self.get(info, cluster, namespace, name)
+                if wanted_rv and wanted_rv != str(entry.rev):
+                    raise errors.conflict(f"{info.plural}", name, info.group)
+                try:
+                    return await self._write_scale(info, cluster, entry, body, opts)
+                except _Retry as retry:
+                    if wanted_rv:
+                        raise errors.conflict(info.plural, name, info.group) from None
+                    await self._settle(retry)
+                    await turn.take()
+            raise errors.conflict(info.plural, name, info.group)
 
     async def _write_scale(
         self, info: ResourceInfo, cluster: str, entry: Entry, scale: dict[str, Any], opts: WriteOptions
@@ -506,15 +530,17 @@ class ObjectService:
     ) -> tuple[dict[str, Any], bool]:
         """Returns (body, gone): the object still being finalized, or a Success Status once it is removed."""
         check_delete_options(options)
-        for _ in range(_UPDATE_ATTEMPTS):
-            entry = self.get(info, cluster, namespace, name)
-            if info is NAMESPACES or (info.group, info.plural) == ("", "namespaces"):
-                check_deletable_namespace(name)
-            try:
-                return await self._delete_once(info, cluster, entry, options, dry_run)
-            except _Retry as retry:
-                await self._settle(retry)
-        raise errors.conflict(info.plural, name, info.group)
+        async with self._turns.of(info.key(cluster, namespace, name)) as turn:
+            for _ in range(_UPDATE_ATTEMPTS):
+                entry = self.get(info, cluster, namespace, name)
+                if info is NAMESPACES or (info.group, info.plural) == ("", "namespaces"):
+                    check_deletable_namespace(name)
+                try:
+                    return await self._delete_once(info, cluster, entry, options, dry_run)
+                except _Retry as retry:
+                    await self._settle(retry)
+                    await turn.take()
+            raise errors.conflict(info.plural, name, info.group)
 
     async def _delete_once(
         self, info: ResourceInfo, cluster: str, entry: Entry, options: dict[str, Any], dry_run: bool

@@ -13,6 +13,7 @@ from aiohttp.typedefs import Middleware
 from tmc.api.workload import DEFAULT_HEARTBEAT_THRESHOLD
 from tmc.apiserver.server import ApiServer, ListenConfig
 from tmc.apiserver.virtual import syncer as syncer_vw
+from tmc.controllers.canary.wiring import canary_controllers
 from tmc.controllers.core.wiring import core_controllers
 from tmc.controllers.health.monitor import MONITOR
 from tmc.controllers.runtime import Controller
@@ -35,6 +36,8 @@ class ServerConfig(ListenConfig):
     extra_hosts: list[str] = field(default_factory=list)
     # Seconds without a syncer heartbeat before a SyncTarget turns Ready=False (kcp's flag; kcp defaulted to 1m).
     sync_target_heartbeat_threshold: float = DEFAULT_HEARTBEAT_THRESHOLD
+    # Where the canary analysis queries Prometheus when a metric names no address ("" = it must name one).
+    prometheus_url: str = ""
 
 
 class Hub(ServerProcess):
@@ -60,6 +63,7 @@ class Hub(ServerProcess):
             *scheduling_controllers(
                 store, registry, service, heartbeat_threshold=self.config.sync_target_heartbeat_threshold
             ),
+            *canary_controllers(store, registry, service, prometheus_url=self.config.prometheus_url),
         ]
 
     def mount(self, api_server: ApiServer) -> None:

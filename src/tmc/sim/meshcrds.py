@@ -1,6 +1,7 @@
 """The mesh routing CRDs a simulated cluster serves from start (as if Istio and Gateway API were installed): Istio's
-VirtualService and DestinationRule, Gateway API's HTTPRoute. The manifests live in deploy/crds/ of the source tree,
-where `kubectl apply -f deploy/crds/` installs them on any cluster, and `tmc up` installs them on the hub."""
+VirtualService and DestinationRule, Gateway API's HTTPRoute. The manifests ship with the package (sim/crds/, so an
+installed `tmc` has them too); deploy/crds/ links to them, where `kubectl apply -f deploy/crds/` installs them on any
+cluster, and `tmc up` installs them on the hub."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from tmc.registry.service import ObjectService, WriteOptions
 
 log = logging.getLogger("tmc.sim")
 
-CRD_DIR = Path(__file__).resolve().parents[3] / "deploy" / "crds"
+CRD_DIR = Path(__file__).resolve().parent / "crds"
 CRDS = next(r for r in BUILTIN_RESOURCES if r.plural == "customresourcedefinitions")
 # `<resource>.<group>` of each routing type, as `tmc syncer --resource-types` names them.
 MESH_RESOURCE_TYPES = (
@@ -27,7 +28,7 @@ MESH_RESOURCE_TYPES = (
 
 
 def mesh_crds(directory: Path = CRD_DIR) -> list[dict[str, Any]]:
-    """Every CRD manifest under `directory` (empty when it is missing: an install without the source tree)."""
+    """Every CRD manifest under `directory` (empty when it is missing)."""
     if not directory.is_dir():
         return []
     out: list[dict[str, Any]] = []

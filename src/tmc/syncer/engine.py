@@ -78,6 +78,8 @@ class Engine(ControlSteps):
         *,
         namespaces_filter: frozenset[str] = frozenset(),
     ) -> None:
+        # The OTel sync instruments (when exported) are read from these series: nothing extra per write.
+        otel_metrics.use_sources(metrics.OPERATIONS, metrics.OPERATION_SECONDS)
         self.target = target
         self.vw = vw  # the syncer virtual workspace, rooted at .../services/syncer/<ws>/<name>/<uid>
         self.hub = hub  # the hub itself, only to release finalizers of objects that left the view abruptly
@@ -574,7 +576,6 @@ class Engine(ControlSteps):
             labels = (self.target.name, resource.id, operation)
             metrics.OPERATIONS.labels(*labels, result).inc()
             metrics.OPERATION_SECONDS.labels(*labels).observe(seconds)
-            otel_metrics.record(*labels, result, seconds)
 
     def observe_state(self) -> None:
         """Set the gauges of what this engine holds, by resource (and namespace): called when /metrics is scraped."""

@@ -244,6 +244,23 @@ def _spec_patch(hub: Hub, name: str, spec: dict[str, Any]) -> dict[str, Any]:
     return patched
 
 
+def cordon_target(hub: Hub, name: str) -> str:
+    """Mark the SyncTarget unschedulable; what happened, as one line (the CLI and the dashboard both say it)."""
+    if (r.get_sync_target(hub, name).get("spec") or {}).get("unschedulable"):
+        return f"cluster {name} already cordoned"
+    _spec_patch(hub, name, {"unschedulable": True})
+    return f"cluster {name} cordoned"
+
+
+def uncordon_target(hub: Hub, name: str) -> str:
+    """Make the SyncTarget schedulable again (also ends a drain); what happened, as one line."""
+    spec = r.get_sync_target(hub, name).get("spec") or {}
+    if not spec.get("unschedulable") and not spec.get("evictAfter"):
+        return f"cluster {name} already uncordoned"
+    _spec_patch(hub, name, {"unschedulable": None, "evictAfter": None})
+    return f"cluster {name} uncordoned"
+
+
 @cluster.command("cordon")
 @click.argument("name", shell_complete=complete_clusters)
 @client_flags(namespaced=False)
@@ -254,12 +271,7 @@ def cordon(name: str) -> None:
     Example:
       tmcctl cluster cordon cluster-2
     """
-    hub = connect()
-    if (r.get_sync_target(hub, name).get("spec") or {}).get("unschedulable"):
-        click.echo(f"cluster {name} already cordoned")
-        return
-    _spec_patch(hub, name, {"unschedulable": True})
-    click.echo(f"cluster {name} cordoned")
+    click.echo(cordon_target(connect(), name))
 
 
 @cluster.command("uncordon")
@@ -272,13 +284,7 @@ def uncordon(name: str) -> None:
     Example:
       tmcctl cluster uncordon cluster-2
     """
-    hub = connect()
-    spec = r.get_sync_target(hub, name).get("spec") or {}
-    if not spec.get("unschedulable") and not spec.get("evictAfter"):
-        click.echo(f"cluster {name} already uncordoned")
-        return
-    _spec_patch(hub, name, {"unschedulable": None, "evictAfter": None})
-    click.echo(f"cluster {name} uncordoned")
+    click.echo(uncordon_target(connect(), name))
 
 
 def drain_target(hub: Hub, name: str, timeout: float, quiet: bool) -> None:

@@ -15,6 +15,14 @@ COMMANDS = {
     "cluster": ("tmc.cli.ctl.cluster:cluster", "Register, inspect, cordon, drain and unregister member clusters."),
     "placement": ("tmc.cli.plugin.placement:placement", "Create, list, describe or delete Placements."),
     "workload": ("tmc.cli.ctl.workload:workload", "Placed workloads and their per-target state."),
+    "rollout": (
+        "tmc.cli.plugin.rollout:rollout",
+        "Canary rollouts: get, list, promote, abort, pause, resume, retry, status.",
+    ),
+    "dashboard": (
+        "tmc.tui.command:dashboard",
+        "A live terminal dashboard of the hub (clusters, Placements, workloads).",
+    ),
     "completion": ("tmc.cli.completion:ctl_completion", "Print a shell completion script (bash, zsh, fish)."),
 }
 

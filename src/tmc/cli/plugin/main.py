@@ -22,7 +22,14 @@ COMMANDS = {
     "debug": ("tmc.cli.plugin.debug:debug", "Explain a syncer's or a Placement's state."),
     "sync": ("tmc.cli.plugin.sync:sync", "Sync status; force, pause or resume syncing."),
     "placement": ("tmc.cli.plugin.placement:placement", "Create, update or simulate Placements."),
-    "rollout": ("tmc.cli.plugin.revisions:rollout", "Revision history and undo of placed workloads."),
+    "rollout": (
+        "tmc.cli.plugin.rollout:rollout",
+        "Canary rollouts (get, list, promote, abort, ...); history and undo of any placed workload.",
+    ),
+    "dashboard": (
+        "tmc.tui.command:dashboard",
+        "A live terminal dashboard of the hub (clusters, Placements, workloads).",
+    ),
     "completion": ("tmc.cli.completion:plugin_completion", "Print a shell completion script (bash, zsh, fish)."),
 }
 
@@ -42,6 +49,7 @@ def cli() -> None:
       kubectl tmc health
       kubectl tmc ws use root:team-a
       kubectl tmc sync pause deployment/web -n shop --cluster cluster-1
+      kubectl tmc rollout get web -n shop -w
     """
 
 

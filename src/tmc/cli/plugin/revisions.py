@@ -3,8 +3,7 @@ to one. The undo itself runs on the hub (the rollback controller, which also rol
 command asks for it with the `rollback.tmc.kcp.io/undo` annotation and waits for the answer. `--dry-run` plans the
 undo here with the controller's own planning code and changes nothing.
 
-The `rollout` group is built from ROLLOUT_COMMANDS so that another module's `rollout` group can take these two
-commands in with `lazy={**ROLLOUT_COMMANDS, ...}`.
+The `rollout` group (tmc.cli.plugin.rollout, with the canary commands) takes these two in through ROLLOUT_COMMANDS.
 """
 
 from __future__ import annotations
@@ -19,7 +18,7 @@ import click
 from tmc.cli import resources as r
 from tmc.cli.errors import CliError
 from tmc.cli.kubeconfig_flags import Hub, client_flags, connect
-from tmc.cli.lazy import CONTEXT_SETTINGS, LazyGroup
+from tmc.cli.lazy import CONTEXT_SETTINGS
 from tmc.cli.output import Column, OutputFormat, Printer, printer_options
 from tmc.cli.params import Duration
 
@@ -34,18 +33,6 @@ REVISIONS = ("tmc.kcp.io", "v1alpha1", "workloadrevisions")
 CANARIES = ("tmc.kcp.io", "v1alpha1", "canarydeployments")
 CONFIGMAPS = ("", "v1", "configmaps")
 SECRETS = ("", "v1", "secrets")
-
-
-@click.group("rollout", cls=LazyGroup, lazy=ROLLOUT_COMMANDS)
-def rollout() -> None:
-    """Revision history and undo of placed workloads.
-
-    \b
-    Examples:
-      kubectl tmc rollout history deployment/web -n shop
-      kubectl tmc rollout history deployment/web -n shop --revision 2
-      kubectl tmc rollout undo deployment/web -n shop --to-revision 1
-    """
 
 
 def _revisions(hub: Hub, kind: str, name: str) -> list[dict[str, Any]]:

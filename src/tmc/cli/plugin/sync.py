@@ -111,6 +111,22 @@ def status(
     Printer(output, no_headers, None, no_color, columns).print(rows)
 
 
+def request_force(hub: Hub, ref: str, namespace: str, cluster: str | None) -> tuple[str, list[str], str]:
+    """Ask the syncers of `ref` (all its targets, or only `cluster`) to write it again: (object path, target keys,
+    token each syncer echoes when done). The CLI waits for the echoes; the dashboard sees them arrive by its watch."""
+    t, obj = r.get_workload(hub, ref, namespace)
+    placed = r.placed_keys(obj)
+    keys = [_key_of(hub, cluster)] if cluster else sorted(placed)
+    if cluster and keys[0] not in placed:
+        raise CliError(f"{ref} is not placed on {cluster}", f"see 'kubectl tmc describe wl {ref} -n {namespace}'")
+    if not keys:
+        raise CliError(f"{ref} is not placed on any SyncTarget", "check its Placement with 'kubectl tmc get pl'")
+    token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    path = hub.path(t.group, t.version, t.plural, name=r.name_of(obj), namespace=namespace)
+    _annotate(hub, path, {contract.force_annotation(k): token for k in keys})
+    return path, keys, token
+
+
 @sync.command("force")
 @click.argument("ref", metavar="KIND/NAME", callback=workload_ref)
 @cluster_option
@@ -129,16 +145,7 @@ def force(ref: str, cluster: str | None, wait: bool, timeout: float, quiet: bool
       kubectl tmc sync force deployment/web -n shop --cluster cluster-1 --wait=false
     """
     hub = connect()
-    t, obj = r.get_workload(hub, ref, hub.namespace)
-    placed = r.placed_keys(obj)
-    keys = [_key_of(hub, cluster)] if cluster else sorted(placed)
-    if cluster and keys[0] not in placed:
-        raise CliError(f"{ref} is not placed on {cluster}", f"see 'kubectl tmc describe wl {ref} -n {hub.namespace}'")
-    if not keys:
-        raise CliError(f"{ref} is not placed on any SyncTarget", "check its Placement with 'kubectl tmc get pl'")
-    token = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    path = hub.path(t.group, t.version, t.plural, name=r.name_of(obj), namespace=hub.namespace)
-    _annotate(hub, path, {contract.force_annotation(k): token for k in keys})
+    path, keys, token = request_force(hub, ref, hub.namespace, cluster)
     if not wait:
         if not quiet:
             click.echo(f"{ref}: re-sync requested on {len(keys)} target(s) (token {token})")
@@ -199,13 +206,14 @@ def _watch_object(hub: Hub, path: str, deadline: float, seen: Any, done: Any) ->
             pass
 
 
-def _pause_target(hub: Hub, ref: str | None, cluster: str | None) -> tuple[str, str, str | None]:
+def _pause_target(
+    hub: Hub, ref: str | None, namespace: str, explicit_ns: str | None, cluster: str | None
+) -> tuple[str, str, str | None]:
     """(what, path, current annotation value) of the object a pause/resume acts on."""
-    explicit_ns = flags().namespace
     if ref:
-        t, obj = r.get_workload(hub, ref, hub.namespace)
-        path = hub.path(t.group, t.version, t.plural, name=r.name_of(obj), namespace=hub.namespace)
-        return f"{ref} in {hub.namespace}", path, (r.meta(obj).get("annotations") or {}).get(contract.PAUSED_ANNOTATION)
+        t, obj = r.get_workload(hub, ref, namespace)
+        path = hub.path(t.group, t.version, t.plural, name=r.name_of(obj), namespace=namespace)
+        return f"{ref} in {namespace}", path, (r.meta(obj).get("annotations") or {}).get(contract.PAUSED_ANNOTATION)
     if explicit_ns:
         from tmc.client import NotFound
 
@@ -222,10 +230,13 @@ def _pause_target(hub: Hub, ref: str | None, cluster: str | None) -> tuple[str, 
     raise click.UsageError("give KIND/NAME, --namespace N or --cluster C")
 
 
-def _pause_or_resume(ref: str | None, cluster: str | None, pause: bool) -> None:
-    hub = connect()
-    what, path, current = _pause_target(hub, ref, cluster)
-    on_object = bool(ref) or bool(flags().namespace)
+def pause_or_resume(
+    hub: Hub, ref: str | None, namespace: str, explicit_ns: str | None, cluster: str | None, pause: bool
+) -> str:
+    """Pause or resume a workload (`ref` in `namespace`), a namespace (`explicit_ns`) or a cluster; with a workload or
+    namespace, `cluster` narrows it to that target. What happened, as one line (the CLI and the dashboard say it)."""
+    what, path, current = _pause_target(hub, ref, namespace, explicit_ns, cluster)
+    on_object = bool(ref) or bool(explicit_ns)
     targets = frozenset({cluster}) if cluster and on_object else frozenset()
     if pause:
         value: str | None = contract.pause_value(current, targets)
@@ -238,9 +249,13 @@ def _pause_or_resume(ref: str | None, cluster: str | None, pause: bool) -> None:
     _annotate(hub, path, {contract.PAUSED_ANNOTATION: value})
     scope = f"on {cluster}" if targets else "on every target"
     if pause:
-        click.echo(f"{what}: sync paused {scope} ({contract.PAUSED_ANNOTATION}={value})")
-    else:
-        click.echo(f"{what}: sync resumed {scope}" + (f" (still paused on {value})" if value else ""))
+        return f"{what}: sync paused {scope} ({contract.PAUSED_ANNOTATION}={value})"
+    return f"{what}: sync resumed {scope}" + (f" (still paused on {value})" if value else "")
+
+
+def _pause_or_resume(ref: str | None, cluster: str | None, pause: bool) -> None:
+    hub = connect()
+    click.echo(pause_or_resume(hub, ref, hub.namespace, flags().namespace, cluster, pause))
 
 
 @sync.command("pause")

@@ -1,9 +1,7 @@
 """Before an undo: a canary in progress on the workload is aborted through the canary controller's own API (the
 `canary.tmc.kcp.io/action: abort@<token>` annotation on its CanaryDeployment), and the undo waits until the canary
-reports RolledBack: weight 0 in every cluster first (Failed), then its objects cleaned up (RolledBack).
-
-The CanaryDeployment kind is read by its storage prefix and field names, not imported: this hook works with any hub
-that serves the kind, and does nothing on one that does not.
+reports RolledBack: weight 0 in every cluster first (Failed), then its objects cleaned up (RolledBack). A canary that
+is Pending (nothing started) or done (Succeeded, RolledBack) is left alone.
 """
 
 from __future__ import annotations
@@ -11,20 +9,17 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from tmc.api.canary import ACTION_ANNOTATION, ANALYZING, CANARY_DEPLOYMENTS, FAILED, PAUSED, PROGRESSING
 from tmc.apimachinery import errors
 from tmc.controllers.rollback.context import Shared, WorkloadKey
 
-CANARY_GROUP = "tmc.kcp.io"
-CANARY_PLURAL = "canarydeployments"
-ACTION_ANNOTATION = "canary.tmc.kcp.io/action"
-ACTIVE_PHASES = frozenset({"Pending", "Progressing", "Analyzing", "Paused"})
-ABORTING_PHASES = frozenset({"Failed"})  # weight 0 written, canary objects not yet cleaned up
+ACTIVE_PHASES = frozenset({PROGRESSING, ANALYZING, PAUSED})
+ABORTING_PHASES = frozenset({FAILED})  # weight 0 written, canary objects not yet cleaned up
 
 
 def _canaries(shared: Shared, wk: WorkloadKey, kind: str) -> list[tuple[str, dict[str, Any]]]:
-    prefix = f"/registry/{CANARY_GROUP}/{CANARY_PLURAL}/{wk.cluster}/{wk.namespace}/"
     out = []
-    for entry in shared.store.list(prefix):
+    for entry in shared.store.list(CANARY_DEPLOYMENTS.key_prefix(wk.cluster, wk.namespace)):
         ref = (entry.obj.get("spec") or {}).get("targetRef") or {}
         if ref.get("name") == wk.name and ref.get("kind", "Deployment") == kind:
             out.append((entry.key, entry.obj))
@@ -36,7 +31,7 @@ async def abort_canary(shared: Shared, wk: WorkloadKey, kind: str) -> bool:
     ready = True
     for _, canary in _canaries(shared, wk, kind):
         status = canary.get("status") or {}
-        phase = status.get("phase", "Pending")
+        phase = status.get("phase", "")
         if phase in ABORTING_PHASES:
             ready = False  # traffic is back on stable; cleanup is under way
             continue
@@ -46,12 +41,7 @@ async def abort_canary(shared: Shared, wk: WorkloadKey, kind: str) -> bool:
         annotations = (canary.get("metadata") or {}).get("annotations") or {}
         if str(annotations.get(ACTION_ANNOTATION, "")).startswith("abort@"):
             continue  # asked already; the canary controller has not acted yet
-        info = next(
-            (r for r in shared.registry.resources(wk.cluster) if (r.group, r.plural) == (CANARY_GROUP, CANARY_PLURAL)),
-            None,
-        )
-        if info is None:
-            return True
+        info = CANARY_DEPLOYMENTS
         body = {**canary, "metadata": {**canary["metadata"]}}
         body["metadata"].pop("resourceVersion", None)  # an unconditional write: only the annotation is ours
         body["metadata"]["annotations"] = {**annotations, ACTION_ANNOTATION: f"abort@rollback-{os.urandom(4).hex()}"}

@@ -1,0 +1,182 @@
+"""A CanaryDeployment's spec as the controller uses it: steps, router, names, the analysis parsed by the engine
+(with the plan-wide defaults folded into every metric), and the pod-template revision hash.
+
+`analysis_causes` is the admission check the API layer cannot make itself: it runs the engine's parser over
+spec.analysis and the steps' thresholds and returns its field causes for a 422.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import orjson
+
+from tmc.api.canary import CANARY_SUFFIX, PRIMARY_SUFFIX
+from tmc.api.canary_validation import duration_seconds
+from tmc.controllers.canary import analysis as a
+
+DEFAULT_DEADLINE = 600.0
+# Placeholders the controller fills in analysis queries, URLs, headers and bodies (docs/canary.md, Arguments).
+ARGS = ("namespace", "name", "canary", "stable", "workload", "service", "canaryService", "stableService", "clusters")
+# Plan-wide analysis fields that apply to every metric that does not set its own.
+METRIC_DEFAULTS = ("interval", "failureLimit", "consecutiveErrorLimit", "inconclusiveLimit")
+
+
+@dataclass(frozen=True)
+class Step:
+    kind: str  # setWeight | pause | analysis
+    weight: int = 0
+    duration: float | None = None
+    thresholds: tuple[a.Threshold, ...] = ()
+
+    def describe(self) -> str:
+        if self.kind == "setWeight":
+            return f"setWeight {self.weight}"
+        if self.kind == "pause":
+            return "pause" + (f" {self.duration:g}s" if self.duration is not None else " (until promoted)")
+        extra = ", ".join(f"{t.metric} {t.operator} {t.value:g}" for t in self.thresholds)
+        return (
+            "analysis"
+            + (f" {self.duration:g}s" if self.duration is not None else "")
+            + (f" [{extra}]" if extra else "")
+        )
+
+
+@dataclass(frozen=True)
+class Plan:
+    name: str
+    namespace: str
+    target: str
+    service: str
+    port: int
+    router: str  # istio | gatewayAPI | replicas
+    router_object: str  # the VirtualService or HTTPRoute name ("" for replicas)
+    routes: tuple[str, ...]
+    steps: tuple[Step, ...]
+    analysis: a.AnalysisSpec | None
+    deadline: float = DEFAULT_DEADLINE
+    auto_promote: bool = True
+    paused: bool = False
+    raw_analysis: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def stable(self) -> str:
+        return self.target + PRIMARY_SUFFIX
+
+    @property
+    def stable_service(self) -> str:
+        return self.service + PRIMARY_SUFFIX
+
+    @property
+    def canary_service(self) -> str:
+        return self.service + CANARY_SUFFIX
+
+    @property
+    def mesh(self) -> bool:
+        return self.router != "replicas"
+
+    def args(self, clusters: list[str]) -> dict[str, str]:
+        return {
+            "namespace": self.namespace,
+            "name": self.name,
+            "canary": self.target,
+            "workload": self.target,
+            "stable": self.stable,
+            "service": self.service,
+            "canaryService": self.canary_service if self.mesh else self.service,
+            "stableService": self.stable_service if self.mesh else self.service,
+            "clusters": "|".join(sorted(clusters)),
+        }
+
+    def step_analysis(self, step: Step) -> a.AnalysisSpec | None:
+        """spec.analysis with the step's thresholds added to its metrics' success conditions."""
+        if self.analysis is None:
+            return None
+        metrics = tuple(_bounded(m.with_thresholds(step.thresholds), step) for m in self.analysis.metrics)
+        comparison = self.analysis.comparison
+        if comparison is not None and step.duration is None and comparison.limits.count is None:
+            comparison = replace(comparison, limits=replace(comparison.limits, count=1))
+        return a.AnalysisSpec(metrics, comparison)
+
+
+def _bounded(metric: a.MetricSpec, step: Step) -> a.MetricSpec:
+    """An analysis step without a duration ends: a metric without a count takes one measurement there."""
+    if step.duration is not None or metric.limits.count is not None:
+        return metric
+    return replace(metric, limits=replace(metric.limits, count=1))
+
+
+def _with_defaults(raw: Any) -> Any:
+    """spec.analysis with its plan-wide limits copied into each metric (and the comparison) that lacks them."""
+    if not isinstance(raw, dict):
+        return raw
+    out = {k: v for k, v in raw.items() if k not in METRIC_DEFAULTS}
+    defaults = {k: raw[k] for k in METRIC_DEFAULTS if k in raw}
+    if isinstance(raw.get("metrics"), list):
+        out["metrics"] = [({**defaults, **m} if isinstance(m, dict) else m) for m in raw["metrics"]]
+    if isinstance(raw.get("comparison"), dict):
+        out["comparison"] = {**defaults, **raw["comparison"]}
+    return out
+
+
+def parse_plan(obj: dict[str, Any]) -> Plan:
+    """The plan of a stored (admitted) CanaryDeployment; raises a.SpecError on an invalid analysis."""
+    md, spec = obj.get("metadata") or {}, obj.get("spec") or {}
+    target = str((spec.get("targetRef") or {}).get("name", ""))
+    service = spec.get("service") or {}
+    routing = spec.get("trafficRouting") or {}
+    router = next((k for k in ("istio", "gatewayAPI", "replicas") if k in routing), "replicas")
+    router_object, routes = "", ()
+    if router == "istio":
+        vs = (routing["istio"] or {}).get("virtualService") or {}
+        router_object, routes = str(vs.get("name", "")), tuple(vs.get("routes") or ())
+    elif router == "gatewayAPI":
+        router_object = str((routing["gatewayAPI"] or {}).get("httpRoute", ""))
+    raw_analysis = spec.get("analysis")
+    analysis = a.parse_analysis(_with_defaults(raw_analysis), known_args=ARGS) if raw_analysis else None
+    steps = []
+    for i, raw in enumerate(spec.get("steps") or []):
+        if "setWeight" in raw:
+            steps.append(Step("setWeight", weight=int(raw["setWeight"])))
+            continue
+        kind = "pause" if "pause" in raw else "analysis"
+        body = raw.get(kind) or {}
+        duration = duration_seconds(body["duration"]) if "duration" in body else None
+        thresholds: tuple[a.Threshold, ...] = ()
+        if kind == "analysis" and analysis is not None:
+            thresholds = a.parse_thresholds(body.get("thresholds"), f"spec.steps[{i}].analysis.thresholds", analysis)
+        steps.append(Step(kind, duration=duration, thresholds=thresholds))
+    return Plan(
+        name=str(md.get("name", "")),
+        namespace=str(md.get("namespace", "")),
+        target=target,
+        service=str(service.get("name") or target),
+        port=int(service.get("port") or 80),
+        router=router,
+        router_object=router_object,
+        routes=routes,
+        steps=tuple(steps),
+        analysis=analysis,
+        deadline=float(spec.get("progressDeadlineSeconds") or DEFAULT_DEADLINE),
+        auto_promote=bool(spec.get("autoPromote", True)),
+        paused=bool(spec.get("paused", False)),
+        raw_analysis=copy.deepcopy(raw_analysis) if isinstance(raw_analysis, dict) else {},
+    )
+
+
+def analysis_causes(obj: dict[str, Any]) -> list[dict[str, str]]:
+    """The analysis engine's 422 causes for spec.analysis and the steps' thresholds ([] when valid)."""
+    try:
+        parse_plan(obj)
+    except a.SpecError as exc:
+        return list(exc.causes)
+    return []
+
+
+def revision(template: Any) -> str:
+    """A short, stable hash of a pod template (what Argo calls the pod-template-hash)."""
+    data = orjson.dumps(template or {}, option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(data).hexdigest()[:10]

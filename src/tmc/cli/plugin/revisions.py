@@ -307,5 +307,5 @@ def _active_canaries(hub: Hub, name: str) -> list[str]:
         str(c["metadata"]["name"])
         for c in items
         if _spec(c).get("targetRef", {}).get("name") == name
-        and (c.get("status") or {}).get("phase", "Pending") in ("Pending", "Progressing", "Analyzing", "Paused")
+        and (c.get("status") or {}).get("phase", "") in ("Progressing", "Analyzing", "Paused")
     ]

@@ -22,7 +22,10 @@
 10. `tmc dashboard` (benchmarks.bench_dashboard) over 1,000 SyncTargets and 10,000 placed workloads: start-up, a
     burst of 1,000 watch events, key latency during it, memory;
 11. canary abort across 10 clusters (benchmarks.bench_canary): the analysis verdict to weight 0 in every member's
-    VirtualService, against a placed ConfigMap edit reaching every member (about 1 minute, --quick 30 s).
+    VirtualService, against a placed ConfigMap edit reaching every member (about 1 minute, --quick 30 s);
+12. rollback (benchmarks.bench_rollback): `kubectl tmc rollout undo` of a Deployment and its two ConfigMaps on 10
+    clusters until every member serves the old revision, and the propagation benchmark (quick) with revision recording
+    off and on (about 2.5 minutes, --quick 2).
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
 or missed; nothing is asserted. A full run takes about 11 minutes (propagation about 4.5 of them, tracing about 4,
@@ -48,6 +51,7 @@ from benchmarks import (
     bench_dashboard,
     bench_http,
     bench_propagation,
+    bench_rollback,
     bench_scheduler,
     bench_scrape,
     bench_sim_traffic,
@@ -81,6 +85,7 @@ PARTS = (
     "traffic",
     "dashboard",
     "canary",
+    "rollback",
 )
 DEFAULT_OUT = REPO / "benchmarks" / "results" / "latest.json"
 
@@ -173,6 +178,14 @@ def run(parts: tuple[str, ...], quick: bool) -> dict[str, Any]:
             r, n = bench_propagation.run(cfg.quick() if quick else cfg)
         except Exception as e:  # the system did not come up: the other parts' results are still worth writing
             r, n = [], [f"propagation: failed: {type(e).__name__}: {e}"]
+        rows += r
+        notes += n
+    if "rollback" in parts:
+        print("... rollback", flush=True)
+        try:
+            r, n = bench_rollback.run(quick)
+        except Exception as e:  # as for propagation: keep the other parts' results
+            r, n = [], [f"rollback: failed: {type(e).__name__}: {e}"]
         rows += r
         notes += n
     if "tracing" in parts:

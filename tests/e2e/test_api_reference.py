@@ -60,7 +60,9 @@ def test_every_example_manifest_is_accepted_by_a_server_side_dry_run(
         "CanaryDeployment",
         "Location",
         "Placement",
+        "RollbackPolicy",
         "SyncTarget",
+        "WorkloadRevision",
         "Workspace",
     ]
     ws = make_workspace("docs-examples")

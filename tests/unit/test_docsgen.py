@@ -50,7 +50,15 @@ def test_every_tmc_field_is_described_and_every_kind_has_a_written_example() -> 
         "tmc.kcp.io/v1alpha1",
         "workload.kcp.io/v1alpha1",
     ]
-    kinds = ["Location", "Placement", "Workspace", "CanaryDeployment", "SyncTarget"]
+    kinds = [
+        "Location",
+        "Placement",
+        "Workspace",
+        "CanaryDeployment",
+        "RollbackPolicy",
+        "WorkloadRevision",
+        "SyncTarget",
+    ]
     assert [k.kind for gv in gvs for k in gv.kinds] == kinds
     assert [name for gv in gvs for name in undocumented(gv)] == []
     pages = offline_files(["markdown"])

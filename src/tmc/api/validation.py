@@ -14,7 +14,7 @@ import re
 from collections.abc import Callable, Iterable
 from typing import Any, TypeGuard
 
-from tmc.api import canary, scheduling, workload
+from tmc.api import canary, rollback, scheduling, workload
 from tmc.api.canary_validation import validate_canary
 from tmc.apimachinery.resources import ResourceInfo
 from tmc.apimachinery.validation_common import (
@@ -299,6 +299,8 @@ _RULES: dict[tuple[str, str], Rule] = {
     (scheduling.GROUP, "Location"): _validate_location,
     (scheduling.GROUP, "Placement"): _validate_placement,
     (canary.GROUP, canary.KIND): validate_canary,
+    (rollback.GROUP, rollback.REVISION_KIND): rollback.validate_revision,
+    (rollback.GROUP, rollback.POLICY_KIND): rollback.validate_policy,
 }
 
 

@@ -228,6 +228,7 @@ class ApiHandler:
             raise errors.method_not_allowed(f"{request.method} is not supported on {info.qualified}")
         if verb == "create":
             opts = _write_options(query, "CreateOptions", request.headers.get("User-Agent", ""))
+            opts.user = request[CALLER].user
             opts.body_owned = True  # decoded for this request only
             body = await read_body(request)
             obj = await svc.create(info, cluster, ns, body, opts)
@@ -235,6 +236,7 @@ class ApiHandler:
         if verb == "update":
             assert name is not None
             opts = _write_options(query, "UpdateOptions", request.headers.get("User-Agent", ""))
+            opts.user = request[CALLER].user
             opts.body_owned = True
             body = await read_body(request)
             obj = await svc.update(info, cluster, ns, name, body, opts, sub)
@@ -243,6 +245,7 @@ class ApiHandler:
             assert name is not None
             ctype = request.content_type
             opts = _write_options(query, "PatchOptions", request.headers.get("User-Agent", ""), ctype == APPLY_PATCH)
+            opts.user = request[CALLER].user
             raw = await read_raw(request)
             obj = await svc.patch(info, cluster, ns, name, ctype, raw, opts, sub)
             return json_response(svc.served(info, obj) if sub != "scale" else obj, 200, opts.warnings)

@@ -143,6 +143,53 @@ spec:
                 destination_workload="{{ args.canary }}", response_code=~"5.."}[1m]))
               / sum by (cluster) (rate(istio_requests_total{destination_workload="{{ args.canary }}"}[1m]))
 """,
+    ("tmc.kcp.io/v1alpha1", "RollbackPolicy"): """\
+# Roll the web Deployment back everywhere when a new revision is not available within 10 minutes on more than one
+# cluster, or when its error ratio in Prometheus goes above 5 %.
+apiVersion: tmc.kcp.io/v1alpha1
+kind: RollbackPolicy
+metadata:
+  name: web
+  namespace: default
+spec:
+  targetRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  progressDeadlineSeconds: 600
+  maxUnavailableClusters: 1
+  analysis:
+    prometheus:
+      query: >-
+        sum(rate(istio_requests_total{destination_workload="web",response_code=~"5.."}[1m]))
+        / sum(rate(istio_requests_total{destination_workload="web"}[1m]))
+    failureThreshold: {operator: ">", value: 0.05}
+    intervalSeconds: 30
+""",
+    ("tmc.kcp.io/v1alpha1", "WorkloadRevision"): """\
+# Written by the hub's rollback controller, not by hand: revision 2 of Deployment web, as
+# `kubectl get workloadrevision deployment-web-2 -o yaml` shows it (status left out).
+apiVersion: tmc.kcp.io/v1alpha1
+kind: WorkloadRevision
+metadata:
+  name: deployment-web-2
+  namespace: default
+  labels:
+    rollback.tmc.kcp.io/workload-kind: deployment
+    rollback.tmc.kcp.io/workload-name: web
+    rollback.tmc.kcp.io/revision: "2"
+spec:
+  workloadRef: {apiVersion: apps/v1, kind: Deployment, name: web}
+  revision: 2
+  template:
+    metadata: {labels: {app: web}}
+    spec:
+      containers:
+        - name: web
+          image: nginx:1.27
+          envFrom: [{configMapRef: {name: web-config}}]
+  configMaps:
+    - {name: web-config, present: true, data: {greeting: hello}}
+  author: {user: admin, fieldManager: kubectl-client-side-apply}
+  changeCause: nginx 1.27
+""",
 }
 
 _PLACEHOLDERS: dict[str, Any] = {"string": "example", "integer": 1, "number": 1, "boolean": False}

@@ -51,7 +51,8 @@ LABELS: dict[str, str] = {
     "status": "connected or disconnected; or a resource's sync state",
     "state": "a sync state: pending, synced, available, deleting, failed",
     "reason": "why a list or watch restarted: initial, expired, closed, unreachable, error; or why a canary failed "
-    "(AnalysisFailed, AnalysisError, ProgressDeadlineExceeded, Aborted)",
+    "(AnalysisFailed, AnalysisError, ProgressDeadlineExceeded, Aborted); or why a workload was rolled back "
+    "(ProgressDeadlineExceeded, AnalysisFailed, UserRequested)",
     "operation": "create, update, delete or status",
     "resource_type": "a synced resource type, as syncer_* metrics call it",
     "cache_type": "watch-cache, informer or engine",

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tmc.api.canary import CANARY_DEPLOYMENTS
+from tmc.api.rollback import ROLLBACK_POLICIES, WORKLOAD_REVISIONS
 from tmc.api.scheduling import LOCATIONS, PLACEMENTS
 from tmc.api.tenancy import WORKSPACES
 from tmc.api.workload import SYNC_TARGETS
@@ -22,6 +23,8 @@ STATIC_RESOURCES: tuple[ResourceInfo, ...] = (
     LOCATIONS,
     PLACEMENTS,
     CANARY_DEPLOYMENTS,
+    WORKLOAD_REVISIONS,
+    ROLLBACK_POLICIES,
     *REVIEW_RESOURCES,
 )
 

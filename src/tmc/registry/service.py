@@ -44,6 +44,7 @@ class WriteOptions:
     dry_run: bool = False
     field_validation: str = "Strict"  # Strict | Warn | Ignore
     field_manager: str = ""
+    user: str = ""  # the authenticated user, for write hooks (revision authors); not stored on the object
     force: bool | None = None  # apply only: take fields other managers own
     warnings: list[str] = field(default_factory=list)
     # The caller hands the body over (an HTTP request's freshly decoded body): create and update may change it in
@@ -77,6 +78,10 @@ class ObjectService:
         # (group, kind) -> more value rules for spec writes, from a package this layer cannot import (the canary
         # controller registers its analysis engine's check): object -> 422 causes.
         self.validators: dict[tuple[str, str], Callable[[dict[str, Any]], list[dict[str, str]]]] = {}
+        # Called after each committed create or update (not of a subresource): (storage key, revision, options, old
+        # object or None, new object). The rollback controller records who changed what here, since Kubernetes
+        # objects do not carry their writer's user.
+        self.write_hooks: list[Callable[[str, int, WriteOptions, dict[str, Any] | None, dict[str, Any]], None]] = []
 
     # ---------------------------------------------------------------- reads
 
@@ -160,6 +165,7 @@ class ObjectService:
                 key = info.key(cluster, namespace, name)
         else:
             raise errors.already_exists(info.plural, name, info.group)
+        self._written(entry.key, entry.rev, opts, None, entry.obj)
         await self._after_create(info, cluster, entry.obj)
         return entry.obj
 
@@ -168,6 +174,10 @@ class ObjectService:
         causes = rule(obj) if rule is not None else []
         if causes:
             raise errors.invalid(info.kind, str(obj.get("metadata", {}).get("name", "")), causes, info.group)
+
+    def _written(self, key: str, rev: int, opts: WriteOptions, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
+        for hook in self.write_hooks:
+            hook(key, rev, opts, old, new)
 
     def _dry_run_view(self, info: ResourceInfo, cluster: str, obj: dict[str, Any]) -> dict[str, Any]:
         view = self.dry_run_views.get((info.group, info.plural))
@@ -392,6 +402,8 @@ class ObjectService:
             updated = await self.store.update(entry.key, result, expected_rev=entry.rev)
         except (ConflictError, KeyNotFoundError) as e:
             raise _Retry(e.pending_rev) from None
+        if not subresource:
+            self._written(entry.key, updated.rev, opts, old, updated.obj)
         if finished:
             try:
                 await self.store.delete(entry.key, expected_rev=updated.rev)

@@ -61,7 +61,11 @@ class Hub(ServerProcess):
             StatusAggregationController(store, registry, service),
             SyncerURLController(store, service),
             *scheduling_controllers(
-                store, registry, service, heartbeat_threshold=self.config.sync_target_heartbeat_threshold
+                store,
+                registry,
+                service,
+                heartbeat_threshold=self.config.sync_target_heartbeat_threshold,
+                prometheus_url=self.config.prometheus_url,
             ),
             *canary_controllers(store, registry, service, prometheus_url=self.config.prometheus_url),
         ]

@@ -24,7 +24,7 @@ COMMANDS = {
     "placement": ("tmc.cli.plugin.placement:placement", "Create, update or simulate Placements."),
     "rollout": (
         "tmc.cli.plugin.rollout:rollout",
-        "Canary rollouts: get, list, promote, abort, pause, resume, retry, status.",
+        "Canary rollouts (get, list, promote, abort, ...); history and undo of any placed workload.",
     ),
     "dashboard": (
         "tmc.tui.command:dashboard",

@@ -3,8 +3,8 @@
 get [-w] (a tree: step, weights, per-cluster state, analysis measurements), list, promote [--full], abort, pause,
 resume, retry, status (waits; exit 0 only when the target's revision is promoted). Like Argo's plugin, the commands
 only write the object: promote, abort and retry set the `canary.tmc.kcp.io/action` annotation with a fresh token
-(the controller acts on each token once), pause and resume set `spec.paused`. The group leaves room for `history`
-and `undo` of any placed workload.
+(the controller acts on each token once), pause and resume set `spec.paused`. `history` and `undo` of any
+placed workload come from tmc.cli.plugin.revisions.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from tmc.api.canary import ACTION_ANNOTATION, CANARY_DEPLOYMENTS, FAILED, ROLLED
 from tmc.cli import resources as r
 from tmc.cli.errors import CliError
 from tmc.cli.kubeconfig_flags import Hub, client_flags, connect
-from tmc.cli.lazy import CONTEXT_SETTINGS
+from tmc.cli.lazy import LazyGroup
 from tmc.cli.output import Column, OutputFormat, Printer, printer_options
 from tmc.cli.params import Duration
 from tmc.cli.plugin import rollout_view
+from tmc.cli.plugin.revisions import ROLLOUT_COMMANDS
 
 ACTIVE = ("Progressing", "Analyzing", "Paused")
 KIND = "canarydeployment.tmc.kcp.io"
@@ -64,9 +65,10 @@ def _act(hub: Hub, name: str, action: str) -> None:
     _patch(hub, name, {"metadata": {"annotations": {ACTION_ANNOTATION: token}}})
 
 
-@click.group("rollout", context_settings=CONTEXT_SETTINGS)
+@click.group("rollout", cls=LazyGroup, lazy=ROLLOUT_COMMANDS)
 def rollout() -> None:
-    """Canary rollouts across clusters: watch, promote, abort, pause, resume, retry.
+    """Canary rollouts across clusters: watch, promote, abort, pause, resume, retry; and the revision history and
+    undo of any placed workload.
 
     \b
     Examples:
@@ -74,6 +76,8 @@ def rollout() -> None:
       kubectl tmc rollout promote web -n shop
       kubectl tmc rollout abort web -n shop
       kubectl tmc rollout status web -n shop --timeout 5m
+      kubectl tmc rollout history deployment/web -n shop
+      kubectl tmc rollout undo deployment/web -n shop --to-revision 2
     """
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
+from tmc.api.rollback import HUB_CONDITIONS
 from tmc.api.workload import (
     STATE_LABEL_PREFIX,
     STATE_SYNC,
@@ -138,6 +139,8 @@ def _summed(
         _ALL_TARGETS_CONDITIONS.get((group, kind), frozenset()),
         expected=len(targets),
     )
+    # Conditions the hub's own controllers set (RolledBack) are not in any report: keep them.
+    conditions += [c for c in old.get("conditions") or () if isinstance(c, dict) and c.get("type") in HUB_CONDITIONS]
     if conditions:
         out["conditions"] = conditions
     if kind == "Job":

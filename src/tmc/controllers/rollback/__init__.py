@@ -1,0 +1,1 @@
+"""Revision history, undo and automatic rollback of placed workloads (docs/rollback.md)."""

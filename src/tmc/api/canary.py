@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tmc.api.tmcgroup import GROUP, VERSION, tmc_kind
 from tmc.api.workload import (
     CONDITIONS,
     enum_field,
@@ -20,12 +21,7 @@ from tmc.api.workload import (
     string_field,
     time_field,
 )
-from tmc.apimachinery.resources import ResourceInfo
-from tmc.apimachinery.schemas import Schema, builtin_definitions
 
-GROUP = "tmc.kcp.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
 KIND = "CanaryDeployment"
 
 PENDING, PROGRESSING, ANALYZING, PAUSED, SUCCEEDED, FAILED, ROLLED_BACK = (
@@ -217,17 +213,4 @@ CANARY_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )
 
-CANARY_DEPLOYMENTS = ResourceInfo(
-    group=GROUP,
-    version=VERSION,
-    kind=KIND,
-    plural="canarydeployments",
-    singular="canarydeployment",
-    namespaced=True,
-    short_names=("cd",),
-    categories=("tmc",),
-    subresources=("status",),
-    schema=Schema(CANARY_SCHEMA, builtin_definitions()),
-    definition_name="io.kcp.tmc.v1alpha1.CanaryDeployment",
-    printer_columns=CANARY_COLUMNS,
-)
+CANARY_DEPLOYMENTS = tmc_kind(KIND, "canarydeployments", "cd", CANARY_SCHEMA, CANARY_COLUMNS)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from tmc.api.tmcgroup import GROUP, VERSION, tmc_kind
 from tmc.api.workload import (
     CONDITIONS,
     enum_field,
@@ -22,13 +23,7 @@ from tmc.api.workload import (
     string_field,
     time_field,
 )
-from tmc.apimachinery.resources import ResourceInfo
-from tmc.apimachinery.schemas import Schema, builtin_definitions
 from tmc.apimachinery.validation_common import forbidden, invalid, not_supported, required
-
-GROUP = "tmc.kcp.io"
-VERSION = "v1alpha1"
-API_VERSION = f"{GROUP}/{VERSION}"
 
 REVISION_KIND = "WorkloadRevision"
 POLICY_KIND = "RollbackPolicy"
@@ -178,20 +173,7 @@ REVISION_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "User", "type": "string", "jsonPath": ".spec.author.user"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )
-WORKLOAD_REVISIONS = ResourceInfo(
-    group=GROUP,
-    version=VERSION,
-    kind=REVISION_KIND,
-    plural="workloadrevisions",
-    singular="workloadrevision",
-    namespaced=True,
-    short_names=("wrev",),
-    categories=("tmc",),
-    subresources=("status",),
-    schema=Schema(REVISION_SCHEMA, builtin_definitions()),
-    definition_name="io.kcp.tmc.v1alpha1.WorkloadRevision",
-    printer_columns=REVISION_COLUMNS,
-)
+WORKLOAD_REVISIONS = tmc_kind(REVISION_KIND, "workloadrevisions", "wrev", REVISION_SCHEMA, REVISION_COLUMNS)
 
 _POLICY_SPEC = object_field(
     "RollbackPolicySpec: which workload to watch and when a new revision counts as a regression.",
@@ -270,20 +252,7 @@ POLICY_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Last-Rollback", "type": "string", "jsonPath": ".status.lastRollback.reason"},
     {"name": "Age", "type": "date", "jsonPath": ".metadata.creationTimestamp"},
 )
-ROLLBACK_POLICIES = ResourceInfo(
-    group=GROUP,
-    version=VERSION,
-    kind=POLICY_KIND,
-    plural="rollbackpolicies",
-    singular="rollbackpolicy",
-    namespaced=True,
-    short_names=("rbp",),
-    categories=("tmc",),
-    subresources=("status",),
-    schema=Schema(POLICY_SCHEMA, builtin_definitions()),
-    definition_name="io.kcp.tmc.v1alpha1.RollbackPolicy",
-    printer_columns=POLICY_COLUMNS,
-)
+ROLLBACK_POLICIES = tmc_kind(POLICY_KIND, "rollbackpolicies", "rbp", POLICY_SCHEMA, POLICY_COLUMNS)
 
 RESOURCES = (WORKLOAD_REVISIONS, ROLLBACK_POLICIES)
 

@@ -14,7 +14,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tmc.api.canary import API_VERSION, CANARY_LABEL, KIND
+from tmc.api.canary import CANARY_LABEL, KIND
+from tmc.api.tmcgroup import API_VERSION
 from tmc.controllers.canary.plan import Plan
 
 ROLE_LABEL = "canary.tmc.kcp.io/role"

@@ -11,7 +11,6 @@ from typing import Any
 import orjson
 
 from tmc.api.rollback import (
-    API_VERSION,
     CHANGE_CAUSE_ANNOTATION,
     DEFAULT_HISTORY_LIMIT,
     PROGRESSING,
@@ -26,6 +25,7 @@ from tmc.api.rollback import (
     WORKLOAD_REVISIONS,
     revision_name,
 )
+from tmc.api.tmcgroup import API_VERSION
 from tmc.apimachinery import errors
 from tmc.controllers.rollback import metrics
 from tmc.controllers.rollback.context import SECRETS, Shared, WorkloadKey

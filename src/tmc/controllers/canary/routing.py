@@ -109,6 +109,16 @@ def _istio_route(plan: Plan, weight: int) -> list[dict[str, Any]]:
     ]
 
 
+def _router_metadata(plan: Plan, cd: dict[str, Any]) -> dict[str, Any]:
+    """The metadata of a routing object the canary creates: labelled with it and owned by it."""
+    return {
+        "name": plan.router_object,
+        "namespace": plan.namespace,
+        "labels": {CANARY_LABEL: plan.name},
+        "ownerReferences": [owner(cd)],
+    }
+
+
 def virtual_service(plan: Plan, cd: dict[str, Any], current: dict[str, Any] | None, weight: int) -> dict[str, Any]:
     """The VirtualService with the managed routes (spec.trafficRouting.istio.virtualService.routes, default the
     first http route) sending `weight` % to the canary Service and the rest to the stable one. Anything else the
@@ -117,12 +127,7 @@ def virtual_service(plan: Plan, cd: dict[str, Any], current: dict[str, Any] | No
         return {
             "apiVersion": "networking.istio.io/v1",
             "kind": "VirtualService",
-            "metadata": {
-                "name": plan.router_object,
-                "namespace": plan.namespace,
-                "labels": {CANARY_LABEL: plan.name},
-                "ownerReferences": [owner(cd)],
-            },
+            "metadata": _router_metadata(plan, cd),
             "spec": {"hosts": [plan.service], "http": [{"name": "primary", "route": _istio_route(plan, weight)}]},
         }
     out = copy.deepcopy(current)
@@ -151,12 +156,7 @@ def http_route(plan: Plan, cd: dict[str, Any], current: dict[str, Any] | None, w
         return {
             "apiVersion": "gateway.networking.k8s.io/v1",
             "kind": "HTTPRoute",
-            "metadata": {
-                "name": plan.router_object,
-                "namespace": plan.namespace,
-                "labels": {CANARY_LABEL: plan.name},
-                "ownerReferences": [owner(cd)],
-            },
+            "metadata": _router_metadata(plan, cd),
             "spec": {
                 "parentRefs": [{"group": "", "kind": "Service", "name": plan.service, "port": plan.port}],
                 "rules": [{"backendRefs": _backends(plan, weight)}],

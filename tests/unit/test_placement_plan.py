@@ -109,6 +109,19 @@ def test_spec_diff_for_divided_replicas() -> None:
     assert back.annotations == {spec_diff_annotation("a"): None}
 
 
+def test_the_placement_removes_only_the_spec_diffs_it_owns() -> None:
+    weights = '[{"op":"replace","path":"/http/0/route","value":[]}]'  # a canary's per-cluster weight
+    o = obj(
+        {state_label("a"): "Sync", state_label("b"): "Sync"},
+        {spec_diff_annotation("a"): weights, spec_diff_annotation("b"): replicas_patch(2)},
+    )
+    kept = plan(o, {"a", "b"})  # replicas no longer divided: its own replica diff goes, the canary's stays
+    assert kept.annotations == {spec_diff_annotation("b"): None}
+    assert plan(obj({state_label("a"): "Sync"}, {spec_diff_annotation("a"): "not json"}), {"a"}).empty
+    leaving = plan(o, {"b"})  # a target that leaves loses every per-target annotation, whoever wrote it
+    assert leaving.annotations[spec_diff_annotation("a")] is None
+
+
 def test_namespace_grace_then_removal() -> None:
     ns = obj({state_label("a"): "Sync", state_label("b"): "Sync"})
     first, wait = plan_namespace(ns, {"b"}, live=set(), known_targets=KNOWN, now=1000.0, now_text=NOW, grace=5.0)

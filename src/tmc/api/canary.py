@@ -16,6 +16,7 @@ from tmc.api.workload import (
     enum_field,
     int_field,
     kind_schema,
+    label_selector,
     list_field,
     object_field,
     string_field,
@@ -37,6 +38,9 @@ PHASES = (PENDING, PROGRESSING, ANALYZING, PAUSED, SUCCEEDED, FAILED, ROLLED_BAC
 OPERATORS = ("<", "<=", ">", ">=", "==")
 STEP_KINDS = ("setWeight", "pause", "analysis")
 ROUTERS = ("istio", "gatewayAPI", "replicas")
+GATES = ("auto", "manual")
+# Waves of clusters (spec.clusters): the first wave carries the canary before the rest of the fleet.
+FIRST_WAVE, REST_WAVE = "First", "Rest"
 
 # What `kubectl tmc rollout promote|abort|retry` ask for: "<action>@<token>". The controller acts on a token once and
 # records it in status.handledAction, so a repeated request (same token) does nothing.
@@ -46,6 +50,9 @@ ACTIONS = ("promote", "promote-full", "abort", "retry")
 CANARY_LABEL = "canary.tmc.kcp.io/name"
 PRIMARY_SUFFIX = "-primary"
 CANARY_SUFFIX = "-canary"
+# Pod label that tells the stable copy's pods (`stable`) from the canary's (`canary`, added to the target's template
+# only when DestinationRule subsets need it); never part of a revision's hash.
+ROLE_LABEL = "canary.tmc.kcp.io/role"
 
 _DURATION = {
     "x-kubernetes-int-or-string": True,
@@ -94,6 +101,16 @@ _ROUTING = object_field(
                     },
                     required=("name",),
                 ),
+                "destinationRule": object_field(
+                    "Route to subsets of one host (the user's Service) instead of two Services, as Argo Rollouts "
+                    "does: the DestinationRule (created when missing) gets the two subsets, by pod labels.",
+                    {
+                        "name": string_field("The DestinationRule's name, in the CanaryDeployment's namespace."),
+                        "stableSubsetName": string_field("The stable version's subset (default stable)."),
+                        "canarySubsetName": string_field("The canary's subset (default canary)."),
+                    },
+                    required=("name",),
+                ),
             },
             required=("virtualService",),
         ),
@@ -128,6 +145,20 @@ _SPEC = object_field(
         ),
         "trafficRouting": _ROUTING,
         "steps": list_field("The plan, run in order once the canary's pods are Ready.", _STEP),
+        "clusters": object_field(
+            "Which clusters carry the canary first (default: every cluster the target is placed on, together).",
+            {
+                "syncTargetSelector": label_selector(
+                    "The first wave: the placed SyncTargets with these labels run the steps first; the rest of the "
+                    "fleet keeps weight 0 until the gate, then runs the steps itself. Needs istio or gatewayAPI."
+                ),
+                "gate": enum_field(
+                    "Between the waves: auto (go on once the first wave's analysis passed) or manual (also wait for "
+                    "`kubectl tmc rollout promote`). Default auto.",
+                    GATES,
+                ),
+            },
+        ),
         "analysis": {
             "type": "object",
             "description": "Background analysis over the whole rollout (docs/canary.md, Analysis): metrics, "
@@ -152,6 +183,7 @@ _CLUSTER_STATE = object_field(
     "The rollout in one cluster the workload is placed on.",
     {
         "cluster": string_field("SyncTarget name."),
+        "wave": enum_field("With spec.clusters: the wave the cluster is in.", (FIRST_WAVE, REST_WAVE)),
         "weight": int_field("Canary weight the routing applies there.", minimum=0),
         "canaryReplicas": int_field("Canary replicas desired there.", minimum=0),
         "canaryReady": int_field("Canary replicas Ready there.", minimum=0),
@@ -172,14 +204,24 @@ _STATUS = object_field(
         "message": string_field("One line on the phase."),
         "observedGeneration": int_field("The generation last acted on.", "int64"),
         "currentStepIndex": int_field("Index of the step running (= len(steps) when all are done).", minimum=0),
-        "weight": int_field("Canary weight written to the routing.", minimum=0),
+        "weight": int_field(
+            "Canary weight written to the routing (with spec.clusters: in the clusters of the wave running).",
+            minimum=0,
+        ),
+        "wave": enum_field("With spec.clusters: the wave running (First, then Rest).", (FIRST_WAVE, REST_WAVE)),
+        "firstWaveWeight": int_field(
+            "With spec.clusters, in the Rest wave: the weight the first wave keeps (the highest it reached).",
+            minimum=0,
+        ),
         "replicas": int_field("Replicas the workload should run (the stable copy's spec.replicas).", minimum=0),
         "canaryReplicas": int_field("The target's spec.replicas as the controller last wrote it.", minimum=0),
         "promotingRevision": string_field("The revision the stable copy is being updated to."),
         "stableRevision": string_field("Hash of the pod template the stable copy runs."),
         "canaryRevision": string_field("Hash of the pod template under test."),
         "abortedRevision": string_field("The revision last rolled back; it does not start again by itself."),
-        "pauseReason": string_field("Why it is Paused: PauseStep, Inconclusive, WaitingForPromotion, Manual."),
+        "pauseReason": string_field(
+            "Why it is Paused: PauseStep, Inconclusive, WaitingForPromotion, Manual, WaveGate."
+        ),
         "handledAction": string_field("The last action annotation acted on."),
         "canaryStartedAt": time_field("When the canary of canaryRevision started."),
         "promoting": {"type": "boolean", "description": "The stable copy is being updated to the canary."},
@@ -207,6 +249,7 @@ CANARY_SCHEMA: dict[str, Any] = kind_schema(
 CANARY_COLUMNS: tuple[dict[str, Any], ...] = (
     {"name": "Phase", "type": "string", "jsonPath": ".status.phase"},
     {"name": "Step", "type": "integer", "jsonPath": ".status.currentStepIndex"},
+    {"name": "Wave", "type": "string", "jsonPath": ".status.wave", "priority": 1},
     {"name": "Weight", "type": "integer", "jsonPath": ".status.weight"},
     {"name": "Stable", "type": "string", "jsonPath": ".status.stableRevision"},
     {"name": "Canary", "type": "string", "jsonPath": ".status.canaryRevision"},

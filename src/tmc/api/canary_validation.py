@@ -1,5 +1,7 @@
 """Value rules of CanaryDeployment (422 causes naming the field): the target, exactly one router, steps with one
-action each and weights 0-100, durations, and step thresholds that name a metric of spec.analysis.
+action each and weights 0-100, durations, step thresholds that name a metric of spec.analysis, and the first wave
+(a valid selector, a known gate, and a mesh router: without one the Placement divides the canary's replicas, which
+cannot differ per wave).
 
 The analysis block itself (providers, conditions, templates) is the analysis engine's to check; the canary
 controller's wiring adds that check at admission, since this layer cannot import the engine.
@@ -10,8 +12,16 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tmc.api.canary import OPERATORS, ROUTERS, STEP_KINDS
-from tmc.apimachinery.validation_common import Cause, invalid, is_dns1123_subdomain, not_supported, required
+from tmc.api.canary import GATES, OPERATORS, ROUTERS, STEP_KINDS
+from tmc.apimachinery.validation_common import (
+    Cause,
+    forbidden,
+    invalid,
+    is_dns1123_subdomain,
+    not_supported,
+    required,
+    validate_label_selector,
+)
 
 _DURATION = re.compile(r"^(\d+(\.\d+)?)(ms|s|m|h)?$")
 
@@ -66,10 +76,48 @@ def _routing(spec: dict[str, Any], out: list[Cause]) -> None:
         )
         return
     if chosen[0] == "istio":
-        vs = _dict(_dict(routing["istio"]).get("virtualService"))
-        _name(vs, "name", "spec.trafficRouting.istio.virtualService", out, need=True)
+        istio = _dict(routing["istio"])
+        _name(_dict(istio.get("virtualService")), "name", "spec.trafficRouting.istio.virtualService", out, need=True)
+        if "destinationRule" in istio:
+            _destination_rule(_dict(istio["destinationRule"]), out)
     elif chosen[0] == "gatewayAPI":
         _name(_dict(routing["gatewayAPI"]), "httpRoute", "spec.trafficRouting.gatewayAPI", out, need=True)
+
+
+def _destination_rule(dr: dict[str, Any], out: list[Cause]) -> None:
+    path = "spec.trafficRouting.istio.destinationRule"
+    _name(dr, "name", path, out, need=True)
+    for key in ("stableSubsetName", "canarySubsetName"):
+        _name(dr, key, path, out, need=False)
+    if (dr.get("stableSubsetName") or "stable") == (dr.get("canarySubsetName") or "canary"):
+        out.append(invalid(f"{path}.canarySubsetName", dr.get("canarySubsetName"), "must differ from stableSubsetName"))
+
+
+def _clusters(spec: dict[str, Any], out: list[Cause]) -> None:
+    if "clusters" not in spec:
+        return
+    clusters = spec["clusters"]
+    if not isinstance(clusters, dict):
+        out.append(invalid("spec.clusters", clusters, "must be an object"))
+        return
+    selector = clusters.get("syncTargetSelector")
+    path = "spec.clusters.syncTargetSelector"
+    if selector is None:
+        out.append(required(path, "the first wave's SyncTargets"))
+    elif not isinstance(selector, dict):
+        out.append(invalid(path, selector, "must be a label selector"))
+    else:
+        validate_label_selector(selector, path, out)
+    if clusters.get("gate") not in (None, *GATES):
+        out.append(not_supported("spec.clusters.gate", clusters.get("gate"), GATES))
+    if "replicas" in _dict(spec.get("trafficRouting")):
+        out.append(
+            forbidden(
+                path,
+                "a first wave needs trafficRouting.istio or trafficRouting.gatewayAPI: with trafficRouting.replicas "
+                "the Placement divides the canary's replicas across all clusters alike",
+            )
+        )
 
 
 def _metric_names(spec: dict[str, Any]) -> list[str]:
@@ -134,6 +182,7 @@ def validate_canary(obj: dict[str, Any], old: dict[str, Any] | None, out: list[C
         _name(target, "name", "spec.targetRef", out, need=True)
     _name(_dict(spec.get("service")), "name", "spec.service", out, need=False)
     _routing(spec, out)
+    _clusters(spec, out)
     _steps(spec, out)
     deadline = spec.get("progressDeadlineSeconds")
     if deadline is not None and (not isinstance(deadline, int) or deadline < 1):

@@ -10,6 +10,7 @@ from typing import Any
 
 import orjson
 
+from tmc.api.canary import FIRST_WAVE, REST_WAVE
 from tmc.api.workload import (
     STATE_LABEL_PREFIX,
     STATE_SYNC,
@@ -17,6 +18,7 @@ from tmc.api.workload import (
     spec_diff_annotation,
     status_diff_annotation,
 )
+from tmc.controllers.canary.machine import wave_weights
 from tmc.controllers.canary.plan import Plan
 from tmc.controllers.canary.routing import REVISION_ANNOTATION
 from tmc.protocol.view import decode_status_diff
@@ -84,9 +86,15 @@ def _all_ready(obj: dict[str, Any] | None, keys: list[str]) -> bool:
 
 
 def cluster_view(
-    plan: Plan, target: dict[str, Any], stable: dict[str, Any] | None, names: dict[str, str], status: dict[str, Any]
+    plan: Plan,
+    target: dict[str, Any],
+    stable: dict[str, Any] | None,
+    names: dict[str, str],
+    status: dict[str, Any],
+    first: set[str] | None = None,
 ) -> ClusterView:
-    """What the rollout looks like in every cluster, given the status the controller holds."""
+    """What the rollout looks like in every cluster, given the status the controller holds; `first`: the keys of
+    the first wave's clusters (None without spec.clusters)."""
     keys = placed(target) or placed(stable)
     view = ClusterView(names=[names.get(k, k) for k in keys])
     written = status.get("canaryReplicas")
@@ -103,7 +111,7 @@ def cluster_view(
         and (stable.get("spec") or {}).get("replicas") == status.get("replicas")
         and _all_ready(stable, placed(stable))
     )
-    weight = int(status.get("weight") or 0)
+    first_weight, rest_weight = wave_weights(status)
     for key in keys:
         c, s = share(target, key), share(stable, key)
         entry: dict[str, Any] = {
@@ -113,8 +121,10 @@ def cluster_view(
             "stableReplicas": s.desired if s else 0,
             "stableReady": s.ready if s else 0,
         }
+        if first is not None:
+            entry["wave"] = FIRST_WAVE if key in first else REST_WAVE
         if plan.mesh:
-            entry["weight"] = weight
+            entry["weight"] = first_weight if first is not None and key in first else rest_weight
         else:  # the canary's share of the Ready pods behind the Service
             total = entry["canaryReady"] + entry["stableReady"]
             entry["weight"] = round(100 * entry["canaryReady"] / total) if total else 0

@@ -5,6 +5,9 @@ as the verdict, before anything else is written.
 
 Fed by CanaryDeployments and Deployments (a Deployment event queues the CanaryDeployment that targets it or its
 stable copy, so per-cluster readiness reports move the rollout without polling).
+
+With a first wave (spec.clusters.syncTargetSelector) the weights differ per cluster: the routing object on the hub
+carries the rest of the fleet's weight and a per-target spec diff gives each first-wave cluster its own.
 """
 
 from __future__ import annotations
@@ -22,16 +25,18 @@ from tmc.api.canary import (
     ACTIONS,
     CANARY_DEPLOYMENTS,
     FAILED,
+    FIRST_WAVE,
     PENDING,
     PRIMARY_SUFFIX,
 )
-from tmc.api.workload import SYNC_TARGETS
+from tmc.api.workload import SPEC_DIFF_ANNOTATION_PREFIX, SYNC_TARGETS, spec_diff_annotation
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
+from tmc.apimachinery.validation_common import selector_matches
 from tmc.controllers.canary import analysis as a
 from tmc.controllers.canary import metrics, routing
-from tmc.controllers.canary.analysis.measurement import from_timestamp
-from tmc.controllers.canary.cluster_state import ClusterView, cluster_view
-from tmc.controllers.canary.machine import ACTIVE, Observation, Rollout
+from tmc.controllers.canary.analysis.measurement import from_timestamp, timestamp
+from tmc.controllers.canary.cluster_state import cluster_view, placed
+from tmc.controllers.canary.machine import ACTIVE, Observation, Rollout, wave_weights
 from tmc.controllers.canary.plan import Plan, parse_plan, revision
 from tmc.controllers.placement.events import EventRecorder
 from tmc.controllers.runtime import MultiPrefixController, Result, requeue
@@ -109,15 +114,14 @@ class CanaryController(MultiPrefixController):
         entry = self.store.get(info.key(ws, ns, name))
         return None if entry is None else entry.obj
 
-    def _cluster_names(self, ws: str) -> dict[str, str]:
-        """SyncTarget key -> name, for the targets of this workspace."""
+    def _sync_targets(self, ws: str) -> dict[str, dict[str, Any]]:
+        """SyncTarget key -> object, for the targets of this workspace."""
         return {
-            sync_target_key(ws, e.obj["metadata"]["name"]): e.obj["metadata"]["name"]
-            for e in self.store.list(SYNC_TARGETS.key_prefix(ws))
+            sync_target_key(ws, e.obj["metadata"]["name"]): e.obj for e in self.store.list(SYNC_TARGETS.key_prefix(ws))
         }
 
-    def _router_info(self, ws: str, plan: Plan) -> ResourceInfo | None:
-        group, plural = routing.ISTIO if plan.router == "istio" else routing.GATEWAY
+    def _router_info(self, ws: str, plan: Plan, kind: tuple[str, str] | None = None) -> ResourceInfo | None:
+        group, plural = kind or (routing.ISTIO if plan.router == "istio" else routing.GATEWAY)
         versions = self.registry.all_versions(ws, group, plural)
         return versions[0] if versions else None
 
@@ -160,11 +164,15 @@ class CanaryController(MultiPrefixController):
                 await self._write_status(ws, entry.rev, cd, {**status, "message": msg})
             return None
         stable = self._get(DEPLOYMENTS, ws, ns, plan.stable)
-        names = self._cluster_names(ws)
-        view = cluster_view(plan, target, stable, names, status)
+        targets = self._sync_targets(ws)
+        names = {k: t["metadata"]["name"] for k, t in targets.items()}
+        first = _first_wave(plan, placed(target) or placed(stable), targets)
+        view = cluster_view(plan, target, stable, names, status, first)
         rollout = Rollout.load(plan, status)
         now = self.clock()
-        await self._measure(rollout, plan, view, now)
+        # In the first wave the analysis judges the first wave's clusters only.
+        judged = [names.get(k, k) for k in sorted(first or ())] if status.get("wave") == FIRST_WAVE else view.names
+        await self._measure(rollout, plan, judged, now)
         action = self._action(cd, status)
         template = (target.get("spec") or {}).get("template") or {}
         obs = Observation(
@@ -175,19 +183,23 @@ class CanaryController(MultiPrefixController):
             stable_ready=view.stable_ready,
             action=action.split("@", 1)[0] if action else "",
             paused=plan.paused,
+            first_wave=tuple(names.get(k, k) for k in sorted(first or ())),
         )
         before = rollout.phase
         rollout.advance(obs)
         new = rollout.to_status()
         if action:
             new["handledAction"] = action
-        router_error = await self._apply(ws, plan, cd, target, stable, template, new, obs.revision)
-        new["clusters"] = cluster_view(plan, target, stable, names, new).clusters
+        router_error = await self._apply(ws, plan, cd, target, stable, template, new, obs.revision, first)
+        new["clusters"] = cluster_view(plan, target, stable, names, new, first).clusters
         new["observedGeneration"] = int((cd.get("metadata") or {}).get("generation", 1))
         if router_error:
             new["message"] = router_error
+        empty = _first_wave_condition(plan, new, obs.first_wave, now)
         await self._write_status(ws, entry.rev, cd, new)
         await self._announce(ws, cd, rollout, before, status)
+        if empty and _condition(status, FIRST_WAVE_CONDITION).get("status") != "False":
+            await self.events.record(ws, cd, "Warning", "NoFirstWaveClusters", empty)
         values = _last_values(new)
         metrics.record(ns, name, str(new.get("phase", "")), int(new.get("weight") or 0), values)
         wake = rollout.wake_at
@@ -203,11 +215,11 @@ class CanaryController(MultiPrefixController):
             return ""
         return value
 
-    async def _measure(self, rollout: Rollout, plan: Plan, view: ClusterView, now: float) -> None:
+    async def _measure(self, rollout: Rollout, plan: Plan, clusters: list[str], now: float) -> None:
         due = rollout.due(now)
         if not due:
             return
-        args = plan.args(view.names)
+        args = plan.args(clusters)
         by_name = {m.name: m for m in (plan.analysis.metrics if plan.analysis else ())}
 
         async def one(run: a.AnalysisRun, metric: str) -> tuple[a.AnalysisRun, str, a.Measurement]:
@@ -221,7 +233,7 @@ class CanaryController(MultiPrefixController):
             return (
                 run,
                 metric,
-                await a.measure_metric(spec, args, self.providers, clusters=view.names, clock=self.clock),
+                await a.measure_metric(spec, args, self.providers, clusters=clusters, clock=self.clock),
             )
 
         for run, metric, measurement in await asyncio.gather(*(one(r, m) for r, m in due)):
@@ -239,6 +251,7 @@ class CanaryController(MultiPrefixController):
         template: dict[str, Any],
         status: dict[str, Any],
         rev: str,
+        first: set[str] | None,
     ) -> str:
         """Routing first, then the stable copy, then the canary's size. An error message when the router's kind is
         not served on the hub."""
@@ -249,7 +262,11 @@ class CanaryController(MultiPrefixController):
         if plan.mesh:
             # While the stable copy is first set up, the routing is left alone: it still sends traffic wherever the
             # user pointed it, never to a stable Service without Ready pods.
-            problem = await self._route(ws, plan, cd, target, weight, opts, router=status.get("phase") != PENDING)
+            first_weight, rest_weight = wave_weights(status)
+            diffs = dict.fromkeys(first or (), first_weight) if first_weight != rest_weight else {}
+            problem = await self._route(
+                ws, plan, cd, target, rest_weight, diffs, opts, router=status.get("phase") != PENDING
+            )
         replicas = int(status.get("replicas") or 1)
         want_rev = str(status.get("promotingRevision") or status.get("stableRevision") or "")
         if stable is None:
@@ -274,10 +291,15 @@ class CanaryController(MultiPrefixController):
             # Failed: scaled down on the next pass, after weight 0 is stored. Pending: the Deployment keeps serving
             # until its stable copy is Ready.
             size = int((target.get("spec") or {}).get("replicas") or 0)
+        change: dict[str, Any] = {}
         if (target.get("spec") or {}).get("replicas") != size:
-            await self.service.patch(
-                DEPLOYMENTS, ws, ns, plan.target, MERGE_PATCH, orjson.dumps({"spec": {"replicas": size}}), opts
-            )
+            change["replicas"] = size
+        labels = routing.canary_template_labels(plan, target) if active else None
+        if labels is not None:  # subsets tell the canary's pods by this label; not a new revision (plan.revision)
+            change["template"] = {"metadata": {"labels": labels}}
+        if change:
+            patch = orjson.dumps({"spec": change})
+            await self.service.patch(DEPLOYMENTS, ws, ns, plan.target, MERGE_PATCH, patch, opts)
         status["canaryReplicas"] = size
         return problem
 
@@ -288,10 +310,13 @@ class CanaryController(MultiPrefixController):
         cd: dict[str, Any],
         target: dict[str, Any],
         weight: int,
+        diffs: dict[str, int],
         opts: WriteOptions,
         *,
         router: bool,
     ) -> str:
+        """The Services (or the DestinationRule's subsets), then the routing object: `weight` on the hub object and
+        a spec diff for each target in `diffs` (key -> its weight); other spec diffs on it are removed."""
         main = self._get(SERVICES, ws, plan.namespace, plan.service)
         for svc in routing.services(plan, cd, target, main):
             current = self._get(SERVICES, ws, plan.namespace, svc["metadata"]["name"])
@@ -300,6 +325,10 @@ class CanaryController(MultiPrefixController):
             elif (current.get("spec") or {}).get("selector") != svc["spec"]["selector"]:
                 body = {**current, "spec": {**current["spec"], "selector": svc["spec"]["selector"]}}
                 await self.service.update(SERVICES, ws, plan.namespace, svc["metadata"]["name"], body, opts)
+        if plan.destination_rule is not None:
+            problem = await self._destination_rule(ws, plan, cd, target, opts)
+            if problem:
+                return problem
         if not router:
             return ""
         info = self._router_info(ws, plan)
@@ -308,13 +337,32 @@ class CanaryController(MultiPrefixController):
             return f"the {kind} kind is not served by this workspace: install its CRD (deploy/crds/)"
         current = self._get(info, ws, plan.namespace, plan.router_object)
         build = routing.virtual_service if plan.router == "istio" else routing.http_route
+        body = build(plan, cd, current, weight)
+        _set_diffs(body, {key: routing.weight_diff(plan, body, w) for key, w in diffs.items()})
         if current is None:
-            body = build(plan, cd, None, weight)
             body["apiVersion"] = info.api_version
             await self._create(info, ws, plan.namespace, body, opts)
-        elif routing.route_weight(plan, current) != weight or build(plan, cd, current, weight) != current:
-            body = build(plan, cd, current, weight)
+        elif body != current:
             await self.service.update(info, ws, plan.namespace, plan.router_object, body, opts)
+        return ""
+
+    async def _destination_rule(
+        self, ws: str, plan: Plan, cd: dict[str, Any], target: dict[str, Any], opts: WriteOptions
+    ) -> str:
+        """The stable and canary subsets, written before the VirtualService names them (an undefined subset has no
+        endpoints: Envoy answers 503)."""
+        info = self._router_info(ws, plan, routing.DESTINATION_RULES)
+        if info is None:
+            return "the DestinationRule kind is not served by this workspace: install its CRD (deploy/crds/)"
+        assert plan.destination_rule is not None
+        name = plan.destination_rule[0]
+        current = self._get(info, ws, plan.namespace, name)
+        body = routing.destination_rule(plan, cd, target, current)
+        if current is None:
+            body["apiVersion"] = info.api_version
+            await self._create(info, ws, plan.namespace, body, opts)
+        elif body != current:
+            await self.service.update(info, ws, plan.namespace, name, body, opts)
         return ""
 
     async def _release(self, ws: str, cd: dict[str, Any], rev: int, finalizers: list[str]) -> None:
@@ -337,6 +385,7 @@ class CanaryController(MultiPrefixController):
             current = self._get(info, ws, plan.namespace, plan.router_object) if info is not None else None
             if info is not None and current is not None:
                 body = routing.released(plan, current)
+                _set_diffs(body, {})
                 if body != current:
                     await self.service.update(info, ws, plan.namespace, plan.router_object, body, opts)
         body = {
@@ -374,6 +423,59 @@ class CanaryController(MultiPrefixController):
                 metrics.DURATION.observe(max(0.0, self.clock() - started))
             if note.reason == "Promoted":
                 metrics.SUCCESSES.inc()
+
+
+FIRST_WAVE_CONDITION = "FirstWave"
+
+
+def _first_wave(plan: Plan, keys: list[str], targets: dict[str, dict[str, Any]]) -> set[str] | None:
+    """The placed targets spec.clusters.syncTargetSelector matches (None without a first wave)."""
+    if plan.first_wave is None:
+        return None
+    return {
+        k
+        for k in keys
+        if k in targets and selector_matches(plan.first_wave, (targets[k].get("metadata") or {}).get("labels") or {})
+    }
+
+
+def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+
+
+def _first_wave_condition(plan: Plan, status: dict[str, Any], first: tuple[str, ...], now: float) -> str:
+    """Sets the FirstWave condition (with spec.clusters); returns its message when no placed cluster matches."""
+    if not plan.waves:
+        return ""
+    old = _condition(status, FIRST_WAVE_CONDITION)
+    if first:
+        state, reason, message = "True", "ClustersSelected", f"first wave: {', '.join(first)}"
+    else:
+        state, reason = "False", "NoMatchingClusters"
+        message = "no cluster the target is placed on matches spec.clusters.syncTargetSelector"
+    if old.get("status") != state or old.get("message") != message:
+        condition = {
+            "type": FIRST_WAVE_CONDITION,
+            "status": state,
+            "reason": reason,
+            "message": message,
+            "lastTransitionTime": old.get("lastTransitionTime") if old.get("status") == state else timestamp(now),
+        }
+        others = [c for c in status.get("conditions") or [] if c.get("type") != FIRST_WAVE_CONDITION]
+        status["conditions"] = [*others, condition]
+    return "" if first else message
+
+
+def _set_diffs(body: dict[str, Any], diffs: dict[str, str]) -> None:
+    """Make the routing object's spec diffs exactly `diffs` (key -> JSON Patch). The canary owns every spec diff on
+    the routing object it manages: the Placement writes replica diffs only, which a routing object never has."""
+    md = body.setdefault("metadata", {})
+    annotations = {
+        k: v for k, v in (md.get("annotations") or {}).items() if not k.startswith(SPEC_DIFF_ANNOTATION_PREFIX)
+    }
+    annotations.update({spec_diff_annotation(k): v for k, v in diffs.items()})
+    if annotations or "annotations" in md:
+        md["annotations"] = annotations
 
 
 def _last_values(status: dict[str, Any]) -> dict[str, float]:

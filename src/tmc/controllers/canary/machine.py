@@ -8,6 +8,12 @@ spec.paused). It ends Succeeded (promoted: the stable copy runs the new revision
 same reconcile) and then RolledBack (the canary scaled to zero). A revision that was rolled back does not start
 again until it is retried or the target changes again.
 
+With a first wave of clusters (spec.clusters) the steps run twice: in wave First the weight applies to the
+first-wave clusters only (the rest stay at 0) and the background analysis judges those clusters; after the last step
+comes the gate (that analysis passed; with `gate: manual` also Paused with WaveGate until promoted); then wave Rest
+runs the steps again with the weight in the rest of the fleet, the first wave keeping the weight it reached (or the
+step's, when higher), and a fresh background analysis over every cluster; then promotion as usual.
+
 The analysis runs live here too (they are pure state); the controller measures what `due` names and records the
 measurements before calling `advance`.
 """
@@ -21,9 +27,11 @@ from typing import Any
 from tmc.api.canary import (
     ANALYZING,
     FAILED,
+    FIRST_WAVE,
     PAUSED,
     PENDING,
     PROGRESSING,
+    REST_WAVE,
     ROLLED_BACK,
     SUCCEEDED,
 )
@@ -35,6 +43,18 @@ ACTIVE = (PROGRESSING, ANALYZING, PAUSED)
 NORMAL, WARNING = "Normal", "Warning"
 # Pause reasons (status.pauseReason).
 PAUSE_STEP, INCONCLUSIVE, WAITING_FOR_PROMOTION, MANUAL = "PauseStep", "Inconclusive", "WaitingForPromotion", "Manual"
+WAVE_GATE = "WaveGate"
+
+
+def wave_weights(status: dict[str, Any]) -> tuple[int, int]:
+    """(first wave's weight, rest of the fleet's weight) the routing should carry for this status."""
+    weight = int(status.get("weight") or 0)
+    wave = status.get("wave")
+    if wave == FIRST_WAVE:
+        return weight, 0
+    if wave == REST_WAVE:
+        return max(weight, int(status.get("firstWaveWeight") or 0)), weight
+    return weight, weight
 
 
 @dataclass(frozen=True)
@@ -46,6 +66,7 @@ class Observation:
     stable_ready: bool  # every cluster runs the stable copy's desired replicas Ready, of stableRevision
     action: str = ""  # a new action annotation: promote | promote-full | abort | retry
     paused: bool = False  # spec.paused
+    first_wave: tuple[str, ...] = ()  # with spec.clusters: the placed clusters the selector matches
 
 
 @dataclass(frozen=True)
@@ -160,6 +181,11 @@ class Rollout:
         self.status.update(canaryRevision=revision, weight=0, promoting=False, canaryStartedAt=timestamp(now), steps=[])
         self.status.pop("abortedRevision", None)
         self.status.pop("analysis", None)
+        self.status.pop("firstWaveWeight", None)
+        if self.plan.waves:
+            self.status["wave"] = FIRST_WAVE
+        else:
+            self.status.pop("wave", None)
         self.background = None
         self._enter_step(0, now)
         self._set(PROGRESSING, f"canary {revision} started; waiting for its pods")
@@ -172,6 +198,7 @@ class Rollout:
     def abort(self, reason: str, message: str) -> None:
         """Weight 0 in every cluster now; the canary is scaled down on the next pass (Failed -> RolledBack)."""
         self.status["weight"] = 0
+        self.status.pop("firstWaveWeight", None)
         self.status["abortedRevision"] = self.status.get("canaryRevision", "")
         self.status["promoting"] = False
         for run in (self.background, self.step_run):
@@ -224,6 +251,8 @@ class Rollout:
         if rev == st["stableRevision"]:
             if self.phase in ACTIVE:  # the user went back to the stable template mid-rollout
                 st.update(weight=0, canaryRevision="", promoting=False)
+                st.pop("firstWaveWeight", None)
+                st.pop("wave", None)
                 self.background = self.step_run = None
                 self._set(SUCCEEDED, f"target reverted to the stable revision {rev}")
                 self.notes.append(Note(NORMAL, "Reverted", f"target reverted to stable revision {rev}; canary stopped"))
@@ -260,6 +289,9 @@ class Rollout:
                 self.background = a.AnalysisRun(background.spec, started_at=obs.now)
             if reason == WAITING_FOR_PROMOTION:
                 st["promoting"] = True
+            elif reason == WAVE_GATE:
+                self._enter_rest(obs.now, "promoted by the user")
+                return False
             elif self.index < len(self.plan.steps) and not (reason == INCONCLUSIVE and self.step_run is None):
                 self._enter_step(self.index + 1, obs.now)
             self._set(PROGRESSING, "promoted by the user")
@@ -281,15 +313,20 @@ class Rollout:
             self._set(PROGRESSING, "resumed")
         if self.phase == PAUSED:
             return  # held for a human (pause step, Inconclusive, waiting for promotion)
-        if not obs.canary_ready:
+        no_wave = self.plan.waves and st.get("wave") == FIRST_WAVE and not obs.first_wave
+        if not obs.canary_ready or no_wave:
             started = from_timestamp(st["canaryStartedAt"]) if st.get("canaryStartedAt") else obs.now
             if obs.now - started > self.plan.deadline:
+                why = "no first-wave cluster" if no_wave else "not ready"
                 self.abort(
                     "ProgressDeadlineExceeded",
-                    f"canary {st.get('canaryRevision')} not ready within {self.plan.deadline:g}s",
+                    f"canary {st.get('canaryRevision')} {why} within {self.plan.deadline:g}s",
                 )
                 return
-            self._set(PROGRESSING, "waiting for the canary's pods to be Ready in every cluster")
+            if no_wave:
+                self._set(PROGRESSING, "waiting for a placed cluster that spec.clusters.syncTargetSelector matches")
+            else:
+                self._set(PROGRESSING, "waiting for the canary's pods to be Ready in every cluster")
             self._wake(started + self.plan.deadline + 0.01)
             return
         if self.background is None and self.plan.analysis is not None:
@@ -321,9 +358,7 @@ class Rollout:
                 if self.weight != step.weight:
                     self.status["weight"] = step.weight
                     self._set(PROGRESSING, f"step {self.index}: weight {step.weight}")
-                    self.notes.append(
-                        Note(NORMAL, "TrafficWeightUpdated", f"canary weight {step.weight} in every cluster")
-                    )
+                    self.notes.append(Note(NORMAL, "TrafficWeightUpdated", self._weight_note(step.weight)))
                     self._enter_step(self.index + 1, obs.now)
                     return  # the new weight (and, by replicas, new pods) is applied before the next step
                 self._enter_step(self.index + 1, obs.now)
@@ -373,18 +408,43 @@ class Rollout:
         self._wake(run.next_wakeup())
         return False
 
+    def _weight_note(self, weight: int) -> str:
+        wave = self.status.get("wave")
+        if wave == FIRST_WAVE:
+            return f"canary weight {weight} in the first wave's clusters (0 in the rest)"
+        if wave == REST_WAVE:
+            return f"canary weight {weight} in the rest of the fleet"
+        return f"canary weight {weight} in every cluster"
+
     def _finish(self, obs: Observation) -> None:
-        """Every step done: the background run is ended, and its verdict decides."""
+        """Every step done: the background run is ended, and its verdict decides (the gate, after a first wave)."""
         run = self.background
         if run is not None and run.phase == a.RUNNING:
             run.terminate()
             if self._judge_background():
                 return
+        if self.status.get("wave") == FIRST_WAVE:
+            if self.plan.manual_gate:
+                self._set(PAUSED, "first wave done; waiting for promotion to the rest of the fleet", WAVE_GATE)
+                return
+            self._enter_rest(obs.now, "its analysis passed" if run is not None else "no analysis configured")
+            return
         if self.plan.auto_promote:
             self.status["promoting"] = True
             self._promote(obs)
             return
         self._set(PAUSED, "all steps done; waiting for promotion", WAITING_FOR_PROMOTION)
+
+    def _enter_rest(self, now: float, why: str) -> None:
+        """Past the gate: the rest of the fleet runs the steps from the first, under a new background analysis over
+        every cluster; the first wave keeps the weight it reached."""
+        st = self.status
+        st.update(wave=REST_WAVE, firstWaveWeight=self.weight, weight=0, steps=[])
+        st.pop("analysis", None)
+        self.background = None
+        self._enter_step(0, now)
+        self._set(PROGRESSING, f"first wave passed the gate ({why}); the rest of the fleet runs the steps")
+        self.notes.append(Note(NORMAL, "WaveGatePassed", f"first wave passed the gate: {why}; rest of the fleet next"))
 
     def _promote(self, obs: Observation) -> None:
         """The stable copy takes the canary's template (the controller writes it); once it is Ready with it,
@@ -399,7 +459,8 @@ class Rollout:
             if run is not None and run.phase == a.RUNNING:
                 run.terminate()
         st.update(stableRevision=canary, canaryRevision="", weight=0, promoting=False)
-        st.pop("promotingRevision", None)
+        for done in ("promotingRevision", "wave", "firstWaveWeight"):
+            st.pop(done, None)
         st["currentStepIndex"] = len(self.plan.steps)
         self._set(SUCCEEDED, f"revision {canary} promoted; it serves all traffic")
         self.notes.append(Note(NORMAL, "Promoted", f"revision {canary} promoted to stable in every cluster"))

@@ -14,7 +14,7 @@ from typing import Any
 
 import orjson
 
-from tmc.api.canary import CANARY_SUFFIX, PRIMARY_SUFFIX
+from tmc.api.canary import CANARY_SUFFIX, PRIMARY_SUFFIX, ROLE_LABEL
 from tmc.api.canary_validation import duration_seconds
 from tmc.controllers.canary import analysis as a
 
@@ -61,6 +61,11 @@ class Plan:
     auto_promote: bool = True
     paused: bool = False
     raw_analysis: dict[str, Any] = field(default_factory=dict)
+    # spec.clusters: the first wave's SyncTarget selector (None: one wave, every cluster) and the gate after it.
+    first_wave: dict[str, Any] | None = None
+    manual_gate: bool = False
+    # spec.trafficRouting.istio.destinationRule: (name, stable subset, canary subset), or None for two Services.
+    destination_rule: tuple[str, str, str] | None = None
 
     @property
     def stable(self) -> str:
@@ -78,6 +83,15 @@ class Plan:
     def mesh(self) -> bool:
         return self.router != "replicas"
 
+    @property
+    def subsets(self) -> bool:
+        """Istio routes to two subsets of the user's Service rather than to two Services of the controller's."""
+        return self.destination_rule is not None
+
+    @property
+    def waves(self) -> bool:
+        return self.first_wave is not None
+
     def args(self, clusters: list[str]) -> dict[str, str]:
         return {
             "namespace": self.namespace,
@@ -86,8 +100,8 @@ class Plan:
             "workload": self.target,
             "stable": self.stable,
             "service": self.service,
-            "canaryService": self.canary_service if self.mesh else self.service,
-            "stableService": self.stable_service if self.mesh else self.service,
+            "canaryService": self.canary_service if self.mesh and not self.subsets else self.service,
+            "stableService": self.stable_service if self.mesh and not self.subsets else self.service,
             "clusters": "|".join(sorted(clusters)),
         }
 
@@ -130,9 +144,17 @@ def parse_plan(obj: dict[str, Any]) -> Plan:
     routing = spec.get("trafficRouting") or {}
     router = next((k for k in ("istio", "gatewayAPI", "replicas") if k in routing), "replicas")
     router_object, routes = "", ()
+    destination_rule = None
     if router == "istio":
         vs = (routing["istio"] or {}).get("virtualService") or {}
         router_object, routes = str(vs.get("name", "")), tuple(vs.get("routes") or ())
+        dr = (routing["istio"] or {}).get("destinationRule")
+        if isinstance(dr, dict):
+            destination_rule = (
+                str(dr.get("name", "")),
+                str(dr.get("stableSubsetName") or "stable"),
+                str(dr.get("canarySubsetName") or "canary"),
+            )
     elif router == "gatewayAPI":
         router_object = str((routing["gatewayAPI"] or {}).get("httpRoute", ""))
     raw_analysis = spec.get("analysis")
@@ -164,7 +186,16 @@ def parse_plan(obj: dict[str, Any]) -> Plan:
         auto_promote=bool(spec.get("autoPromote", True)),
         paused=bool(spec.get("paused", False)),
         raw_analysis=copy.deepcopy(raw_analysis) if isinstance(raw_analysis, dict) else {},
+        first_wave=_first_wave(spec.get("clusters")),
+        manual_gate=(spec.get("clusters") or {}).get("gate") == "manual",
+        destination_rule=destination_rule,
     )
+
+
+def _first_wave(clusters: Any) -> dict[str, Any] | None:
+    if not isinstance(clusters, dict) or not isinstance(clusters.get("syncTargetSelector"), dict):
+        return None
+    return copy.deepcopy(clusters["syncTargetSelector"])
 
 
 def analysis_causes(obj: dict[str, Any]) -> list[dict[str, str]]:
@@ -177,6 +208,14 @@ def analysis_causes(obj: dict[str, Any]) -> list[dict[str, str]]:
 
 
 def revision(template: Any) -> str:
-    """A short, stable hash of a pod template (what Argo calls the pod-template-hash)."""
-    data = orjson.dumps(template or {}, option=orjson.OPT_SORT_KEYS)
+    """A short, stable hash of a pod template (what Argo calls the pod-template-hash). The controller's own role
+    label is left out, so adding it to the canary's pods (DestinationRule subsets) is not a new revision."""
+    template = template or {}
+    labels = (template.get("metadata") or {}).get("labels") or {}
+    if ROLE_LABEL in labels:
+        template = {
+            **template,
+            "metadata": {**template["metadata"], "labels": {k: v for k, v in labels.items() if k != ROLE_LABEL}},
+        }
+    data = orjson.dumps(template, option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(data).hexdigest()[:10]

@@ -3,10 +3,16 @@ Services, and the routing object with the weights (an Istio VirtualService or a 
 Istio and Gateway API define them). All are ordinary objects in the target's namespace, placed like the workload,
 so each syncer carries the same weights into its cluster.
 
-Labels: with a mesh the stable copy's pods take the target's selector labels with `-primary` appended to their
-values (Flagger's way), so the canary Service (the target's selector) and the stable Service select disjoint pods.
-Without a mesh both sets of pods keep the target's labels, so the user's Service spreads requests over all of them
-(the replica share); the stable copy's selector adds `canary.tmc.kcp.io/role: stable` to tell its pods apart.
+Labels: with two Services the stable copy's pods take the target's selector labels with `-primary` appended to
+their values (Flagger's way), so the canary Service (the target's selector) and the stable Service select disjoint
+pods. Without a mesh, and with DestinationRule subsets, both sets of pods keep the target's labels, so the user's
+Service selects all of them; the stable copy's selector adds `canary.tmc.kcp.io/role: stable` to tell its pods apart,
+and for subsets the canary's pod template gets `canary.tmc.kcp.io/role: canary` (not part of the revision).
+
+Per-cluster weights (a first wave of clusters) are per-target spec diffs on the routing object, kcp's
+`experimental.spec-diff.workload.kcp.io/<key>` JSON Patch that the syncer applies downstream: the hub object carries
+the weight of the clusters without a diff. The canary owns every spec diff on the routing object it manages (the
+Placement divides no replicas there and removes only the replica diffs it wrote).
 """
 
 from __future__ import annotations
@@ -14,13 +20,15 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tmc.api.canary import CANARY_LABEL, KIND
+import orjson
+
+from tmc.api.canary import CANARY_LABEL, KIND, ROLE_LABEL
 from tmc.api.tmcgroup import API_VERSION
 from tmc.controllers.canary.plan import Plan
 
-ROLE_LABEL = "canary.tmc.kcp.io/role"
 REVISION_ANNOTATION = "canary.tmc.kcp.io/revision"
 ISTIO = ("networking.istio.io", "virtualservices")
+DESTINATION_RULES = ("networking.istio.io", "destinationrules")
 GATEWAY = ("gateway.networking.k8s.io", "httproutes")
 
 
@@ -36,9 +44,24 @@ def _selector(target: dict[str, Any]) -> dict[str, str]:
 def primary_labels(plan: Plan, target: dict[str, Any]) -> dict[str, str]:
     """The stable copy's selector labels."""
     selector = _selector(target)
-    if plan.mesh:
+    if plan.mesh and not plan.subsets:
         return {k: f"{v}-primary" for k, v in selector.items()}
     return {**selector, ROLE_LABEL: "stable"}
+
+
+def canary_labels(plan: Plan, target: dict[str, Any]) -> dict[str, str]:
+    """The canary subset's labels (DestinationRule subsets only): the target's selector and the canary role."""
+    return {**_selector(target), ROLE_LABEL: "canary"}
+
+
+def canary_template_labels(plan: Plan, target: dict[str, Any]) -> dict[str, str] | None:
+    """The target's pod template labels with the canary role added, when subsets need it and it is missing."""
+    if not plan.subsets:
+        return None
+    labels = dict((((target.get("spec") or {}).get("template") or {}).get("metadata") or {}).get("labels") or {})
+    if labels.get(ROLE_LABEL) == "canary":
+        return None
+    return {**labels, ROLE_LABEL: "canary"}
 
 
 def stable_copy(
@@ -77,8 +100,9 @@ def _ports(plan: Plan, service: dict[str, Any] | None) -> list[dict[str, Any]]:
 def services(
     plan: Plan, cd: dict[str, Any], target: dict[str, Any], main: dict[str, Any] | None
 ) -> list[dict[str, Any]]:
-    """The stable and canary Services a mesh routes between (none without a mesh: the user's Service is used)."""
-    if not plan.mesh:
+    """The stable and canary Services a mesh routes between (none without a mesh or with DestinationRule subsets:
+    the user's Service is used)."""
+    if not plan.mesh or plan.subsets:
         return []
     labels = {**((target.get("metadata") or {}).get("labels") or {}), CANARY_LABEL: plan.name}
     out = []
@@ -103,16 +127,22 @@ def services(
 
 
 def _istio_route(plan: Plan, weight: int) -> list[dict[str, Any]]:
+    if plan.destination_rule is not None:
+        _, stable, canary = plan.destination_rule
+        return [
+            {"destination": {"host": plan.service, "subset": stable}, "weight": 100 - weight},
+            {"destination": {"host": plan.service, "subset": canary}, "weight": weight},
+        ]
     return [
         {"destination": {"host": plan.stable_service}, "weight": 100 - weight},
         {"destination": {"host": plan.canary_service}, "weight": weight},
     ]
 
 
-def _router_metadata(plan: Plan, cd: dict[str, Any]) -> dict[str, Any]:
+def _router_metadata(plan: Plan, cd: dict[str, Any], name: str = "") -> dict[str, Any]:
     """The metadata of a routing object the canary creates: labelled with it and owned by it."""
     return {
-        "name": plan.router_object,
+        "name": name or plan.router_object,
         "namespace": plan.namespace,
         "labels": {CANARY_LABEL: plan.name},
         "ownerReferences": [owner(cd)],
@@ -139,6 +169,30 @@ def virtual_service(plan: Plan, cd: dict[str, Any], current: dict[str, Any] | No
     for i, route in enumerate(http):
         if (names and route.get("name") in names) or (not names and i == 0):
             route["route"] = _istio_route(plan, weight)
+    return out
+
+
+def destination_rule(
+    plan: Plan, cd: dict[str, Any], target: dict[str, Any], current: dict[str, Any] | None
+) -> dict[str, Any]:
+    """The DestinationRule with the stable and canary subsets (by pod labels) for the user's Service; subsets and
+    fields the user wrote besides those two are kept."""
+    assert plan.destination_rule is not None
+    name, stable, canary = plan.destination_rule
+    wanted = {stable: primary_labels(plan, target), canary: canary_labels(plan, target)}
+    if current is None:
+        return {
+            "apiVersion": "networking.istio.io/v1",
+            "kind": "DestinationRule",
+            "metadata": _router_metadata(plan, cd, name),
+            "spec": {"host": plan.service, "subsets": [{"name": n, "labels": v} for n, v in wanted.items()]},
+        }
+    out = copy.deepcopy(current)
+    subsets = out.setdefault("spec", {}).setdefault("subsets", [])
+    for subset in subsets:
+        if subset.get("name") in wanted:
+            subset["labels"] = wanted.pop(subset["name"])
+    subsets.extend({"name": n, "labels": v} for n, v in wanted.items())
     return out
 
 
@@ -187,6 +241,28 @@ def released(plan: Plan, current: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def weight_diff(plan: Plan, body: dict[str, Any], weight: int) -> str:
+    """A per-target spec diff (JSON Patch rooted at .spec) that gives the routing object `body` (as the controller
+    writes it on the hub) the canary weight `weight` in that target's cluster."""
+    spec = body.get("spec") or {}
+    if plan.router == "istio":
+        names = set(plan.routes)
+        ops = [
+            {"op": "replace", "path": f"/http/{i}/route", "value": _istio_route(plan, weight)}
+            for i, route in enumerate(spec.get("http") or [])
+            if (names and route.get("name") in names) or (not names and i == 0)
+        ]
+    else:
+        ops = [{"op": "replace", "path": "/rules/0/backendRefs", "value": _backends(plan, weight)}]
+    return orjson.dumps(ops).decode()
+
+
+def _is_canary(plan: Plan, destination: dict[str, Any]) -> bool:
+    if plan.destination_rule is not None:
+        return destination.get("host") == plan.service and destination.get("subset") == plan.destination_rule[2]
+    return destination.get("host") == plan.canary_service
+
+
 def route_weight(plan: Plan, obj: dict[str, Any] | None) -> int | None:
     """The canary weight a routing object carries now (None when it has none)."""
     if obj is None:
@@ -195,7 +271,7 @@ def route_weight(plan: Plan, obj: dict[str, Any] | None) -> int | None:
     if plan.router == "istio":
         for route in spec.get("http") or []:
             for dest in route.get("route") or []:
-                if (dest.get("destination") or {}).get("host") == plan.canary_service:
+                if _is_canary(plan, dest.get("destination") or {}):
                     return int(dest.get("weight") or 0)
         return None
     for rule in spec.get("rules") or []:

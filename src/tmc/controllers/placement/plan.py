@@ -13,6 +13,12 @@ label), and removes the label at once when it does not. Three TMC changes:
   new targets report the workload available, so a move never leaves no running copy.
 Keys in state `Upsync` belong to their target and are never touched (kcp flipped them to Sync:
 https://github.com/kcp-dev/kcp/issues/2530).
+
+Spec diffs (`experimental.spec-diff.workload.kcp.io/<key>`) have more than one writer: the placement writes the replica
+diffs of replica division, and the canary controller writes per-cluster weights on its routing objects. The placement
+owns only the diffs it would write (a JSON Patch whose every operation targets `/replicas`): it removes those when it
+no longer divides the object's replicas and leaves any other diff alone. A target that leaves loses all of its
+per-target annotations, diffs included, since nothing remains to apply them to.
 """
 
 from __future__ import annotations
@@ -40,6 +46,19 @@ from tmc.apimachinery.meta import parse_time
 def replicas_patch(replicas: int) -> str:
     """The spec-diff value that sets a target's replica count (JSON Patch rooted at .spec, as kcp's coordinator)."""
     return orjson.dumps([{"op": "replace", "path": "/replicas", "value": replicas}]).decode()
+
+
+def placement_owns(diff: Any) -> bool:
+    """Whether a spec diff is one the placement writes: a JSON Patch touching `/replicas` only."""
+    try:
+        ops = orjson.loads(diff)
+    except (orjson.JSONDecodeError, TypeError):
+        return False
+    return (
+        isinstance(ops, list)
+        and bool(ops)
+        and all(isinstance(op, dict) and op.get("path") == "/replicas" for op in ops)
+    )
 
 
 def state_keys(obj: Mapping[str, Any]) -> dict[str, str]:
@@ -120,7 +139,7 @@ def plan_object(
             wanted = replicas_patch(shares[key])
             if annotations.get(diff) != wanted:
                 plan.annotations[diff] = wanted
-        elif diff in annotations:
+        elif diff in annotations and placement_owns(annotations[diff]):
             plan.annotations[diff] = None
         plan.live.add(key)
     for key, state in sorted(current.items()):

@@ -29,6 +29,7 @@ from tests.integration.canary_env import (
 from tmc.api.canary import CANARY_DEPLOYMENTS, ROLE_LABEL
 from tmc.api.workload import SYNC_TARGETS
 from tmc.apimachinery import errors
+from tmc.cli.plugin import rollout_view
 from tmc.protocol.view import to_view
 from tmc.registry.resources import CRDS
 
@@ -81,6 +82,9 @@ def test_first_wave_carries_the_canary_then_the_gate_then_the_rest_of_the_fleet(
             assert per_cluster(st) == {"eu-1": ("First", 20), "us-1": ("Rest", 0)}
             cond = next(c for c in st["conditions"] if c["type"] == "FirstWave")
             assert cond["status"] == "True" and "eu-1" in cond["message"]
+            shown = rollout_view.render(env.get(CANARY_DEPLOYMENTS, "web") or {})  # kubectl tmc rollout get
+            assert "Wave:      First; first wave: eu-1; gate auto" in shown
+            assert "☸ eu-1  wave First  weight 20" in shown and "☸ us-1  wave Rest  weight 0" in shown
 
             st = await env.until(lambda s: s.get("weight") == 50)
             assert member_weights(env) == {"eu-1": 50, "us-1": 0}

@@ -58,7 +58,19 @@ def header(cd: dict[str, Any]) -> list[tuple[str, str]]:
         ("Stable", str(st.get("stableRevision") or "-")),
         ("Canary", str(st.get("canaryRevision") or "-")),
     ]
+    if spec.get("clusters"):
+        rows.insert(7, ("Wave", _wave_text(spec, st)))
     return rows
+
+
+def _wave_text(spec: dict[str, Any], st: dict[str, Any]) -> str:
+    """Which wave runs, the first wave's clusters and the gate."""
+    first = [c.get("cluster") for c in st.get("clusters") or [] if c.get("wave") == "First"]
+    gate = (spec.get("clusters") or {}).get("gate") or "auto"
+    wave = st.get("wave") or "-"
+    if wave == "Rest" and st.get("firstWaveWeight") is not None:
+        wave += f" (first wave holds {st['firstWaveWeight']})"
+    return f"{wave}; first wave: {', '.join(map(str, first)) or 'no matching cluster'}; gate {gate}"
 
 
 def _measurement(m: dict[str, Any]) -> str:
@@ -101,8 +113,9 @@ def render(cd: dict[str, Any]) -> str:
     out.append(f"⟳ {rows[0][1]}")
     for i, c in enumerate(clusters):
         branch = "└─" if i == len(clusters) - 1 else "├─"
+        wave = f"  wave {c['wave']}" if c.get("wave") else ""
         out.append(
-            f"{branch} ☸ {c.get('cluster')}  weight {c.get('weight', 0)}  "
+            f"{branch} ☸ {c.get('cluster')}{wave}  weight {c.get('weight', 0)}  "
             f"canary {c.get('canaryReady', 0)}/{c.get('canaryReplicas', 0)} ready  "
             f"stable {c.get('stableReady', 0)}/{c.get('stableReplicas', 0)} ready"
         )

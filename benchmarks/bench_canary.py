@@ -16,8 +16,22 @@ Same-run baseline: an annotation edit of a hub ConfigMap placed on the same clus
 hub's 200 to its arrival in the last member: what the syncers take for any object, which the canary's own cost
 comes on top of.
 
-Run alone: python -m benchmarks.bench_canary [--quick] [--clusters N] [--trials N]. Defaults: 10 clusters, 20 trials,
-about 3 minutes; --quick: 5 trials, about 1.5 minutes. Needs the mesh CRDs (deploy/crds/), which `tmc up` installs.
+Then, on the same system, 20 concurrent canaries (phase `fleet`): 20 Deployments in one namespace placed on every
+cluster, each with its Service, VirtualService and CanaryDeployment whose steps are setWeight 20, pause, setWeight 50,
+pause, setWeight 80, pause (each pause `pause` seconds), and a background web metric measured every 2 s. Every round
+edits all 20 images at once; the CanaryDeployments are listed every 50 ms and the moment each one enters each step
+is noted:
+
+- per-step overhead: how much longer than its configured duration each step took (the pauses' duration, 0 for a
+  setWeight), from the step the weight first applies (the canary's pods are Ready) to the last; goal <= 1 s (p99);
+- start: image edit to the first weight written (includes 20 x 10 canary pods becoming Ready) and promotion: end of
+  the last step to Succeeded (the stable copies rolling to the new version in every cluster);
+- controller CPU: the hub process's cores during the rounds, against the same hub idle for 10 s (5 s quick) with the
+  20 canaries Succeeded and the same 50 ms listing running (the same-run baseline).
+
+Run alone: python -m benchmarks.bench_canary [--quick] [--clusters N] [--trials N] [--phase abort|fleet|all].
+Defaults: 10 clusters, 20 trials and 3 rounds, about 4.5 minutes; --quick: 5 trials and 1 round, about 2 minutes.
+Needs the mesh CRDs (deploy/crds/), which `tmc up` installs.
 """
 
 from __future__ import annotations
@@ -33,6 +47,7 @@ from typing import Any
 
 from aiohttp import web
 
+from benchmarks.cpu import process_cpu
 from benchmarks.prop_support import ensure, pct, placement, until
 from benchmarks.report import Row, row, table
 from tmc.cli.up import free_port, start_system
@@ -41,6 +56,8 @@ from tmc.client import ApiError, KubeClient, load_kubeconfig
 HUB = "/clusters/root"
 NS = "bench-canary"
 GOAL = ("<=", 2000.0)  # ms, p99
+FLEET_NS = "bench-canaries"
+STEP_GOAL = ("<=", 1000.0)  # ms, p99 of a step's time beyond its configured duration
 VS = "apis/networking.istio.io/v1/namespaces/{ns}/virtualservices/web"
 
 
@@ -48,9 +65,14 @@ VS = "apis/networking.istio.io/v1/namespaces/{ns}/virtualservices/web"
 class CanarySettings:
     clusters: int = 10
     trials: int = 20
+    canaries: int = 20
+    rounds: int = 3
+    pause: float = 3.0  # seconds, each of the three pause steps
+    idle: float = 10.0  # seconds of the idle baseline
+    phases: tuple[str, ...] = ("abort", "fleet")
 
     def quick(self) -> CanarySettings:
-        return dataclasses.replace(self, trials=5)
+        return dataclasses.replace(self, trials=5, rounds=1, idle=5.0)
 
 
 def _manifests(endpoint: str) -> list[tuple[str, dict[str, Any]]]:
@@ -229,6 +251,184 @@ async def _bench(hub: KubeClient, members: list[KubeClient], endpoint: Endpoint,
     ]
 
 
+def _fleet_manifests(cfg: CanarySettings, endpoint: str) -> list[tuple[str, dict[str, Any]]]:
+    ns = f"{HUB}/api/v1/namespaces/{FLEET_NS}"
+    out: list[tuple[str, dict[str, Any]]] = [
+        (f"{HUB}/api/v1/namespaces", {"metadata": {"name": FLEET_NS, "labels": {"tmc-bench": FLEET_NS}}}),
+        (f"{HUB}/apis/scheduling.kcp.io/v1alpha1/placements", placement(FLEET_NS, FLEET_NS)),
+    ]
+    steps: list[dict[str, Any]] = []
+    for weight in (20, 50, 80):
+        steps += [{"setWeight": weight}, {"pause": {"duration": f"{cfg.pause:g}s"}}]
+    for i in range(cfg.canaries):
+        name, labels = f"web-{i}", {"app": f"web-{i}"}
+        template = {"metadata": {"labels": labels}, "spec": {"containers": [{"name": "web", "image": "v0"}]}}
+        out += [
+            (
+                f"{HUB}/apis/apps/v1/namespaces/{FLEET_NS}/deployments",
+                {
+                    "metadata": {"name": name, "labels": labels},
+                    "spec": {"replicas": 1, "selector": {"matchLabels": labels}, "template": template},
+                },
+            ),
+            (f"{ns}/services", {"metadata": {"name": name}, "spec": {"selector": labels, "ports": [{"port": 80}]}}),
+            (
+                f"{HUB}/apis/tmc.kcp.io/v1alpha1/namespaces/{FLEET_NS}/canarydeployments",
+                {
+                    "metadata": {"name": name},
+                    "spec": {
+                        "targetRef": {"apiVersion": "apps/v1", "kind": "Deployment", "name": name},
+                        "trafficRouting": {"istio": {"virtualService": {"name": name}}},
+                        "steps": steps,
+                        "analysis": {
+                            "metrics": [
+                                {
+                                    "name": "health",
+                                    "interval": "2s",
+                                    "successCondition": "result == true",
+                                    "provider": {"web": {"url": endpoint, "jsonPath": "{$.ok}"}},
+                                }
+                            ]
+                        },
+                    },
+                },
+            ),
+        ]
+    return out
+
+
+class StepClock:
+    """Lists the CanaryDeployments every 50 ms and notes when each first shows each (revision, step) and when it
+    is Succeeded on a revision."""
+
+    def __init__(self, hub: KubeClient) -> None:
+        self.hub = hub
+        self.seen: dict[tuple[str, str, int], float] = {}  # (name, canary revision, step) -> first seen
+        self.done: dict[tuple[str, str], float] = {}  # (name, stable revision) -> Succeeded first seen
+        self.task: asyncio.Task[None] | None = None
+
+    async def _poll(self) -> None:
+        path = f"{HUB}/apis/tmc.kcp.io/v1alpha1/namespaces/{FLEET_NS}/canarydeployments"
+        while True:
+            listed = await self.hub.get(path)
+            now = time.monotonic()
+            for cd in listed.get("items") or []:
+                name, st = cd["metadata"]["name"], cd.get("status") or {}
+                if st.get("canaryRevision") and st.get("phase") in ("Progressing", "Analyzing", "Paused"):
+                    self.seen.setdefault((name, st["canaryRevision"], int(st.get("currentStepIndex") or 0)), now)
+                if st.get("phase") == "Succeeded":
+                    self.done.setdefault((name, str(st.get("stableRevision"))), now)
+            await asyncio.sleep(0.05)
+
+    def start(self) -> None:
+        self.task = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
+
+    def succeeded(self, names: list[str]) -> dict[str, tuple[str, float]]:
+        """name -> (stable revision, when) of the latest Succeeded seen."""
+        out: dict[str, tuple[str, float]] = {}
+        for (name, rev), at in self.done.items():
+            if name in names and (name not in out or at > out[name][1]):
+                out[name] = (rev, at)
+        return out
+
+
+async def _fleet(hub: KubeClient, pid: int, endpoint: Endpoint, cfg: CanarySettings) -> list[Row]:
+    for path, body in _fleet_manifests(cfg, endpoint.url):
+        await ensure(hub, path, body)
+    names = [f"web-{i}" for i in range(cfg.canaries)]
+    clock = StepClock(hub)
+    clock.start()
+    try:
+        await until(lambda: _all_done(clock, names, {}), 180, "the 20 canaries' stable copies")
+        # Same-run baseline: the hub with the canaries Succeeded (their background analysis stopped) and this
+        # benchmark's listing running.
+        idle_cpu, idle_wall = process_cpu(pid), time.monotonic()
+        await asyncio.sleep(cfg.idle)
+        idle = (process_cpu(pid) - idle_cpu) / (time.monotonic() - idle_wall)
+        durations = [0.0, cfg.pause] * 3
+        overheads: list[float] = []
+        starts: list[float] = []
+        promotions: list[float] = []
+        busy, wall = 0.0, 0.0
+        for rnd in range(cfg.rounds):
+            before = clock.succeeded(names)
+            cpu0, t0 = process_cpu(pid), time.monotonic()
+            image = {"spec": {"template": {"spec": {"containers": [{"name": "web", "image": f"v{rnd + 1}"}]}}}}
+            await asyncio.gather(
+                *(hub.patch(f"{HUB}/apis/apps/v1/namespaces/{FLEET_NS}/deployments/{n}", image) for n in names)
+            )
+            sent = time.monotonic()
+
+            async def promoted(before: dict[str, tuple[str, float]] = before) -> bool:
+                return await _all_done(clock, names, before)
+
+            await until(promoted, 120 + 10 * cfg.pause, "the 20 promotions")
+            busy += process_cpu(pid) - cpu0
+            wall += time.monotonic() - t0
+            after = clock.succeeded(names)
+            for n in names:
+                rev = after[n][0]
+                at = {i: t for (name, r, i), t in clock.seen.items() if name == n and r == rev}
+                if not all(i in at for i in range(len(durations))):
+                    continue  # a step passed between two listings: not timed
+                starts.append((at[1] - sent) * 1000)
+                for i in range(1, len(durations) - 1):
+                    overheads.append((at[i + 1] - at[i] - durations[i]) * 1000)
+                promotions.append((after[n][1] - at[len(durations) - 1] - durations[-1]) * 1000)
+    finally:
+        await clock.stop()
+    note = f"{cfg.canaries} canaries x {cfg.rounds} rounds, {cfg.clusters} clusters, 3 pauses of {cfg.pause:g}s"
+    pauses = cfg.pause * 3
+    return [
+        row(
+            "20 canaries: step time beyond its duration p50",
+            pct(overheads, 0.5),
+            "ms",
+            baseline=cfg.pause * 1000,
+            baseline_name="configured pause",
+            note=note + f"; {len(overheads)} steps timed",
+        ),
+        row(
+            "20 canaries: step time beyond its duration p99",
+            pct(overheads, 0.99),
+            "ms",
+            goal=STEP_GOAL,
+            baseline=cfg.pause * 1000,
+            baseline_name="configured pause",
+            note=note,
+        ),
+        row("20 canaries: image edit to first weight p50", pct(starts, 0.5), "ms", note=note),
+        row(
+            "20 canaries: last step to Succeeded p50",
+            pct(promotions, 0.5),
+            "ms",
+            baseline=pauses * 1000,
+            baseline_name="all pauses of one canary",
+            note=note,
+        ),
+        row(
+            "20 canaries: hub CPU during the rounds",
+            busy / wall if wall else 0.0,
+            "cores",
+            baseline=idle,
+            baseline_name="hub idle, canaries Succeeded",
+            note=note + f"; {busy:.1f} CPU s over {wall:.1f} s",
+        ),
+    ]
+
+
+async def _all_done(clock: StepClock, names: list[str], before: dict[str, tuple[str, float]]) -> bool:
+    """Every canary Succeeded on a revision other than the one it was on (`before`), or at all when empty."""
+    now = clock.succeeded(names)
+    return all(n in now and (n not in before or now[n][0] != before[n][0]) for n in names)
+
+
 async def _is(probe: Any, value: str) -> bool:
     return bool(await probe() == value)
 
@@ -253,7 +453,11 @@ def run(cfg: CanarySettings | None = None) -> list[Row]:
                     raise RuntimeError(
                         "the hub serves no VirtualService CRD: this tmc up does not install deploy/crds/"
                     )
-                return await _bench(hub, members, endpoint, cfg)
+                rows = await _bench(hub, members, endpoint, cfg) if "abort" in cfg.phases else []
+                if "fleet" in cfg.phases:
+                    assert system.hub.process is not None
+                    rows += await _fleet(hub, system.hub.process.pid, endpoint, cfg)
+                return rows
             finally:
                 await endpoint.stop()
                 await hub.close()
@@ -268,8 +472,10 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--clusters", type=int, default=10)
     parser.add_argument("--trials", type=int, default=None)
+    parser.add_argument("--phase", choices=("abort", "fleet", "all"), default="all")
     args = parser.parse_args()
-    cfg = CanarySettings(clusters=args.clusters)
+    phases = ("abort", "fleet") if args.phase == "all" else (args.phase,)
+    cfg = CanarySettings(clusters=args.clusters, phases=phases)
     cfg = cfg.quick() if args.quick else cfg
     if args.trials:
         cfg = dataclasses.replace(cfg, trials=args.trials)

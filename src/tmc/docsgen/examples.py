@@ -110,8 +110,9 @@ spec:
     path: root
 """,
     ("tmc.kcp.io/v1alpha1", "CanaryDeployment"): """\
-# Deployment web rolled out as a canary in every cluster it is placed on: 20 % for a minute while its error
-# rate is measured per cluster, then 50 %, then promoted (docs/canary.md; examples/canary/ for a runnable set).
+# Deployment web rolled out as a canary, first in the clusters labelled canary-wave=first, then (the gate passed)
+# in the rest of the fleet: 20 % for a minute while its error rate is measured per cluster, then 50 %, then
+# promoted (docs/canary.md; examples/canary/ for a runnable set).
 apiVersion: tmc.kcp.io/v1alpha1
 kind: CanaryDeployment
 metadata:
@@ -130,6 +131,9 @@ spec:
         thresholds: [{metric: error-rate, operator: "<", value: 0.01}]
     - setWeight: 50
     - pause: {duration: 2m}
+  clusters:
+    syncTargetSelector: {matchLabels: {canary-wave: first}}
+    gate: auto
   analysis:
     interval: 30s
     failureLimit: 1
@@ -139,9 +143,10 @@ spec:
         provider:
           prometheus:
             query: |
-              sum by (cluster) (rate(istio_requests_total{
+              sum by (cluster) (rate(istio_requests_total{cluster=~"{{ args.clusters }}",
                 destination_workload="{{ args.canary }}", response_code=~"5.."}[1m]))
-              / sum by (cluster) (rate(istio_requests_total{destination_workload="{{ args.canary }}"}[1m]))
+              / sum by (cluster) (rate(istio_requests_total{cluster=~"{{ args.clusters }}",
+                destination_workload="{{ args.canary }}"}[1m]))
 """,
     ("tmc.kcp.io/v1alpha1", "RollbackPolicy"): """\
 # Roll the web Deployment back everywhere when a new revision is not available within 10 minutes on more than one

@@ -224,3 +224,48 @@ def test_actions_outside_a_rollout_change_nothing(action: str) -> None:
     before = dict(d.status)
     d.step("r1", action=action)
     assert d.status == before
+
+
+def test_a_timed_pause_lasts_its_whole_duration_from_a_start_within_a_second() -> None:
+    d = started([{"setWeight": 20}, {"pause": {"duration": "3s"}}, {"setWeight": 50}, {"pause": {}}])
+    d.now = T0 + 10.9
+    d.step("r2")  # weight 20 written; the pause starts at .9 of a second
+    assert d.status["currentStepIndex"] == 1 and d.status["steps"][-1]["startedAt"].endswith(".900Z")
+    d.now = T0 + 13.5  # 2.6 s in: a start cut to the second would end the pause here
+    assert d.step("r2").wake_at == pytest.approx(T0 + 13.9)
+    assert d.status["currentStepIndex"] == 1
+    d.now = T0 + 13.9
+    d.step("r2")
+    assert d.status["weight"] == 50
+
+
+def test_waves_run_the_steps_in_the_first_wave_then_past_the_gate_in_the_rest() -> None:
+    clusters = {"syncTargetSelector": {"matchLabels": {"wave": "first"}}, "gate": "manual"}
+    d = Driver(plan([{"setWeight": 20}, {"setWeight": 60}], clusters=clusters))
+    obs = {"first_wave": ("eu-1",)}
+
+    def step(action: str = "") -> None:
+        r = Rollout.load(d.plan, d.status)
+        r.advance(Observation(d.now, d.status.get("canaryRevision") or "r2", 2, True, True, action, **obs))
+        d.status = r.to_status()
+        d.now += 1
+
+    d.status = {"phase": "Succeeded", "stableRevision": "r1", "replicas": 2}
+    step()
+    assert (d.status["wave"], d.status["weight"]) == ("First", 0)
+    step()
+    step()
+    assert (d.status["wave"], d.status["weight"]) == ("First", 60)
+    step()
+    assert (d.phase, d.status["pauseReason"]) == ("Paused", "WaveGate")
+    step("promote")
+    assert (d.status["wave"], d.status["weight"], d.status["firstWaveWeight"]) == ("Rest", 20, 60)
+    step()
+    assert d.status["weight"] == 60
+    step()
+    assert d.status.get("promoting") or d.phase == "Succeeded"
+    obs["first_wave"] = ()
+    d.status = {"phase": "Succeeded", "stableRevision": "r1", "replicas": 2}
+    step()
+    step()
+    assert d.phase == "Progressing" and d.status["weight"] == 0 and "syncTargetSelector" in d.status["message"]

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from tmc.api.canary import (
@@ -44,6 +45,17 @@ NORMAL, WARNING = "Normal", "Warning"
 # Pause reasons (status.pauseReason).
 PAUSE_STEP, INCONCLUSIVE, WAITING_FOR_PROMOTION, MANUAL = "PauseStep", "Inconclusive", "WaitingForPromotion", "Manual"
 WAVE_GATE = "WaveGate"
+
+
+def _micro_time(seconds: float) -> str:
+    """A step's start with milliseconds (metav1.MicroTime's form): a pause of 3s measured from a start cut to the
+    second would end up to a second early."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def _parse_time(text: str) -> float:
+    """Seconds of an RFC 3339 time with or without a fraction (steps written before milliseconds were kept)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() if "." in text else from_timestamp(text)
 
 
 def wave_weights(status: dict[str, Any]) -> tuple[int, int]:
@@ -168,13 +180,13 @@ class Rollout:
         self.status.pop("stepAnalysis", None)
         started = [s for s in self.status.get("steps") or [] if s.get("index") != index]
         if index < len(self.plan.steps):
-            started.append({"index": index, "startedAt": timestamp(now)})
+            started.append({"index": index, "startedAt": _micro_time(now)})
         self.status["steps"] = started
 
     def _step_started(self) -> float:
         for s in self.status.get("steps") or []:
             if s.get("index") == self.index:
-                return from_timestamp(s["startedAt"])
+                return _parse_time(s["startedAt"])
         return time.time()
 
     def _start_canary(self, revision: str, now: float, reason: str) -> None:

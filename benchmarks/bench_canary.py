@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import os
 import statistics
 import tempfile
 import time
@@ -339,6 +340,7 @@ class StepClock:
 
 
 async def _fleet(hub: KubeClient, pid: int, endpoint: Endpoint, cfg: CanarySettings) -> list[Row]:
+    endpoint.ok = True  # the abort phase leaves it answering "bad"
     for path, body in _fleet_manifests(cfg, endpoint.url):
         await ensure(hub, path, body)
     names = [f"web-{i}" for i in range(cfg.canaries)]
@@ -386,7 +388,10 @@ async def _fleet(hub: KubeClient, pid: int, endpoint: Endpoint, cfg: CanarySetti
                 promotions.append((after[n][1] - at[6]) * 1000)
     finally:
         await clock.stop()
-    note = f"{cfg.canaries} canaries x {cfg.rounds} rounds, {cfg.clusters} clusters, 3 pauses of {cfg.pause:g}s"
+    note = (
+        f"{cfg.canaries} canaries x {cfg.rounds} rounds, {cfg.clusters} clusters, 3 pauses of {cfg.pause:g}s; "
+        f"machine load average {os.getloadavg()[0]:.1f} at the end"
+    )
     pauses = cfg.pause * 3
     return [
         row(

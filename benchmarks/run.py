@@ -22,7 +22,9 @@
 10. `tmc dashboard` (benchmarks.bench_dashboard) over 1,000 SyncTargets and 10,000 placed workloads: start-up, a
     burst of 1,000 watch events, key latency during it, memory;
 11. canary abort across 10 clusters (benchmarks.bench_canary): the analysis verdict to weight 0 in every member's
-    VirtualService, against a placed ConfigMap edit reaching every member (about 1 minute, --quick 30 s);
+    VirtualService, against a placed ConfigMap edit reaching every member; then 20 concurrent canaries on the same
+    clusters: each step's time beyond its configured duration and the hub's CPU against the same hub idle (about
+    4.5 minutes, --quick 2);
 12. rollback (benchmarks.bench_rollback): `kubectl tmc rollout undo` of a Deployment and its two ConfigMaps on 10
     clusters until every member serves the old revision, and the propagation benchmark (quick) with revision recording
     off and on (about 2.5 minutes, --quick 2).

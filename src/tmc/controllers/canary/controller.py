@@ -63,6 +63,9 @@ def _split(key: str) -> tuple[str, str, str]:
 
 class CanaryController(MultiPrefixController):
     name = "canary"
+    # A reconcile waits on its analysis' providers (Prometheus, web endpoints): with one worker a slow answer for one
+    # canary would hold every other canary's steps. The queue never hands one canary to two workers at once.
+    workers = 8
 
     def __init__(
         self, store: Store, registry: ResourceRegistry, service: ObjectService, providers: a.Providers

@@ -355,6 +355,7 @@ async def _fleet(hub: KubeClient, pid: int, endpoint: Endpoint, cfg: CanarySetti
         idle = (process_cpu(pid) - idle_cpu) / (time.monotonic() - idle_wall)
         durations = [0.0, cfg.pause] * 3
         overheads: list[float] = []
+        by_pause: list[list[float]] = [[], [], []]
         starts: list[float] = []
         promotions: list[float] = []
         busy, wall = 0.0, 0.0
@@ -383,8 +384,9 @@ async def _fleet(hub: KubeClient, pid: int, endpoint: Endpoint, cfg: CanarySetti
                 if not all(i in at for i in (1, 3, 5, 6)):
                     continue  # a step passed between two listings: not timed
                 starts.append((at[1] - sent) * 1000)
-                for i, j in ((1, 3), (3, 5), (5, 6)):
+                for k, (i, j) in enumerate(((1, 3), (3, 5), (5, 6))):
                     overheads.append((at[j] - at[i] - durations[i]) * 1000)
+                    by_pause[k].append(overheads[-1])
                 promotions.append((after[n][1] - at[6]) * 1000)
     finally:
         await clock.stop()
@@ -409,7 +411,9 @@ async def _fleet(hub: KubeClient, pid: int, endpoint: Endpoint, cfg: CanarySetti
             goal=STEP_GOAL,
             baseline=cfg.pause * 1000,
             baseline_name="configured pause",
-            note=note,
+            note=note
+            + "; p50/p99 by pause: "
+            + ", ".join(f"{k + 1}: {pct(v, 0.5):.0f}/{pct(v, 0.99):.0f} ms" for k, v in enumerate(by_pause)),
         ),
         row("20 canaries: image edit to first weight p50", pct(starts, 0.5), "ms", note=note),
         row(
@@ -485,7 +489,11 @@ def main() -> None:
     cfg = cfg.quick() if args.quick else cfg
     if args.trials:
         cfg = dataclasses.replace(cfg, trials=args.trials)
-    print(table(run(cfg)))
+    rows = run(cfg)
+    print(table(rows))
+    for r in rows:
+        if r.get("note"):
+            print(f"note: {r['name']}: {r['note']}")
 
 
 if __name__ == "__main__":

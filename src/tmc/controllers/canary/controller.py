@@ -198,10 +198,10 @@ class CanaryController(MultiPrefixController):
         new["observedGeneration"] = int((cd.get("metadata") or {}).get("generation", 1))
         if router_error:
             new["message"] = router_error
-        empty = _first_wave_condition(plan, new, obs.first_wave, now)
+        empty = _first_wave_condition(plan, new, obs.first_wave, bool(view.names), now)
         await self._write_status(ws, entry.rev, cd, new)
         await self._announce(ws, cd, rollout, before, status)
-        if empty and _condition(status, FIRST_WAVE_CONDITION).get("status") != "False":
+        if empty and _condition(status, FIRST_WAVE_CONDITION).get("reason") != NO_MATCH:
             await self.events.record(ws, cd, "Warning", "NoFirstWaveClusters", empty)
         values = _last_values(new)
         metrics.record(ns, name, str(new.get("phase", "")), int(new.get("weight") or 0), values)
@@ -429,6 +429,7 @@ class CanaryController(MultiPrefixController):
 
 
 FIRST_WAVE_CONDITION = "FirstWave"
+NO_MATCH = "NoMatchingClusters"
 
 
 def _first_wave(plan: Plan, keys: list[str], targets: dict[str, dict[str, Any]]) -> set[str] | None:
@@ -446,17 +447,22 @@ def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
     return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
 
 
-def _first_wave_condition(plan: Plan, status: dict[str, Any], first: tuple[str, ...], now: float) -> str:
-    """Sets the FirstWave condition (with spec.clusters); returns its message when no placed cluster matches."""
+def _first_wave_condition(
+    plan: Plan, status: dict[str, Any], first: tuple[str, ...], placed_any: bool, now: float
+) -> str:
+    """Sets the FirstWave condition (with spec.clusters); returns its message when the target is placed but no
+    cluster it is placed on matches (before it is placed anywhere nothing can match yet: reason NotPlaced)."""
     if not plan.waves:
         return ""
     old = _condition(status, FIRST_WAVE_CONDITION)
     if first:
         state, reason, message = "True", "ClustersSelected", f"first wave: {', '.join(first)}"
+    elif not placed_any:
+        state, reason, message = "False", "NotPlaced", "the target is not placed on any cluster yet"
     else:
-        state, reason = "False", "NoMatchingClusters"
+        state, reason = "False", NO_MATCH
         message = "no cluster the target is placed on matches spec.clusters.syncTargetSelector"
-    if old.get("status") != state or old.get("message") != message:
+    if old.get("reason") != reason or old.get("message") != message:
         condition = {
             "type": FIRST_WAVE_CONDITION,
             "status": state,
@@ -466,7 +472,7 @@ def _first_wave_condition(plan: Plan, status: dict[str, Any], first: tuple[str, 
         }
         others = [c for c in status.get("conditions") or [] if c.get("type") != FIRST_WAVE_CONDITION]
         status["conditions"] = [*others, condition]
-    return "" if first else message
+    return message if reason == NO_MATCH else ""
 
 
 def _set_diffs(body: dict[str, Any], diffs: dict[str, str]) -> None:

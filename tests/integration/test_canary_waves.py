@@ -14,6 +14,7 @@ import pytest
 
 from tests.integration.canary_env import (
     DEPLOYMENTS,
+    GATEWAY,
     ISTIO,
     KEYS,
     NS,
@@ -234,5 +235,29 @@ def test_destination_rule_subsets_split_one_service(tmp_path: Path) -> None:
             assert [e["reason"] for e in env.events()].count("CanaryStarted") == 1
             primary = env.get(DEPLOYMENTS, "web-primary")
             assert primary is not None and primary["spec"]["template"]["metadata"]["labels"][ROLE_LABEL] == "stable"
+
+    asyncio.run(main())
+
+
+def test_a_first_wave_with_gateway_api_weights_the_http_route_per_cluster(tmp_path: Path) -> None:
+    async def main() -> None:
+        async with hub(tmp_path) as env:
+            await label(env, "us-1", {"wave": "first"})
+            await env.service.create(CANARY_DEPLOYMENTS, WS, NS, waved(routing=GATEWAY), OPTS)
+            await env.until(lambda s: s.get("phase") == "Succeeded")
+            await env.set_image("web:2")
+            await env.until(lambda s: s.get("weight") == 20)
+            route = env.get(env.info("gateway.networking.k8s.io", "httproutes"), "web")
+            assert route is not None
+            served = {
+                cluster: {
+                    b["name"]: b["weight"] for b in to_view(route, key, cluster)["spec"]["rules"][0]["backendRefs"]
+                }
+                for key, cluster in KEYS.items()
+            }
+            assert served == {
+                "eu-1": {"web-primary": 100, "web-canary": 0},
+                "us-1": {"web-primary": 80, "web-canary": 20},
+            }
 
     asyncio.run(main())

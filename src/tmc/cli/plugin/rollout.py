@@ -158,7 +158,7 @@ def list_(all_namespaces: bool, output: OutputFormat, no_headers: bool, sort_by:
 @click.option("--full", is_flag=True, help="Skip the remaining steps, pauses and analysis; promote now.")
 @client_flags()
 def promote(name: str, full: bool) -> None:
-    """Go past the current pause or step (with --full: promote the canary now).
+    """Go past the current pause or step, or a manual gate between waves (with --full: promote the canary now).
 
     \b
     Examples:

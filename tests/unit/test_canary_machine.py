@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from tmc.controllers.canary import analysis as a
-from tmc.controllers.canary.machine import Observation, Rollout
+from tmc.controllers.canary.machine import Observation, Rollout, wave_weights
 from tmc.controllers.canary.plan import Plan, parse_plan
 
 T0 = 1.8e9
@@ -269,3 +269,10 @@ def test_waves_run_the_steps_in_the_first_wave_then_past_the_gate_in_the_rest() 
     step()
     step()
     assert d.phase == "Progressing" and d.status["weight"] == 0 and "syncTargetSelector" in d.status["message"]
+
+
+def test_removing_the_first_wave_mid_rollout_leaves_one_weight_everywhere() -> None:
+    status = {"phase": "Progressing", "wave": "First", "weight": 30, "canaryRevision": "r2"}
+    assert wave_weights(status) == (30, 0)
+    r = Rollout.load(plan([{"setWeight": 30}]), status)
+    assert wave_weights(r.to_status()) == (30, 30)

@@ -102,6 +102,9 @@ class Rollout:
     @classmethod
     def load(cls, plan: Plan, status: dict[str, Any] | None) -> Rollout:
         st = dict(status or {})
+        if not plan.waves:  # spec.clusters removed mid-rollout: one wave, the current weight everywhere
+            st.pop("wave", None)
+            st.pop("firstWaveWeight", None)
         out = cls(plan, st)
         if plan.analysis is not None and st.get("analysis") and st.get("phase") in (*ACTIVE, FAILED):
             out.background = a.AnalysisRun.from_status(plan.analysis, st["analysis"])

@@ -340,12 +340,19 @@ class Running:
 
     def set_image(self, image: str) -> None:
         async def change() -> None:
-            entry = self.hub.store.get(DEPLOYMENTS.key(WS, NS, "web"))
-            assert entry is not None
-            obj = {**entry.obj, "metadata": {**entry.obj["metadata"], "resourceVersion": str(entry.rev)}}
-            obj["spec"] = {**obj["spec"], "template": {**obj["spec"]["template"]}}
-            obj["spec"]["template"]["spec"] = {"containers": [{"name": "web", "image": image}]}
-            await self.hub.service.update(DEPLOYMENTS, WS, NS, "web", obj, OPTS)
+            for _ in range(20):  # the reporter and the controller write the Deployment too: read again on a 409
+                entry = self.hub.store.get(DEPLOYMENTS.key(WS, NS, "web"))
+                assert entry is not None
+                obj = {**entry.obj, "metadata": {**entry.obj["metadata"], "resourceVersion": str(entry.rev)}}
+                obj["spec"] = {**obj["spec"], "template": {**obj["spec"]["template"]}}
+                obj["spec"]["template"]["spec"] = {"containers": [{"name": "web", "image": image}]}
+                try:
+                    await self.hub.service.update(DEPLOYMENTS, WS, NS, "web", obj, OPTS)
+                    return
+                except errors.StatusError as e:
+                    if e.code != 409:
+                        raise
+            raise AssertionError("the image edit kept conflicting")
 
         self.call(change())
 

@@ -26,6 +26,7 @@ RULES = [
     "self.nested.level.matches('^[a-z]+$') && quantity(self.nested.size).isLessThan(quantity('1'))",
     "self.tags.all(t, quantity(self.memory).isGreaterThan(quantity('1')) || t == 'a')",
     "[1, 2].indexOf(self.count) >= -1",
+    "self.ports.map(p, p.name).isSorted() && self.ports.map(p, p.spec.port).sum() < 70000",
     "url(self.endpoint).getQuery().size() <= 1 && url(self.endpoint).getPort() in ['', '8443']",
 ]
 PROPERTIES: dict[str, Any] = {
@@ -34,6 +35,17 @@ PROPERTIES: dict[str, Any] = {
     "endpoint": {"type": "string"},
     "image": {"type": "string"},
     "count": {"type": "integer"},
+    "ports": {
+        "type": "array",
+        "maxItems": 4,
+        "items": {
+            "type": "object",
+            "properties": {
+                "name": {"type": "string"},
+                "spec": {"type": "object", "properties": {"port": {"type": "integer"}}},
+            },
+        },
+    },
     "tags": {"type": "array", "items": {"type": "string"}, "maxItems": 8},
     "nested": {"type": "object", "properties": {"level": {"type": "string"}, "size": {"type": "string"}}},
 }
@@ -45,6 +57,7 @@ GOOD = {
     "count": 2,
     "tags": ["a", "b"],
     "nested": {"level": "low", "size": "500m"},
+    "ports": [{"name": "grpc", "spec": {"port": 9090}}, {"name": "http", "spec": {"port": 80}}],
 }
 VARIANTS: list[dict[str, Any]] = [
     {},
@@ -66,6 +79,11 @@ VARIANTS: list[dict[str, Any]] = [
     {"count": 1},
     {"nested": {"level": "LOW", "size": "2"}},
     {"nested": {}},
+    {"ports": [{"name": "z", "spec": {"port": 1}}, {"name": "a", "spec": {"port": 2}}]},
+    {"ports": [{"name": "a", "spec": {"port": 65535}}, {"name": "b", "spec": {"port": 65535}}]},
+    {"ports": [{"name": "a"}]},
+    {"ports": [{"name": 1, "spec": {"port": 1}}, {"name": "b", "spec": {"port": 2}}]},
+    {"ports": []},
 ]
 MISSING = ["memory", "endpoint", "tags", "nested", "image", "extra"]
 
@@ -119,7 +137,9 @@ def test_calls_on_self_fields_are_folded_and_the_rest_left_to_cel(folded: CelVal
     assert "isLessThan@(quantity(self.nested.size),quantity('1'))" in keys
     # a call inside a comprehension that reads only `self` folds; one on the comprehension's variable does not
     assert "isGreaterThan@(quantity(self.memory),quantity('1'))" in keys
-    assert not any("self.tags.map" in k or k.startswith("sum") for k in keys)
+    assert "isSorted@(map(self.ports,name))" in keys and "sum@(map(self.ports,spec.port))" in keys
+    # a projection that is not a field of the element is left to CEL
+    assert not any("self.tags" in k and "map" in k for k in keys)
     fast = {r.source for r in folded.root.rules if r.program is not None and r.program.fast is not None}
     assert RULES[0] in fast and RULES[1] in fast and "self.tags.map(t, t.size()).sum() < 40" not in fast
 

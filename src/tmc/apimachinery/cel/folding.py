@@ -18,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tmc.apimachinery.cel.ast import CALL, COMPREHENSION, CONST, IDENT, SELECT, Checked, Expr, walk
+from tmc.apimachinery.cel.ast import CALL, COMPREHENSION, CONST, IDENT, LIST, SELECT, Checked, Expr, walk
 from tmc.apimachinery.cel.libraries import Overload, library_overloads
 from tmc.apimachinery.cel.regex import RESERVED, string_end
 
@@ -131,6 +131,36 @@ def _self_path(node: Expr) -> tuple[str, ...] | None:
     return tuple(reversed(path))
 
 
+def _projection(node: Expr) -> _Part | None:
+    """`self.<path>.map(x, x.<fields>)`, the macro's expansion, as a computation; None for any other loop."""
+    source = _self_path(node.target) if node.target is not None else None
+    init, condition, step, result = node.parts
+    if source is None or init.kind != LIST or init.args or condition.kind != CONST or condition.value is not True:
+        return None
+    if result.kind != IDENT or result.name != node.accu_var or step.kind != CALL or step.name != "_+_":
+        return None
+    accu, added = step.args
+    if accu.kind != IDENT or accu.name != node.accu_var or added.kind != LIST or len(added.args) != 1:
+        return None
+    fields: list[str] = []
+    element = added.args[0]
+    while element.kind == SELECT and not element.test_only and element.target is not None:
+        fields.append(element.name)
+        element = element.target
+    if element.kind != IDENT or element.name != node.iter_var or not fields:
+        return None
+    read_list, read_item = _field(source), _field(tuple(reversed(fields)))
+
+    def project(self_value: Any) -> list[Any]:
+        items = read_list(self_value)
+        if type(items) is not list:
+            raise Unknown("not a list")
+        return [read_item(item) for item in items]
+
+    key = f"map(self.{'.'.join(source)},{'.'.join(reversed(fields))})"
+    return _Part(project, key, False)
+
+
 class _Builder:
     """Turns foldable subtrees into computations, and finds their text in the source."""
 
@@ -148,6 +178,8 @@ class _Builder:
         if node.kind == SELECT:
             path = _self_path(node)
             return _Part(_field(path), "self." + ".".join(path), False) if path is not None else None
+        if node.kind == COMPREHENSION:
+            return _projection(node)
         if node.kind != CALL:
             return None
         overloads = library_overloads().get(node.name)
@@ -172,7 +204,7 @@ class _Builder:
             return None  # a constant call that fails (`quantity('x')`): CEL reports it, as written
 
     def start(self, node: Expr) -> int | None:
-        if node.kind in (SELECT, CALL) and node.target is not None:
+        if node.kind in (SELECT, CALL, COMPREHENSION) and node.target is not None:
             return self.start(node.target)
         pos = self.positions.get(node.id)
         if pos is None or node.kind != CALL:

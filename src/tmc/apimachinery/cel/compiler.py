@@ -19,8 +19,9 @@ from cel_expr_python.ext import ext_bindings, ext_optional, ext_strings
 
 from tmc.apimachinery.cel.ast import Checked, Expr, decode_checked, references
 from tmc.apimachinery.cel.callbacks import settle
+from tmc.apimachinery.cel.folding import VARIABLE_PREFIX as FOLD_PREFIX
 from tmc.apimachinery.cel.libraries import kubernetes_functions
-from tmc.apimachinery.cel.regex import VARIABLE_PREFIX
+from tmc.apimachinery.cel.regex import VARIABLE_PREFIX as MATCH_PREFIX
 
 OLD_WRAPPER = "__tmc_old_self"
 _STATUS = re.compile(r"^[A-Z_]+: ")
@@ -43,10 +44,12 @@ def _extensions() -> list[Any]:
 
 
 @functools.cache
-def _rule_env(matches: int = 0) -> Any:
-    """`self` and `oldSelf`, and the precomputed `matches` results (regex.py) a node's rewritten rules read."""
+def _rule_env(matches: int = 0, folds: int = 0) -> Any:
+    """`self` and `oldSelf`, and the precomputed `matches` results (regex.py) and library calls (folding.py) a
+    node's rewritten rules read."""
     variables = {"self": cel.Type.DYN, "oldSelf": cel.Type.DYN}
-    variables |= {f"{VARIABLE_PREFIX}{i}": cel.Type.BOOL for i in range(matches)}
+    variables |= {f"{MATCH_PREFIX}{i}": cel.Type.BOOL for i in range(matches)}
+    variables |= {f"{FOLD_PREFIX}{i}": cel.Type.DYN for i in range(folds)}
     return cel.NewEnv(variables=variables, extensions=_extensions())
 
 
@@ -80,8 +83,9 @@ class Program:
     checked: Checked
     uses_old: bool
     optional_old: bool
-    # The same rule with its constant `matches` calls read from precomputed variables (regex.py), and those
-    # variables: it runs instead when every one of them could be worked out for the value at hand.
+    # The same rule with its constant `matches` calls and library calls on `self`'s fields read from precomputed
+    # variables (regex.py, folding.py), and those variables: it runs instead when every one of them could be
+    # worked out for the value at hand.
     fast: Any = None
     fast_reads: frozenset[str] = frozenset()
 
@@ -91,7 +95,7 @@ class Program:
 
     def run(self, activation: Any, matched: dict[str, bool] | None = None) -> tuple[Any, str | None]:
         """The result as a plain Python value, or the evaluation error's text. `matched`: the precomputed
-        `matches` results the activation carries."""
+        values the activation carries."""
         expression = self.expression
         if self.fast is not None and matched is not None and self.fast_reads <= matched.keys():
             expression = self.fast
@@ -141,14 +145,22 @@ def as_list(sources: list[str]) -> str:
     return "[" + ", ".join(f"({s})" for s in sources) + "]"
 
 
-def add_fast(program: Program, source: str, reads: frozenset[str], matches: int) -> None:
-    """Give `program` its rewrite reading precomputed `matches` results (regex.py), from a node with `matches`
-    such variables; a rewrite that does not compile is dropped (the rule then runs as written)."""
+def add_fast(program: Program, source: str, reads: frozenset[str], matches: int, folds: int) -> None:
+    """Give `program` its rewrite reading precomputed values, from a node with `matches` regex.py and `folds`
+    folding.py variables; a rewrite that does not compile is dropped (the rule then runs as written)."""
     try:
-        program.fast = _rule_env(matches).compile(source)
+        program.fast = _rule_env(matches, folds).compile(source)
     except RuntimeError:
         return
     program.fast_reads = reads
+
+
+def check_rewrite(source: str, folds: int) -> Checked | None:
+    """The checked tree of a rewritten rule reading `folds` folding.py variables, or None if it does not compile."""
+    try:
+        return decode_checked(_rule_env(0, folds).compile(source).serialize())
+    except RuntimeError:
+        return None
 
 
 def literal_pattern(text: str) -> str | None:
@@ -169,7 +181,7 @@ def activation(
     self_value: Any, old: Any, optional_old: bool, has_old: bool, matched: dict[str, bool] | None = None
 ) -> Any:
     """The variables of one evaluation: `oldSelf` plain, or wrapped for `cel.bind` to make an optional of, and the
-    precomputed `matches` results."""
+    precomputed values."""
     env = _optional_env() if optional_old else _rule_env()
     if optional_old:
         data = {"self": self_value, OLD_WRAPPER: {"v": old} if has_old else {}}

@@ -17,6 +17,7 @@ import functools
 import itertools
 import re
 from collections.abc import Callable
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -112,6 +113,7 @@ def _parse_url(value: str) -> str:
     return value
 
 
+@functools.lru_cache(maxsize=1024)  # the same few endpoints come back in every object of a kind
 def _is_url(value: str) -> bool:
     try:
         _parse_url(value)
@@ -120,10 +122,12 @@ def _is_url(value: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1024)
 def _url(value: str) -> str:
     return _U + _parse_url(value)
 
 
+@functools.lru_cache(maxsize=1024)
 def _split(u: str) -> Any:
     if not u.startswith(_U):
         raise ValueError("not a URL")
@@ -197,56 +201,74 @@ def _is_integer(q: str) -> bool:
     return value.denominator == 1 and _INT64[0] <= value.numerator <= _INT64[1]
 
 
-def _overload(oid: str, ret: Any, params: list[Any], impl: Callable[..., Any], member: bool = True) -> Any:
-    return cel.Overload(oid, ret, params, is_member=member, impl=guard(impl))
+@dataclass(frozen=True, slots=True)
+class Overload:
+    """One overload of a library function: its parameters by kind (`l` list, `s` string, `i` int, `q` quantity,
+    `u` URL, `d` any; the receiver first for a member function), what it returns, and the Python that answers it."""
+
+    name: str
+    oid: str
+    ret: Any
+    params: str
+    impl: Callable[..., Any]
+    member: bool = True
 
 
-def _decl(name: str, *overloads: Any) -> Any:
-    return cel.FunctionDecl(name, list(overloads))
+def _overloads() -> list[Overload]:
+    """Upstream's lists, regex, URL and quantity libraries."""
+    q, s, i, b = QUANTITY, T.STRING, T.INT, T.BOOL
+    o = Overload
+    return [
+        o("isSorted", "list_is_sorted", b, "l", _is_sorted),
+        o("sum", "list_sum", T.DYN, "l", _sum),
+        o("min", "list_min", T.DYN, "l", _min),
+        o("max", "list_max", T.DYN, "l", _max),
+        o("indexOf", "list_index_of", i, "ld", _index_of),
+        o("lastIndexOf", "list_last_index_of", i, "ld", _last_index_of),
+        o("find", "string_find", s, "ss", _find),
+        o("findAll", "string_find_all", T.List(s), "ss", _find_all),
+        o("findAll", "string_find_all_n", T.List(s), "ssi", _find_all),
+        o("url", "string_to_url", T.DYN, "s", _url, member=False),
+        o("isURL", "is_url_string", b, "s", _is_url, member=False),
+        o("getScheme", "url_get_scheme", s, "u", lambda u: _split(u).scheme),
+        o("getHost", "url_get_host", s, "u", _host),
+        o("getHostname", "url_get_hostname", s, "u", _hostname),
+        o("getPort", "url_get_port", s, "u", _port),
+        o("getEscapedPath", "url_get_escaped_path", s, "u", lambda u: _split(u).path),
+        o("getQuery", "url_get_query", T.Map(s, T.List(s)), "u", _query),
+        o("quantity", "string_to_quantity", T.DYN, "s", _quantity, member=False),
+        o("isQuantity", "is_quantity_string", b, "s", _is_quantity, member=False),
+        o("compareTo", "quantity_compare_to", i, "qq", lambda a, b: _cmp(_from_q(a), _from_q(b))),
+        o("isGreaterThan", "quantity_greater", b, "qq", lambda a, b: _from_q(a) > _from_q(b)),
+        o("isLessThan", "quantity_less", b, "qq", lambda a, b: _from_q(a) < _from_q(b)),
+        o("add", "quantity_add", q, "qq", lambda a, b: _to_q(_from_q(a) + _from_q(b))),
+        o("add", "quantity_add_int", q, "qi", lambda a, b: _to_q(_from_q(a) + b)),
+        o("sub", "quantity_sub", q, "qq", lambda a, b: _to_q(_from_q(a) - _from_q(b))),
+        o("sub", "quantity_sub_int", q, "qi", lambda a, b: _to_q(_from_q(a) - b)),
+        o("asInteger", "quantity_as_integer", i, "q", _as_integer),
+        o("asApproximateFloat", "quantity_as_float", T.DOUBLE, "q", lambda a: float(_from_q(a))),
+        o("sign", "quantity_sign", i, "q", lambda a: _cmp(_from_q(a), Fraction(0))),
+        o("isInteger", "quantity_is_integer", b, "q", _is_integer),
+    ]
+
+
+_PARAM_TYPES = {"l": T.List(T.DYN), "s": T.STRING, "i": T.INT, "q": QUANTITY, "u": URL, "d": T.DYN}
 
 
 def kubernetes_functions() -> list[Any]:
-    """Declarations of upstream's lists, regex, URL and quantity libraries."""
-    dyn_list = T.List(T.DYN)
-    q, s, i = QUANTITY, T.STRING, T.INT
-    return [
-        _decl("isSorted", _overload("list_is_sorted", T.BOOL, [dyn_list], _is_sorted)),
-        _decl("sum", _overload("list_sum", T.DYN, [dyn_list], _sum)),
-        _decl("min", _overload("list_min", T.DYN, [dyn_list], _min)),
-        _decl("max", _overload("list_max", T.DYN, [dyn_list], _max)),
-        _decl("indexOf", _overload("list_index_of", T.INT, [dyn_list, T.DYN], _index_of)),
-        _decl("lastIndexOf", _overload("list_last_index_of", T.INT, [dyn_list, T.DYN], _last_index_of)),
-        _decl("find", _overload("string_find", s, [s, s], _find)),
-        _decl(
-            "findAll",
-            _overload("string_find_all", T.List(s), [s, s], _find_all),
-            _overload("string_find_all_n", T.List(s), [s, s, i], _find_all),
-        ),
-        _decl("url", _overload("string_to_url", T.DYN, [s], _url, member=False)),
-        _decl("isURL", _overload("is_url_string", T.BOOL, [s], _is_url, member=False)),
-        _decl("getScheme", _overload("url_get_scheme", s, [URL], lambda u: _split(u).scheme)),
-        _decl("getHost", _overload("url_get_host", s, [URL], _host)),
-        _decl("getHostname", _overload("url_get_hostname", s, [URL], _hostname)),
-        _decl("getPort", _overload("url_get_port", s, [URL], _port)),
-        _decl("getEscapedPath", _overload("url_get_escaped_path", s, [URL], lambda u: _split(u).path)),
-        _decl("getQuery", _overload("url_get_query", T.Map(s, T.List(s)), [URL], _query)),
-        _decl("quantity", _overload("string_to_quantity", T.DYN, [s], _quantity, member=False)),
-        _decl("isQuantity", _overload("is_quantity_string", T.BOOL, [s], _is_quantity, member=False)),
-        _decl("compareTo", _overload("quantity_compare_to", i, [q, q], lambda a, b: _cmp(_from_q(a), _from_q(b)))),
-        _decl("isGreaterThan", _overload("quantity_greater", T.BOOL, [q, q], lambda a, b: _from_q(a) > _from_q(b))),
-        _decl("isLessThan", _overload("quantity_less", T.BOOL, [q, q], lambda a, b: _from_q(a) < _from_q(b))),
-        _decl(
-            "add",
-            _overload("quantity_add", q, [q, q], lambda a, b: _to_q(_from_q(a) + _from_q(b))),
-            _overload("quantity_add_int", q, [q, i], lambda a, b: _to_q(_from_q(a) + b)),
-        ),
-        _decl(
-            "sub",
-            _overload("quantity_sub", q, [q, q], lambda a, b: _to_q(_from_q(a) - _from_q(b))),
-            _overload("quantity_sub_int", q, [q, i], lambda a, b: _to_q(_from_q(a) - b)),
-        ),
-        _decl("asInteger", _overload("quantity_as_integer", i, [q], _as_integer)),
-        _decl("asApproximateFloat", _overload("quantity_as_float", T.DOUBLE, [q], lambda a: float(_from_q(a)))),
-        _decl("sign", _overload("quantity_sign", i, [q], lambda a: _cmp(_from_q(a), Fraction(0)))),
-        _decl("isInteger", _overload("quantity_is_integer", T.BOOL, [q], _is_integer)),
-    ]
+    """cel-cpp declarations of the libraries, every implementation wrapped by `callbacks.guard`."""
+    by_name: dict[str, list[Any]] = {}
+    for ov in _overloads():
+        params = [_PARAM_TYPES[k] for k in ov.params]
+        declared = cel.Overload(ov.oid, ov.ret, params, is_member=ov.member, impl=guard(ov.impl))
+        by_name.setdefault(ov.name, []).append(declared)
+    return [cel.FunctionDecl(name, overloads) for name, overloads in by_name.items()]
+
+
+@functools.cache
+def library_overloads() -> dict[str, tuple[Overload, ...]]:
+    """The overloads of each library function by name, for working calls out in Python (folding.py)."""
+    by_name: dict[str, list[Overload]] = {}
+    for ov in _overloads():
+        by_name.setdefault(ov.name, []).append(ov)
+    return {name: tuple(ovs) for name, ovs in by_name.items()}

@@ -35,7 +35,7 @@ _RESERVED_WORDS = (
     "true false null in as break const continue else for function if import let loop package namespace return var "
     "void while"
 )
-_RESERVED = frozenset(_RESERVED_WORDS.split())
+RESERVED = frozenset(_RESERVED_WORDS.split())
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +165,7 @@ def compile_pattern(pattern: str) -> re.Pattern[str] | None:
         return None
 
 
-def _string_end(source: str, i: int) -> int | None:
+def string_end(source: str, i: int) -> int | None:
     """The end of the CEL string literal starting at `i`, or None when none starts there."""
     m = _STRING_START.match(source, i)
     if m is None:
@@ -220,7 +220,7 @@ def rewrite(
     names: set[str] = set()
     i = last = 0
     while i < len(source):
-        end = _string_end(source, i)
+        end = string_end(source, i)
         if end is not None:
             i = end
             continue
@@ -228,7 +228,7 @@ def rewrite(
         if m is None or (i and (source[i - 1].isalnum() or source[i - 1] in "._")):
             i += 1
             continue
-        literal_end = _string_end(source, m.end())
+        literal_end = string_end(source, m.end())
         close = _CLOSE.match(source, literal_end) if literal_end is not None else None
         if literal_end is None or close is None:
             i = m.end()
@@ -237,7 +237,7 @@ def rewrite(
         pattern = pattern_of(source[m.end() : literal_end])
         seen[(path, pattern or "")] += 1
         compiled = compile_pattern(pattern) if pattern is not None else None
-        if compiled is not None and not any(p.startswith("__") or p in _RESERVED for p in path):
+        if compiled is not None and not any(p.startswith("__") or p in RESERVED for p in path):
             name = next((b.name for b in bindings if b.path == path and b.pattern.pattern == compiled.pattern), None)
             if name is None:
                 name = f"{VARIABLE_PREFIX}{len(bindings)}"

@@ -12,18 +12,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tmc.apimachinery.cel import folding, regex
 from tmc.apimachinery.cel.ast import self_fields
 from tmc.apimachinery.cel.compiler import (
     CompileError,
     Program,
     add_fast,
     as_list,
+    check_rewrite,
     compile_combined,
     compile_expression,
     literal_pattern,
 )
 from tmc.apimachinery.cel.cost import MAX_REQUEST_BYTES, PER_RULE_LIMIT, Estimator, cost_factor_message, max_size
-from tmc.apimachinery.cel.regex import Binding, rewrite
 
 # Rules whose static bound is at most this are charged it as it is, and may share one evaluation with the node's
 # other such rules; dearer ones run alone, charged for the size of the actual value (validator.py).
@@ -85,8 +86,10 @@ class Node:
     fields: frozenset[str] | None = None
     # Makes the JSON integers the schema declares `number` doubles, as upstream's CEL sees them (None: no such field).
     numbers: Callable[[Any], Any] | None = None
-    # Constant `matches` patterns of the node's rules, worked out before CEL runs (regex.py).
-    matches: tuple[Binding, ...] = ()
+    # Constant `matches` patterns and library calls on fields of `self` in the node's rules, worked out before CEL
+    # runs (regex.py, folding.py).
+    matches: tuple[regex.Binding, ...] = ()
+    folds: tuple[folding.Fold, ...] = ()
 
 
 def parse_field_path(path: str, schema: dict[str, Any]) -> tuple[str, ...] | None:
@@ -267,21 +270,29 @@ def _read_fields(rules: list[Rule]) -> frozenset[str] | None:
     return frozenset(fields)
 
 
-def _precompile_matches(node: Node, rules: list[Rule]) -> dict[int, tuple[str, frozenset[str]]]:
-    """Rewrite the rules' constant `matches` calls to read results worked out in Python (regex.py); returns the
-    rewritten source and the variables it reads, by rule."""
-    bindings: list[Binding] = []
+def _precompute(node: Node, rules: list[Rule]) -> dict[int, tuple[str, frozenset[str]]]:
+    """Rewrite the rules' library calls on `self`'s fields (folding.py) and constant `matches` calls (regex.py) to
+    read values worked out in Python; returns the rewritten source and the variables it reads, by rule."""
+    bindings: list[regex.Binding] = []
+    folds: list[folding.Fold] = []
     rewrites: dict[int, tuple[str, frozenset[str]]] = {}
     for rule in rules:
         program = rule.program
-        if program is not None and not program.optional_old:
-            found = rewrite(rule.source, program.tree, bindings, literal_pattern)
-            if found is not None:
-                rewrites[id(rule)] = found
-    node.matches = tuple(bindings)
+        if program is None or program.optional_old:
+            continue
+        source, checked, reads = rule.source, program.checked, frozenset[str]()
+        folded = folding.rewrite(source, checked, folds, check_rewrite)
+        if folded is not None:
+            source, checked, reads = folded
+        matched = regex.rewrite(source, checked.root, bindings, literal_pattern)
+        if matched is not None:
+            source, reads = matched[0], reads | matched[1]
+        if reads:
+            rewrites[id(rule)] = (source, reads)
+    node.matches, node.folds = tuple(bindings), tuple(folds)
     for rule in rules:
         if id(rule) in rewrites and rule.program is not None:
-            add_fast(rule.program, *rewrites[id(rule)], len(bindings))
+            add_fast(rule.program, *rewrites[id(rule)], len(bindings), len(folds))
     return rewrites
 
 
@@ -313,7 +324,7 @@ def compile_node(
         map_keys=tuple(raw.get("x-kubernetes-list-map-keys") or ()),
         embedded=bool(raw.get("x-kubernetes-embedded-resource")),
     )
-    rewrites = _precompile_matches(node, rules)
+    rewrites = _precompute(node, rules)
     cheap = [r for r in rules if r.program is not None and not r.program.uses_old and r.cost <= CHEAP]
     if len(cheap) > 1:
         node.batch = compile_combined([r.source for r in cheap])
@@ -323,7 +334,7 @@ def compile_node(
             if any(id(r) in rewrites for r in cheap):
                 texts = [rewrites[id(r)][0] if id(r) in rewrites else r.source for r in cheap]
                 reads = frozenset().union(*(rewrites[id(r)][1] for r in cheap if id(r) in rewrites))
-                add_fast(node.batch, as_list(texts), reads, len(node.matches))
+                add_fast(node.batch, as_list(texts), reads, len(node.matches), len(node.folds))
     node.rest = tuple(r for r in rules if r not in node.batched)
     node.fields = _read_fields(rules) if node.type == "object" else None
     if rules:

@@ -21,6 +21,7 @@ import orjson
 
 from tmc.apimachinery.cel.compiler import activation
 from tmc.apimachinery.cel.cost import PER_CALL_LIMIT, RUNTIME_BUDGET, Estimator
+from tmc.apimachinery.cel.folding import values as fold_values
 from tmc.apimachinery.cel.regex import values
 from tmc.apimachinery.cel.rules import CHEAP, Node, Problem, Rule, compile_node
 from tmc.apimachinery.validation_common import Cause, duplicate, forbidden, invalid, join, required
@@ -145,7 +146,10 @@ class CelValidator:
             self_value = node.numbers(self_value)
             old_value = node.numbers(old_value) if has_old else old_value
         unchanged = has_old and value == old
-        matched = values(node.matches, self_value) if node.matches else None
+        matched = None
+        if node.matches or node.folds:
+            matched = values(node.matches, self_value)
+            fold_values(node.folds, self_value, matched)
         activations: dict[bool, Any] = {}
         shown = node.type
         where = path or "<nil>"

@@ -40,7 +40,7 @@ from tmc.controllers.canary.machine import ACTIVE, Observation, Rollout, wave_we
 from tmc.controllers.canary.plan import Plan, parse_plan, revision
 from tmc.controllers.placement.events import EventRecorder
 from tmc.controllers.runtime import MultiPrefixController, Result, requeue
-from tmc.protocol.keys import sync_target_key
+from tmc.protocol.keys import downstream_namespace, namespace_locator, sync_target_key
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import MERGE_PATCH, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
@@ -123,6 +123,17 @@ class CanaryController(MultiPrefixController):
             sync_target_key(ws, e.obj["metadata"]["name"]): e.obj for e in self.store.list(SYNC_TARGETS.key_prefix(ws))
         }
 
+    def _member_namespaces(self, ws: str, ns: str, clusters: list[str]) -> list[str]:
+        """The namespace's name in each member cluster the canary runs in, as its syncer names it (kcp-<hash> of
+        the namespace locator)."""
+        out = []
+        for e in self.store.list(SYNC_TARGETS.key_prefix(ws)):
+            md = e.obj["metadata"]
+            if md["name"] in clusters:
+                locator = namespace_locator(ws, md["name"], str(md.get("uid", "")), ws, ns)
+                out.append(downstream_namespace(locator))
+        return out
+
     def _router_info(self, ws: str, plan: Plan, kind: tuple[str, str] | None = None) -> ResourceInfo | None:
         group, plural = kind or (routing.ISTIO if plan.router == "istio" else routing.GATEWAY)
         versions = self.registry.all_versions(ws, group, plural)
@@ -175,7 +186,7 @@ class CanaryController(MultiPrefixController):
         now = self.clock()
         # In the first wave the analysis judges the first wave's clusters only.
         judged = [names.get(k, k) for k in sorted(first or ())] if status.get("wave") == FIRST_WAVE else view.names
-        await self._measure(rollout, plan, judged, now)
+        await self._measure(ws, rollout, plan, judged, now)
         action = self._action(cd, status)
         template = (target.get("spec") or {}).get("template") or {}
         obs = Observation(
@@ -218,11 +229,11 @@ class CanaryController(MultiPrefixController):
             return ""
         return value
 
-    async def _measure(self, rollout: Rollout, plan: Plan, clusters: list[str], now: float) -> None:
+    async def _measure(self, ws: str, rollout: Rollout, plan: Plan, clusters: list[str], now: float) -> None:
         due = rollout.due(now)
         if not due:
             return
-        args = plan.args(clusters)
+        args = plan.args(clusters, self._member_namespaces(ws, plan.namespace, clusters))
         by_name = {m.name: m for m in (plan.analysis.metrics if plan.analysis else ())}
 
         async def one(run: a.AnalysisRun, metric: str) -> tuple[a.AnalysisRun, str, a.Measurement]:

@@ -20,7 +20,18 @@ from tmc.controllers.canary import analysis as a
 
 DEFAULT_DEADLINE = 600.0
 # Placeholders the controller fills in analysis queries, URLs, headers and bodies (docs/canary.md, Arguments).
-ARGS = ("namespace", "name", "canary", "stable", "workload", "service", "canaryService", "stableService", "clusters")
+ARGS = (
+    "namespace",
+    "name",
+    "canary",
+    "stable",
+    "workload",
+    "service",
+    "canaryService",
+    "stableService",
+    "clusters",
+    "memberNamespaces",
+)
 # Plan-wide analysis fields that apply to every metric that does not set its own.
 METRIC_DEFAULTS = ("interval", "failureLimit", "consecutiveErrorLimit", "inconclusiveLimit")
 
@@ -92,7 +103,10 @@ class Plan:
     def waves(self) -> bool:
         return self.first_wave is not None
 
-    def args(self, clusters: list[str]) -> dict[str, str]:
+    def args(self, clusters: list[str], member_namespaces: list[str] | None = None) -> dict[str, str]:
+        """`member_namespaces`: the namespace's names in the member clusters (the syncers' `kcp-<hash>`), which
+        Istio's `*_workload_namespace` labels carry; without them a query by workload name alone also counts
+        Deployments of that name in other namespaces."""
         return {
             "namespace": self.namespace,
             "name": self.name,
@@ -103,6 +117,7 @@ class Plan:
             "canaryService": self.canary_service if self.mesh and not self.subsets else self.service,
             "stableService": self.stable_service if self.mesh and not self.subsets else self.service,
             "clusters": "|".join(sorted(clusters)),
+            "memberNamespaces": "|".join(sorted(set(member_namespaces or ()))),
         }
 
     def step_analysis(self, step: Step) -> a.AnalysisSpec | None:

@@ -200,11 +200,11 @@ def _member_configmaps(system: TmcUp, name: str) -> dict[str, str]:
 
 def test_restart_on_the_same_data_dir_brings_the_same_system_back(system: TmcUp) -> None:
     hub = system.kubectl()
-    wait_until(lambda: len(_ready_targets(hub)) == 3, timeout=20, what="three Ready SyncTargets")
+    wait_until(lambda: len(_ready_targets(hub)) == 3, timeout=60, what="three Ready SyncTargets")
     hub.run("create", "namespace", "keep")
     hub.run("label", "namespace", "keep", "app=shop")  # the Placement `shop` selects it
     hub.run("create", "configmap", "survivor", "-n", "keep", "--from-literal=a=1")
-    wait_until(lambda: len(_member_configmaps(system, "survivor")) == 3, timeout=20, what="the ConfigMap on 3 members")
+    wait_until(lambda: len(_member_configmaps(system, "survivor")) == 3, timeout=60, what="the ConfigMap on 3 members")
     copies = _member_configmaps(system, "survivor")
     targets = {st["metadata"]["name"]: st["metadata"]["uid"] for st in hub.json("get", "synctargets")["items"]}
 

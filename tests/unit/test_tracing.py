@@ -30,7 +30,7 @@ from tmc.cli.params import tracing_options
 from tmc.controllers.runtime import Controller, Result
 from tmc.observability import tracing
 from tmc.observability.logging import JSONFormatter
-from tmc.observability.spans import LightSpan, LightTracerProvider
+from tmc.observability.spans import LightSpan, LightTracerProvider, ratio_bound
 from tmc.storage.sqlite import SqliteStore
 from tmc.syncer.transform import downstream_object
 
@@ -72,6 +72,7 @@ def spans(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> It
         kept = cast("InMemorySpanExporter", light)
     monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
     monkeypatch.setattr(tracing, "_start_child", getattr(tracing._tracer, "start_child", None))
+    monkeypatch.setattr(tracing, "_root_bound", ratio_bound(1.0))
     monkeypatch.setattr(tracing, "enabled", True)
     monkeypatch.setattr(tracing, "_annotate", True)
     monkeypatch.setattr(tracing, "reconcile_roots", True)
@@ -348,8 +349,8 @@ class _Idle(Controller):
 
 
 def test_a_reconcile_that_does_nothing_is_no_span(spans: InMemorySpanExporter, tmp_path: Path) -> None:
-    """A reconcile continuing a trace is exported only when something happened in it: idle ones would be most of
-    the hub's spans. A failing one is a span, with its error."""
+    """A reconcile, continuing a trace or a trace of its own, is exported only when something happened in it: idle
+    ones would be most of the hub's spans. A failing one is a span, with its error."""
 
     async def main() -> None:
         store = SqliteStore(str(tmp_path / "tmc.db"), compact_interval=0)
@@ -357,9 +358,11 @@ def test_a_reconcile_that_does_nothing_is_no_span(spans: InMemorySpanExporter, t
         try:
             traced = {"metadata": {"name": "a", "annotations": {tracing.TRACEPARENT_ANNOTATION: TRACEPARENT}}}
             await store.create("/registry/things/a", traced)
+            await store.create("/registry/things/b", {"metadata": {"name": "b"}})
             idle = _Idle(store)
             for _ in range(3):
                 await idle.traced_process("/registry/things/a")
+                await idle.traced_process("/registry/things/b")
             assert [s.name for s in spans.get_finished_spans()] == []
             idle.fail = True
             await idle.traced_process("/registry/things/a")

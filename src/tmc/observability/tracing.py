@@ -35,7 +35,7 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
 from opentelemetry.trace import SpanKind as SpanKind
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
-from tmc.observability.spans import LightSpan
+from tmc.observability.spans import LightSpan, ratio_bound
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -71,6 +71,8 @@ _tracer: trace.Tracer = trace.NoOpTracer()
 # The light tracer's `start_child` (a span from its parent's SpanContext, no Context built to carry it); None with
 # the SDK's tracer (gRPC).
 _start_child: Callable[..., trace.Span] | None = None
+# The root sampler's bound (TraceIdRatioBased's; 0 when the process starts no traces), for deferred root spans.
+_root_bound = 0
 
 log = logging.getLogger("tmc.tracing")
 # Whether spec writes made now record the active span on the object. Set by the spans that belong to a traced write
@@ -82,6 +84,8 @@ _carry: contextvars.ContextVar[bool] = contextvars.ContextVar("tmc_tracing_carry
 _deferred: contextvars.ContextVar[_Deferred | None] = contextvars.ContextVar("tmc_tracing_deferred", default=None)
 # The span id the next span made by this thread must have (a deferred span's, chosen when it began).
 _forced_span_id: contextvars.ContextVar[int] = contextvars.ContextVar("tmc_tracing_span_id", default=0)
+# The trace id the next new trace made by this thread must have (a deferred root span's).
+_forced_trace_id: contextvars.ContextVar[int] = contextvars.ContextVar("tmc_tracing_trace_id", default=0)
 
 
 class TracingConfigError(ValueError):
@@ -178,7 +182,7 @@ def configure(
 
     Raises TracingConfigError for settings that can never work (a malformed OTEL_TRACES_SAMPLER_ARG or protocol);
     an unreachable endpoint is only a logged warning: tracing must never stop the process it observes."""
-    global enabled, _annotate, reconcile_roots, root_spans, commit_spans, _provider, _tracer, _start_child
+    global enabled, _annotate, reconcile_roots, root_spans, commit_spans, _provider, _tracer, _start_child, _root_bound
     env = os.environ if env is None else env
     chosen = settings(endpoint, sample_ratio, env)
     if chosen is None:
@@ -197,6 +201,7 @@ def configure(
     _provider = provider
     _tracer = provider.get_tracer("tmc")
     _start_child = getattr(_tracer, "start_child", None)
+    _root_bound = ratio_bound(ratio) if roots else 0
     _annotate = annotate
     reconcile_roots = root_reconciles
     root_spans = roots
@@ -249,8 +254,9 @@ def _light_provider(
 
 def shutdown() -> None:
     """Flush what is buffered and stop exporting (tests; the SDK also does this at exit)."""
-    global enabled, _annotate, reconcile_roots, root_spans, commit_spans, _provider, _tracer, _start_child
+    global enabled, _annotate, reconcile_roots, root_spans, commit_spans, _provider, _tracer, _start_child, _root_bound
     provider, _provider = _provider, None
+    _root_bound = 0
     enabled = _annotate = reconcile_roots = root_spans = commit_spans = False
     _tracer = trace.NoOpTracer()
     _start_child = None
@@ -288,7 +294,7 @@ class SpanIds:
         return _forced_span_id.get() or _random_span_id()
 
     def generate_trace_id(self) -> int:
-        return random.getrandbits(128) or 1
+        return _forced_trace_id.get() or random.getrandbits(128) or 1
 
     def is_trace_id_random(self) -> bool:
         return True
@@ -540,27 +546,37 @@ def _use_deferred() -> None:
 
 
 @contextlib.contextmanager
-def deferred_span(name: str, *, parent: SpanContext, attributes: Mapping[str, Any]) -> Iterator[None]:
-    """A child span of `parent` that is exported only if something happened inside it: a child span, a write that
-    recorded its context on an object, or an exception. Most reconciles find nothing to do (an object's status
-    aggregation runs on every change of the object); their spans would be a third of the hub's and say nothing.
+def deferred_span(
+    name: str, *, parent: SpanContext | None, attributes: Mapping[str, Any], carry: bool = True
+) -> Iterator[None]:
+    """A child span of `parent` (None: the root of a new trace, sampled at the process's ratio) that is exported
+    only if something happened inside it: a child span, a write, or an exception. Most reconciles find nothing to do
+    (an object's status aggregation runs on every change of the object); their spans would be a third of the hub's
+    and say nothing. `carry`: whether spec writes inside it record it on the objects they write.
 
     Until it is needed the span is only a context (a trace id and a span id chosen now); once needed it is made at
-    the end with the start time and that id, so children made meanwhile name their real parent."""
-    if not parent.trace_flags.sampled:
-        with span(name, parent=parent, attributes=attributes, carry=True):
+    the end with the start time and those ids, so children made meanwhile name their real parent."""
+    if parent is None:
+        context = _new_root()
+        if not context.trace_flags.sampled:  # what the tracer would have made: a span that records nothing
+            with _Scope(NonRecordingSpan(context), carry):
+                yield
+            return
+    elif not parent.trace_flags.sampled:
+        with span(name, parent=parent, attributes=attributes, carry=carry):
             yield
         return
-    context = SpanContext(
-        parent.trace_id,
-        _random_span_id(),
-        is_remote=False,
-        trace_flags=parent.trace_flags,
-        trace_state=parent.trace_state,
-    )
+    else:
+        context = SpanContext(
+            parent.trace_id,
+            _random_span_id(),
+            is_remote=False,
+            trace_flags=parent.trace_flags,
+            trace_state=parent.trace_state,
+        )
     marker = _Deferred(context)
     started = time.time_ns()
-    tokens = (_deferred.set(marker), _carry.set(True))
+    tokens = (_deferred.set(marker), _carry.set(carry))
     attached = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(context)))
     error: BaseException | None = None
     try:
@@ -576,24 +592,41 @@ def deferred_span(name: str, *, parent: SpanContext, attributes: Mapping[str, An
             _make_deferred(name, parent, marker, started, attributes, error or marker.error)
 
 
+def _new_root() -> SpanContext:
+    """The context of a new trace's root span, sampled as the root sampler decides (TraceIdRatioBased's rule: the
+    low 64 bits of the trace id below the ratio's bound)."""
+    trace_id = random.getrandbits(128) or 1
+    sampled = trace_id & 0xFFFFFFFFFFFFFFFF < _root_bound
+    return SpanContext(trace_id, _random_span_id(), is_remote=False, trace_flags=_FLAGS[sampled])
+
+
 def _random_span_id() -> int:
     return random.getrandbits(64) or 1
 
 
 def _make_deferred(
     name: str,
-    parent: SpanContext,
+    parent: SpanContext | None,
     marker: _Deferred,
     started: int,
     attributes: Mapping[str, Any],
     error: BaseException | None,
 ) -> None:
+    # The span gets the ids its children already name: its span id, and for a root its trace id.
     token = _forced_span_id.set(marker.context.span_id)
+    root = _forced_trace_id.set(marker.context.trace_id) if parent is None else None
     try:
         made = _tracer.start_span(
-            name, context=trace.set_span_in_context(NonRecordingSpan(parent)), attributes=attributes, start_time=started
+            name,
+            context=trace.set_span_in_context(NonRecordingSpan(parent))
+            if parent is not None
+            else otel_context.Context(),
+            attributes=attributes,
+            start_time=started,
         )
     finally:
+        if root is not None:
+            _forced_trace_id.reset(root)
         _forced_span_id.reset(token)
     if error is not None:
         _mark_failed(made, error)

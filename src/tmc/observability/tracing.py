@@ -31,11 +31,15 @@ from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext
 from opentelemetry.trace import SpanKind as SpanKind
-from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 
 from tmc.observability.spans import LightSpan, ratio_bound
+from tmc.observability.trace_context import TRACE_FLAGS
+from tmc.observability.trace_context import TRACEPARENT_ANNOTATION as TRACEPARENT_ANNOTATION
+from tmc.observability.trace_context import format_traceparent as format_traceparent
+from tmc.observability.trace_context import object_traceparent as object_traceparent
+from tmc.observability.trace_context import parse_traceparent as parse_traceparent
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -46,7 +50,6 @@ if TYPE_CHECKING:
 
     _Provider = TracerProvider | LightTracerProvider
 
-TRACEPARENT_ANNOTATION = "tracing.k8s.io/traceparent"
 TRACEPARENT_HEADER = "traceparent"
 PROTOCOLS = ("http/protobuf", "grpc")
 # Short enough that a stopping process does not hang on an unreachable collector at exit.
@@ -340,31 +343,6 @@ for _name in ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "opentele
 # ---------------------------------------------------------------- trace context
 
 
-def parse_traceparent(value: object) -> SpanContext | None:
-    """The remote span context of a W3C `traceparent` value, or None when it is absent or malformed."""
-    if not isinstance(value, str):
-        return None
-    parts = value.strip().split("-")
-    if len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff" or len(parts[1]) != 32 or len(parts[2]) != 16:
-        return None
-    try:
-        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3][:2], 16)
-    except ValueError:
-        return None
-    if not trace_id or not span_id:
-        return None
-    # What SpanContext(trace_id, span_id, is_remote=True, trace_flags=...) makes, without its range checks (32 and
-    # 16 hex digits are in range) and a new TraceFlags per call: parsed for every traced request.
-    return tuple.__new__(SpanContext, (trace_id, span_id, True, _FLAGS[flags & 0x01], DEFAULT_TRACE_STATE, True))
-
-
-_FLAGS = (TraceFlags(TraceFlags.DEFAULT), TraceFlags(TraceFlags.SAMPLED))
-
-
-def format_traceparent(ctx: SpanContext) -> str:
-    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags) & 0x01:02x}"
-
-
 def current_traceparent() -> str | None:
     """The `traceparent` of the active span when it is sampled; None otherwise (or when tracing is off)."""
     if not enabled:
@@ -376,29 +354,6 @@ def current_traceparent() -> str | None:
     if not ctx.is_valid or not ctx.trace_flags.sampled:
         return None
     return format_traceparent(ctx)
-
-
-def object_traceparent(obj: Mapping[str, Any] | None) -> SpanContext | None:
-    """The span context an object's trace annotation records, if any."""
-    if not obj:
-        return None
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    value = annotations.get(TRACEPARENT_ANNOTATION)
-    if not isinstance(value, str):
-        return None
-    # An object's annotation is read by each reconcile, sync and status report of it: parsed once.
-    ctx = _PARSED.get(value)
-    if ctx is None:
-        ctx = parse_traceparent(value)
-        if ctx is None:
-            return None
-        if len(_PARSED) >= 4096:
-            _PARSED.clear()
-        _PARSED[value] = ctx
-    return ctx
-
-
-_PARSED: dict[str, SpanContext] = {}
 
 
 def record_on(obj: dict[str, Any]) -> None:
@@ -597,7 +552,7 @@ def _new_root() -> SpanContext:
     low 64 bits of the trace id below the ratio's bound)."""
     trace_id = random.getrandbits(128) or 1
     sampled = trace_id & 0xFFFFFFFFFFFFFFFF < _root_bound
-    return SpanContext(trace_id, _random_span_id(), is_remote=False, trace_flags=_FLAGS[sampled])
+    return SpanContext(trace_id, _random_span_id(), is_remote=False, trace_flags=TRACE_FLAGS[sampled])
 
 
 def _random_span_id() -> int:

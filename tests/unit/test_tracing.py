@@ -296,6 +296,7 @@ def test_a_reconcile_continues_the_trace_its_object_carries(spans: InMemorySpanE
             controller = _Recorder(store)
             await controller.traced_process("/registry/things/a")
             await controller.traced_process("/registry/things/b")
+            sent = controller.seen
             child = store.get("/registry/things/a-child")
             untraced_child = store.get("/registry/things/b-child")
         finally:
@@ -306,6 +307,8 @@ def test_a_reconcile_continues_the_trace_its_object_carries(spans: InMemorySpanE
         assert continued.parent is not None and continued.parent.span_id == 0xB7AD6B7169203331
         assert root.parent is None and root.context.trace_id != continued.context.trace_id
         assert root.attributes is not None and root.attributes["key"] == "/registry/things/b"
+        # Requests made inside either reconcile named the span that was exported later, ids and all.
+        assert sent == [tracing.format_traceparent(continued.context), tracing.format_traceparent(root.context)]
         stamped = child.obj["metadata"]["annotations"][tracing.TRACEPARENT_ANNOTATION]
         assert stamped == tracing.format_traceparent(continued.context)
         assert "annotations" not in untraced_child.obj["metadata"]  # a routine reconcile stamps nothing

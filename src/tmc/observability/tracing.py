@@ -443,11 +443,6 @@ class _Detached(_Scope):
         self.span.end()
 
 
-def active() -> bool:
-    """Whether a recording span is active (a child span now would be exported)."""
-    return trace.get_current_span().is_recording() or _current_deferred() is not None
-
-
 def commit_span_wanted() -> bool:
     """Whether a storage commit now is a span of its own: only directly inside an API request's span, where it tells
     the request's own time from its durable write's. A reconcile's writes are its own work, and its span covers them

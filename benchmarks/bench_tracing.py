@@ -12,6 +12,10 @@ Run alone: python -m benchmarks.bench_tracing [--quick]. The full run is two pro
 `--on-first` swaps the order of the two runs: the second run of a pair tends to cost a little less CPU per object
 (warm caches), which flatters whichever runs second.
 
+`--pair` measures CPU per thread instead (benchmarks.tracing_pair, about a minute and a half): two systems at once,
+one traced, each placing a burst of ConfigMaps on every member at the same moment; on a shared machine the steadiest
+signal of what tracing costs per object. `--quick`: 200 ConfigMaps instead of 500.
+
 `--spans` measures one span instead (a few seconds): the CPU of this process per traced call on an asyncio loop (a
 child span of a remote parent with four attributes, an await inside, one attribute set after, its `traceparent`
 formatted), tracing off, with the OpenTelemetry SDK's span and batch processor, and with TMC's light span, both
@@ -26,7 +30,7 @@ import dataclasses
 import math
 import time
 
-from benchmarks import bench_propagation
+from benchmarks import bench_propagation, tracing_pair
 from benchmarks.otlp_sink import SinkProcess
 from benchmarks.report import Row, row, table
 from tmc.observability import tracing
@@ -174,6 +178,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100 Deployments per run instead of 300")
     parser.add_argument("--clusters", type=int, help="member clusters (default: the propagation benchmark's 10)")
     parser.add_argument("--spans", action="store_true", help="only the CPU of one span on an asyncio loop")
+    parser.add_argument(
+        "--pair", action="store_true", help="CPU per thread, two systems at once, one traced (benchmarks.tracing_pair)"
+    )
     # The second run of a pair tends to be a little cheaper (warm caches); swapping the order shows by how much.
     parser.add_argument("--on-first", action="store_true", help="run with tracing on first, then off")
     args = parser.parse_args()
@@ -182,7 +189,10 @@ def main() -> None:
         print(table(rows))
         print("note:", rows[-1]["note"])
         return
-    rows, notes = run(args.quick, args.clusters, args.on_first)
+    if args.pair:
+        rows, notes = tracing_pair.run(200 if args.quick else 500, args.clusters or 10)
+    else:
+        rows, notes = run(args.quick, args.clusters, args.on_first)
     print(table(rows))
     for note in notes:
         print("note:", note)

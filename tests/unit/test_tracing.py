@@ -23,13 +23,14 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.sdk.trace.id_generator import IdGenerator
+from opentelemetry.trace import SpanContext, TraceFlags
 
 from tests.otlp import OtlpReceiver
 from tmc.cli.params import tracing_options
 from tmc.controllers.runtime import Controller, Result
 from tmc.observability import tracing
 from tmc.observability.logging import JSONFormatter
-from tmc.observability.spans import LightSpan, LightTracerProvider
+from tmc.observability.spans import LightSpan, LightTracerProvider, ratio_bound
 from tmc.storage.sqlite import SqliteStore
 from tmc.syncer.transform import downstream_object
 
@@ -70,6 +71,8 @@ def spans(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> It
         provider = LightTracerProvider(tracing.SpanIds(), light, 1.0)
         kept = cast("InMemorySpanExporter", light)
     monkeypatch.setattr(tracing, "_tracer", provider.get_tracer("test"))
+    monkeypatch.setattr(tracing, "_start_child", getattr(tracing._tracer, "start_child", None))
+    monkeypatch.setattr(tracing, "_root_bound", ratio_bound(1.0))
     monkeypatch.setattr(tracing, "enabled", True)
     monkeypatch.setattr(tracing, "_annotate", True)
     monkeypatch.setattr(tracing, "reconcile_roots", True)
@@ -82,6 +85,11 @@ def test_traceparent_parses_and_formats_back() -> None:
     ctx = tracing.parse_traceparent(TRACEPARENT)
     assert ctx is not None and ctx.is_remote and ctx.trace_flags.sampled
     assert tracing.format_traceparent(ctx) == TRACEPARENT
+    # The same context the API's constructor makes, its validity and empty trace state included.
+    made = SpanContext(0x0AF7651916CD43DD8448EB211C80319C, 0xB7AD6B7169203331, True, TraceFlags(TraceFlags.SAMPLED))
+    assert ctx == made and ctx.is_valid and ctx.trace_state == made.trace_state
+    unsampled = tracing.parse_traceparent(TRACEPARENT[:-2] + "00")
+    assert unsampled is not None and not unsampled.trace_flags.sampled and unsampled.is_valid
 
 
 @pytest.mark.parametrize(
@@ -288,6 +296,7 @@ def test_a_reconcile_continues_the_trace_its_object_carries(spans: InMemorySpanE
             controller = _Recorder(store)
             await controller.traced_process("/registry/things/a")
             await controller.traced_process("/registry/things/b")
+            sent = controller.seen
             child = store.get("/registry/things/a-child")
             untraced_child = store.get("/registry/things/b-child")
         finally:
@@ -298,11 +307,13 @@ def test_a_reconcile_continues_the_trace_its_object_carries(spans: InMemorySpanE
         assert continued.parent is not None and continued.parent.span_id == 0xB7AD6B7169203331
         assert root.parent is None and root.context.trace_id != continued.context.trace_id
         assert root.attributes is not None and root.attributes["key"] == "/registry/things/b"
+        # Requests made inside either reconcile named the span that was exported later, ids and all.
+        assert sent == [tracing.format_traceparent(continued.context), tracing.format_traceparent(root.context)]
         stamped = child.obj["metadata"]["annotations"][tracing.TRACEPARENT_ANNOTATION]
         assert stamped == tracing.format_traceparent(continued.context)
         assert "annotations" not in untraced_child.obj["metadata"]  # a routine reconcile stamps nothing
-        commits = [s for s in spans.get_finished_spans() if s.name == "storage.commit"]
-        assert {c.parent.span_id for c in commits if c.parent} == {continued.context.span_id, root.context.span_id}
+        # A reconcile's writes are its own work, covered by its span: no commit spans of their own.
+        assert [s.name for s in spans.get_finished_spans() if s.name == "storage.commit"] == []
 
     asyncio.run(main())
 
@@ -341,8 +352,8 @@ class _Idle(Controller):
 
 
 def test_a_reconcile_that_does_nothing_is_no_span(spans: InMemorySpanExporter, tmp_path: Path) -> None:
-    """A reconcile continuing a trace is exported only when something happened in it: idle ones would be most of
-    the hub's spans. A failing one is a span, with its error."""
+    """A reconcile, continuing a trace or a trace of its own, is exported only when something happened in it: idle
+    ones would be most of the hub's spans. A failing one is a span, with its error."""
 
     async def main() -> None:
         store = SqliteStore(str(tmp_path / "tmc.db"), compact_interval=0)
@@ -350,9 +361,11 @@ def test_a_reconcile_that_does_nothing_is_no_span(spans: InMemorySpanExporter, t
         try:
             traced = {"metadata": {"name": "a", "annotations": {tracing.TRACEPARENT_ANNOTATION: TRACEPARENT}}}
             await store.create("/registry/things/a", traced)
+            await store.create("/registry/things/b", {"metadata": {"name": "b"}})
             idle = _Idle(store)
             for _ in range(3):
                 await idle.traced_process("/registry/things/a")
+                await idle.traced_process("/registry/things/b")
             assert [s.name for s in spans.get_finished_spans()] == []
             idle.fail = True
             await idle.traced_process("/registry/things/a")
@@ -364,3 +377,67 @@ def test_a_reconcile_that_does_nothing_is_no_span(spans: InMemorySpanExporter, t
         assert failed.start_time is not None and failed.end_time is not None and failed.start_time <= failed.end_time
 
     asyncio.run(main())
+
+
+class _StatusWriter(Controller):
+    """Writes its object back without recording a trace on it (as a status aggregation does)."""
+
+    name = "status-writer"
+    prefix = "/registry/things/"
+
+    async def reconcile(self, key: str) -> Result | None:
+        entry = self.store.get(key)
+        assert entry is not None
+        await self.store.update(key, {**entry.obj, "status": {"seen": True}})
+        return None
+
+
+def test_a_commit_is_a_span_only_inside_a_request_span(spans: InMemorySpanExporter, tmp_path: Path) -> None:
+    """A request's durable write is its `storage.commit` child; a reconcile's writes are part of its own span, and
+    a reconcile continuing a trace that only wrote is still exported (the write is what happened in it)."""
+
+    async def main() -> None:
+        store = SqliteStore(str(tmp_path / "tmc.db"), compact_interval=0)
+        await store.start()
+        try:
+            traced = {"metadata": {"name": "a", "annotations": {tracing.TRACEPARENT_ANNOTATION: TRACEPARENT}}}
+            parent = tracing.parse_traceparent(TRACEPARENT)
+            with tracing.span("create things", parent=parent, kind=tracing.SpanKind.SERVER, carry=True):
+                await store.create("/registry/things/a", traced)
+            with tracing.span("reconcile other"):
+                await store.create("/registry/things/b", {"metadata": {"name": "b"}})
+            await _StatusWriter(store).traced_process("/registry/things/a")
+        finally:
+            await store.close()
+        finished = {s.name: s for s in spans.get_finished_spans()}
+        assert sorted(finished) == ["create things", "reconcile other", "reconcile status-writer", "storage.commit"]
+        commit, request = finished["storage.commit"], finished["create things"]
+        assert commit.parent is not None and commit.parent.span_id == request.context.span_id
+        assert commit.attributes is not None and commit.attributes["db.operation"] == "create"
+        written = finished["reconcile status-writer"]
+        assert written.parent is not None and written.parent.span_id == 0xB7AD6B7169203331
+
+    asyncio.run(main())
+
+
+def test_a_span_that_is_not_current_is_exported_but_never_named(spans: InMemorySpanExporter) -> None:
+    """A member cluster's request span: recorded with its parent, failed by an error leaving it, but nothing inside
+    it sees it (no `traceparent` to send on, no child)."""
+    parent = tracing.parse_traceparent(TRACEPARENT)
+    with tracing.span("create configmaps", parent=parent, kind=tracing.SpanKind.SERVER, current=False) as made:
+        assert tracing.current_traceparent() is None
+        made.set_attribute("http.response.status_code", 201)
+    with pytest.raises(RuntimeError), tracing.span("delete configmaps", parent=parent, current=False):
+        raise RuntimeError("broken")
+    ok, failed = spans.get_finished_spans()
+    assert ok.parent is not None and ok.parent.span_id == 0xB7AD6B7169203331
+    assert ok.attributes is not None and ok.attributes["http.response.status_code"] == 201
+    assert failed.status.status_code.name == "ERROR" and failed.events[0].name == "exception"
+
+
+def test_requests_inside_a_span_send_its_traceparent(spans: InMemorySpanExporter) -> None:
+    with tracing.span("workload-sync", parent=tracing.parse_traceparent(TRACEPARENT)) as made:
+        sent = tracing.current_traceparent()
+        assert sent == tracing.format_traceparent(made.get_span_context())
+        assert tracing.current_traceparent() == sent  # the same value for every request of the span
+    assert sent is not None and sent.startswith("00-0af7651916cd43dd8448eb211c80319c-") and sent.endswith("-01")

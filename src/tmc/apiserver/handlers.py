@@ -173,6 +173,9 @@ class ApiHandler:
             attributes=attributes,
             # Objects record the trace only of a write whose client asked for tracing with a sampled context.
             carry=trusted and remote is not None and remote.trace_flags.sampled,
+            # A member cluster (which only continues traces) makes no spans inside a request and sends nothing on:
+            # its request span need not be the active one.
+            current=tracing.root_spans,
         ) as span:
             try:
                 response = await self._resource(request, p)

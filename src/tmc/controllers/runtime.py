@@ -172,14 +172,11 @@ class Controller(abc.ABC):
         if parent is None and not tracing.reconcile_roots:
             await self.process(key)
             return
-        # Only a reconcile that continues an object's trace passes it on through the writes it makes; it is a span
-        # only if it did something (wrote, or made a span of its own).
+        # Only a reconcile that continues an object's trace passes it on through the writes it makes. Either is a
+        # span only if it did something (wrote, made a span of its own, or failed).
         attributes = {"controller": self.name, "key": key}
-        if parent is None:
-            with tracing.span(f"reconcile {self.name}", attributes=attributes, carry=False):
-                await self.process(key)
-            return
-        with tracing.deferred_span(f"reconcile {self.name}", parent=parent, attributes=attributes):
+        continued = parent is not None
+        with tracing.deferred_span(f"reconcile {self.name}", parent=parent, attributes=attributes, carry=continued):
             await self.process(key)
 
     async def process(self, key: str) -> None:

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, Status, StatusCode, TraceFlags
+from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from opentelemetry.util import types
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class LightSpan(trace.Span):
         "sink",
         "start_time",
         "status",
+        "traceparent_value",
     )
 
     def __init__(
@@ -129,6 +131,15 @@ class LightSpan(trace.Span):
         self.scope = scope
         self.sink = sink
         self.dropped_attributes = self.dropped_events = self.dropped_links = 0
+        self.traceparent_value: str | None = None
+
+    def traceparent(self) -> str:
+        """The W3C `traceparent` of this span, formatted once: every request made inside it sends it."""
+        value = self.traceparent_value
+        if value is None:
+            ctx = self.context
+            value = self.traceparent_value = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-01"
+        return value
 
     def get_span_context(self) -> SpanContext:
         return self.context
@@ -225,17 +236,34 @@ class LightTracer(trace.Tracer):
         record_exception: bool = True,
         set_status_on_exception: bool = True,
     ) -> trace.Span:
+        parent = trace.get_current_span(context).get_span_context()
+        valid = [link for link in links if link.context.is_valid][:LINK_LIMIT] if links else []
+        return self.start_child(name, parent, kind, attributes, valid, start_time)
+
+    def start_child(
+        self,
+        name: str,
+        parent: SpanContext | None,
+        kind: SpanKind = SpanKind.INTERNAL,
+        attributes: types.Attributes = None,
+        links: list[Link] | None = None,
+        start_time: int | None = None,
+    ) -> trace.Span:
+        """`start_span` with the parent's SpanContext given (None: the current span's), and links already valid:
+        no Context is built to carry the parent, which is most of what the API's path costs."""
         provider = self._provider
-        parent: SpanContext | None = trace.get_current_span(context).get_span_context()
+        if parent is None:
+            parent = trace.get_current_span().get_span_context()
         ids = provider.ids
         if parent is not None and parent.is_valid:
             trace_id, sampled, state = parent.trace_id, parent.trace_flags & 0x01, parent.trace_state
         else:
             trace_id = ids.generate_trace_id()
-            sampled, state, parent = trace_id & _TRACE_ID_LIMIT < provider.bound, None, None
+            sampled, state, parent = trace_id & _TRACE_ID_LIMIT < provider.bound, DEFAULT_TRACE_STATE, None
         if not sampled:
             return NonRecordingSpan(SpanContext(trace_id, ids.generate_span_id(), False, _NOT_SAMPLED, state))
-        own = SpanContext(trace_id, ids.generate_span_id(), False, _SAMPLED, state)
+        # SpanContext's own constructor re-checks the ids' ranges; generated ids are valid by construction.
+        own = tuple.__new__(SpanContext, (trace_id, ids.generate_span_id(), False, _SAMPLED, state, True))
         kept: dict[str, Any] = {}
         if attributes:
             for key, value in attributes.items():
@@ -247,7 +275,7 @@ class LightTracer(trace.Tracer):
             parent,
             kind,
             kept,
-            [link for link in links if link.context.is_valid][:LINK_LIMIT] if links else [],
+            links or [],
             start_time or time.time_ns(),
             self._scope,
             provider.sink,

@@ -24,15 +24,22 @@ import socket
 import threading
 import time
 import urllib.parse
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
-from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, TraceFlags
+from opentelemetry.trace import Link, NonRecordingSpan, SpanContext
 from opentelemetry.trace import SpanKind as SpanKind
+
+from tmc.observability.spans import LightSpan, ratio_bound
+from tmc.observability.trace_context import TRACE_FLAGS
+from tmc.observability.trace_context import TRACEPARENT_ANNOTATION as TRACEPARENT_ANNOTATION
+from tmc.observability.trace_context import format_traceparent as format_traceparent
+from tmc.observability.trace_context import object_traceparent as object_traceparent
+from tmc.observability.trace_context import parse_traceparent as parse_traceparent
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -43,7 +50,6 @@ if TYPE_CHECKING:
 
     _Provider = TracerProvider | LightTracerProvider
 
-TRACEPARENT_ANNOTATION = "tracing.k8s.io/traceparent"
 TRACEPARENT_HEADER = "traceparent"
 PROTOCOLS = ("http/protobuf", "grpc")
 # Short enough that a stopping process does not hang on an unreachable collector at exit.
@@ -65,6 +71,11 @@ root_spans = False
 commit_spans = False
 _provider: _Provider | None = None
 _tracer: trace.Tracer = trace.NoOpTracer()
+# The light tracer's `start_child` (a span from its parent's SpanContext, no Context built to carry it); None with
+# the SDK's tracer (gRPC).
+_start_child: Callable[..., trace.Span] | None = None
+# The root sampler's bound (TraceIdRatioBased's; 0 when the process starts no traces), for deferred root spans.
+_root_bound = 0
 
 log = logging.getLogger("tmc.tracing")
 # Whether spec writes made now record the active span on the object. Set by the spans that belong to a traced write
@@ -76,6 +87,8 @@ _carry: contextvars.ContextVar[bool] = contextvars.ContextVar("tmc_tracing_carry
 _deferred: contextvars.ContextVar[_Deferred | None] = contextvars.ContextVar("tmc_tracing_deferred", default=None)
 # The span id the next span made by this thread must have (a deferred span's, chosen when it began).
 _forced_span_id: contextvars.ContextVar[int] = contextvars.ContextVar("tmc_tracing_span_id", default=0)
+# The trace id the next new trace made by this thread must have (a deferred root span's).
+_forced_trace_id: contextvars.ContextVar[int] = contextvars.ContextVar("tmc_tracing_trace_id", default=0)
 
 
 class TracingConfigError(ValueError):
@@ -172,7 +185,7 @@ def configure(
 
     Raises TracingConfigError for settings that can never work (a malformed OTEL_TRACES_SAMPLER_ARG or protocol);
     an unreachable endpoint is only a logged warning: tracing must never stop the process it observes."""
-    global enabled, _annotate, reconcile_roots, root_spans, commit_spans, _provider, _tracer
+    global enabled, _annotate, reconcile_roots, root_spans, commit_spans, _provider, _tracer, _start_child, _root_bound
     env = os.environ if env is None else env
     chosen = settings(endpoint, sample_ratio, env)
     if chosen is None:
@@ -190,6 +203,8 @@ def configure(
         provider = _light_provider(url, chosen.timeout, resource.attributes, ratio, roots, env)
     _provider = provider
     _tracer = provider.get_tracer("tmc")
+    _start_child = getattr(_tracer, "start_child", None)
+    _root_bound = ratio_bound(ratio) if roots else 0
     _annotate = annotate
     reconcile_roots = root_reconciles
     root_spans = roots
@@ -242,10 +257,12 @@ def _light_provider(
 
 def shutdown() -> None:
     """Flush what is buffered and stop exporting (tests; the SDK also does this at exit)."""
-    global enabled, _annotate, reconcile_roots, root_spans, commit_spans, _provider, _tracer
+    global enabled, _annotate, reconcile_roots, root_spans, commit_spans, _provider, _tracer, _start_child, _root_bound
     provider, _provider = _provider, None
+    _root_bound = 0
     enabled = _annotate = reconcile_roots = root_spans = commit_spans = False
     _tracer = trace.NoOpTracer()
+    _start_child = None
     if provider is not None:
         provider.shutdown()
 
@@ -280,7 +297,7 @@ class SpanIds:
         return _forced_span_id.get() or _random_span_id()
 
     def generate_trace_id(self) -> int:
-        return random.getrandbits(128) or 1
+        return _forced_trace_id.get() or random.getrandbits(128) or 1
 
     def is_trace_id_random(self) -> bool:
         return True
@@ -326,57 +343,17 @@ for _name in ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "opentele
 # ---------------------------------------------------------------- trace context
 
 
-def parse_traceparent(value: object) -> SpanContext | None:
-    """The remote span context of a W3C `traceparent` value, or None when it is absent or malformed."""
-    if not isinstance(value, str):
-        return None
-    parts = value.strip().split("-")
-    if len(parts) < 4 or len(parts[0]) != 2 or parts[0] == "ff" or len(parts[1]) != 32 or len(parts[2]) != 16:
-        return None
-    try:
-        trace_id, span_id, flags = int(parts[1], 16), int(parts[2], 16), int(parts[3][:2], 16)
-    except ValueError:
-        return None
-    if not trace_id or not span_id:
-        return None
-    return SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags & 0x01))
-
-
-def format_traceparent(ctx: SpanContext) -> str:
-    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{int(ctx.trace_flags) & 0x01:02x}"
-
-
 def current_traceparent() -> str | None:
     """The `traceparent` of the active span when it is sampled; None otherwise (or when tracing is off)."""
     if not enabled:
         return None
-    ctx = trace.get_current_span().get_span_context()
+    current = trace.get_current_span()
+    if type(current) is LightSpan:
+        return current.traceparent()  # sampled, and formatted once per span
+    ctx = current.get_span_context()
     if not ctx.is_valid or not ctx.trace_flags.sampled:
         return None
     return format_traceparent(ctx)
-
-
-def object_traceparent(obj: Mapping[str, Any] | None) -> SpanContext | None:
-    """The span context an object's trace annotation records, if any."""
-    if not obj:
-        return None
-    annotations = (obj.get("metadata") or {}).get("annotations") or {}
-    value = annotations.get(TRACEPARENT_ANNOTATION)
-    if not isinstance(value, str):
-        return None
-    # An object's annotation is read by each reconcile, sync and status report of it: parsed once.
-    ctx = _PARSED.get(value)
-    if ctx is None:
-        ctx = parse_traceparent(value)
-        if ctx is None:
-            return None
-        if len(_PARSED) >= 4096:
-            _PARSED.clear()
-        _PARSED[value] = ctx
-    return ctx
-
-
-_PARSED: dict[str, SpanContext] = {}
 
 
 def record_on(obj: dict[str, Any]) -> None:
@@ -403,17 +380,25 @@ def span(
     kind: SpanKind = SpanKind.INTERNAL,
     attributes: Mapping[str, Any] | None = None,
     carry: bool | None = None,
+    current: bool = True,
 ) -> _Scope:
     """A current span named `name`: a child of `parent` when given (a remote context from a header or an
     annotation), else of the active span. Links are passed at start, where samplers can see them. `carry` says
-    whether spec writes inside it record it on the object (None: as the enclosing span says)."""
+    whether spec writes inside it record it on the object (None: as the enclosing span says). `current=False` makes
+    a span that is not made the active one for its block (nothing inside it can name it: no child spans, no
+    `traceparent` sent on, no trace ids in log lines), for a process that only records its requests, at a few
+    microseconds less per span."""
     if parent is None:
         _use_deferred()
-    ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
-    made = _tracer.start_span(
-        name, context=ctx, kind=kind, attributes=attributes, links=[Link(c) for c in links] or None
-    )
-    return _Scope(made, carry)
+    start_child = _start_child
+    if start_child is not None:
+        made = start_child(name, parent, kind, attributes, [Link(c) for c in links if c.is_valid] if links else None)
+    else:
+        ctx = trace.set_span_in_context(NonRecordingSpan(parent)) if parent is not None else None
+        made = _tracer.start_span(
+            name, context=ctx, kind=kind, attributes=attributes, links=[Link(c) for c in links] or None
+        )
+    return _Scope(made, carry) if current else _Detached(made)
 
 
 class _Scope:
@@ -441,9 +426,32 @@ class _Scope:
         current.end()
 
 
-def active() -> bool:
-    """Whether a recording span is active (a child span now would be exported)."""
-    return trace.get_current_span().is_recording() or _current_deferred() is not None
+class _Detached(_Scope):
+    """A span ended after a `with` block, marked failed by an exception leaving it, but never the active span."""
+
+    __slots__ = ()
+
+    def __init__(self, made: trace.Span) -> None:
+        self.span = made
+
+    def __enter__(self) -> trace.Span:
+        return self.span
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        if error is not None and self.span.is_recording():
+            _mark_failed(self.span, error)
+        self.span.end()
+
+
+def commit_span_wanted() -> bool:
+    """Whether a storage commit now is a span of its own: only directly inside an API request's span, where it tells
+    the request's own time from its durable write's. A reconcile's writes are its own work, and its span covers them
+    (a deferred reconcile span is made because of the write, as when its commit was a child span)."""
+    current = trace.get_current_span()
+    if getattr(current, "kind", None) is SpanKind.SERVER and current.is_recording():
+        return True
+    _use_deferred()
+    return False
 
 
 class _Deferred:
@@ -488,27 +496,37 @@ def _use_deferred() -> None:
 
 
 @contextlib.contextmanager
-def deferred_span(name: str, *, parent: SpanContext, attributes: Mapping[str, Any]) -> Iterator[None]:
-    """A child span of `parent` that is exported only if something happened inside it: a child span, a write that
-    recorded its context on an object, or an exception. Most reconciles find nothing to do (an object's status
-    aggregation runs on every change of the object); their spans would be a third of the hub's and say nothing.
+def deferred_span(
+    name: str, *, parent: SpanContext | None, attributes: Mapping[str, Any], carry: bool = True
+) -> Iterator[None]:
+    """A child span of `parent` (None: the root of a new trace, sampled at the process's ratio) that is exported
+    only if something happened inside it: a child span, a write, or an exception. Most reconciles find nothing to do
+    (an object's status aggregation runs on every change of the object); their spans would be a third of the hub's
+    and say nothing. `carry`: whether spec writes inside it record it on the objects they write.
 
     Until it is needed the span is only a context (a trace id and a span id chosen now); once needed it is made at
-    the end with the start time and that id, so children made meanwhile name their real parent."""
-    if not parent.trace_flags.sampled:
-        with span(name, parent=parent, attributes=attributes, carry=True):
+    the end with the start time and those ids, so children made meanwhile name their real parent."""
+    if parent is None:
+        context = _new_root()
+        if not context.trace_flags.sampled:  # what the tracer would have made: a span that records nothing
+            with _Scope(NonRecordingSpan(context), carry):
+                yield
+            return
+    elif not parent.trace_flags.sampled:
+        with span(name, parent=parent, attributes=attributes, carry=carry):
             yield
         return
-    context = SpanContext(
-        parent.trace_id,
-        _random_span_id(),
-        is_remote=False,
-        trace_flags=parent.trace_flags,
-        trace_state=parent.trace_state,
-    )
+    else:
+        context = SpanContext(
+            parent.trace_id,
+            _random_span_id(),
+            is_remote=False,
+            trace_flags=parent.trace_flags,
+            trace_state=parent.trace_state,
+        )
     marker = _Deferred(context)
     started = time.time_ns()
-    tokens = (_deferred.set(marker), _carry.set(True))
+    tokens = (_deferred.set(marker), _carry.set(carry))
     attached = otel_context.attach(trace.set_span_in_context(NonRecordingSpan(context)))
     error: BaseException | None = None
     try:
@@ -524,24 +542,41 @@ def deferred_span(name: str, *, parent: SpanContext, attributes: Mapping[str, An
             _make_deferred(name, parent, marker, started, attributes, error or marker.error)
 
 
+def _new_root() -> SpanContext:
+    """The context of a new trace's root span, sampled as the root sampler decides (TraceIdRatioBased's rule: the
+    low 64 bits of the trace id below the ratio's bound)."""
+    trace_id = random.getrandbits(128) or 1
+    sampled = trace_id & 0xFFFFFFFFFFFFFFFF < _root_bound
+    return SpanContext(trace_id, _random_span_id(), is_remote=False, trace_flags=TRACE_FLAGS[sampled])
+
+
 def _random_span_id() -> int:
     return random.getrandbits(64) or 1
 
 
 def _make_deferred(
     name: str,
-    parent: SpanContext,
+    parent: SpanContext | None,
     marker: _Deferred,
     started: int,
     attributes: Mapping[str, Any],
     error: BaseException | None,
 ) -> None:
+    # The span gets the ids its children already name: its span id, and for a root its trace id.
     token = _forced_span_id.set(marker.context.span_id)
+    root = _forced_trace_id.set(marker.context.trace_id) if parent is None else None
     try:
         made = _tracer.start_span(
-            name, context=trace.set_span_in_context(NonRecordingSpan(parent)), attributes=attributes, start_time=started
+            name,
+            context=trace.set_span_in_context(NonRecordingSpan(parent))
+            if parent is not None
+            else otel_context.Context(),
+            attributes=attributes,
+            start_time=started,
         )
     finally:
+        if root is not None:
+            _forced_trace_id.reset(root)
         _forced_span_id.reset(token)
     if error is not None:
         _mark_failed(made, error)

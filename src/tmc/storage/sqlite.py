@@ -245,8 +245,8 @@ class SqliteStore:
         return current
 
     async def _traced_submit(self, op: Operation, entry: Entry, prev_rev: int) -> Entry:
-        """Queue the write and wait for its group commit, as a child span of the write that asked for it."""
-        if not (tracing.commit_spans and tracing.active()):
+        """Queue the write and wait for its group commit, as a child span of the API request that asked for it."""
+        if not (tracing.commit_spans and tracing.commit_span_wanted()):
             return await self._submit(op, entry, prev_rev)
         with tracing.span("storage.commit", attributes={"db.operation": op, "db.system": "sqlite"}):
             return await self._submit(op, entry, prev_rev)

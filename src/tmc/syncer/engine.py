@@ -27,7 +27,7 @@ import contextlib
 import logging
 import time
 from collections import Counter
-from collections.abc import Awaitable, Iterator
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -364,9 +364,9 @@ class Engine(ControlSteps):
             self._observe("down", resource, namespace, result, started)
         return written
 
-    @contextlib.contextmanager
-    def _span(self, name: str, resource: SyncedResource, up: dict[str, Any]) -> Iterator[None]:
-        """A span in the trace of the hub write that changed `up` (its trace annotation), when it has one."""
+    def _span(self, name: str, resource: SyncedResource, up: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
+        """A span in the trace of the hub write that changed `up` (its trace annotation), when it has one. The
+        tracer's own scope, not a generator context manager around it: this runs once per downstream write."""
         md = up.get("metadata") or {}
         attributes = {
             "workload.type": resource.id,
@@ -375,8 +375,7 @@ class Engine(ControlSteps):
             "cluster.name": self.target.name,
         }
         parent = tracing.object_traceparent(up)
-        with tracing.span(name, parent=parent, kind=tracing.SpanKind.CLIENT, attributes=attributes):
-            yield
+        return tracing.span(name, parent=parent, kind=tracing.SpanKind.CLIENT, attributes=attributes)
 
     async def _dependencies(self, resource: SyncedResource, cluster: str, namespace: str, up: dict[str, Any]) -> None:
         """Sync the ConfigMaps and Secrets a workload's pods need before the workload, when they are assigned too."""

@@ -29,6 +29,7 @@ from tmc.apimachinery import errors
 from tmc.apimachinery.resources import cluster_of_key
 from tmc.controllers.placement.events import EventRecorder
 from tmc.controllers.rollback import metrics
+from tmc.controllers.rollback.authors import author_of, stamp_author
 from tmc.controllers.rollback.context import SECRETS, Shared, WorkloadKey
 from tmc.controllers.rollback.policy import PolicyEngine
 from tmc.controllers.rollback.recorder import record
@@ -38,7 +39,7 @@ from tmc.controllers.rollback.tracker import track
 from tmc.controllers.runtime import Controller, Result, requeue
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
-from tmc.registry.service import ObjectService, WriteOptions
+from tmc.registry.service import ObjectService
 from tmc.storage.interface import Event, Store
 
 log = logging.getLogger("tmc.controllers.rollback")
@@ -71,18 +72,7 @@ class RollbackController(Controller):
         self._refs_of: dict[str, set[tuple[str, str, str, str]]] = {}
         self.debounce = DEBOUNCE  # seconds of quiet before a change is recorded (tests shorten it)
         self._changed_at: dict[str, float] = {}  # workload key -> when its template or content last changed
-        service.write_hooks.append(self._written)
-
-    def _written(self, key: str, rev: int, opts: WriteOptions, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
-        """Remember the author of a change that can make a revision: a template, or ConfigMap/Secret content."""
-        if key.startswith(_CONTENT):
-            changed = old is None or any(old.get(f) != new.get(f) for f in ("data", "binaryData", "type"))
-        elif key.startswith("/registry/apps/") or tracked("", "", new):
-            changed = old is None or template_of(old) != template_of(new)
-        else:
-            return
-        if changed:
-            self.shared.remember(key, rev, opts)
+        service.stamp_hooks.append(stamp_author)
 
     async def stop(self) -> None:
         await super().stop()
@@ -219,8 +209,8 @@ class RollbackController(Controller):
         if parsed is None:
             await self._answer(wk, info, token, f"error malformed request {raw!r}: want <revision|previous>@<token>")
             return True
-        author = self.shared.authors.get(key)
-        request = Request(parsed[0], author.user if author else "", REASON_USER, token=token)
+        author = author_of(obj)  # stamped by the write that asked for the undo
+        request = Request(parsed[0], author["user"] if author else "", REASON_USER, token=token)
         try:
             await undo(self.shared, wk, info, obj, request)
         except WaitForCanary:

@@ -44,6 +44,43 @@ def _revisions(hub: Hub, kind: str, name: str) -> list[dict[str, Any]]:
     return sorted(items, key=revision_number)
 
 
+def _workload(hub: Hub, ref: str) -> tuple[r.WorkloadType, dict[str, Any]]:
+    """KIND/NAME: a built-in workload kind, else a kind the hub serves (a custom resource opted in to revisions)."""
+    from tmc.client import NotFound
+
+    word, slash, name = ref.partition("/")
+    t = _custom_type(hub, word) if slash and name and r.workload_type(word) is None else None
+    if t is None:
+        return r.get_workload(hub, ref, hub.namespace)
+    try:
+        obj: dict[str, Any] = hub.client.get(hub.path(t.group, t.version, t.plural, name=name, namespace=hub.namespace))
+    except NotFound:
+        raise CliError(
+            f'{t.kind} "{name}" not found in namespace {hub.namespace} of workspace {hub.workspace}'
+        ) from None
+    obj.setdefault("apiVersion", t.api_version)
+    obj.setdefault("kind", t.kind)
+    return t, obj
+
+
+def _custom_type(hub: Hub, word: str) -> r.WorkloadType | None:
+    """The namespaced resource whose kind, plural, singular or short name is `word` (optionally `.group`), found
+    through the hub's discovery as kubectl finds it; only API groups with a dot (custom resources') are searched."""
+    wanted, _, group = word.lower().partition(".")
+    groups = hub.client.get(f"/clusters/{hub.workspace}/apis").get("groups") or ()
+    for g in groups:
+        if "." not in g["name"] or (group and g["name"] != group):
+            continue
+        version = str((g.get("preferredVersion") or {}).get("version") or g["versions"][0]["version"])
+        for res in hub.client.get(f"/clusters/{hub.workspace}/apis/{g['name']}/{version}").get("resources") or ():
+            if "/" in res["name"] or not res.get("namespaced"):
+                continue
+            names = {res["name"], res.get("singularName") or "", str(res.get("kind", "")).lower()}
+            if wanted in names | set(res.get("shortNames") or ()):
+                return r.WorkloadType(g["name"], version, res["name"], str(res["kind"]))
+    return None
+
+
 def _spec(obj: dict[str, Any]) -> dict[str, Any]:
     spec = obj.get("spec")
     return spec if isinstance(spec, dict) else {}
@@ -89,7 +126,7 @@ def history(
       kubectl tmc rollout history deployment/web -n shop -o yaml
     """
     hub = connect()
-    t, obj = r.get_workload(hub, ref, hub.namespace)
+    t, obj = _workload(hub, ref)
     revisions = _revisions(hub, t.kind, r.name_of(obj))
     if revision is not None:
         _show_revision(hub, obj, revisions, revision)
@@ -184,7 +221,7 @@ def undo(ref: str, to_revision: int | None, dry_run: bool, timeout: float) -> No
     from tmc.controllers.rollback.plan import revision_number
 
     hub = connect()
-    t, obj = r.get_workload(hub, ref, hub.namespace)
+    t, obj = _workload(hub, ref)
     name = r.name_of(obj)
     shown = f"{t.kind.lower()}.{t.group}/{name}" if t.group else f"{t.kind.lower()}/{name}"
     revisions = _revisions(hub, t.kind, name)

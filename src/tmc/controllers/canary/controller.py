@@ -175,6 +175,7 @@ class CanaryController(MultiPrefixController):
             stable_ready=view.stable_ready,
             action=action.split("@", 1)[0] if action else "",
             paused=plan.paused,
+            action_token=action.partition("@")[2],
         )
         before = rollout.phase
         rollout.advance(obs)

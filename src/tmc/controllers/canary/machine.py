@@ -27,6 +27,7 @@ from tmc.api.canary import (
     ROLLED_BACK,
     SUCCEEDED,
 )
+from tmc.api.rollback import CANARY_ABORT_TOKEN_PREFIX
 from tmc.controllers.canary import analysis as a
 from tmc.controllers.canary.analysis.measurement import from_timestamp, is_bad, timestamp
 from tmc.controllers.canary.plan import Plan, Step
@@ -46,6 +47,7 @@ class Observation:
     stable_ready: bool  # every cluster runs the stable copy's desired replicas Ready, of stableRevision
     action: str = ""  # a new action annotation: promote | promote-full | abort | retry
     paused: bool = False  # spec.paused
+    action_token: str = ""  # the action's token (after "@"): an undo's abort says so
 
 
 @dataclass(frozen=True)
@@ -246,7 +248,8 @@ class Rollout:
         if self.phase not in ACTIVE:
             return False
         if action == "abort":
-            self.abort("Aborted", f"canary {st.get('canaryRevision')} aborted by the user")
+            who = "rollout undo" if obs.action_token.startswith(CANARY_ABORT_TOKEN_PREFIX) else "the user"
+            self.abort("Aborted", f"canary {st.get('canaryRevision')} aborted by {who}")
             return True
         if action == "promote-full":
             st["promoting"] = True

@@ -152,6 +152,12 @@ async def undo(
     return plan.target, plan.warnings
 
 
+async def _settle(shared: Shared) -> None:
+    """After losing a race on a busy workload: let the write that won commit before reading again (re-reading at
+    once reads the same state and loses again)."""
+    await shared.store.wait_for_rev(shared.store.current_rev + 1, 0.2)
+
+
 async def annotate(shared: Shared, info: ResourceInfo, wk: WorkloadKey, annotations: dict[str, str | None]) -> None:
     """A merge patch of the workload's annotations that outlasts a busy object: every syncer writes its status
     report to it, and the service gives up on an unconditional write after a few lost races."""
@@ -163,6 +169,7 @@ async def annotate(shared: Shared, info: ResourceInfo, wk: WorkloadKey, annotati
         except errors.StatusError as e:
             if e.code != 409 or attempt == 19:
                 raise
+            await _settle(shared)
 
 
 async def _put(
@@ -244,6 +251,7 @@ async def _write_workload(
         except errors.StatusError as e:
             if e.code != 409:  # a status report landed in between: read again
                 raise
+            await _settle(shared)
     raise errors.conflict(info.plural, wk.name, info.group, "the workload kept changing during the rollback")
 
 
@@ -286,6 +294,7 @@ async def _mark_undone(
         except errors.StatusError as e:
             if e.code != 409:
                 raise
+            await _settle(shared)
     assert entry is not None
     kind = "Normal" if not request.automatic else "Warning"
     await shared.events.record(wk.cluster, entry.obj, kind, "RolledBack", message)

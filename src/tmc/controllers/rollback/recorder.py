@@ -29,7 +29,7 @@ from tmc.api.tmcgroup import API_VERSION
 from tmc.apimachinery import errors
 from tmc.controllers.rollback import metrics
 from tmc.controllers.rollback.authors import newest_author
-from tmc.controllers.rollback.context import SECRETS, Shared, WorkloadKey
+from tmc.controllers.rollback.context import SECRETS, Shared, WorkloadKey, now, stamp
 from tmc.controllers.rollback.plan import revision_number
 from tmc.controllers.rollback.snapshot import (
     configmap_entry,
@@ -147,7 +147,10 @@ async def record(shared: Shared, wk: WorkloadKey, kind: str, obj: dict[str, Any]
         if e.code != 409:
             raise
         return None  # recorded by a reconcile that raced this one; the next pass sees it
-    # Its status (phase, startedAt, clusters) is written by the tracker in the same reconcile: one write fewer.
+    # Its status (phase, startedAt, clusters) is written by the tracker: not before STATUS_INTERVAL while it stays
+    # Progressing, at once when its phase changes, so a rollout done within that interval costs one status write.
+    started = now()
+    shared.progress[str(created["metadata"].get("uid", ""))] = (started, {"startedAt": stamp(started)})
     if latest is not None:
         seen = shared.progress.pop(str(latest["metadata"].get("uid", "")), None)
         stored = shared.store.get(WORKLOAD_REVISIONS.key(wk.cluster, wk.namespace, latest["metadata"]["name"]))

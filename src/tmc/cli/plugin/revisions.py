@@ -124,6 +124,7 @@ def history(
       kubectl tmc rollout history deployment/web -n shop
       kubectl tmc rollout history deployment/web -n shop --revision 2
       kubectl tmc rollout history deployment/web -n shop -o yaml
+      kubectl tmc rollout history crontab/nightly -n jobs    # a custom resource that opted in
     """
     hub = connect()
     t, obj = _workload(hub, ref)
@@ -217,6 +218,7 @@ def undo(ref: str, to_revision: int | None, dry_run: bool, timeout: float) -> No
     Examples:
       kubectl tmc rollout undo deployment/web -n shop
       kubectl tmc rollout undo deployment/web -n shop --to-revision 1 --dry-run
+      kubectl tmc rollout undo crontab/nightly -n jobs
     """
     from tmc.controllers.rollback.plan import revision_number
 

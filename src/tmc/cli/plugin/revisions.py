@@ -143,7 +143,7 @@ def history(
         Column("CHANGE-CAUSE", _cause),
         Column("AUTHOR", _author),
         Column("TIME", lambda x: (x.get("metadata") or {}).get("creationTimestamp")),
-        Column("PHASE", lambda x: (x.get("status") or {}).get("phase", "")),
+        Column("PHASE", lambda x: (x.get("status") or {}).get("phase", "Progressing")),
         Column("CLUSTERS", _clusters),
     )
     click.echo(f"{t.kind.lower()}.{t.group}/{r.name_of(obj)}" if t.group else f"{t.kind.lower()}/{r.name_of(obj)}")
@@ -166,7 +166,7 @@ def _show_revision(hub: Hub, obj: dict[str, Any], revisions: list[dict[str, Any]
         raise CliError(f"revision {number} not found (revisions: {known})")
     spec = _spec(rev)
     click.echo(f"revision {number}: {_cause(rev)}, by {_author(rev)} at {rev['metadata'].get('creationTimestamp')}")
-    click.echo(f"phase: {(rev.get('status') or {}).get('phase', '')}; clusters: {_clusters(rev)}")
+    click.echo(f"phase: {(rev.get('status') or {}).get('phase', 'Progressing')}; clusters: {_clusters(rev)}")
     click.echo("template:")
     click.echo(_indent(_yaml(spec.get("template") or {})))
     for cm in spec.get("configMaps") or ():

@@ -19,7 +19,9 @@ from tmc.controllers.rollback.snapshot import cluster_report
 from tmc.controllers.status.aggregate import current_targets
 from tmc.protocol.workloads import replicas_of
 
-STATUS_INTERVAL = 1.0  # seconds between status writes of a revision that stays Progressing
+# Seconds between status writes of a revision that stays Progressing: its per-cluster progress is for people to
+# read, and each write is a hub write per workload change (docs/performance.md, "Rollback").
+STATUS_INTERVAL = 5.0
 
 
 def deadline_of(obj: dict[str, Any], policy: dict[str, Any] | None) -> float:

@@ -4,7 +4,11 @@ examples/rollback/ applied as they are, the real kubectl and the installed `kube
   the first image and ConfigMap content on every member; `rollout undo` again brings back revision 3's content;
 - a version whose pods never become Ready on two of the three clusters is rolled back by the RollbackPolicy at its
   progress deadline, the Event names the clusters, and the workload never loses availability;
-- bad input: an unknown revision, no history, a ConfigMap deleted by hand (restored, with a warning).
+- bad input: an unknown revision, no history, a ConfigMap deleted by hand (restored, with a warning);
+- an undo of a canary paused at weight 30 (examples/rollback/canary.yaml, the live canary controller): in every
+  member the VirtualService's weight 0 is written before the canary Deployment is scaled down (resourceVersions from
+  the member's watch history), and the canary says the undo aborted it;
+- a custom resource that opted in (crd.yaml, custom-resource.yaml): history and undo by `kubectl tmc rollout`.
 """
 
 from __future__ import annotations

@@ -8,8 +8,8 @@
 2. Revision recording overhead. The propagation benchmark (benchmarks.bench_propagation), quick, twice in one run:
    the hub with revisions off (`TMC_REVISIONS=off`) and on, off first unless `--order on-first`. Reported:
    propagation p50/p99, the hub's CPU per hub Deployment and the hub's store writes over the whole run (its revision
-   counter, which the machine's other load does not move) with revisions on, the off values as same-run baselines.
-   Goal: within 10 %.
+   counter, which the machine's other load moves far less) with revisions on, the off values as same-run baselines.
+   Goal: latencies and CPU within 10 % (the write count is reported without one).
 
 Run alone: python -m benchmarks.bench_rollback [--quick] [--undos N] [--only undo|overhead]
 [--order off-first|on-first].
@@ -303,12 +303,13 @@ def overhead(order: str = "off-first") -> tuple[list[Row], list[str]]:
                 baseline_name="revisions off, same run",
             )
         )
+    # What recording costs in writes (no goal: a revision is a create and a status write at least), counted by the
+    # store, which the machine's other load moves far less than latencies.
     rows.append(
         row(
             "revisions on: hub store writes, whole run",
             float(on_writes),
             "writes",
-            goal=("<=", off_writes * (1 + OVERHEAD_GOAL / 100)),
             baseline=float(off_writes),
             baseline_name="revisions off, same run",
         )

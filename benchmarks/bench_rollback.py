@@ -178,7 +178,12 @@ class UndoBench:
             return time.monotonic(), err
 
         command_task = asyncio.ensure_future(exited())
-        finished = await until(lambda: self.everywhere(image, value), 60, f"undo to {image}", every=0.02)
+        try:
+            finished = await until(lambda: self.everywhere(image, value), 60, f"undo to {image}", every=0.02)
+        except TimeoutError:
+            _, err = await command_task
+            said = err.decode()
+            raise RuntimeError(f"undo to {image}: not everywhere after 60 s; the command said {said!r}") from None
         ended, err = await command_task
         if process.returncode != 0:
             raise RuntimeError(f"rollout undo failed: {err.decode()[:300]}")

@@ -4,11 +4,16 @@ examples/rollback/ applied as they are, the real kubectl and the installed `kube
   the first image and ConfigMap content on every member; `rollout undo` again brings back revision 3's content;
 - a version whose pods never become Ready on two of the three clusters is rolled back by the RollbackPolicy at its
   progress deadline, the Event names the clusters, and the workload never loses availability;
-- bad input: an unknown revision, no history, a ConfigMap deleted by hand (restored, with a warning).
+- bad input: an unknown revision, no history, a ConfigMap deleted by hand (restored, with a warning);
+- an undo of a canary paused at weight 30 (examples/rollback/canary.yaml, the live canary controller): in every
+  member the VirtualService's weight 0 is written before the canary Deployment is scaled down (resourceVersions from
+  the member's watch history), and the canary says the undo aborted it;
+- a custom resource that opted in (crd.yaml, custom-resource.yaml): history and undo by `kubectl tmc rollout`.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -214,3 +219,101 @@ def test_bad_input(up: TmcUp) -> None:
     assert restored["data"] == {"level": "1"}
     image = kubectl.json("get", "deployment", "api", "-n", "rollback-bad")["spec"]["template"]["spec"]["containers"]
     assert image[0]["image"] == "nginx:1.26"
+
+
+CANARY_NS = "rollback-canary"
+
+
+def canary_weights(up: TmcUp, cluster: str) -> dict[str, int] | None:
+    """shop's VirtualService route weights in a member."""
+    for vs in up.kubectl(cluster).json("get", "virtualservices", "-A")["items"]:
+        if vs["metadata"]["name"] == "shop" and vs["metadata"]["namespace"] == downstream_ns(up, cluster, CANARY_NS):
+            return {d["destination"]["host"]: d.get("weight", 0) for d in vs["spec"]["http"][0]["route"]}
+    return None
+
+
+def member_rv(up: TmcUp, cluster: str) -> int:
+    """The member's newest resourceVersion (one counter per cluster, across kinds)."""
+    listed = json.loads(up.kubectl(cluster).run("get", "--raw", "/api/v1/namespaces").stdout)
+    return int(listed["metadata"]["resourceVersion"])
+
+
+def events_since(up: TmcUp, cluster: str, path: str, rv: int) -> list[dict[str, Any]]:
+    """The member's watch events of `path` after `rv`, replayed from its watch history."""
+    url = f"{path}?watch=1&resourceVersion={rv}&timeoutSeconds=1"
+    lines = up.kubectl(cluster).run("get", "--raw", url).stdout.splitlines()
+    return [e for e in (json.loads(line) for line in lines if line.strip()) if e["type"] in ("ADDED", "MODIFIED")]
+
+
+def test_undo_of_a_paused_canary_reverses_traffic_before_cleanup(up: TmcUp) -> None:
+    kubectl = up.kubectl()
+    apply(up, "canary.yaml")
+
+    def canary() -> dict[str, Any]:
+        return dict(kubectl.json("get", "canarydeployment", "shop", "-n", CANARY_NS).get("status") or {})
+
+    stable = {"shop-primary": 100, "shop-canary": 0}
+    wait_until(lambda: canary().get("phase") == "Succeeded", timeout=40, what="the canary initialised")
+    for cluster in CLUSTERS:
+        wait_until(lambda c=cluster: canary_weights(up, c) == stable, timeout=30, what=f"stable routing in {cluster}")
+    wait_until(lambda: len(revisions(up, "shop", CANARY_NS)) == 1, what="shop's revision 1")
+    kubectl.run("set", "image", "deployment/shop", "-n", CANARY_NS, "*=nginx:1.28")
+    split = {"shop-primary": 70, "shop-canary": 30}
+    wait_until(lambda: canary().get("phase") == "Paused", timeout=40, what="the canary paused at weight 30")
+    for cluster in CLUSTERS:
+        wait_until(lambda c=cluster: canary_weights(up, c) == split, timeout=30, what=f"weight 30 in {cluster}")
+    since = {cluster: member_rv(up, cluster) for cluster in CLUSTERS}
+
+    out = tmc(up, "rollout", "undo", "deployment/shop", "-n", CANARY_NS).stdout
+    assert out.strip() == "deployment.apps/shop rolled back to revision 1", out
+    st = canary()
+    assert st["phase"] == "RolledBack" and st["weight"] == 0, st
+    assert "aborted by rollout undo" in st["message"], st["message"]
+    for cluster in CLUSTERS:
+        wait_until(lambda c=cluster: canary_weights(up, c) == stable, timeout=30, what=f"weight 0 in {cluster}")
+        ns = downstream_ns(up, cluster, CANARY_NS)
+
+        def scaled_down(c: str = cluster, ns: str = ns) -> bool:
+            deploy = up.kubectl(c).json("get", "deployment", "shop", "-n", ns)
+            return deploy["spec"]["replicas"] == 0 and not deploy["status"].get("replicas")
+
+        wait_until(scaled_down, timeout=30, what=f"the canary scaled down in {cluster}")
+        # In each member, the write that took the canary's weight to 0 came before the one that scaled it down.
+        routed = events_since(
+            up, cluster, f"/apis/networking.istio.io/v1/namespaces/{ns}/virtualservices", since[cluster]
+        )
+        zero = min(
+            int(e["object"]["metadata"]["resourceVersion"])
+            for e in routed
+            if {d["destination"]["host"]: d.get("weight", 0) for d in e["object"]["spec"]["http"][0]["route"]} == stable
+        )
+        scaled = events_since(up, cluster, f"/apis/apps/v1/namespaces/{ns}/deployments", since[cluster])
+        down = min(
+            int(e["object"]["metadata"]["resourceVersion"])
+            for e in scaled
+            if e["object"]["metadata"]["name"] == "shop" and e["object"]["spec"]["replicas"] == 0
+        )
+        assert zero < down, (cluster, zero, down)
+    image = kubectl.json("get", "deployment", "shop", "-n", CANARY_NS)["spec"]["template"]["spec"]["containers"][0]
+    assert image["image"] == "nginx:1.27"
+
+
+def test_custom_resource_history_and_undo(up: TmcUp) -> None:
+    kubectl = up.kubectl()
+    kubectl.run("apply", "-f", str(EXAMPLES / "crd.yaml"))
+    kubectl.run("wait", "--for=condition=Established", "crd/crontabs.stable.example.com", "--timeout=20s")
+    wait_until(lambda: kubectl.run("apply", "-f", str(EXAMPLES / "custom-resource.yaml"), check=False).returncode == 0)
+    wait_until(lambda: len(revisions(up, "nightly", "rollback-cr")) == 1, what="the CronTab's revision 1")
+    patch = '{"spec":{"image":"backup:2","replicas":3}}'
+    kubectl.run("patch", "crontab", "nightly", "-n", "rollback-cr", "--type", "merge", "-p", patch)
+    wait_until(lambda: len(revisions(up, "nightly", "rollback-cr")) == 2, what="the CronTab's revision 2")
+
+    out = tmc(up, "rollout", "history", "crontab/nightly", "-n", "rollback-cr").stdout.splitlines()
+    assert out[0] == "crontab.stable.example.com/nightly", out
+    assert [line.split()[0] for line in out[2:]] == ["1", "2"] and "admin" in out[3], out
+    out = tmc(up, "rollout", "undo", "ct/nightly", "-n", "rollback-cr").stdout
+    assert out.strip() == "crontab.stable.example.com/nightly rolled back to revision 1", out
+    spec = kubectl.json("get", "crontab", "nightly", "-n", "rollback-cr")["spec"]
+    assert spec == {"cronSpec": "0 3 * * *", "image": "backup:1", "replicas": 3}  # an undo does not scale
+    missing = tmc(up, "rollout", "history", "crontab/nope", "-n", "rollback-cr", code=1)
+    assert 'CronTab "nope" not found' in missing.stderr

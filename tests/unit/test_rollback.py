@@ -129,6 +129,11 @@ async def _secret_content_stays_out_of_the_revision_and_comes_back_on_undo(env: 
     await env.until(
         lambda: env.get(SECRETS, second["spec"]["snapshotSecret"], "kcp-system") is None, "snapshot of 2 deleted"
     )
+    # Revisions are the hub's records: the scheduler never placed one (no state labels, no Scheduled Event).
+    for rev in revisions(env):
+        assert not any(k.startswith("state.workload.kcp.io/") for k in rev["metadata"].get("labels", {})), rev
+    kinds = {e.obj["involvedObject"]["kind"] for e in env.store.list("/registry/core/events/root/shop/")}
+    assert "WorkloadRevision" not in kinds and "Deployment" in kinds, kinds
 
 
 def test_undo_removes_only_what_the_undone_change_created(tmp_path: Path) -> None:

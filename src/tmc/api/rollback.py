@@ -42,6 +42,12 @@ SNAPSHOT_NAMESPACE_LABEL = "rollback.tmc.kcp.io/namespace"
 UNDO_ANNOTATION = "rollback.tmc.kcp.io/undo"
 UNDO_RESULT_ANNOTATION = "rollback.tmc.kcp.io/undo-result"
 UNDO_PREVIOUS = "previous"
+# Who last changed what a revision is made of (a pod template, an opted-in spec, ConfigMap or Secret content, or
+# asked for an undo), stamped by the hub in that same write: {"user", "fieldManager", "time"} as JSON.
+AUTHOR_ANNOTATION = "rollback.tmc.kcp.io/changed-by"
+# The token of the canary abort an undo asks for (`canary.tmc.kcp.io/action: abort@rollout-undo-<hex>`), so the
+# canary's status can say who aborted it.
+CANARY_ABORT_TOKEN_PREFIX = "rollout-undo-"
 # Kubernetes' change-cause annotation: copied into the revision it belongs to.
 CHANGE_CAUSE_ANNOTATION = "kubernetes.io/change-cause"
 # A custom resource opts in to revisions with this annotation set to "true".
@@ -120,7 +126,7 @@ _REVISION_SPEC = object_field(
         "author": object_field(
             "Who made the change.",
             {
-                "user": string_field("The request's user (empty when the hub restarted since the write)."),
+                "user": string_field("The request's user (empty for the hub's own writes)."),
                 "fieldManager": string_field("The request's field manager."),
             },
         ),

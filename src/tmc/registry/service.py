@@ -82,6 +82,10 @@ class ObjectService:
         # object or None, new object). The rollback controller records who changed what here, since Kubernetes
         # objects do not carry their writer's user.
         self.write_hooks: list[Callable[[str, int, WriteOptions, dict[str, Any] | None, dict[str, Any]], None]] = []
+        # Called before a create or update (not of a subresource) is validated and stored: (resource, options, old
+        # object or None, new object), and may change the new object. The rollback controller stamps who changed a
+        # pod template or ConfigMap/Secret content on the object here, in the same write, so it survives restarts.
+        self.stamp_hooks: list[Callable[[ResourceInfo, WriteOptions, dict[str, Any] | None, dict[str, Any]], None]] = []
 
     # ---------------------------------------------------------------- reads
 
@@ -135,6 +139,8 @@ class ObjectService:
         if "status" in info.subresources and info.kind != "Namespace":
             obj.pop("status", None)
         apply_strategy(info.group, info.kind, obj, None, cluster)
+        for hook in self.stamp_hooks:
+            hook(info, opts, None, obj)
         if info.group == TENANCY_GROUP and info.kind == "Workspace" and self.external_url:
             obj["spec"]["URL"] = f"{self.external_url}/clusters/{obj['spec']['cluster']}"
         admit(info, obj, None, opts)
@@ -374,6 +380,9 @@ class ObjectService:
         old = entry.obj
         result = self._merge_update(info, old, new, subresource)
         apply_strategy(info.group, info.kind, result, old, cluster)
+        if not subresource:
+            for hook in self.stamp_hooks:
+                hook(info, opts, old, result)
         admit(info, result, old, opts)
         if not subresource:
             self._validate_more(info, result)

@@ -44,6 +44,43 @@ def _revisions(hub: Hub, kind: str, name: str) -> list[dict[str, Any]]:
     return sorted(items, key=revision_number)
 
 
+def _workload(hub: Hub, ref: str) -> tuple[r.WorkloadType, dict[str, Any]]:
+    """KIND/NAME: a built-in workload kind, else a kind the hub serves (a custom resource opted in to revisions)."""
+    from tmc.client import NotFound
+
+    word, slash, name = ref.partition("/")
+    t = _custom_type(hub, word) if slash and name and r.workload_type(word) is None else None
+    if t is None:
+        return r.get_workload(hub, ref, hub.namespace)
+    try:
+        obj: dict[str, Any] = hub.client.get(hub.path(t.group, t.version, t.plural, name=name, namespace=hub.namespace))
+    except NotFound:
+        raise CliError(
+            f'{t.kind} "{name}" not found in namespace {hub.namespace} of workspace {hub.workspace}'
+        ) from None
+    obj.setdefault("apiVersion", t.api_version)
+    obj.setdefault("kind", t.kind)
+    return t, obj
+
+
+def _custom_type(hub: Hub, word: str) -> r.WorkloadType | None:
+    """The namespaced resource whose kind, plural, singular or short name is `word` (optionally `.group`), found
+    through the hub's discovery as kubectl finds it; only API groups with a dot (custom resources') are searched."""
+    wanted, _, group = word.lower().partition(".")
+    groups = hub.client.get(f"/clusters/{hub.workspace}/apis").get("groups") or ()
+    for g in groups:
+        if "." not in g["name"] or (group and g["name"] != group):
+            continue
+        version = str((g.get("preferredVersion") or {}).get("version") or g["versions"][0]["version"])
+        for res in hub.client.get(f"/clusters/{hub.workspace}/apis/{g['name']}/{version}").get("resources") or ():
+            if "/" in res["name"] or not res.get("namespaced"):
+                continue
+            names = {res["name"], res.get("singularName") or "", str(res.get("kind", "")).lower()}
+            if wanted in names | set(res.get("shortNames") or ()):
+                return r.WorkloadType(g["name"], version, res["name"], str(res["kind"]))
+    return None
+
+
 def _spec(obj: dict[str, Any]) -> dict[str, Any]:
     spec = obj.get("spec")
     return spec if isinstance(spec, dict) else {}
@@ -87,9 +124,10 @@ def history(
       kubectl tmc rollout history deployment/web -n shop
       kubectl tmc rollout history deployment/web -n shop --revision 2
       kubectl tmc rollout history deployment/web -n shop -o yaml
+      kubectl tmc rollout history crontab/nightly -n jobs    # a custom resource that opted in
     """
     hub = connect()
-    t, obj = r.get_workload(hub, ref, hub.namespace)
+    t, obj = _workload(hub, ref)
     revisions = _revisions(hub, t.kind, r.name_of(obj))
     if revision is not None:
         _show_revision(hub, obj, revisions, revision)
@@ -105,7 +143,7 @@ def history(
         Column("CHANGE-CAUSE", _cause),
         Column("AUTHOR", _author),
         Column("TIME", lambda x: (x.get("metadata") or {}).get("creationTimestamp")),
-        Column("PHASE", lambda x: (x.get("status") or {}).get("phase", "")),
+        Column("PHASE", lambda x: (x.get("status") or {}).get("phase", "Progressing")),
         Column("CLUSTERS", _clusters),
     )
     click.echo(f"{t.kind.lower()}.{t.group}/{r.name_of(obj)}" if t.group else f"{t.kind.lower()}/{r.name_of(obj)}")
@@ -128,7 +166,7 @@ def _show_revision(hub: Hub, obj: dict[str, Any], revisions: list[dict[str, Any]
         raise CliError(f"revision {number} not found (revisions: {known})")
     spec = _spec(rev)
     click.echo(f"revision {number}: {_cause(rev)}, by {_author(rev)} at {rev['metadata'].get('creationTimestamp')}")
-    click.echo(f"phase: {(rev.get('status') or {}).get('phase', '')}; clusters: {_clusters(rev)}")
+    click.echo(f"phase: {(rev.get('status') or {}).get('phase', 'Progressing')}; clusters: {_clusters(rev)}")
     click.echo("template:")
     click.echo(_indent(_yaml(spec.get("template") or {})))
     for cm in spec.get("configMaps") or ():
@@ -180,11 +218,12 @@ def undo(ref: str, to_revision: int | None, dry_run: bool, timeout: float) -> No
     Examples:
       kubectl tmc rollout undo deployment/web -n shop
       kubectl tmc rollout undo deployment/web -n shop --to-revision 1 --dry-run
+      kubectl tmc rollout undo crontab/nightly -n jobs
     """
     from tmc.controllers.rollback.plan import revision_number
 
     hub = connect()
-    t, obj = r.get_workload(hub, ref, hub.namespace)
+    t, obj = _workload(hub, ref)
     name = r.name_of(obj)
     shown = f"{t.kind.lower()}.{t.group}/{name}" if t.group else f"{t.kind.lower()}/{name}"
     revisions = _revisions(hub, t.kind, name)

@@ -198,6 +198,7 @@ class CanaryController(MultiPrefixController):
             action=action.split("@", 1)[0] if action else "",
             paused=plan.paused,
             first_wave=tuple(names.get(k, k) for k in sorted(first or ())),
+            action_token=action.partition("@")[2],
         )
         before = rollout.phase
         rollout.advance(obs)

@@ -36,6 +36,7 @@ from tmc.api.canary import (
     ROLLED_BACK,
     SUCCEEDED,
 )
+from tmc.api.rollback import CANARY_ABORT_TOKEN_PREFIX
 from tmc.controllers.canary import analysis as a
 from tmc.controllers.canary.analysis.measurement import from_timestamp, is_bad, timestamp
 from tmc.controllers.canary.plan import Plan, Step
@@ -79,6 +80,7 @@ class Observation:
     action: str = ""  # a new action annotation: promote | promote-full | abort | retry
     paused: bool = False  # spec.paused
     first_wave: tuple[str, ...] = ()  # with spec.clusters: the placed clusters the selector matches
+    action_token: str = ""  # the action's token (after "@"): an undo's abort says so
 
 
 @dataclass(frozen=True)
@@ -290,7 +292,8 @@ class Rollout:
         if self.phase not in ACTIVE:
             return False
         if action == "abort":
-            self.abort("Aborted", f"canary {st.get('canaryRevision')} aborted by the user")
+            who = "rollout undo" if obs.action_token.startswith(CANARY_ABORT_TOKEN_PREFIX) else "the user"
+            self.abort("Aborted", f"canary {st.get('canaryRevision')} aborted by {who}")
             return True
         if action == "promote-full":
             st["promoting"] = True

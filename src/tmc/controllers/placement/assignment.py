@@ -70,8 +70,18 @@ log = logging.getLogger("tmc.controllers.assignment")
 
 # kcp's grace between a namespace's deletion annotation and the removal of its label.
 NAMESPACE_REMOVAL_GRACE = 5.0
-# Never synced: events are per cluster, pods are run (and upsynced) by the member cluster, leases are local locks.
-_NOT_SYNCED = frozenset({("", "events"), ("events.k8s.io", "events"), ("", "pods"), ("coordination.k8s.io", "leases")})
+# Never synced: events are per cluster, pods are run (and upsynced) by the member cluster, leases are local locks,
+# WorkloadRevisions are the hub's record of a workload's history (placing them cost a label write, an Event and a
+# namespace re-plan per revision for nothing).
+_NOT_SYNCED = frozenset(
+    {
+        ("", "events"),
+        ("events.k8s.io", "events"),
+        ("", "pods"),
+        ("coordination.k8s.io", "leases"),
+        ("tmc.kcp.io", "workloadrevisions"),
+    }
+)
 # Writes in flight at once per namespace reconcile.
 _PARALLEL_WRITES = 32
 _DEPENDENCY_PLURALS = frozenset({"configmaps", "secrets", "serviceaccounts"})

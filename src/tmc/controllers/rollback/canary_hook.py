@@ -10,6 +10,7 @@ import os
 from typing import Any
 
 from tmc.api.canary import ACTION_ANNOTATION, ANALYZING, CANARY_DEPLOYMENTS, FAILED, PAUSED, PROGRESSING
+from tmc.api.rollback import CANARY_ABORT_TOKEN_PREFIX
 from tmc.apimachinery import errors
 from tmc.controllers.rollback.context import Shared, WorkloadKey
 
@@ -44,7 +45,8 @@ async def abort_canary(shared: Shared, wk: WorkloadKey, kind: str) -> bool:
         info = CANARY_DEPLOYMENTS
         body = {**canary, "metadata": {**canary["metadata"]}}
         body["metadata"].pop("resourceVersion", None)  # an unconditional write: only the annotation is ours
-        body["metadata"]["annotations"] = {**annotations, ACTION_ANNOTATION: f"abort@rollback-{os.urandom(4).hex()}"}
+        token = f"{CANARY_ABORT_TOKEN_PREFIX}{os.urandom(4).hex()}"
+        body["metadata"]["annotations"] = {**annotations, ACTION_ANNOTATION: f"abort@{token}"}
         with errors.ignore_not_found():
             try:
                 await shared.service.update(

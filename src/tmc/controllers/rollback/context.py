@@ -1,11 +1,10 @@
-"""What the rollback controller's parts share: the store and service, the object kinds it reads and writes, who wrote
-what (from the service's write hooks), and small helpers over storage keys and time."""
+"""What the rollback controller's parts share: the store and service, the object kinds it reads and writes, and
+small helpers over storage keys and time."""
 
 from __future__ import annotations
 
 import datetime
 import time
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,7 +25,6 @@ from tmc.storage.interface import Store
 FIELD_MANAGER = "tmc-rollback"
 CONFIGMAPS = next(r for r in BUILTIN_RESOURCES if r.group == "" and r.plural == "configmaps")
 SECRETS = next(r for r in BUILTIN_RESOURCES if r.group == "" and r.plural == "secrets")
-_REMEMBERED_WRITES = 20_000
 
 
 @dataclass(frozen=True)
@@ -52,13 +50,6 @@ class WorkloadKey:
 
 
 @dataclass(frozen=True)
-class Author:
-    rev: int
-    user: str
-    field_manager: str
-
-
-@dataclass(frozen=True)
 class Pending:
     """A restore in flight: the revision it will produce is recorded with this cause instead of the writer's."""
 
@@ -76,19 +67,11 @@ class Shared:
     registry: ResourceRegistry
     service: ObjectService
     events: EventRecorder
-    # storage key -> the last committed spec write to it (ConfigMaps, Secrets, tracked workloads).
-    authors: OrderedDict[str, Author] = field(default_factory=OrderedDict)
     pending: dict[str, Pending] = field(default_factory=dict)  # workload key -> restore in flight
     target_names: dict[str, str] = field(default_factory=dict)  # SyncTarget key -> name
     # Revision uid -> (when its status was last written, the status seen since): see tracker.track.
     progress: dict[str, tuple[float, dict[str, Any]]] = field(default_factory=dict)
     opts: WriteOptions = field(default_factory=lambda: WriteOptions(field_manager=FIELD_MANAGER))
-
-    def remember(self, key: str, rev: int, opts: WriteOptions) -> None:
-        self.authors[key] = Author(rev, opts.user, opts.field_manager)
-        self.authors.move_to_end(key)
-        while len(self.authors) > _REMEMBERED_WRITES:
-            self.authors.popitem(last=False)
 
     def info(self, wk: WorkloadKey) -> ResourceInfo | None:
         candidates = [

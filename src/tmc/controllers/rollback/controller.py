@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from tmc.api.rollback import (
+    FAILED,
+    PROGRESSING,
     REASON_USER,
     ROLLBACK_POLICIES,
     SNAPSHOT_NAMESPACE,
@@ -24,11 +26,12 @@ from tmc.api.rollback import (
     WORKLOAD_REVISIONS,
     parse_undo,
 )
-from tmc.api.workload import STATE_LABEL_PREFIX, STATE_SYNC, SYNC_TARGETS
+from tmc.api.workload import STATE_LABEL_PREFIX, STATE_SYNC, STATUS_DIFF_ANNOTATION_PREFIX, SYNC_TARGETS
 from tmc.apimachinery import errors
 from tmc.apimachinery.resources import cluster_of_key
 from tmc.controllers.placement.events import EventRecorder
 from tmc.controllers.rollback import metrics
+from tmc.controllers.rollback.authors import author_of, stamp_author
 from tmc.controllers.rollback.context import SECRETS, Shared, WorkloadKey
 from tmc.controllers.rollback.policy import PolicyEngine
 from tmc.controllers.rollback.recorder import record
@@ -38,7 +41,7 @@ from tmc.controllers.rollback.tracker import track
 from tmc.controllers.runtime import Controller, Result, requeue
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
-from tmc.registry.service import ObjectService, WriteOptions
+from tmc.registry.service import ObjectService
 from tmc.storage.interface import Event, Store
 
 log = logging.getLogger("tmc.controllers.rollback")
@@ -47,7 +50,16 @@ _TARGETS = SYNC_TARGETS.key_prefix(None)
 _REVISIONS = WORKLOAD_REVISIONS.key_prefix(None)
 _POLICIES = ROLLBACK_POLICIES.key_prefix(None)
 _SNAPSHOT_PREFIX = "snapshot|"
-_CONTENT = ("/registry/core/configmaps/", "/registry/core/secrets/")
+
+
+def _only_reports(old: dict[str, Any], new: dict[str, Any]) -> bool:
+    """Whether a write changed only status and the syncers' per-cluster reports (not spec, labels, or requests)."""
+    a, b = old.get("metadata") or {}, new.get("metadata") or {}
+    if old.get("spec") != new.get("spec") or a.get("labels") != b.get("labels"):
+        return False
+    before, after = a.get("annotations") or {}, b.get("annotations") or {}
+    changed = {k for k in before.keys() | after.keys() if before.get(k) != after.get(k)}
+    return all(k.startswith(STATUS_DIFF_ANNOTATION_PREFIX) for k in changed)
 
 
 def placed(obj: dict[str, Any]) -> bool:
@@ -71,18 +83,10 @@ class RollbackController(Controller):
         self._refs_of: dict[str, set[tuple[str, str, str, str]]] = {}
         self.debounce = DEBOUNCE  # seconds of quiet before a change is recorded (tests shorten it)
         self._changed_at: dict[str, float] = {}  # workload key -> when its template or content last changed
-        service.write_hooks.append(self._written)
-
-    def _written(self, key: str, rev: int, opts: WriteOptions, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
-        """Remember the author of a change that can make a revision: a template, or ConfigMap/Secret content."""
-        if key.startswith(_CONTENT):
-            changed = old is None or any(old.get(f) != new.get(f) for f in ("data", "binaryData", "type"))
-        elif key.startswith("/registry/apps/") or tracked("", "", new):
-            changed = old is None or template_of(old) != template_of(new)
-        else:
-            return
-        if changed:
-            self.shared.remember(key, rev, opts)
+        # Workloads whose newest revision's outcome is settled (available everywhere, or replaced): the syncers'
+        # status reports on them change nothing here and are not reconciled.
+        self._settled: set[str] = set()
+        service.stamp_hooks.append(stamp_author)
 
     async def stop(self) -> None:
         await super().stop()
@@ -137,6 +141,11 @@ class RollbackController(Controller):
             return ()
         if not self._is_workload(wk, event.obj):
             return ()
+        if event.type == "DELETED":
+            self._settled.discard(key)
+        elif key in self._settled and event.prev is not None and _only_reports(event.prev, event.obj):
+            return ()
+        self._settled.discard(key)
         self._index(key, None if event.type == "DELETED" else event.obj, wk)
         if event.type != "DELETED" and placed(event.obj):
             annotations = (event.obj.get("metadata") or {}).get("annotations") or {}
@@ -201,6 +210,8 @@ class RollbackController(Controller):
             return requeue(self.debounce)  # record the revision the undo made
         policy = self.shared.policy_for(wk, kind)
         latest, again = await track(self.shared, wk, obj, latest, policy)
+        if (latest.get("status") or {}).get("phase") not in (PROGRESSING, FAILED):
+            self._settled.add(key)
         if policy is not None:
             later = await self.policies.evaluate(wk, info, obj, latest, policy)
             if later is not None:
@@ -219,8 +230,8 @@ class RollbackController(Controller):
         if parsed is None:
             await self._answer(wk, info, token, f"error malformed request {raw!r}: want <revision|previous>@<token>")
             return True
-        author = self.shared.authors.get(key)
-        request = Request(parsed[0], author.user if author else "", REASON_USER, token=token)
+        author = author_of(obj)  # stamped by the write that asked for the undo
+        request = Request(parsed[0], author["user"] if author else "", REASON_USER, token=token)
         try:
             await undo(self.shared, wk, info, obj, request)
         except WaitForCanary:

@@ -28,7 +28,8 @@ from tmc.api.rollback import (
 from tmc.api.tmcgroup import API_VERSION
 from tmc.apimachinery import errors
 from tmc.controllers.rollback import metrics
-from tmc.controllers.rollback.context import SECRETS, Shared, WorkloadKey
+from tmc.controllers.rollback.authors import newest_author
+from tmc.controllers.rollback.context import SECRETS, Shared, WorkloadKey, now, stamp
 from tmc.controllers.rollback.plan import revision_number
 from tmc.controllers.rollback.snapshot import (
     configmap_entry,
@@ -59,20 +60,17 @@ def current_state(shared: Shared, wk: WorkloadKey, obj: dict[str, Any]) -> dict[
         "configMaps": cm_entries,
         "secrets": secret_entries,
         "fingerprint": fingerprint(template, cm_entries, secret_entries),
+        "live_configmaps": cms,
         "live_secrets": secrets,
     }
 
 
-def _author(shared: Shared, wk: WorkloadKey, obj: dict[str, Any], state: dict[str, Any]) -> dict[str, str]:
-    """The newest spec write among the workload and the objects it references."""
-    keys = [f"/registry/{wk.group or 'core'}/{wk.plural}/{wk.cluster}/{wk.namespace}/{wk.name}"]
-    keys += [f"/registry/core/configmaps/{wk.cluster}/{wk.namespace}/{c['name']}" for c in state["configMaps"]]
-    keys += [f"/registry/core/secrets/{wk.cluster}/{wk.namespace}/{s['name']}" for s in state["secrets"]]
-    found = [a for a in (shared.authors.get(k) for k in keys) if a is not None]
-    if found:
-        newest = max(found, key=lambda a: a.rev)
-        return {"user": newest.user, "fieldManager": newest.field_manager}
-    # Written before this hub process started: the newest managedFields entry still names the manager.
+def _author(obj: dict[str, Any], state: dict[str, Any]) -> dict[str, str]:
+    """The newest change among the workload and the objects it references, from their author annotations."""
+    newest = newest_author([obj, *state["live_configmaps"].values(), *state["live_secrets"].values()])
+    if newest is not None:
+        return {"user": newest["user"], "fieldManager": newest["fieldManager"]}
+    # Written before authors were stamped on objects: the newest managedFields entry still names the manager.
     entries = sorted(
         ((obj.get("metadata") or {}).get("managedFields") or ()), key=lambda e: str(e.get("time", "")), reverse=True
     )
@@ -103,7 +101,7 @@ async def record(shared: Shared, wk: WorkloadKey, kind: str, obj: dict[str, Any]
         "configMaps": state["configMaps"],
         "secrets": state["secrets"],
         "fingerprint": state["fingerprint"],
-        "author": _author(shared, wk, obj, state),
+        "author": _author(obj, state),
         "changeCause": str((md.get("annotations") or {}).get(CHANGE_CAUSE_ANNOTATION, "")),
     }
     if latest is not None and spec["changeCause"] == (latest.get("spec") or {}).get("changeCause"):
@@ -149,7 +147,10 @@ async def record(shared: Shared, wk: WorkloadKey, kind: str, obj: dict[str, Any]
         if e.code != 409:
             raise
         return None  # recorded by a reconcile that raced this one; the next pass sees it
-    # Its status (phase, startedAt, clusters) is written by the tracker in the same reconcile: one write fewer.
+    # Its status (phase, startedAt, clusters) is written by the tracker: not before STATUS_INTERVAL while it stays
+    # Progressing, at once when its phase changes, so a rollout done within that interval costs one status write.
+    started = now()
+    shared.progress[str(created["metadata"].get("uid", ""))] = (started, {"startedAt": stamp(started)})
     if latest is not None:
         seen = shared.progress.pop(str(latest["metadata"].get("uid", "")), None)
         stored = shared.store.get(WORKLOAD_REVISIONS.key(wk.cluster, wk.namespace, latest["metadata"]["name"]))

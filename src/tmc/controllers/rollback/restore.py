@@ -29,7 +29,7 @@ from tmc.controllers.rollback.plan import UndoPlan, choose_target, plan_undo, re
 from tmc.controllers.rollback.recorder import current_state, read_snapshot, write_status
 from tmc.controllers.rollback.snapshot import referenced
 from tmc.protocol.workloads import is_workload
-from tmc.registry.service import MERGE_PATCH, WriteOptions
+from tmc.registry.service import JSON_PATCH, MERGE_PATCH, WriteOptions
 
 log = logging.getLogger("tmc.controllers.rollback")
 
@@ -152,6 +152,12 @@ async def undo(
     return plan.target, plan.warnings
 
 
+async def _settle(shared: Shared) -> None:
+    """After losing a race on a busy workload: let the write that won commit before reading again (re-reading at
+    once reads the same state and loses again)."""
+    await shared.store.wait_for_rev(shared.store.current_rev + 1, 0.2)
+
+
 async def annotate(shared: Shared, info: ResourceInfo, wk: WorkloadKey, annotations: dict[str, str | None]) -> None:
     """A merge patch of the workload's annotations that outlasts a busy object: every syncer writes its status
     report to it, and the service gives up on an unconditional write after a few lost races."""
@@ -163,6 +169,7 @@ async def annotate(shared: Shared, info: ResourceInfo, wk: WorkloadKey, annotati
         except errors.StatusError as e:
             if e.code != 409 or attempt == 19:
                 raise
+            await _settle(shared)
 
 
 async def _put(
@@ -215,36 +222,38 @@ async def _write_workload(
     request: Request,
     opts: WriteOptions,
 ) -> None:
-    """Template back, request annotation answered, in one write; a spec change by someone else since wins."""
-    for _ in range(20):  # status reports land on the workload all the time
-        entry = shared.store.get(info.key(wk.cluster, wk.namespace, wk.name))
-        if entry is None:
-            raise UndoError(f"{info.kind} {wk.name} was deleted during the rollback")
-        obj = entry.obj
-        if (obj.get("metadata") or {}).get("generation") != generation:
-            raise errors.conflict(
-                info.plural, wk.name, info.group, "the workload's spec changed during the rollback; it wins"
-            )
-        md = dict(obj["metadata"])
-        annotations = dict(md.get("annotations") or {})
-        if request.token:
-            annotations.pop(UNDO_ANNOTATION, None)
-        md["annotations"] = annotations
-        md["resourceVersion"] = str(entry.rev)
-        spec = dict(obj.get("spec") or {})
-        if str(obj.get("apiVersion", "")).startswith("apps/"):
-            spec["template"] = plan.template
-        else:
-            spec = {**plan.template, **({"replicas": spec["replicas"]} if "replicas" in spec else {})}
-        try:
-            await shared.service.update(
-                info, wk.cluster, wk.namespace, wk.name, {**obj, "metadata": md, "spec": spec}, opts
-            )
-            return
-        except errors.StatusError as e:
-            if e.code != 409:  # a status report landed in between: read again
-                raise
-    raise errors.conflict(info.plural, wk.name, info.group, "the workload kept changing during the rollback")
+    """Template back, request annotation answered, in one write; a spec change by someone else since wins.
+
+    A JSON patch whose first operation tests the generation: the object service applies it to the newest state,
+    retrying on its own when a syncer's status report lands in between, and it fails (422) only when the spec
+    moved, which a read-then-update loop on a workload ten syncers write to could not tell apart."""
+    entry = shared.store.get(info.key(wk.cluster, wk.namespace, wk.name))
+    if entry is None:
+        raise UndoError(f"{info.kind} {wk.name} was deleted during the rollback")
+    obj = entry.obj
+    if (obj.get("metadata") or {}).get("generation") != generation:
+        raise errors.conflict(
+            info.plural, wk.name, info.group, "the workload's spec changed during the rollback; it wins"
+        )
+    ops: list[dict[str, Any]] = [{"op": "test", "path": "/metadata/generation", "value": generation}]
+    if str(obj.get("apiVersion", "")).startswith("apps/"):
+        ops.append({"op": "replace", "path": "/spec/template", "value": plan.template})
+    else:  # the spec as read at this generation, with the revision's fields but the current replicas
+        spec = obj.get("spec") or {}
+        value = {**plan.template, **({"replicas": spec["replicas"]} if "replicas" in spec else {})}
+        ops.append({"op": "add", "path": "/spec", "value": value})
+    if request.token and UNDO_ANNOTATION in ((obj.get("metadata") or {}).get("annotations") or {}):
+        ops.append({"op": "remove", "path": "/metadata/annotations/" + UNDO_ANNOTATION.replace("/", "~1")})
+    try:
+        await shared.service.patch(info, wk.cluster, wk.namespace, wk.name, JSON_PATCH, orjson.dumps(ops), opts)
+    except errors.StatusError as e:
+        if e.code == 404:
+            raise UndoError(f"{info.kind} {wk.name} was deleted during the rollback") from None
+        if e.code != 422 or "test failed" not in e.message:
+            raise
+        raise errors.conflict(
+            info.plural, wk.name, info.group, "the workload's spec changed during the rollback; it wins"
+        ) from None
 
 
 async def _mark_undone(
@@ -286,6 +295,7 @@ async def _mark_undone(
         except errors.StatusError as e:
             if e.code != 409:
                 raise
+            await _settle(shared)
     assert entry is not None
     kind = "Normal" if not request.automatic else "Warning"
     await shared.events.record(wk.cluster, entry.obj, kind, "RolledBack", message)

@@ -19,7 +19,9 @@ from tmc.controllers.rollback.snapshot import cluster_report
 from tmc.controllers.status.aggregate import current_targets
 from tmc.protocol.workloads import replicas_of
 
-STATUS_INTERVAL = 1.0  # seconds between status writes of a revision that stays Progressing
+# Seconds between status writes of a revision that stays Progressing: its per-cluster progress is for people to
+# read, and each write is a hub write per workload change (docs/performance.md, "Rollback").
+STATUS_INTERVAL = 5.0
 
 
 def deadline_of(obj: dict[str, Any], policy: dict[str, Any] | None) -> float:
@@ -94,9 +96,9 @@ async def track(
 ) -> tuple[dict[str, Any], float | None]:
     """Update the newest revision's fleet status; returns it and when to look again (or None).
 
-    While the phase stays Progressing the status is written at most every STATUS_INTERVAL seconds (what is seen in
-    between is kept in memory, with its times), so a rollout to many clusters costs a few writes, not one per
-    cluster; a change of phase is written at once."""
+    While the phase stays Progressing the status is written at most every STATUS_INTERVAL seconds, the first time
+    STATUS_INTERVAL after the revision was recorded (what is seen in between is kept in memory, with its times), so a
+    rollout to many clusters costs a few writes, not one per cluster; a change of phase is written at once."""
     t = now()
     deadline = deadline_of(obj, policy)
     generation = int((obj.get("metadata") or {}).get("generation") or 1)
@@ -109,7 +111,8 @@ async def track(
     started = parse_stamp(status.get("startedAt")) or t
     until_deadline = max(0.05, started + deadline - t + 0.05)
     stored_phase = (rev.get("status") or {}).get("phase")
-    if progressing and stored_phase == PROGRESSING and cached is not None and t - cached[0] < STATUS_INTERVAL:
+    unwritten = stored_phase in (PROGRESSING, None)  # None: a new revision whose status is not written yet
+    if progressing and unwritten and cached is not None and t - cached[0] < STATUS_INTERVAL:
         shared.progress[uid] = (cached[0], status)
         return {**rev, "status": status}, min(until_deadline, cached[0] + STATUS_INTERVAL - t + 0.01)
     rev = await write_status(shared, wk, rev, status)

@@ -3,6 +3,10 @@
 Textual's DataTable builds a renderable per cell up front and slows down at a few hundred rows; here each visible
 line is built from the row's item when it is drawn, so the cost of a refresh is the screen's size, not the data's.
 Rows are plain items plus column getters; `/` filters them by words and `key:value` tags.
+
+A change repaints only the lines whose text or style differs from what was drawn (a burst of watch events that
+leaves the visible rows unchanged repaints nothing), and texts of `pure` columns are kept per item, so a watch
+event's new object is formatted once rather than on every repaint.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any, ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -48,6 +52,7 @@ class Column:
     width: int
     get: Callable[[Any], str]
     colour: bool = False  # paint GOOD / BAD / WARN words
+    pure: bool = False  # the text depends on the item alone (not the clock or other state): kept per item
 
 
 @dataclass
@@ -83,6 +88,9 @@ class Filter:
 
 def _no_tags(_: Any) -> dict[str, frozenset[str]]:
     return {}
+
+
+PURE_TEXTS_KEPT = 4096  # items whose pure texts are kept; past it the cache starts again (rows are replaced often)
 
 
 class VirtualTable(ScrollView, can_focus=True):
@@ -132,6 +140,10 @@ class VirtualTable(ScrollView, can_focus=True):
         self.rows: list[Any] = []  # items after the filter
         self.filter = Filter()
         self.cursor = 0
+        # item id -> (item, texts of the pure columns): the item is held so that a reused id cannot match.
+        self._pure: dict[int, tuple[Any, list[str | None]]] = {}
+        # widget line -> what render_line drew there (texts, style, offset, width), to repaint only what differs.
+        self._drawn: dict[int, tuple[Any, ...]] = {}
         self.set_columns(columns)
 
     # ---------------------------------------------------------------- data
@@ -143,13 +155,20 @@ class VirtualTable(ScrollView, can_focus=True):
             self._offsets.append(x)
             x += c.width + 1
         self._width = max(0, x - 1)
+        self._pure.clear()
+        self._drawn.clear()
         self._resize()
+        self.refresh()
 
     def set_items(self, items: Sequence[Any]) -> None:
         """New rows; the cursor stays on the same item when it is still there."""
         current = self.selected
         current_key = None if current is None else self.key(current)
         self.items = list(items)
+        # Fast path for the common case: the selected item's key is still at the cursor.
+        if not self.filter and 0 <= self.cursor < len(self.items) and current_key is not None:
+            if self.key(self.items[self.cursor]) == current_key:
+                current_key = None
         self._apply_filter(current_key)
 
     def set_filter(self, text: str) -> None:
@@ -170,7 +189,7 @@ class VirtualTable(ScrollView, can_focus=True):
                     break
         self.cursor = max(0, min(self.cursor, len(self.rows) - 1))
         self._resize()
-        self.refresh()
+        self.refresh_changed()
 
     def _resize(self) -> None:
         size = Size(self._width, len(self.rows) + 1)
@@ -183,35 +202,89 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # ---------------------------------------------------------------- drawing
 
+    def _text(self, item: Any, index: int, column: Column) -> str:
+        if not column.pure:
+            return column.get(item)
+        entry = self._pure.get(id(item))
+        if entry is None or entry[0] is not item:
+            if len(self._pure) >= PURE_TEXTS_KEPT:
+                self._pure.clear()
+            entry = self._pure[id(item)] = (item, [None] * len(self.columns))
+        text = entry[1][index]
+        if text is None:
+            text = entry[1][index] = column.get(item)
+        return text
+
+    def _visible_columns(self, sx: int, width: int) -> list[int]:
+        return [
+            i
+            for i, (column, offset) in enumerate(zip(self.columns, self._offsets, strict=True))
+            if not (offset + column.width < sx or offset > sx + width)
+        ]
+
+    def _signature(self, y: int, visible: list[int]) -> tuple[Any, ...]:
+        """What line `y` of the widget shows: its texts and base style (header, row, empty note or blank)."""
+        if y == 0:
+            return ("header",)
+        index = self.scroll_offset.y + y - 1
+        if index >= len(self.rows):
+            return ("empty",) if index == 0 else ("blank",)
+        item = self.rows[index]
+        cursor = index == self.cursor and self.has_focus
+        return (cursor, *(self._text(item, i, self.columns[i]) for i in visible))
+
+    def refresh_changed(self) -> None:
+        """Repaint the lines whose text or style differs from what was drawn, and only those."""
+        width, height = self.size.width, self.size.height
+        if not self._drawn or width <= 0:
+            self.refresh()
+            return
+        sx = self.scroll_offset.x
+        visible = self._visible_columns(sx, width)
+        for y in range(height):
+            drawn = self._drawn.get(y)
+            if drawn is None or drawn[0] != sx or drawn[1] != width or drawn[2] != self._signature(y, visible):
+                self.refresh(Region(0, y, width, 1))
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
         sx = self.scroll_offset.x
+        visible = self._visible_columns(sx, width)
+        signature = self._signature(y, visible)
+        self._drawn[y] = (sx, width, signature)
         if y == 0:
-            return self._line(None, sx, width, _HEADER)
+            return self._line(None, sx, width, _HEADER, visible)
         index = self.scroll_offset.y + y - 1
         if index >= len(self.rows):
             if index == 0:
                 return Strip([Segment(self.empty[:width], Style(italic=True, dim=True))]).extend_cell_length(width)
             return Strip.blank(width)
-        style = _CURSOR if index == self.cursor and self.has_focus else _PLAIN
-        return self._line(self.rows[index], sx, width, style)
+        return self._line(self.rows[index], sx, width, _CURSOR if signature[0] else _PLAIN, visible, signature[1:])
 
-    def _line(self, item: Any, sx: int, width: int, base: Style) -> Strip:
+    def _line(
+        self,
+        item: Any,
+        sx: int,
+        width: int,
+        base: Style,
+        visible: list[int] | None = None,
+        texts: Sequence[str] | None = None,
+    ) -> Strip:
+        if visible is None:
+            visible = self._visible_columns(sx, width)
+        if not visible:
+            return Strip.blank(width, base)
+        if texts is None:
+            texts = [self.columns[i].title if item is None else self._text(item, i, self.columns[i]) for i in visible]
         segments: list[Segment] = []
-        x0 = None
-        for column, offset in zip(self.columns, self._offsets, strict=True):
-            if offset + column.width < sx or offset > sx + width:
-                continue
-            if x0 is None:
-                x0 = offset
-            elif segments:
+        for i, text in zip(visible, texts, strict=True):
+            column = self.columns[i]
+            if segments:
                 segments.append(Segment(" ", base))
-            text = column.title if item is None else column.get(item)
             cell = text[: column.width].ljust(column.width)
             style = base + word_style(text) if item is not None and column.colour else base
             segments.append(Segment(cell, style))
-        if x0 is None:
-            return Strip.blank(width, base)
+        x0 = self._offsets[visible[0]]
         strip = Strip(segments).crop(sx - x0, sx - x0 + width)
         return strip.extend_cell_length(width, base)
 
@@ -224,7 +297,7 @@ class VirtualTable(ScrollView, can_focus=True):
             self.scroll_to(y=self.cursor, animate=False)
         elif self.cursor >= top + visible:
             self.scroll_to(y=self.cursor - visible + 1, animate=False)
-        self.refresh()
+        self.refresh_changed()  # without a scroll: the old and the new cursor line
 
     def move_to(self, index: int) -> None:
         self.cursor = max(0, min(index, len(self.rows) - 1))
@@ -244,7 +317,7 @@ class VirtualTable(ScrollView, can_focus=True):
             self.post_message(self.Selected(self, self.selected))
 
     def on_focus(self) -> None:
-        self.refresh()
+        self.refresh_changed()
 
     def on_blur(self) -> None:
-        self.refresh()
+        self.refresh_changed()

@@ -144,6 +144,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._pure: dict[int, tuple[Any, list[str | None]]] = {}
         # widget line -> what render_line drew there (texts, style, offset, width), to repaint only what differs.
         self._drawn: dict[int, tuple[Any, ...]] = {}
+        self._strips: dict[tuple[Any, ...], Strip] = {}  # what was drawn -> its Strip, for lines seen again
         self.set_columns(columns)
 
     # ---------------------------------------------------------------- data
@@ -157,6 +158,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self._width = max(0, x - 1)
         self._pure.clear()
         self._drawn.clear()
+        self._strips.clear()
         self._resize()
         self.refresh()
 
@@ -251,7 +253,17 @@ class VirtualTable(ScrollView, can_focus=True):
         sx = self.scroll_offset.x
         visible = self._visible_columns(sx, width)
         signature = self._signature(y, visible)
-        self._drawn[y] = (sx, width, signature)
+        drawn = self._drawn[y] = (sx, width, signature)
+        # A scroll by one line shows the same lines one place up: the same Strip objects, with the crops and
+        # filters Textual cached on them, are handed back instead of being built again.
+        strip = self._strips.get(drawn)
+        if strip is None:
+            if len(self._strips) >= 4 * max(1, self.size.height):
+                self._strips.clear()
+            strip = self._strips[drawn] = self._render(y, sx, width, visible, signature)
+        return strip
+
+    def _render(self, y: int, sx: int, width: int, visible: list[int], signature: tuple[Any, ...]) -> Strip:
         if y == 0:
             return self._line(None, sx, width, _HEADER, visible)
         index = self.scroll_offset.y + y - 1

@@ -168,9 +168,9 @@ class VirtualTable(ScrollView, can_focus=True):
         current_key = None if current is None else self.key(current)
         self.items = list(items)
         # Fast path for the common case: the selected item's key is still at the cursor.
-        if not self.filter and 0 <= self.cursor < len(self.items) and current_key is not None:
-            if self.key(self.items[self.cursor]) == current_key:
-                current_key = None
+        still = not self.filter and 0 <= self.cursor < len(self.items) and current_key is not None
+        if still and self.key(self.items[self.cursor]) == current_key:
+            current_key = None
         self._apply_filter(current_key)
 
     def set_filter(self, text: str) -> None:
@@ -260,10 +260,10 @@ class VirtualTable(ScrollView, can_focus=True):
         if strip is None:
             if len(self._strips) >= 4 * max(1, self.size.height):
                 self._strips.clear()
-            strip = self._strips[drawn] = self._render(y, sx, width, visible, signature)
+            strip = self._strips[drawn] = self._build_line(y, sx, width, visible, signature)
         return strip
 
-    def _render(self, y: int, sx: int, width: int, visible: list[int], signature: tuple[Any, ...]) -> Strip:
+    def _build_line(self, y: int, sx: int, width: int, visible: list[int], signature: tuple[Any, ...]) -> Strip:
         if y == 0:
             return self._line(None, sx, width, _HEADER, visible)
         index = self.scroll_offset.y + y - 1

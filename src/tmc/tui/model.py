@@ -45,13 +45,14 @@ class Collection:
     # than walk every object; `epoch` moves when that is not possible (a relist, or the journal grew too long).
     journal: list[tuple[str, str, str]] = field(default_factory=list)
     epoch: int = 0
-    _sorted: list[tuple[str, str, str]] | None = None  # the keys in order; None after an add or a delete
+    keys_version: int = 0  # moves when an object comes or goes (not when one changes)
+    _sorted: tuple[int, list[tuple[str, str, str]]] | None = None
 
     def sorted_keys(self) -> list[tuple[str, str, str]]:
         """The objects' keys in order, sorted again only after an object came or went (not when one changed)."""
-        if self._sorted is None:
-            self._sorted = sorted(self.objects)
-        return self._sorted
+        if self._sorted is None or self._sorted[0] != self.keys_version:
+            self._sorted = (self.keys_version, sorted(self.objects))
+        return self._sorted[1]
 
     def replace(self, kind: str, items: list[dict[str, Any]]) -> None:
         """A (re)list of `kind`: its objects become exactly `items`."""
@@ -59,7 +60,7 @@ class Collection:
             del self.objects[key]
         for item in items:
             self.objects[object_key(item)] = item
-        self._sorted = None
+        self.keys_version += 1
         self.listed = True
         self.revision += 1
         self._restart_journal()
@@ -68,10 +69,10 @@ class Collection:
         key = object_key(obj)
         if event == "DELETED":
             if self.objects.pop(key, None) is not None:
-                self._sorted = None
+                self.keys_version += 1
         else:
             if key not in self.objects:
-                self._sorted = None
+                self.keys_version += 1
             self.objects[key] = obj
         self.revision += 1
         self.journal.append(key)
@@ -138,6 +139,9 @@ class Model:
     # views.states_of's cache: object key -> (object, names_revision, {target key: state}).
     state_cache: dict[tuple[str, str, str], tuple[dict[str, Any], int, dict[str, str]]] = field(default_factory=dict)
     placed_cache: Any = None  # views.placed's running sums
+    # views.workload_rows' caches: (keys_version, keys in order) and object key -> (names_revision, row)
+    workload_order: tuple[int, list[tuple[str, str, str]]] | None = None
+    workload_rows: dict[tuple[str, str, str], tuple[int, Any]] = field(default_factory=dict)
     _names: dict[str, str] = field(default_factory=dict)
     _names_at: int = -1
     _names_epoch: int = -1

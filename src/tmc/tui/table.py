@@ -141,7 +141,7 @@ class VirtualTable(ScrollView, can_focus=True):
         self.filter = Filter()
         self.cursor = 0
         # item id -> (item, texts of the pure columns): the item is held so that a reused id cannot match.
-        self._pure: dict[int, tuple[Any, list[str | None]]] = {}
+        self._pure: dict[int, tuple[Any, dict[int, str]]] = {}
         # widget line -> what render_line drew there (texts, style, offset, width), to repaint only what differs.
         self._drawn: dict[int, tuple[Any, ...]] = {}
         self._strips: dict[tuple[Any, ...], Strip] = {}  # what was drawn -> its Strip, for lines seen again
@@ -211,8 +211,8 @@ class VirtualTable(ScrollView, can_focus=True):
         if entry is None or entry[0] is not item:
             if len(self._pure) >= PURE_TEXTS_KEPT:
                 self._pure.clear()
-            entry = self._pure[id(item)] = (item, [None] * len(self.columns))
-        text = entry[1][index]
+            entry = self._pure[id(item)] = (item, {})
+        text = entry[1].get(index)
         if text is None:
             text = entry[1][index] = column.get(item)
         return text

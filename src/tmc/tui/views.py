@@ -351,24 +351,41 @@ class WorkloadRow:
 
 
 def workload_rows(model: Model) -> list[WorkloadRow]:
+    """Placed objects by namespace, kind and name. A row is made once per version of its object (and of the
+    targets' names), the order sorted again only when objects came or went: a burst of workload events costs a
+    walk of the rows per redraw, not a sort and 10,000 new rows."""
     names = model.target_names()
+    workloads = model.workloads
+    order = model.workload_order
+    if order is None or order[0] != workloads.keys_version:
+        order = model.workload_order = (
+            workloads.keys_version,
+            sorted(workloads.objects, key=lambda k: (k[1], k[0], k[2])),  # namespace, kind, name
+        )
+    cache = model.workload_rows
+    if len(cache) > 2 * len(workloads.objects) + 100:  # deleted objects' rows
+        cache = model.workload_rows = {k: v for k, v in cache.items() if k in workloads.objects}
     rows = []
-    for key in sorted(model.workloads.objects, key=lambda k: (k[1], k[0], k[2])):  # namespace, kind, name
-        obj = model.workloads.objects[key]
-        states = {names.get(k, k[:8]): state for k, state in states_of(model, obj, key).items()}
-        if states:
-            rows.append(WorkloadRow(obj, states))
+    for key in order[1]:
+        obj = workloads.objects[key]
+        cached = cache.get(key)
+        if cached is None or cached[0] != model.names_revision or cached[1].obj is not obj:
+            states = {names.get(k, k[:8]): state for k, state in states_of(model, obj, key).items()}
+            cached = cache[key] = (model.names_revision, WorkloadRow(obj, states))
+        if cached[1].states:
+            rows.append(cached[1])
     return rows
 
 
 def workload_columns(model: Model) -> list[Column]:
+    # Rows are made once per object version (workload_rows), so every column is a function of the row alone.
     columns = [
-        Column("NAMESPACE", 14, lambda w: str(r.meta(w.obj).get("namespace") or "")),
-        Column("KIND", 10, lambda w: str(w.obj.get("kind") or "")),
-        Column("NAME", 20, lambda w: r.name_of(w.obj)),
+        Column("NAMESPACE", 14, lambda w: str(r.meta(w.obj).get("namespace") or ""), pure=True),
+        Column("KIND", 10, lambda w: str(w.obj.get("kind") or ""), pure=True),
+        Column("NAME", 20, lambda w: r.name_of(w.obj), pure=True),
     ]
     for name in sorted(r.name_of(st) for st in model.targets.objects.values()):
-        columns.append(Column(name, max(9, len(name)), _state_on(name), colour=True))
+        columns.append(Column(name, max(9, len(name)), _state_on(name), colour=True, pure=True))
     return columns
 
 

@@ -224,16 +224,19 @@ class VirtualTable(ScrollView, can_focus=True):
             if not (offset + column.width < sx or offset > sx + width)
         ]
 
-    def _signature(self, y: int, visible: list[int]) -> tuple[Any, ...]:
-        """What line `y` of the widget shows: its texts and base style (header, row, empty note or blank)."""
+    def _signature(self, y: int, visible: list[int], top: int, cursor: int) -> tuple[Any, ...]:
+        """What line `y` of the widget shows: its texts and base style (header, row, empty note or blank). `top` is
+        the row at the first line under the header, `cursor` the highlighted row (-1: none)."""
         if y == 0:
             return ("header",)
-        index = self.scroll_offset.y + y - 1
+        index = top + y - 1
         if index >= len(self.rows):
             return ("empty",) if index == 0 else ("blank",)
         item = self.rows[index]
-        cursor = index == self.cursor and self.has_focus
-        return (cursor, *(self._text(item, i, self.columns[i]) for i in visible))
+        return (index == cursor, *(self._text(item, i, self.columns[i]) for i in visible))
+
+    def _highlighted(self) -> int:
+        return self.cursor if self.has_focus else -1
 
     def refresh_changed(self) -> None:
         """Repaint the lines whose text or style differs from what was drawn, and only those."""
@@ -241,18 +244,24 @@ class VirtualTable(ScrollView, can_focus=True):
         if not self._drawn or width <= 0:
             self.refresh()
             return
-        sx = self.scroll_offset.x
+        sx, top = self.scroll_offset
         visible = self._visible_columns(sx, width)
+        cursor = self._highlighted()
         for y in range(height):
             drawn = self._drawn.get(y)
-            if drawn is None or drawn[0] != sx or drawn[1] != width or drawn[2] != self._signature(y, visible):
+            if (
+                drawn is None
+                or drawn[0] != sx
+                or drawn[1] != width
+                or drawn[2] != self._signature(y, visible, top, cursor)
+            ):
                 self.refresh(Region(0, y, width, 1))
 
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        sx = self.scroll_offset.x
+        sx, top = self.scroll_offset
         visible = self._visible_columns(sx, width)
-        signature = self._signature(y, visible)
+        signature = self._signature(y, visible, top, self._highlighted())
         drawn = self._drawn[y] = (sx, width, signature)
         # A scroll by one line shows the same lines one place up: the same Strip objects, with the crops and
         # filters Textual cached on them, are handed back instead of being built again.
@@ -302,18 +311,24 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # ---------------------------------------------------------------- keys
 
-    def _show_cursor(self) -> None:
+    def _show_cursor(self, previous: int) -> None:
         visible = max(1, self.size.height - 1)
         top = self.scroll_offset.y
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False)
         elif self.cursor >= top + visible:
             self.scroll_to(y=self.cursor - visible + 1, animate=False)
-        self.refresh_changed()  # without a scroll: the old and the new cursor line
+        else:  # no scroll: only the old and the new cursor line change
+            for index in {previous, self.cursor}:
+                if top <= index < top + visible:
+                    self.refresh(Region(0, index - top + 1, self.size.width, 1))
+            return
+        self.refresh()
 
     def move_to(self, index: int) -> None:
+        previous = self.cursor
         self.cursor = max(0, min(index, len(self.rows) - 1))
-        self._show_cursor()
+        self._show_cursor(previous)
 
     def action_cursor(self, step: int) -> None:
         self.move_to(self.cursor + step)

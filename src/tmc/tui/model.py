@@ -141,7 +141,7 @@ class Model:
     placed_cache: Any = None  # views.placed's running sums
     # views.workload_rows' caches: (keys_version, keys in order) and object key -> (names_revision, row)
     workload_order: tuple[int, list[tuple[str, str, str]]] | None = None
-    workload_rows: dict[tuple[str, str, str], tuple[int, Any]] = field(default_factory=dict)
+    workload_row_cache: dict[tuple[str, str, str], tuple[int, Any]] = field(default_factory=dict)
     _names: dict[str, str] = field(default_factory=dict)
     _names_at: int = -1
     _names_epoch: int = -1

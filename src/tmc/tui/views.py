@@ -362,9 +362,9 @@ def workload_rows(model: Model) -> list[WorkloadRow]:
             workloads.keys_version,
             sorted(workloads.objects, key=lambda k: (k[1], k[0], k[2])),  # namespace, kind, name
         )
-    cache = model.workload_rows
+    cache = model.workload_row_cache
     if len(cache) > 2 * len(workloads.objects) + 100:  # deleted objects' rows
-        cache = model.workload_rows = {k: v for k, v in cache.items() if k in workloads.objects}
+        cache = model.workload_row_cache = {k: v for k, v in cache.items() if k in workloads.objects}
     rows = []
     for key in order[1]:
         obj = workloads.objects[key]

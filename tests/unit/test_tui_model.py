@@ -112,3 +112,87 @@ def test_a_large_table_renders_only_the_visible_rows() -> None:
     assert line.text.startswith("row-5000") and calls == [5_000]
     table.set_filter("row-9999")
     assert table.rows == [9_999] and table.selected == 9_999
+
+
+def test_incremental_views_equal_a_fresh_count_after_any_events() -> None:
+    """Target names, the Clusters rows' order, the Workloads rows and the placed count are kept up to date per
+    watch event; after a random mix of SyncTarget and workload events they equal what a fresh model computes."""
+    import random
+
+    rng = random.Random(11)
+    model = Model("root")
+
+    def target(i: int) -> dict[str, Any]:
+        labels = {"burst": str(rng.random())}
+        if rng.random() < 0.3:  # the hub's key label, now and then a different one
+            labels["internal.workload.kcp.io/key"] = rng.choice([sync_target_key("root", f"t{i}"), f"other{i}"])
+        return {"kind": "SyncTarget", "metadata": {"name": f"t{i}", "labels": labels}}
+
+    def workload(i: int) -> dict[str, Any]:
+        labels = {f"state.workload.kcp.io/{sync_target_key('root', f't{n}')}": "Sync" for n in range(i % 3, 9, 4)}
+        return {"kind": "Deployment", "metadata": {"name": f"w{i}", "namespace": f"ns{i % 4}", "labels": labels}}
+
+    def rows(m: Model) -> list[tuple[str, dict[str, str]]]:
+        return [(w.obj["metadata"]["name"], w.states) for w in views.workload_rows(m)]
+
+    model.targets.replace("SyncTarget", [target(i) for i in range(6)])
+    for step in range(800):
+        if rng.random() < 0.4:
+            i = rng.randrange(9)
+            model.targets.apply("DELETED" if rng.random() < 0.15 else "MODIFIED", target(i))
+        else:
+            i = rng.randrange(30)
+            model.workloads.apply("DELETED" if rng.random() < 0.2 else "MODIFIED", workload(i))
+        if step % 40 == 0:
+            fresh = Model("root", targets=model.targets, workloads=model.workloads)
+            assert model.target_names() == fresh.target_names()
+            assert views.cluster_rows(model) == sorted(
+                model.targets.objects.values(), key=lambda o: o["metadata"]["name"]
+            )
+            assert rows(model) == rows(fresh)
+            assert views.placed(model).objects == views.placed(fresh).objects
+            assert all(model.key_of(st) == fresh.key_of(st) for st in model.targets.objects.values())
+
+
+def test_a_change_repaints_only_the_lines_that_differ() -> None:
+    """A burst that changes rows off screen, or changes nothing the columns show, repaints no line; a visible row's
+    new text repaints that line, and it shows the new text (not a kept one)."""
+    import asyncio
+
+    from textual.app import App, ComposeResult
+
+    class One(App[None]):
+        def compose(self) -> ComposeResult:
+            yield VirtualTable([Column("NAME", 12, lambda o: o["name"], pure=True)], key=lambda o: o["name"])
+
+    async def run() -> None:
+        app = One()
+        async with app.run_test(size=(30, 10)) as pilot:
+            table = app.query_one(VirtualTable)
+            items = [{"name": f"row-{i}", "other": 0} for i in range(100)]
+            table.set_items(items)
+            await pilot.pause()
+            drawn: list[int] = []
+            render_line = table.render_line
+
+            def counted(y: int) -> Any:
+                drawn.append(y)
+                return render_line(y)
+
+            table.render_line = counted  # type: ignore[method-assign]
+            items = [{**o, "other": 1} for o in items]  # every object new, nothing shown changed
+            items[50] = {"name": "renamed-50"}  # off screen
+            table.set_items(items)
+            await pilot.pause()
+            assert drawn == []
+            items = list(items)
+            items[3] = {"name": "renamed-3"}  # line 4: the header, then rows 0 to 3
+            table.set_items(items)
+            await pilot.pause()
+            assert drawn == [4]
+            assert render_line(4).text.startswith("renamed-3")
+            table.action_cursor(1)  # the cursor line moves: the old and the new one repaint
+            await pilot.pause()
+            assert sorted(drawn[1:]) == [1, 2]
+
+    asyncio.run(run())

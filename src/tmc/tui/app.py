@@ -95,6 +95,7 @@ class Dashboard(App[None]):
         self.feed: Any = None
         self._placed = views.PlacedNow(views.Placed(Counter(), {}))
         self._matrix_targets: list[str] | None = None
+        self._texts: dict[str, str] = {}  # widget id -> the text last given to it
 
     # ---------------------------------------------------------------- layout
 
@@ -181,16 +182,24 @@ class Dashboard(App[None]):
         title = f"{tabs} {escape(m.workspace)}"
         if self.filters.get(self.current):
             title += f" · filter: {escape(self.filters[self.current])}"
-        self.query_one("#title", Static).update(title)
+        # Static.update costs a layout pass of the whole screen: only when the text changed.
+        if title != self._texts.get("title"):
+            self._texts["title"] = title
+            self.query_one("#title", Static).update(title, layout=False)  # always one line
         banner = self.query_one("#banner", Static)
         banner.set_class(m.unreachable, "down")
         if m.unreachable:
             reason = m.health.error or m.last_error or "a watch lost its connection"
-            banner.update(escape(f"hub unreachable, reconnecting… ({reason[:150]})"))
+            self._update_text(banner, escape(f"hub unreachable, reconnecting… ({reason[:150]})"))
         if isinstance(self.screen, ClusterScreen):
             self.screen.update_view()
             return
         getattr(self, f"_draw_{self.current}")(force)
+
+    def _update_text(self, widget: Static, text: str) -> None:
+        if text != self._texts.get(str(widget.id)):
+            self._texts[str(widget.id)] = text
+            widget.update(text)
 
     def _changed(self, view: str, revision: Any, force: bool) -> bool:
         if force or self._revisions.get(view) != revision:
@@ -200,27 +209,32 @@ class Dashboard(App[None]):
 
     def _draw_overview(self, force: bool) -> None:
         m = self.model
-        self.query_one("#overview-text", Static).update(views.overview_text(m, views.placed(m)))
+        self._update_text(self.query_one("#overview-text", Static), views.overview_text(m, views.placed(m)))
         latency, errors = views.series_text(m)
-        self.query_one("#latency-label", Static).update(latency)
-        self.query_one("#errors-label", Static).update(errors)
-        self.query_one("#latency", Sparkline).data = [p or 0.0 for p in m.latency.points]
-        self.query_one("#errors", Sparkline).data = [p or 0.0 for p in m.errors.points]
+        self._update_text(self.query_one("#latency-label", Static), latency)
+        self._update_text(self.query_one("#errors-label", Static), errors)
+        for name, series in (("#latency", m.latency), ("#errors", m.errors)):
+            data = [p or 0.0 for p in series.points]
+            sparkline = self.query_one(name, Sparkline)
+            if sparkline.data != data:
+                sparkline.data = data
 
     def _draw_clusters(self, force: bool) -> None:
         m = self.model
         table = self.query_one("#clusters", VirtualTable)
         if self._changed("clusters", (m.targets.revision, m.workloads.revision), force):
             self._placed.placed = views.placed(m)
-            table.set_items(views.cluster_rows(m))
+            table.set_items(views.cluster_rows(m))  # repaints the lines that differ
         else:
-            table.refresh()  # ages
+            table.refresh_changed()  # ages
 
     def _draw_placements(self, force: bool) -> None:
         table = self.query_one("#placement-table", VirtualTable)
         if self._changed("placements", self.model.placements.revision, force):
             table.set_items(views.placement_rows(self.model))
-        self.query_one("#candidates", Static).update(views.candidates_text(self.candidates, self.candidates_error))
+        self._update_text(
+            self.query_one("#candidates", Static), views.candidates_text(self.candidates, self.candidates_error)
+        )
 
     def _draw_workloads(self, force: bool) -> None:
         m = self.model
@@ -237,14 +251,14 @@ class Dashboard(App[None]):
         if self._changed("events", self.model.events_revision, force):
             table.set_items(views.event_rows(self.model))
         else:
-            table.refresh()
+            table.refresh_changed()  # ages
 
     def _draw_debug(self, force: bool) -> None:
         obj = None
         if self.debug_ref is not None:
             kind, key = self.debug_ref
             obj = self.model.collection(kind).objects.get(key)
-        self.query_one("#debug-text", Static).update(views.debug_text(self.model, obj, self.trace_url))
+        self._update_text(self.query_one("#debug-text", Static), views.debug_text(self.model, obj, self.trace_url))
 
     # ---------------------------------------------------------------- keys
 

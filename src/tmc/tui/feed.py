@@ -32,6 +32,15 @@ LATENCY_QUERY = (
 ERRORS_QUERY = "sum(rate(tmc_syncer_sync_errors_total[1m]))"
 
 
+def _freeze_after_full_collection(phase: str, info: dict[str, Any]) -> None:
+    """A gc callback. Right after a full collection everything still tracked is alive, so freezing it costs no
+    garbage and keeps the next full collections from walking it again: a burst of watch events leaves tens of
+    thousands of new dicts in the model (the hub rewrites the placed workloads' status), and each full collection
+    that walked them held the loop for about 50 ms."""
+    if phase == "stop" and info.get("generation") == 2:
+        gc.freeze()
+
+
 @dataclass
 class Sources:
     """Where metrics come from: a Prometheus URL, else syncer /metrics URLs (both may be absent)."""
@@ -134,6 +143,8 @@ class Feed:
         return watcher
 
     async def start(self) -> None:
+        if _freeze_after_full_collection not in gc.callbacks:
+            gc.callbacks.append(_freeze_after_full_collection)
         targets = self._watch(self._path(*r.ST), SYNC_TARGETS, "SyncTarget")
         self._watch(self._path(*r.PL), PLACEMENTS, "Placement")
         self._watch(self._path(*r.EVENTS), EVENTS, "Event")
@@ -148,6 +159,8 @@ class Feed:
             self._watch(self._path(t.group, t.version, t.plural), f"workloads-{t.plural}", t.kind)
 
     async def stop(self) -> None:
+        with contextlib.suppress(ValueError):
+            gc.callbacks.remove(_freeze_after_full_collection)
         for task in self.tasks:
             task.cancel()
         for task in self.tasks:

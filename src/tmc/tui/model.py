@@ -45,6 +45,14 @@ class Collection:
     # than walk every object; `epoch` moves when that is not possible (a relist, or the journal grew too long).
     journal: list[tuple[str, str, str]] = field(default_factory=list)
     epoch: int = 0
+    keys_version: int = 0  # moves when an object comes or goes (not when one changes)
+    _sorted: tuple[int, list[tuple[str, str, str]]] | None = None
+
+    def sorted_keys(self) -> list[tuple[str, str, str]]:
+        """The objects' keys in order, sorted again only after an object came or went (not when one changed)."""
+        if self._sorted is None or self._sorted[0] != self.keys_version:
+            self._sorted = (self.keys_version, sorted(self.objects))
+        return self._sorted[1]
 
     def replace(self, kind: str, items: list[dict[str, Any]]) -> None:
         """A (re)list of `kind`: its objects become exactly `items`."""
@@ -52,6 +60,7 @@ class Collection:
             del self.objects[key]
         for item in items:
             self.objects[object_key(item)] = item
+        self.keys_version += 1
         self.listed = True
         self.revision += 1
         self._restart_journal()
@@ -59,8 +68,11 @@ class Collection:
     def apply(self, event: str, obj: dict[str, Any]) -> None:
         key = object_key(obj)
         if event == "DELETED":
-            self.objects.pop(key, None)
+            if self.objects.pop(key, None) is not None:
+                self.keys_version += 1
         else:
+            if key not in self.objects:
+                self.keys_version += 1
             self.objects[key] = obj
         self.revision += 1
         self.journal.append(key)
@@ -127,8 +139,15 @@ class Model:
     # views.states_of's cache: object key -> (object, names_revision, {target key: state}).
     state_cache: dict[tuple[str, str, str], tuple[dict[str, Any], int, dict[str, str]]] = field(default_factory=dict)
     placed_cache: Any = None  # views.placed's running sums
+    # views.workload_rows' caches: (keys_version, keys in order) and object key -> (names_revision, row)
+    workload_order: tuple[int, list[tuple[str, str, str]]] | None = None
+    workload_row_cache: dict[tuple[str, str, str], tuple[int, Any]] = field(default_factory=dict)
     _names: dict[str, str] = field(default_factory=dict)
     _names_at: int = -1
+    _names_epoch: int = -1
+    _names_position: int = 0
+    # SyncTarget object key -> (the object it was computed from, its target key)
+    _keys: dict[tuple[str, str, str], tuple[dict[str, Any], str]] = field(default_factory=dict)
     names_revision: int = 0
 
     def collection(self, kind: str) -> Collection:
@@ -170,14 +189,38 @@ class Model:
         return down or self.health.reachable is False
 
     def target_names(self) -> dict[str, str]:
-        """SyncTarget key -> name (recomputed when the SyncTargets changed; `names_revision` moves when it differs)."""
-        if self._names_at != self.targets.revision:
-            names = {r.target_key(st, self.workspace): r.name_of(st) for st in self.targets.objects.values()}
-            self._names_at = self.targets.revision
-            if names != self._names:
-                self._names = names
-                self.names_revision += 1
+        """SyncTarget key -> name (`names_revision` moves when it differs). Kept up to date from the SyncTargets'
+        journal: a burst of SyncTarget events costs a key per event, not a walk of every SyncTarget per redraw."""
+        targets = self.targets
+        if self._names_at == targets.revision:
+            return self._names
+        if self._names_epoch != targets.epoch:
+            self._keys = {ref: (st, r.target_key(st, self.workspace)) for ref, st in targets.objects.items()}
+            names = {key: r.name_of(st) for st, key in self._keys.values()}
+        else:
+            names = dict(self._names)
+            for ref in dict.fromkeys(targets.journal[self._names_position :]):
+                old = self._keys.pop(ref, None)
+                if old is not None:
+                    names.pop(old[1], None)
+                st = targets.objects.get(ref)
+                if st is not None:
+                    key = r.target_key(st, self.workspace)
+                    self._keys[ref] = (st, key)
+                    names[key] = r.name_of(st)
+        self._names_at, self._names_epoch, self._names_position = targets.revision, targets.epoch, len(targets.journal)
+        if names != self._names:
+            self._names = names
+            self.names_revision += 1
         return self._names
+
+    def key_of(self, st: dict[str, Any]) -> str:
+        """A SyncTarget's key, computed once per version of the object (a watch event brings a new dict)."""
+        ref = object_key(st)
+        cached = self._keys.get(ref)  # written by target_names only, so that it knows each object's last key
+        if cached is not None and cached[0] is st:
+            return cached[1]
+        return r.target_key(st, self.workspace)
 
     def age(self, timestamp: Any) -> str:
         """kubectl's age of `timestamp` by the model's clock (a fixed one in the snapshot tests)."""

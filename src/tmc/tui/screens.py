@@ -90,6 +90,7 @@ class ClusterScreen(Screen[None]):
         self.model = model
         self.cluster = name
         self._revision = (-1, -1)
+        self._detail = ""
 
     def compose(self) -> ComposeResult:
         yield Static(id="cluster-detail")
@@ -113,17 +114,21 @@ class ClusterScreen(Screen[None]):
         st = self.target()
         detail = self.query_one("#cluster-detail", Static)
         if st is None:
-            detail.update(f"SyncTarget {escape(self.cluster)} is gone")
+            self._detail = f"SyncTarget {escape(self.cluster)} is gone"
+            detail.update(self._detail)
             return
         placed = views.placed(self.model)
-        detail.update(views.cluster_detail(self.model, st, placed))
+        text = views.cluster_detail(self.model, st, placed)
+        if text != self._detail:  # an update costs a layout pass of the screen
+            self._detail = text
+            detail.update(text)
         revision = (self.model.targets.revision, self.model.workloads.revision)
         table = self.query_one(VirtualTable)
         if revision != self._revision:
             self._revision = revision
             table.set_items(views.cluster_workload_rows(self.model, st))
         else:
-            table.refresh()
+            table.refresh_changed()  # ages
 
     def action_debug(self) -> None:
         item = self.query_one(VirtualTable).selected

@@ -3,6 +3,10 @@
 Textual's DataTable builds a renderable per cell up front and slows down at a few hundred rows; here each visible
 line is built from the row's item when it is drawn, so the cost of a refresh is the screen's size, not the data's.
 Rows are plain items plus column getters; `/` filters them by words and `key:value` tags.
+
+A change repaints only the lines whose text or style differs from what was drawn (a burst of watch events that
+leaves the visible rows unchanged repaints nothing), and texts of `pure` columns are kept per item, so a watch
+event's new object is formatted once rather than on every repaint.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from typing import Any, ClassVar
 from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -48,6 +52,7 @@ class Column:
     width: int
     get: Callable[[Any], str]
     colour: bool = False  # paint GOOD / BAD / WARN words
+    pure: bool = False  # the text depends on the item alone (not the clock or other state): kept per item
 
 
 @dataclass
@@ -83,6 +88,9 @@ class Filter:
 
 def _no_tags(_: Any) -> dict[str, frozenset[str]]:
     return {}
+
+
+PURE_TEXTS_KEPT = 4096  # items whose pure texts are kept; past it the cache starts again (rows are replaced often)
 
 
 class VirtualTable(ScrollView, can_focus=True):
@@ -132,6 +140,11 @@ class VirtualTable(ScrollView, can_focus=True):
         self.rows: list[Any] = []  # items after the filter
         self.filter = Filter()
         self.cursor = 0
+        # item id -> (item, texts of the pure columns): the item is held so that a reused id cannot match.
+        self._pure: dict[int, tuple[Any, dict[int, str]]] = {}
+        # widget line -> what render_line drew there (texts, style, offset, width), to repaint only what differs.
+        self._drawn: dict[int, tuple[Any, ...]] = {}
+        self._strips: dict[tuple[Any, ...], Strip] = {}  # what was drawn -> its Strip, for lines seen again
         self.set_columns(columns)
 
     # ---------------------------------------------------------------- data
@@ -143,13 +156,21 @@ class VirtualTable(ScrollView, can_focus=True):
             self._offsets.append(x)
             x += c.width + 1
         self._width = max(0, x - 1)
+        self._pure.clear()
+        self._drawn.clear()
+        self._strips.clear()
         self._resize()
+        self.refresh()
 
     def set_items(self, items: Sequence[Any]) -> None:
         """New rows; the cursor stays on the same item when it is still there."""
         current = self.selected
         current_key = None if current is None else self.key(current)
         self.items = list(items)
+        # Fast path for the common case: the selected item's key is still at the cursor.
+        still = not self.filter and 0 <= self.cursor < len(self.items) and current_key is not None
+        if still and self.key(self.items[self.cursor]) == current_key:
+            current_key = None
         self._apply_filter(current_key)
 
     def set_filter(self, text: str) -> None:
@@ -170,7 +191,7 @@ class VirtualTable(ScrollView, can_focus=True):
                     break
         self.cursor = max(0, min(self.cursor, len(self.rows) - 1))
         self._resize()
-        self.refresh()
+        self.refresh_changed()
 
     def _resize(self) -> None:
         size = Size(self._width, len(self.rows) + 1)
@@ -183,52 +204,131 @@ class VirtualTable(ScrollView, can_focus=True):
 
     # ---------------------------------------------------------------- drawing
 
+    def _text(self, item: Any, index: int, column: Column) -> str:
+        if not column.pure:
+            return column.get(item)
+        entry = self._pure.get(id(item))
+        if entry is None or entry[0] is not item:
+            if len(self._pure) >= PURE_TEXTS_KEPT:
+                self._pure.clear()
+            entry = self._pure[id(item)] = (item, {})
+        text = entry[1].get(index)
+        if text is None:
+            text = entry[1][index] = column.get(item)
+        return text
+
+    def _visible_columns(self, sx: int, width: int) -> list[int]:
+        return [
+            i
+            for i, (column, offset) in enumerate(zip(self.columns, self._offsets, strict=True))
+            if not (offset + column.width < sx or offset > sx + width)
+        ]
+
+    def _signature(self, y: int, visible: list[int], top: int, cursor: int) -> tuple[Any, ...]:
+        """What line `y` of the widget shows: its texts and base style (header, row, empty note or blank). `top` is
+        the row at the first line under the header, `cursor` the highlighted row (-1: none)."""
+        if y == 0:
+            return ("header",)
+        index = top + y - 1
+        if index >= len(self.rows):
+            return ("empty",) if index == 0 else ("blank",)
+        item = self.rows[index]
+        return (index == cursor, *(self._text(item, i, self.columns[i]) for i in visible))
+
+    def _highlighted(self) -> int:
+        return self.cursor if self.has_focus else -1
+
+    def refresh_changed(self) -> None:
+        """Repaint the lines whose text or style differs from what was drawn, and only those."""
+        width, height = self.size.width, self.size.height
+        if not self._drawn or width <= 0:
+            self.refresh()
+            return
+        sx, top = self.scroll_offset
+        visible = self._visible_columns(sx, width)
+        cursor = self._highlighted()
+        for y in range(height):
+            drawn = self._drawn.get(y)
+            if (
+                drawn is None
+                or drawn[0] != sx
+                or drawn[1] != width
+                or drawn[2] != self._signature(y, visible, top, cursor)
+            ):
+                self.refresh(Region(0, y, width, 1))
+
     def render_line(self, y: int) -> Strip:
         width = self.size.width
-        sx = self.scroll_offset.x
+        sx, top = self.scroll_offset
+        visible = self._visible_columns(sx, width)
+        signature = self._signature(y, visible, top, self._highlighted())
+        drawn = self._drawn[y] = (sx, width, signature)
+        # A scroll by one line shows the same lines one place up: the same Strip objects, with the crops and
+        # filters Textual cached on them, are handed back instead of being built again.
+        strip = self._strips.get(drawn)
+        if strip is None:
+            if len(self._strips) >= 4 * max(1, self.size.height):
+                self._strips.clear()
+            strip = self._strips[drawn] = self._build_line(y, sx, width, visible, signature)
+        return strip
+
+    def _build_line(self, y: int, sx: int, width: int, visible: list[int], signature: tuple[Any, ...]) -> Strip:
         if y == 0:
-            return self._line(None, sx, width, _HEADER)
+            return self._line(None, sx, width, _HEADER, visible)
         index = self.scroll_offset.y + y - 1
         if index >= len(self.rows):
             if index == 0:
                 return Strip([Segment(self.empty[:width], Style(italic=True, dim=True))]).extend_cell_length(width)
             return Strip.blank(width)
-        style = _CURSOR if index == self.cursor and self.has_focus else _PLAIN
-        return self._line(self.rows[index], sx, width, style)
+        return self._line(self.rows[index], sx, width, _CURSOR if signature[0] else _PLAIN, visible, signature[1:])
 
-    def _line(self, item: Any, sx: int, width: int, base: Style) -> Strip:
+    def _line(
+        self,
+        item: Any,
+        sx: int,
+        width: int,
+        base: Style,
+        visible: list[int] | None = None,
+        texts: Sequence[str] | None = None,
+    ) -> Strip:
+        if visible is None:
+            visible = self._visible_columns(sx, width)
+        if not visible:
+            return Strip.blank(width, base)
+        if texts is None:
+            texts = [self.columns[i].title if item is None else self._text(item, i, self.columns[i]) for i in visible]
         segments: list[Segment] = []
-        x0 = None
-        for column, offset in zip(self.columns, self._offsets, strict=True):
-            if offset + column.width < sx or offset > sx + width:
-                continue
-            if x0 is None:
-                x0 = offset
-            elif segments:
+        for i, text in zip(visible, texts, strict=True):
+            column = self.columns[i]
+            if segments:
                 segments.append(Segment(" ", base))
-            text = column.title if item is None else column.get(item)
             cell = text[: column.width].ljust(column.width)
             style = base + word_style(text) if item is not None and column.colour else base
             segments.append(Segment(cell, style))
-        if x0 is None:
-            return Strip.blank(width, base)
+        x0 = self._offsets[visible[0]]
         strip = Strip(segments).crop(sx - x0, sx - x0 + width)
         return strip.extend_cell_length(width, base)
 
     # ---------------------------------------------------------------- keys
 
-    def _show_cursor(self) -> None:
+    def _show_cursor(self, previous: int) -> None:
         visible = max(1, self.size.height - 1)
         top = self.scroll_offset.y
         if self.cursor < top:
             self.scroll_to(y=self.cursor, animate=False)
         elif self.cursor >= top + visible:
             self.scroll_to(y=self.cursor - visible + 1, animate=False)
+        else:  # no scroll: only the old and the new cursor line change
+            for index in {previous, self.cursor}:
+                if top <= index < top + visible:
+                    self.refresh(Region(0, index - top + 1, self.size.width, 1))
+            return
         self.refresh()
 
     def move_to(self, index: int) -> None:
+        previous = self.cursor
         self.cursor = max(0, min(index, len(self.rows) - 1))
-        self._show_cursor()
+        self._show_cursor(previous)
 
     def action_cursor(self, step: int) -> None:
         self.move_to(self.cursor + step)
@@ -244,7 +344,7 @@ class VirtualTable(ScrollView, can_focus=True):
             self.post_message(self.Selected(self, self.selected))
 
     def on_focus(self) -> None:
-        self.refresh()
+        self.refresh_changed()
 
     def on_blur(self) -> None:
-        self.refresh()
+        self.refresh_changed()

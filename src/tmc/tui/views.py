@@ -105,6 +105,7 @@ class Placed:
 
     counts: Counter[str]
     states: dict[str, Counter[str]]
+    objects: int = 0  # placed objects (on at least one target)
 
 
 def states_of(model: Model, obj: dict[str, Any], key: tuple[str, str, str] | None = None) -> dict[str, str]:
@@ -158,16 +159,20 @@ def placed(model: Model) -> Placed:
         for key, obj in workloads.objects.items():
             sums.counted[key] = states_of(model, obj, key)
             sums.add(sums.counted[key], 1)
+        sums.placed.objects = sum(1 for states in sums.counted.values() if states)
         model.placed_cache = sums
         return sums.placed
     for key in dict.fromkeys(workloads.journal[sums.position :]):
         previous = sums.counted.pop(key, None)
         if previous:
             sums.add(previous, -1)
+            sums.placed.objects -= 1
         current = workloads.objects.get(key)
         if current is not None:
             sums.counted[key] = states_of(model, current, key)
-            sums.add(sums.counted[key], 1)
+            if sums.counted[key]:
+                sums.add(sums.counted[key], 1)
+                sums.placed.objects += 1
         else:
             model.state_cache.pop(key, None)
     sums.position = len(workloads.journal)
@@ -191,18 +196,20 @@ def cluster_columns(model: Model, now: PlacedNow) -> list[Column]:
     def heartbeat(st: dict[str, Any]) -> str:
         return model.age((st.get("status") or {}).get("lastSyncerHeartbeatTime"))
 
+    # A watch event brings a new dict, so texts of `pure` columns are computed once per version of a SyncTarget
+    # (parsing quantities for the bars on every repaint was a good part of a burst's redraws).
     return [
-        Column("NAME", 16, r.name_of),
-        Column("READY", 8, lambda st: "Ready" if r.ready(st) == "True" else "NotReady", colour=True),
-        Column("HEALTH", 10, r.health, colour=True),
+        Column("NAME", 16, r.name_of, pure=True),
+        Column("READY", 8, lambda st: "Ready" if r.ready(st) == "True" else "NotReady", colour=True, pure=True),
+        Column("HEALTH", 10, r.health, colour=True, pure=True),
         Column("BEAT", 5, heartbeat),
-        Column("CPU", 10, lambda st: bar(r.utilisation(st, "cpu"))),
-        Column("MEMORY", 10, lambda st: bar(r.utilisation(st, "memory"))),
-        Column("WL", 5, lambda st: str(now.placed.counts.get(r.target_key(st, model.workspace), 0))),
-        Column("SCHEDULING", 14, scheduling, colour=True),
-        Column("REGION", 14, lambda st: labels(st).get(REGION_LABEL, "")),
-        Column("ZONE", 15, lambda st: labels(st).get(ZONE_LABEL, "")),
-        Column("CAPACITY", 28, capacity),
+        Column("CPU", 10, lambda st: bar(r.utilisation(st, "cpu")), pure=True),
+        Column("MEMORY", 10, lambda st: bar(r.utilisation(st, "memory")), pure=True),
+        Column("WL", 5, lambda st: str(now.placed.counts.get(model.key_of(st), 0))),
+        Column("SCHEDULING", 14, scheduling, colour=True, pure=True),
+        Column("REGION", 14, lambda st: labels(st).get(REGION_LABEL, ""), pure=True),
+        Column("ZONE", 15, lambda st: labels(st).get(ZONE_LABEL, ""), pure=True),
+        Column("CAPACITY", 28, capacity, pure=True),
     ]
 
 
@@ -213,7 +220,9 @@ def capacity(st: dict[str, Any]) -> str:
 
 
 def cluster_rows(model: Model) -> list[dict[str, Any]]:
-    return sorted(model.targets.objects.values(), key=r.name_of)
+    """SyncTargets by name. The order is sorted again only when the set of names changed (a watch event that
+    modifies a SyncTarget keeps it), so a burst of 1,000 events costs a walk, not a sort, per redraw."""
+    return [model.targets.objects[k] for k in model.targets.sorted_keys()]
 
 
 def cluster_tags(st: dict[str, Any]) -> dict[str, frozenset[str]]:
@@ -260,14 +269,14 @@ def cluster_detail(model: Model, st: dict[str, Any], p: Placed) -> str:
 
 
 def cluster_workload_rows(model: Model, st: dict[str, Any]) -> list[tuple[dict[str, Any], str]]:
-    key = r.target_key(st, model.workspace)
-    name = r.name_of(st)
+    key = model.key_of(st)
     rows = []
-    for obj in model.workloads.objects.values():
-        label = r.placed_keys(obj).get(key)
-        if label is not None:
-            rows.append((obj, target_state(obj, key, label, name)))
-    return sorted(rows, key=lambda x: object_key(x[0]))
+    for ref in model.workloads.sorted_keys():
+        obj = model.workloads.objects[ref]
+        state = states_of(model, obj, ref).get(key)  # cached per object version
+        if state is not None:
+            rows.append((obj, state))
+    return rows
 
 
 CLUSTER_WORKLOAD_COLUMNS = [
@@ -342,24 +351,41 @@ class WorkloadRow:
 
 
 def workload_rows(model: Model) -> list[WorkloadRow]:
+    """Placed objects by namespace, kind and name. A row is made once per version of its object (and of the
+    targets' names), the order sorted again only when objects came or went: a burst of workload events costs a
+    walk of the rows per redraw, not a sort and 10,000 new rows."""
     names = model.target_names()
+    workloads = model.workloads
+    order = model.workload_order
+    if order is None or order[0] != workloads.keys_version:
+        order = model.workload_order = (
+            workloads.keys_version,
+            sorted(workloads.objects, key=lambda k: (k[1], k[0], k[2])),  # namespace, kind, name
+        )
+    cache = model.workload_row_cache
+    if len(cache) > 2 * len(workloads.objects) + 100:  # deleted objects' rows
+        cache = model.workload_row_cache = {k: v for k, v in cache.items() if k in workloads.objects}
     rows = []
-    for key in sorted(model.workloads.objects, key=lambda k: (k[1], k[0], k[2])):  # namespace, kind, name
-        obj = model.workloads.objects[key]
-        states = {names.get(k, k[:8]): state for k, state in states_of(model, obj, key).items()}
-        if states:
-            rows.append(WorkloadRow(obj, states))
+    for key in order[1]:
+        obj = workloads.objects[key]
+        cached = cache.get(key)
+        if cached is None or cached[0] != model.names_revision or cached[1].obj is not obj:
+            states = {names.get(k, k[:8]): state for k, state in states_of(model, obj, key).items()}
+            cached = cache[key] = (model.names_revision, WorkloadRow(obj, states))
+        if cached[1].states:
+            rows.append(cached[1])
     return rows
 
 
 def workload_columns(model: Model) -> list[Column]:
+    # Rows are made once per object version (workload_rows), so every column is a function of the row alone.
     columns = [
-        Column("NAMESPACE", 14, lambda w: str(r.meta(w.obj).get("namespace") or "")),
-        Column("KIND", 10, lambda w: str(w.obj.get("kind") or "")),
-        Column("NAME", 20, lambda w: r.name_of(w.obj)),
+        Column("NAMESPACE", 14, lambda w: str(r.meta(w.obj).get("namespace") or ""), pure=True),
+        Column("KIND", 10, lambda w: str(w.obj.get("kind") or ""), pure=True),
+        Column("NAME", 20, lambda w: r.name_of(w.obj), pure=True),
     ]
     for name in sorted(r.name_of(st) for st in model.targets.objects.values()):
-        columns.append(Column(name, max(9, len(name)), _state_on(name), colour=True))
+        columns.append(Column(name, max(9, len(name)), _state_on(name), colour=True, pure=True))
     return columns
 
 
@@ -458,7 +484,7 @@ def overview_text(model: Model, p: Placed) -> str:
         f"[b]Clusters[/b]   {ready} Ready   {len(targets) - ready} NotReady   "
         f"{sum(1 for st in targets if r.schedulable(st) != 'Schedulable')} cordoned",
         f"[b]Placements[/b] {len(placements)} ({bound} Bound)",
-        f"[b]Workloads[/b]  {sum(1 for o in model.workloads.objects.values() if r.placed_keys(o))} placed: "
+        f"[b]Workloads[/b]  {p.objects} placed: "
         + ("  ".join(f"{s} {states[s]}" for s in STATES if states.get(s)) or "none"),
     ]
     if model.alerts is not None:

@@ -41,6 +41,8 @@ EXAMPLES = ROOT / "examples" / "canary"
 CLUSTERS = ("cluster-1", "cluster-2", "cluster-3")
 REPLICAS = 3  # every scenario's Deployment; the Placement duplicates it, so each cluster runs all of them
 LOCATOR = "kcp.io/namespace-locator"
+REGION = "topology.kubernetes.io/region"  # a label `tmc up` gives each SyncTarget
+FIRST_WAVE, FIRST_WAVE_REGION = "cluster-2", "eu-central-1"
 VERDICT = 150.0  # seconds a scenario may take to its verdict
 pytestmark = [
     pytest.mark.usefixtures("kubectl_binary"),
@@ -130,10 +132,14 @@ class Scenario:
     def rolled_back(self) -> dict[str, Any]:
         return self.wait(lambda st: st.get("phase") == "RolledBack", "the rollback")
 
-    def rollout_status(self) -> subprocess.CompletedProcess[str]:
-        cmd = [str(Path(sys.executable).parent / "kubectl-tmc"), "rollout", "status", "web", "-n", self.namespace]
+    def rollout(self, action: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """`kubectl tmc rollout ACTION web -n NAMESPACE ARGS...` (the plugin's own executable)."""
+        cmd = [str(Path(sys.executable).parent / "kubectl-tmc"), "rollout", action, "web", "-n", self.namespace]
         env = {**os.environ, "KUBECONFIG": self.system.kubectl().kubeconfig}
-        return subprocess.run([*cmd, "--timeout", "60s"], capture_output=True, text=True, timeout=90, env=env)
+        return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=90, env=env)
+
+    def rollout_status(self) -> subprocess.CompletedProcess[str]:
+        return self.rollout("status", "--timeout", "60s")
 
     # -------------------------------------------------------------- members
 
@@ -167,6 +173,19 @@ class Scenario:
                 raise
         route = api.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", ns, "httproutes", "web")
         return {r["name"]: r.get("weight", 1) for r in route["spec"]["rules"][0]["backendRefs"]}
+
+    def member_object(self, cluster: str, plural: str) -> dict[str, Any]:
+        """The Istio object `web` of this kind as a member has it."""
+        from kubernetes import client
+
+        api = client.CustomObjectsApi(self.members[cluster])
+        ns = self.member_namespace(cluster)
+        return dict(api.get_namespaced_custom_object("networking.istio.io", "v1", ns, plural, "web"))
+
+    def member_subsets(self, cluster: str) -> dict[str, int]:
+        """{subset: weight} of the member's VirtualService's first route (DestinationRule subsets of one host)."""
+        route = self.member_object(cluster, "virtualservices")["spec"]["http"][0]["route"]
+        return {f"{r['destination']['host']}/{r['destination'].get('subset', '')}": r.get("weight", 0) for r in route}
 
     def weights_everywhere(self, want: dict[str, int]) -> None:
         for c in CLUSTERS:
@@ -368,6 +387,67 @@ def replica_share(system: TmcUp) -> dict[str, Any]:
     return promote_then_roll_back(system, "rs", "replicas", steps)
 
 
+def first_wave(system: TmcUp) -> dict[str, Any]:
+    """A first wave of one cluster (by the region label `tmc up` gives its SyncTarget), a manual gate, then the
+    rest of the fleet, under the error-rate analysis narrowed to the wave's clusters."""
+    s = Scenario(system, "waves")
+    steps = [{"setWeight": 30}, {"pause": {"duration": "12s"}}]
+    metric = m.error_rate_metric(query=m.FIRST_WAVE_ERROR_RATE_QUERY)
+    clusters = {"syncTargetSelector": {"matchLabels": {REGION: FIRST_WAVE_REGION}}, "gate": "manual"}
+    objects = m.app(s.namespace, "istio", steps, {"metrics": [metric]}, clusters=clusters)
+    s.apply(*objects)
+    first = s.initialised()
+    s.apply(m.new_version(objects, "nginx:1.28"))
+    # While the first wave runs: its member's VirtualService gets the canary weight; what the others have then.
+    wave = until(lambda: (w := s.member_weights(FIRST_WAVE)).get("web-canary") and w, 60, "the first wave's weight")
+    first_wave_weights = {c: wave if c == FIRST_WAVE else s.member_weights(c) for c in CLUSTERS}
+    gate = s.wait(lambda st: st.get("pauseReason") == "WaveGate", "the gate")
+    at_gate = {c: s.member_weights(c) for c in CLUSTERS}
+    shown = s.rollout("get")
+    promote = s.rollout("promote")
+    rest = s.wait(lambda st: st.get("wave") == "Rest" and st.get("weight") == 30, "the rest of the fleet at 30")
+    rest_weights = {
+        c: until(lambda c=c: s.member_weights(c)["web-canary"] == 30 and s.member_weights(c), 30, c) for c in CLUSTERS
+    }
+    good = s.promoted(first["stableRevision"])
+    s.only_version_everywhere("nginx:1.28")
+    s.weights_everywhere({"web-primary": 100, "web-canary": 0})
+    return {
+        "first_wave_weights": first_wave_weights,
+        "gate": gate,
+        "at_gate": at_gate,
+        "shown": shown,
+        "promote": promote,
+        "rest": rest,
+        "rest_weights": rest_weights,
+        "good": good,
+        "history": s.history,
+    }
+
+
+def destination_rule_subsets(system: TmcUp) -> dict[str, Any]:
+    """Routing by the subsets `stable` and `canary` of the user's Service `web`, promoted once."""
+    s = Scenario(system, "subsets")
+    objects = m.app(
+        s.namespace,
+        "istio-subsets",
+        [{"setWeight": 40}, {"pause": {"duration": "12s"}}],
+        {"metrics": [m.error_rate_metric()]},
+    )
+    s.apply(*objects)
+    first = s.initialised()
+    s.apply(m.new_version(objects, "nginx:1.28"))
+    at_40 = {
+        c: until(lambda c=c: (w := s.member_subsets(c)).get("web/canary") == 40 and w, 60, f"subsets: 40 in {c}")
+        for c in CLUSTERS
+    }
+    rules = {c: s.member_object(c, "destinationrules")["spec"] for c in CLUSTERS}
+    good = s.promoted(first["stableRevision"])
+    s.only_version_everywhere("nginx:1.28")
+    final = {c: until(lambda c=c: (w := s.member_subsets(c)).get("web/stable") == 100 and w, 30, c) for c in CLUSTERS}
+    return {"first": first, "at_40": at_40, "rules": rules, "good": good, "final": final, "history": s.history}
+
+
 @pytest.fixture(scope="module")
 def outcomes(system: TmcUp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[dict[str, Any]]]]:
     """Every scenario started at once, each in a thread of its own; a test waits for the one it reads."""
@@ -382,6 +462,8 @@ def outcomes(system: TmcUp, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "prometheus": lambda: prometheus_stopped(system, tmp),
         "gateway": lambda: gateway_api(system),
         "replicas": lambda: replica_share(system),
+        "waves": lambda: first_wave(system),
+        "subsets": lambda: destination_rule_subsets(system),
     }
     started = time.monotonic()
 
@@ -490,3 +572,47 @@ def test_router_variant_promotes_and_rolls_back(outcomes: Any, name: str) -> Non
         assert 100 in [w for _, w, _ in o["good_history"]], o["good_history"]
         shares = {c["cluster"]: c["weight"] for c in o["clusters_at"][100]}
         assert shares == dict.fromkeys(CLUSTERS, 50), o["clusters_at"][100]
+
+
+def test_first_wave_carries_the_canary_then_a_manual_gate_then_the_fleet(outcomes: Any) -> None:
+    o = outcome(outcomes, "waves")
+    # While the first wave runs, only its cluster's VirtualService sends requests to the canary.
+    assert o["first_wave_weights"] == {
+        c: {"web-primary": 70, "web-canary": 30} if c == FIRST_WAVE else {"web-primary": 100, "web-canary": 0}
+        for c in CLUSTERS
+    }, o["first_wave_weights"]
+    gate = o["gate"]
+    assert (gate["phase"], gate["wave"], gate["weight"]) == ("Paused", "First", 30), gate
+    assert o["at_gate"] == o["first_wave_weights"], o["at_gate"]  # held at the gate
+    judged = gate["analysis"]["metrics"][0]["measurements"]
+    assert judged and all(x["phase"] == "Successful" for x in judged), judged
+    assert {c["cluster"] for x in judged for c in x["clusters"]} == {FIRST_WAVE}, judged  # only the wave's cluster
+    shown = o["shown"].stdout
+    assert o["shown"].returncode == 0 and "Paused (WaveGate)" in shown, shown + o["shown"].stderr
+    assert f"first wave: {FIRST_WAVE}; gate manual" in shown, shown
+    assert o["promote"].returncode == 0, o["promote"].stdout + o["promote"].stderr
+    # Past the gate the rest of the fleet runs the steps again; the first wave keeps its 30.
+    assert {c["cluster"]: (c["wave"], c["weight"]) for c in o["rest"]["clusters"]} == {
+        c: ("First" if c == FIRST_WAVE else "Rest", 30) for c in CLUSTERS
+    }, o["rest"]["clusters"]
+    assert all(w == {"web-primary": 70, "web-canary": 30} for w in o["rest_weights"].values()), o["rest_weights"]
+    good = o["good"]
+    assert good["phase"] == "Succeeded" and "wave" not in good, good
+    assert ("Paused", 30, "WaveGate") in o["history"], o["history"]
+
+
+def test_destination_rule_subsets_route_one_service_and_promote(outcomes: Any) -> None:
+    o = outcome(outcomes, "subsets")
+    assert all(w == {"web/stable": 60, "web/canary": 40} for w in o["at_40"].values()), o["at_40"]
+    for c, rule in o["rules"].items():  # the DestinationRule the controller made reached every member
+        assert rule["host"] == "web", (c, rule)
+        subsets = {x["name"]: x["labels"] for x in rule["subsets"]}
+        assert subsets == {
+            "stable": {"app": "web", "canary.tmc.kcp.io/role": "stable"},
+            "canary": {"app": "web", "canary.tmc.kcp.io/role": "canary"},
+        }, (c, rule)
+    good = o["good"]
+    assert good["stableRevision"] != o["first"]["stableRevision"], good
+    measured = good["analysis"]["metrics"][0]["measurements"]
+    assert measured and all(x["phase"] == "Successful" for x in measured), measured  # the subsets had endpoints
+    assert all(w == {"web/stable": 100, "web/canary": 0} for w in o["final"].values()), o["final"]

@@ -8,7 +8,10 @@ traffic), each in its own namespace and all at once, then each test reads its sc
 - Mann-Whitney comparisons of the canary's latency against the stable copy's: clearly higher fails with its
   p-value, equal passes, and a score between marginalScore and passScore is Inconclusive and pauses;
 - Prometheus stopped during a canary: Error measurements, then the configured outcome (abort), never Succeeded;
-- Gateway API and no-mesh (replica share) routing each promote once and roll back once.
+- Gateway API and no-mesh (replica share) routing each promote once and roll back once;
+- a first wave of one cluster with a manual gate: the canary weight in that cluster only, Paused (WaveGate) until
+  `kubectl tmc rollout promote`, then the rest of the fleet, then promotion;
+- Istio DestinationRule subsets of one Service promote once.
 
 The Prometheus scenario points its metric at a Prometheus of its own (the same scrape configuration as `tmc up`'s),
 since `tmc up` stops when its own Prometheus exits. Needs the simulated clusters' traffic and the mesh CRDs
@@ -21,6 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -141,6 +146,23 @@ class Scenario:
     def rollout_status(self) -> subprocess.CompletedProcess[str]:
         return self.rollout("status", "--timeout", "60s")
 
+    def errors_aged_out(self, window: str) -> None:
+        """Polls this scenario's Prometheus until no cluster has a 5xx of the canary (`web`) within `window`."""
+        namespaces = "|".join(sorted({self.member_namespace(c) for c in CLUSTERS}))
+        query = (
+            f'sum by (cluster) (rate(istio_requests_total{{reporter="destination",destination_workload="web",'
+            f'destination_workload_namespace=~"{namespaces}",response_code=~"5.."}}[{window}])) > 0'
+        )
+        with open(os.path.join(self.system.data_dir, "up.json"), "rb") as f:
+            url = orjson.loads(f.read())["prometheus"]["url"]
+        address = f"{url}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+
+        def quiet() -> bool:
+            with urllib.request.urlopen(address, timeout=5) as response:
+                return orjson.loads(response.read())["data"]["result"] == []
+
+        until(quiet, 60, f"{self.namespace}: the rolled-back canary's 5xx out of the {window} window", interval=1)
+
     # -------------------------------------------------------------- members
 
     def member_namespace(self, cluster: str) -> str:
@@ -259,6 +281,9 @@ def examples(system: TmcUp) -> dict[str, Any]:
         watch.stop.set()
         watcher.join()
     bad_verdict = s.rollout_status()
+    # The example's query rates the 5xx of workload `web` over 20 s, the bad canary's and the next one's alike: a
+    # new version started sooner would be judged partly on the rolled-back one's errors.
+    s.errors_aged_out("20s")
     mark = len(s.history)
     system.kubectl().run("apply", "-f", str(EXAMPLES / "good-version.yaml"))
     good = s.promoted(first["stableRevision"])

@@ -26,13 +26,19 @@ MEAN_LATENCY_QUERY = (
     f"sum by (cluster) (rate(istio_request_duration_milliseconds_sum{{{SELECT}}}[10s]))"
     f" / sum by (cluster) (rate(istio_request_duration_milliseconds_count{{{SELECT}}}[10s]))"
 )
+# The canary's 5xx share in the clusters the canary runs in: in a first wave `{{ args.clusters }}` names only the
+# first wave's, so clusters where the canary gets no requests (0/0) are not judged.
+FIRST_WAVE_ERROR_RATE_QUERY = ERROR_RATE_QUERY.replace(
+    'destination_workload_namespace=~"{{ args.memberNamespaces }}"',
+    'destination_workload_namespace=~"{{ args.memberNamespaces }}",cluster=~"{{ args.clusters }}"',
+)
 # Latency of the slow version in the Mann-Whitney scenarios: five times the default (p50 20ms, p99 100ms), so its
 # mean (about 125 ms) is far above the stable copy's (about 25 ms) in every sample.
 SLOW = "p50=100ms,p99=500ms"
 
 
-def error_rate_metric(address: str = "", **limits: Any) -> dict[str, Any]:
-    prometheus: dict[str, Any] = {"query": ERROR_RATE_QUERY % {"w": "canary"}}
+def error_rate_metric(address: str = "", query: str = ERROR_RATE_QUERY, **limits: Any) -> dict[str, Any]:
+    prometheus: dict[str, Any] = {"query": query % {"w": "canary"}}
     if address:
         prometheus["address"] = address
     return {
@@ -75,9 +81,11 @@ def app(
     steps: list[Any],
     analysis: dict[str, Any],
     replicas: int = 3,
+    **spec: Any,
 ) -> list[dict[str, Any]]:
     """Namespace, Deployment `web` (nginx:1.27), Service `web` with simulated traffic, the routing object the
-    router needs (none for `replicas`) and the CanaryDeployment `web`."""
+    router needs (none for `replicas`; `istio-subsets` routes by the DestinationRule `web`'s subsets `stable` and
+    `canary`, which the controller creates) and the CanaryDeployment `web` (`spec`: more of its fields)."""
     labels = {"app": "web"}
     objects: list[dict[str, Any]] = [
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace, "labels": {"canary-demo": "true"}}},
@@ -103,8 +111,14 @@ def app(
         },
     ]
     routing: dict[str, Any] = {"replicas": {}}
-    if router == "istio":
+    if router in ("istio", "istio-subsets"):
         routing = {"istio": {"virtualService": {"name": "web", "routes": ["primary"]}}}
+        if router == "istio-subsets":
+            routing["istio"]["destinationRule"] = {
+                "name": "web",
+                "stableSubsetName": "stable",
+                "canarySubsetName": "canary",
+            }
         objects.append(
             {
                 "apiVersion": "networking.istio.io/v1",
@@ -138,6 +152,7 @@ def app(
                 "progressDeadlineSeconds": 60,
                 "steps": steps,
                 "analysis": analysis,
+                **spec,
             },
         }
     )

@@ -8,7 +8,10 @@ traffic), each in its own namespace and all at once, then each test reads its sc
 - Mann-Whitney comparisons of the canary's latency against the stable copy's: clearly higher fails with its
   p-value, equal passes, and a score between marginalScore and passScore is Inconclusive and pauses;
 - Prometheus stopped during a canary: Error measurements, then the configured outcome (abort), never Succeeded;
-- Gateway API and no-mesh (replica share) routing each promote once and roll back once.
+- Gateway API and no-mesh (replica share) routing each promote once and roll back once;
+- a first wave of one cluster with a manual gate: the canary weight in that cluster only, Paused (WaveGate) until
+  `kubectl tmc rollout promote`, then the rest of the fleet, then promotion;
+- Istio DestinationRule subsets of one Service promote once.
 
 The Prometheus scenario points its metric at a Prometheus of its own (the same scrape configuration as `tmc up`'s),
 since `tmc up` stops when its own Prometheus exits. Needs the simulated clusters' traffic and the mesh CRDs
@@ -21,6 +24,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
+import urllib.request
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -41,6 +46,8 @@ EXAMPLES = ROOT / "examples" / "canary"
 CLUSTERS = ("cluster-1", "cluster-2", "cluster-3")
 REPLICAS = 3  # every scenario's Deployment; the Placement duplicates it, so each cluster runs all of them
 LOCATOR = "kcp.io/namespace-locator"
+REGION = "topology.kubernetes.io/region"  # a label `tmc up` gives each SyncTarget
+FIRST_WAVE, FIRST_WAVE_REGION = "cluster-2", "eu-central-1"
 VERDICT = 150.0  # seconds a scenario may take to its verdict
 pytestmark = [
     pytest.mark.usefixtures("kubectl_binary"),
@@ -130,10 +137,31 @@ class Scenario:
     def rolled_back(self) -> dict[str, Any]:
         return self.wait(lambda st: st.get("phase") == "RolledBack", "the rollback")
 
-    def rollout_status(self) -> subprocess.CompletedProcess[str]:
-        cmd = [str(Path(sys.executable).parent / "kubectl-tmc"), "rollout", "status", "web", "-n", self.namespace]
+    def rollout(self, action: str, *args: str) -> subprocess.CompletedProcess[str]:
+        """`kubectl tmc rollout ACTION web -n NAMESPACE ARGS...` (the plugin's own executable)."""
+        cmd = [str(Path(sys.executable).parent / "kubectl-tmc"), "rollout", action, "web", "-n", self.namespace]
         env = {**os.environ, "KUBECONFIG": self.system.kubectl().kubeconfig}
-        return subprocess.run([*cmd, "--timeout", "60s"], capture_output=True, text=True, timeout=90, env=env)
+        return subprocess.run([*cmd, *args], capture_output=True, text=True, timeout=90, env=env)
+
+    def rollout_status(self) -> subprocess.CompletedProcess[str]:
+        return self.rollout("status", "--timeout", "60s")
+
+    def errors_aged_out(self, window: str) -> None:
+        """Polls this scenario's Prometheus until no cluster has a 5xx of the canary (`web`) within `window`."""
+        namespaces = "|".join(sorted({self.member_namespace(c) for c in CLUSTERS}))
+        query = (
+            f'sum by (cluster) (rate(istio_requests_total{{reporter="destination",destination_workload="web",'
+            f'destination_workload_namespace=~"{namespaces}",response_code=~"5.."}}[{window}])) > 0'
+        )
+        with open(os.path.join(self.system.data_dir, "up.json"), "rb") as f:
+            url = orjson.loads(f.read())["prometheus"]["url"]
+        address = f"{url}/api/v1/query?{urllib.parse.urlencode({'query': query})}"
+
+        def quiet() -> bool:
+            with urllib.request.urlopen(address, timeout=5) as response:
+                return orjson.loads(response.read())["data"]["result"] == []
+
+        until(quiet, 60, f"{self.namespace}: the rolled-back canary's 5xx out of the {window} window", interval=1)
 
     # -------------------------------------------------------------- members
 
@@ -167,6 +195,19 @@ class Scenario:
                 raise
         route = api.get_namespaced_custom_object("gateway.networking.k8s.io", "v1", ns, "httproutes", "web")
         return {r["name"]: r.get("weight", 1) for r in route["spec"]["rules"][0]["backendRefs"]}
+
+    def member_object(self, cluster: str, plural: str) -> dict[str, Any]:
+        """The Istio object `web` of this kind as a member has it."""
+        from kubernetes import client
+
+        api = client.CustomObjectsApi(self.members[cluster])
+        ns = self.member_namespace(cluster)
+        return dict(api.get_namespaced_custom_object("networking.istio.io", "v1", ns, plural, "web"))
+
+    def member_subsets(self, cluster: str) -> dict[str, int]:
+        """{subset: weight} of the member's VirtualService's first route (DestinationRule subsets of one host)."""
+        route = self.member_object(cluster, "virtualservices")["spec"]["http"][0]["route"]
+        return {f"{r['destination']['host']}/{r['destination'].get('subset', '')}": r.get("weight", 0) for r in route}
 
     def weights_everywhere(self, want: dict[str, int]) -> None:
         for c in CLUSTERS:
@@ -240,6 +281,9 @@ def examples(system: TmcUp) -> dict[str, Any]:
         watch.stop.set()
         watcher.join()
     bad_verdict = s.rollout_status()
+    # The example's query rates the 5xx of workload `web` over 20 s, the bad canary's and the next one's alike: a
+    # new version started sooner would be judged partly on the rolled-back one's errors.
+    s.errors_aged_out("20s")
     mark = len(s.history)
     system.kubectl().run("apply", "-f", str(EXAMPLES / "good-version.yaml"))
     good = s.promoted(first["stableRevision"])
@@ -368,6 +412,67 @@ def replica_share(system: TmcUp) -> dict[str, Any]:
     return promote_then_roll_back(system, "rs", "replicas", steps)
 
 
+def first_wave(system: TmcUp) -> dict[str, Any]:
+    """A first wave of one cluster (by the region label `tmc up` gives its SyncTarget), a manual gate, then the
+    rest of the fleet, under the error-rate analysis narrowed to the wave's clusters."""
+    s = Scenario(system, "waves")
+    steps = [{"setWeight": 30}, {"pause": {"duration": "12s"}}]
+    metric = m.error_rate_metric(query=m.FIRST_WAVE_ERROR_RATE_QUERY)
+    clusters = {"syncTargetSelector": {"matchLabels": {REGION: FIRST_WAVE_REGION}}, "gate": "manual"}
+    objects = m.app(s.namespace, "istio", steps, {"metrics": [metric]}, clusters=clusters)
+    s.apply(*objects)
+    first = s.initialised()
+    s.apply(m.new_version(objects, "nginx:1.28"))
+    # While the first wave runs: its member's VirtualService gets the canary weight; what the others have then.
+    wave = until(lambda: (w := s.member_weights(FIRST_WAVE)).get("web-canary") and w, 60, "the first wave's weight")
+    first_wave_weights = {c: wave if c == FIRST_WAVE else s.member_weights(c) for c in CLUSTERS}
+    gate = s.wait(lambda st: st.get("pauseReason") == "WaveGate", "the gate")
+    at_gate = {c: s.member_weights(c) for c in CLUSTERS}
+    shown = s.rollout("get")
+    promote = s.rollout("promote")
+    rest = s.wait(lambda st: st.get("wave") == "Rest" and st.get("weight") == 30, "the rest of the fleet at 30")
+    rest_weights = {
+        c: until(lambda c=c: s.member_weights(c)["web-canary"] == 30 and s.member_weights(c), 30, c) for c in CLUSTERS
+    }
+    good = s.promoted(first["stableRevision"])
+    s.only_version_everywhere("nginx:1.28")
+    s.weights_everywhere({"web-primary": 100, "web-canary": 0})
+    return {
+        "first_wave_weights": first_wave_weights,
+        "gate": gate,
+        "at_gate": at_gate,
+        "shown": shown,
+        "promote": promote,
+        "rest": rest,
+        "rest_weights": rest_weights,
+        "good": good,
+        "history": s.history,
+    }
+
+
+def destination_rule_subsets(system: TmcUp) -> dict[str, Any]:
+    """Routing by the subsets `stable` and `canary` of the user's Service `web`, promoted once."""
+    s = Scenario(system, "subsets")
+    objects = m.app(
+        s.namespace,
+        "istio-subsets",
+        [{"setWeight": 40}, {"pause": {"duration": "12s"}}],
+        {"metrics": [m.error_rate_metric()]},
+    )
+    s.apply(*objects)
+    first = s.initialised()
+    s.apply(m.new_version(objects, "nginx:1.28"))
+    at_40 = {
+        c: until(lambda c=c: (w := s.member_subsets(c)).get("web/canary") == 40 and w, 60, f"subsets: 40 in {c}")
+        for c in CLUSTERS
+    }
+    rules = {c: s.member_object(c, "destinationrules")["spec"] for c in CLUSTERS}
+    good = s.promoted(first["stableRevision"])
+    s.only_version_everywhere("nginx:1.28")
+    final = {c: until(lambda c=c: (w := s.member_subsets(c)).get("web/stable") == 100 and w, 30, c) for c in CLUSTERS}
+    return {"first": first, "at_40": at_40, "rules": rules, "good": good, "final": final, "history": s.history}
+
+
 @pytest.fixture(scope="module")
 def outcomes(system: TmcUp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Future[dict[str, Any]]]]:
     """Every scenario started at once, each in a thread of its own; a test waits for the one it reads."""
@@ -382,6 +487,8 @@ def outcomes(system: TmcUp, tmp_path_factory: pytest.TempPathFactory) -> Iterato
         "prometheus": lambda: prometheus_stopped(system, tmp),
         "gateway": lambda: gateway_api(system),
         "replicas": lambda: replica_share(system),
+        "waves": lambda: first_wave(system),
+        "subsets": lambda: destination_rule_subsets(system),
     }
     started = time.monotonic()
 
@@ -490,3 +597,47 @@ def test_router_variant_promotes_and_rolls_back(outcomes: Any, name: str) -> Non
         assert 100 in [w for _, w, _ in o["good_history"]], o["good_history"]
         shares = {c["cluster"]: c["weight"] for c in o["clusters_at"][100]}
         assert shares == dict.fromkeys(CLUSTERS, 50), o["clusters_at"][100]
+
+
+def test_first_wave_carries_the_canary_then_a_manual_gate_then_the_fleet(outcomes: Any) -> None:
+    o = outcome(outcomes, "waves")
+    # While the first wave runs, only its cluster's VirtualService sends requests to the canary.
+    assert o["first_wave_weights"] == {
+        c: {"web-primary": 70, "web-canary": 30} if c == FIRST_WAVE else {"web-primary": 100, "web-canary": 0}
+        for c in CLUSTERS
+    }, o["first_wave_weights"]
+    gate = o["gate"]
+    assert (gate["phase"], gate["wave"], gate["weight"]) == ("Paused", "First", 30), gate
+    assert o["at_gate"] == o["first_wave_weights"], o["at_gate"]  # held at the gate
+    judged = gate["analysis"]["metrics"][0]["measurements"]
+    assert judged and all(x["phase"] == "Successful" for x in judged), judged
+    assert {c["cluster"] for x in judged for c in x["clusters"]} == {FIRST_WAVE}, judged  # only the wave's cluster
+    shown = o["shown"].stdout
+    assert o["shown"].returncode == 0 and "Paused (WaveGate)" in shown, shown + o["shown"].stderr
+    assert f"first wave: {FIRST_WAVE}; gate manual" in shown, shown
+    assert o["promote"].returncode == 0, o["promote"].stdout + o["promote"].stderr
+    # Past the gate the rest of the fleet runs the steps again; the first wave keeps its 30.
+    assert {c["cluster"]: (c["wave"], c["weight"]) for c in o["rest"]["clusters"]} == {
+        c: ("First" if c == FIRST_WAVE else "Rest", 30) for c in CLUSTERS
+    }, o["rest"]["clusters"]
+    assert all(w == {"web-primary": 70, "web-canary": 30} for w in o["rest_weights"].values()), o["rest_weights"]
+    good = o["good"]
+    assert good["phase"] == "Succeeded" and "wave" not in good, good
+    assert ("Paused", 30, "WaveGate") in o["history"], o["history"]
+
+
+def test_destination_rule_subsets_route_one_service_and_promote(outcomes: Any) -> None:
+    o = outcome(outcomes, "subsets")
+    assert all(w == {"web/stable": 60, "web/canary": 40} for w in o["at_40"].values()), o["at_40"]
+    for c, rule in o["rules"].items():  # the DestinationRule the controller made reached every member
+        assert rule["host"] == "web", (c, rule)
+        subsets = {x["name"]: x["labels"] for x in rule["subsets"]}
+        assert subsets == {
+            "stable": {"app": "web", "canary.tmc.kcp.io/role": "stable"},
+            "canary": {"app": "web", "canary.tmc.kcp.io/role": "canary"},
+        }, (c, rule)
+    good = o["good"]
+    assert good["stableRevision"] != o["first"]["stableRevision"], good
+    measured = good["analysis"]["metrics"][0]["measurements"]
+    assert measured and all(x["phase"] == "Successful" for x in measured), measured  # the subsets had endpoints
+    assert all(w == {"web/stable": 100, "web/canary": 0} for w in o["final"].values()), o["final"]

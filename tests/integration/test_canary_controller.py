@@ -266,3 +266,30 @@ def test_deleting_the_canary_deployment_gives_the_traffic_back(tmp_path: Path) -
             assert vs is not None and vs["spec"]["http"][0]["route"] == [{"destination": {"host": "web"}}]
 
     asyncio.run(main())
+
+
+def test_the_last_pause_ends_in_a_status_write_before_the_stable_copy_takes_the_template(tmp_path: Path) -> None:
+    """Many canaries ending their last pause together: each one's end is written at once, not behind its stable
+    copy's template write (and that write's fan-out to every cluster)."""
+
+    def image(env: Env) -> str:
+        primary = env.get(DEPLOYMENTS, "web-primary")
+        assert primary is not None
+        return str(primary["spec"]["template"]["spec"]["containers"][0]["image"])
+
+    async def main() -> None:
+        steps = [{"setWeight": 50}, {"pause": {"duration": "30s"}}]
+        async with hub(tmp_path, canary(ISTIO, steps)) as env:
+            await env.until(phase("Succeeded"))
+            old = image(env)
+            await env.set_image("web:2")
+            st = await env.until(lambda s: bool(s.get("promotingRevision")))
+            assert st["currentStepIndex"] == 2 and st["phase"] == "Progressing" and st["weight"] == 50
+            assert image(env) == old  # the pass that ended the pause wrote the status only
+            st = await env.step()
+            assert image(env) == "web:2" and st["promotingRevision"] == st["canaryRevision"]
+            assert vs_weights(env) == {"web-primary": 50, "web-canary": 50}  # until the stable copy is Ready
+            st = await env.until(phase("Succeeded"))
+            assert st["stableRevision"] != "" and vs_weights(env) == {"web-primary": 100, "web-canary": 0}
+
+    asyncio.run(main())

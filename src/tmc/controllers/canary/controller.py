@@ -205,7 +205,9 @@ class CanaryController(MultiPrefixController):
         new = rollout.to_status()
         if action:
             new["handledAction"] = action
-        router_error = await self._apply(ws, plan, cd, target, stable, template, new, obs.revision, first)
+        router_error = await self._apply(
+            ws, plan, cd, target, stable, template, new, obs.revision, first, str(status.get("promotingRevision") or "")
+        )
         new["clusters"] = cluster_view(plan, target, stable, names, new, first).clusters
         new["observedGeneration"] = int((cd.get("metadata") or {}).get("generation", 1))
         if router_error:
@@ -267,9 +269,13 @@ class CanaryController(MultiPrefixController):
         status: dict[str, Any],
         rev: str,
         first: set[str] | None,
+        recorded: str,
     ) -> str:
         """Routing first, then the stable copy, then the canary's size. An error message when the router's kind is
-        not served on the hub."""
+        not served on the hub. `recorded` is the promotingRevision of the stored status: the stable copy takes a
+        promoted template only once the promotion is stored, so the reconcile that ends the last step writes its
+        status alone (behind the stable copy's write and its fan-out to every cluster, 20 canaries promoting at once
+        ended their last pause up to seconds late); the status write queues the pass that writes the template."""
         opts = WriteOptions(field_manager=FIELD_MANAGER)
         ns = plan.namespace
         weight = int(status.get("weight") or 0)
@@ -283,7 +289,8 @@ class CanaryController(MultiPrefixController):
                 ws, plan, cd, target, rest_weight, diffs, opts, router=status.get("phase") != PENDING
             )
         replicas = int(status.get("replicas") or 1)
-        want_rev = str(status.get("promotingRevision") or status.get("stableRevision") or "")
+        promoting = str(status.get("promotingRevision") or "")
+        want_rev = promoting if promoting and promoting == recorded else str(status.get("stableRevision") or "")
         if stable is None:
             if want_rev == rev:  # a stable copy is only ever made of a template that is the target's now
                 await self._create(

@@ -164,11 +164,13 @@ class RollbackController(Controller):
 
         The work queue keeps one timer per call, so without this every syncer status report on a workload whose
         revision is still Progressing (10 members report 2 to 3 times each while their pods start) scheduled its
-        own reconcile 0.5 s later: a stream of reconciles and revision status writes landing while the members'
-        later reports and the hub's status writes for the same workload are being committed."""
-        due = time.monotonic() + self.debounce
+        own reconcile 0.5 s later (a fingerprint, a scan of the namespace's revisions, the fleet status), running on
+        the hub's loop while the members' later reports and the hub's status writes for that workload are handled.
+        A report is still read within the debounce: the look due then reads the workload as it is by that time."""
+        t = time.monotonic()
+        due = t + self.debounce
         pending = self._due.get(key)
-        if pending is not None and pending <= due + _EARLY:
+        if pending is not None and t <= pending <= due + _EARLY:  # (one in the past may be stale: schedule anew)
             return
         self._due[key] = due
         self.queue.add_after(key, self.debounce)

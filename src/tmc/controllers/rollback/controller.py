@@ -50,6 +50,7 @@ _TARGETS = SYNC_TARGETS.key_prefix(None)
 _REVISIONS = WORKLOAD_REVISIONS.key_prefix(None)
 _POLICIES = ROLLBACK_POLICIES.key_prefix(None)
 _SNAPSHOT_PREFIX = "snapshot|"
+_EARLY = 0.01  # a look due within this of another counts as the same look
 
 
 def _only_reports(old: dict[str, Any], new: dict[str, Any]) -> bool:
@@ -86,6 +87,7 @@ class RollbackController(Controller):
         # Workloads whose newest revision's outcome is settled (available everywhere, or replaced): the syncers'
         # status reports on them change nothing here and are not reconciled.
         self._settled: set[str] = set()
+        self._due: dict[str, float] = {}  # workload key -> when its next scheduled look is due (one timer each)
         service.stamp_hooks.append(stamp_author)
 
     async def stop(self) -> None:
@@ -143,6 +145,7 @@ class RollbackController(Controller):
             return ()
         if event.type == "DELETED":
             self._settled.discard(key)
+            self._due.pop(key, None)
         elif key in self._settled and event.prev is not None and _only_reports(event.prev, event.obj):
             return ()
         self._settled.discard(key)
@@ -157,6 +160,19 @@ class RollbackController(Controller):
         return ()
 
     def _later(self, key: str) -> None:
+        """Look at `key` after the debounce, unless a look is already due by then.
+
+        The work queue keeps one timer per call, so without this every syncer status report on a workload whose
+        revision is still Progressing (10 members report 2 to 3 times each while their pods start) scheduled its
+        own reconcile 0.5 s later (a fingerprint, a scan of the namespace's revisions, the fleet status), running on
+        the hub's loop while the members' later reports and the hub's status writes for that workload are handled.
+        A report is still read within the debounce: the look due then reads the workload as it is by that time."""
+        t = time.monotonic()
+        due = t + self.debounce
+        pending = self._due.get(key)
+        if pending is not None and t <= pending <= due + _EARLY:  # (one in the past may be stale: schedule anew)
+            return
+        self._due[key] = due
         self.queue.add_after(key, self.debounce)
 
     def initial_keys(self) -> Iterable[str]:
@@ -181,6 +197,17 @@ class RollbackController(Controller):
     # ---------------------------------------------------------------- reconcile
 
     async def reconcile(self, key: str) -> Result | None:
+        t = time.monotonic()
+        if self._due.get(key, 0.0) <= t + _EARLY:
+            self._due.pop(key, None)  # this is the look that was scheduled
+        result = await self._reconcile(key)
+        if result is not None and result.requeue_after is not None:
+            # The runtime schedules this look; later events within it need no timer of their own.
+            due = time.monotonic() + result.requeue_after
+            self._due[key] = min(due, self._due.get(key, due))
+        return result
+
+    async def _reconcile(self, key: str) -> Result | None:
         if key.startswith(_SNAPSHOT_PREFIX):
             _, cluster, name = key.split("|", 2)
             with errors.ignore_not_found():

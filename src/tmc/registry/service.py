@@ -20,7 +20,7 @@ from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.observability import tracing
 from tmc.registry import applier, bodies, managedfields
 from tmc.registry.admission import admit, decode, field_decoder
-from tmc.registry.contention import Turns
+from tmc.registry.contention import Turn, Turns
 from tmc.registry.deleteoptions import check_deletable_namespace, check_delete_options
 from tmc.registry.resources import CRDS, ResourceRegistry
 from tmc.registry.strategies import apply_strategy
@@ -95,10 +95,14 @@ class ObjectService:
             raise errors.not_found(info.plural, name, info.group)
         return entry
 
-    async def _settle(self, retry: _Retry) -> None:
-        """Before re-reading: let the queued write that beat us commit, or the retry would read the same state."""
+    async def _lost_race(self, retry: _Retry, turn: Turn, info: ResourceInfo, name: str, pinned: str = "") -> None:
+        """Another write of the object won. A writer that named a resourceVersion gets its 409; the others let the
+        queued winner commit (or the retry would read the same state) and then take their turn."""
+        if pinned:
+            raise errors.conflict(info.plural, name, info.group) from None
         if retry.pending_rev:
             await self.store.wait_for_rev(retry.pending_rev, 5.0)
+        await turn.take()
 
     def served(self, info: ResourceInfo, obj: dict[str, Any]) -> dict[str, Any]:
         """The stored object as the requested version presents it (CRD versions share one storage form)."""
@@ -239,10 +243,7 @@ class ObjectService:
                 try:
                     return await self._write_update(info, cluster, entry, meta.deep_copy(new), opts, subresource)
                 except _Retry as retry:
-                    if wanted_rv:
-                        raise errors.conflict(info.plural, name, info.group) from None
-                    await self._settle(retry)
-                    await turn.take()
+                    await self._lost_race(retry, turn, info, name, wanted_rv)
             raise errors.conflict(info.plural, name, info.group)
 
     async def patch(
@@ -291,10 +292,7 @@ class ObjectService:
                     self._check_identity(info, patched, entry.obj)
                     return await self._write_update(info, cluster, entry, patched, opts, subresource)
                 except _Retry as retry:
-                    if pinned_rv:
-                        raise errors.conflict(info.plural, name, info.group) from None
-                    await self._settle(retry)
-                    await turn.take()
+                    await self._lost_race(retry, turn, info, name, pinned_rv)
             raise errors.conflict(info.plural, name, info.group)
 
     async def _apply(
@@ -337,10 +335,7 @@ class ObjectService:
                         info, cluster, entry, done.obj, opts, subresource, managed=done.entries
                     )
                 except _Retry as retry:
-                    if pinned_rv:
-                        raise errors.conflict(info.plural, name, info.group) from None
-                    await self._settle(retry)
-                    await turn.take()
+                    await self._lost_race(retry, turn, info, name, pinned_rv)
             raise errors.conflict(info.plural, name, info.group)
 
     def _apply_patch(
@@ -494,10 +489,7 @@ class ObjectService:
                 try:
                     return await self._write_scale(info, cluster, entry, body, opts)
                 except _Retry as retry:
-                    if wanted_rv:
-                        raise errors.conflict(info.plural, name, info.group) from None
-                    await self._settle(retry)
-                    await turn.take()
+                    await self._lost_race(retry, turn, info, name, wanted_rv)
             raise errors.conflict(info.plural, name, info.group)
 
     async def _write_scale(
@@ -547,8 +539,7 @@ class ObjectService:
                 try:
                     return await self._delete_once(info, cluster, entry, options, dry_run)
                 except _Retry as retry:
-                    await self._settle(retry)
-                    await turn.take()
+                    await self._lost_race(retry, turn, info, name)
             raise errors.conflict(info.plural, name, info.group)
 
     async def _delete_once(

@@ -85,6 +85,9 @@ class Controller(abc.ABC):
     # starts such controllers once its elector says this process leads; today's elector always does.
     needs_leader_election = True
     conflict_retry = CONFLICT_RETRY
+    # Whether a key whose `requeue_after` has come goes ahead of the keys queued by events: for controllers whose
+    # timed looks are deadlines (a canary's pause ending), not periodic resyncs.
+    due_first = False
     # Status codes that end a reconcile quietly: the object is gone (404), or, for some, the write is refused for
     # good (a simulated cluster's 403 for a terminating namespace).
     quiet_codes: frozenset[int] = frozenset({404})
@@ -203,7 +206,7 @@ class Controller(abc.ABC):
             RECONCILES.labels(self.name, "success" if result.requeue_after is None else "requeue_after").inc()
             self.queue.forget(key)
             if result.requeue_after is not None:
-                self.queue.add_after(key, result.requeue_after)
+                self.queue.add_after(key, result.requeue_after, first=self.due_first)
 
     def _failed(self, key: str, error_type: str, error: Exception) -> None:
         if tracing.enabled:

@@ -66,6 +66,8 @@ class CanaryController(MultiPrefixController):
     # A reconcile waits on its analysis' providers (Prometheus, web endpoints): with one worker a slow answer for one
     # canary would hold every other canary's steps. The queue never hands one canary to two workers at once.
     workers = 8
+    # A pause's end is a deadline: its wake-up goes ahead of the passes queued by Deployment status changes.
+    due_first = True
 
     def __init__(
         self, store: Store, registry: ResourceRegistry, service: ObjectService, providers: a.Providers

@@ -82,6 +82,7 @@ class PropagationSettings:
     settle_timeout: float = 180.0
     members_nice: int = 0  # run the simulated clusters at this nice level (they stand in for other machines)
     tracing: tuple[str, ...] = ()  # tracing flags for every process (benchmarks.bench_tracing)
+    member_tracing: tuple[str, ...] | None = None  # the simulated clusters' own, when not `tracing`
 
     def quick(self) -> PropagationSettings:
         return dataclasses.replace(self, deployments=100, burst=300, direct=500, settle_timeout=45.0)
@@ -468,6 +469,7 @@ def run(cfg: PropagationSettings | None = None, keep: str | None = None) -> tupl
             ready_delay=cfg.ready_delay,
             nodes=nodes,
             tracing=cfg.tracing,
+            member_tracing=cfg.member_tracing,
         )
         try:
             if cfg.members_nice:

@@ -255,11 +255,12 @@ def start_system(
     prometheus: str | None = None,
     prometheus_port: int = 0,
     tracing: tuple[str, ...] = (),
+    member_tracing: tuple[str, ...] | None = None,
 ) -> System:
     """Start the hub, `clusters` simulated clusters and their syncers; returns once each has been started (the
     syncers connect on their own). With `prometheus` (the binary's path), also a Prometheus scraping them all on
-    `prometheus_port` (0: a free one). `tracing` (flags from `tracing_args`) goes to every child. Stops whatever it
-    started if a part fails to come up."""
+    `prometheus_port` (0: a free one). `tracing` (flags from `tracing_args`) goes to every child, the simulated
+    clusters' own `member_tracing` when given. Stops whatever it started if a part fails to come up."""
     data_dir = os.path.abspath(data_dir)
     clusters_dir = os.path.join(data_dir, "clusters")
     logs = os.path.join(data_dir, "logs")
@@ -295,7 +296,14 @@ def start_system(
             args = ["sim-cluster", "--name", name, "--data-dir", clusters_dir, "--ready-delay", ready_delay]
             if nodes is not None:
                 args += ["--nodes", str(nodes)]
-            sim.start([*args, "--labels", f"region={region},zone={zone}", *tracing])
+            sim.start(
+                [
+                    *args,
+                    "--labels",
+                    f"region={region},zone={zone}",
+                    *(tracing if member_tracing is None else member_tracing),
+                ]
+            )
             system.members.append(Member(name, region, zone, kubeconfig, sim))
         for member in system.members:
             _wait(functools.partial(_ready, member.kubeconfig), f"cluster {member.name}", member.sim)

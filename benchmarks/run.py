@@ -31,8 +31,8 @@
     off and on (about 2.5 minutes, --quick 2).
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
-or missed; nothing is asserted. A full run takes about 11 minutes (propagation about 4.5 of them, tracing about 4,
-cel about 1.5); --quick about 4.
+or missed; nothing is asserted. A full run takes about 16 minutes (propagation about 4.5 of them, tracing about 9,
+cel about 1.5); --quick about 6.5.
 """
 
 from __future__ import annotations

@@ -36,12 +36,13 @@ class Driver:
         self.status: dict[str, Any] = {}
         self.now = T0
         self.rollout = Rollout.load(p, self.status)
+        self.first_wave: tuple[str, ...] = ()  # the first wave's clusters, for a plan with one
 
     def step(
         self, rev: str = "r1", *, canary: bool = True, stable: bool = True, action: str = "", paused: bool = False
     ) -> Rollout:
         r = Rollout.load(self.plan, self.status)
-        r.advance(Observation(self.now, rev, 2, canary, stable, action, paused))
+        r.advance(Observation(self.now, rev, 2, canary, stable, action, paused, first_wave=self.first_wave))
         self.status = r.to_status()
         self.rollout = r
         self.now += 1
@@ -269,6 +270,44 @@ def test_waves_run_the_steps_in_the_first_wave_then_past_the_gate_in_the_rest() 
     step()
     step()
     assert d.phase == "Progressing" and d.status["weight"] == 0 and "syncTargetSelector" in d.status["message"]
+
+
+def waves(gate: str) -> Driver:
+    """A canary of r2 with a first wave (one cluster) and background analysis, at weight 20 in the first wave."""
+    clusters = {"syncTargetSelector": {"matchLabels": {"wave": "first"}}, "gate": gate}
+    d = Driver(plan([{"setWeight": 20}, {"pause": {"duration": "5s"}}], analysis=True, clusters=clusters))
+    d.first_wave = ("eu-1",)
+    d.status = {"phase": "Succeeded", "stableRevision": "r1", "replicas": 2}
+    d.step("r2")
+    d.step("r2")
+    assert (d.status["wave"], wave_weights(d.status)) == ("First", (20, 0))
+    return d
+
+
+def test_auto_gate_opens_when_the_first_waves_analysis_passed_and_a_failure_later_aborts_both_waves() -> None:
+    d = waves("auto")
+    d.measure(a.SUCCESSFUL)
+    d.now += 5
+    r = d.step("r2")
+    assert (d.status["wave"], wave_weights(d.status)) == ("Rest", (20, 0))  # no promotion needed
+    assert [n.reason for n in r.notes] == ["WaveGatePassed"]
+    d.step("r2")
+    assert wave_weights(d.status) == (20, 20)
+    d.measure(a.FAILED)
+    r = d.step("r2")
+    assert d.phase == "Failed" and wave_weights(d.status) == (0, 0) and r.notes[-1].reason == "AnalysisFailed"
+    d.step("r2")
+    assert d.phase == "RolledBack"
+
+
+def test_a_failure_in_the_first_wave_aborts_before_the_gate() -> None:
+    d = waves("manual")
+    d.measure(a.FAILED)
+    r = d.step("r2")
+    assert d.phase == "Failed" and wave_weights(d.status) == (0, 0) and r.notes[-1].reason == "AnalysisFailed"
+    d.now += 10
+    d.step("r2", action="promote")  # a promotion after the verdict opens no gate
+    assert d.phase == "RolledBack" and d.status.get("wave") != "Rest"
 
 
 def test_removing_the_first_wave_mid_rollout_leaves_one_weight_everywhere() -> None:

@@ -24,6 +24,8 @@ from opentelemetry.trace import Link, NonRecordingSpan, SpanContext, SpanKind, S
 from opentelemetry.trace.span import DEFAULT_TRACE_STATE
 from opentelemetry.util import types
 
+from tmc.observability.trace_context import format_traceparent
+
 if TYPE_CHECKING:
     from opentelemetry.util._decorator import _AgnosticContextManager  # the API's declared return type
 
@@ -137,8 +139,7 @@ class LightSpan(trace.Span):
         """The W3C `traceparent` of this span, formatted once: every request made inside it sends it."""
         value = self.traceparent_value
         if value is None:
-            ctx = self.context
-            value = self.traceparent_value = f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-01"
+            value = self.traceparent_value = format_traceparent(self.context)
         return value
 
     def get_span_context(self) -> SpanContext:

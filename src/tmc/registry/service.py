@@ -78,10 +78,6 @@ class ObjectService:
         # (group, kind) -> more value rules for spec writes, from a package this layer cannot import (the canary
         # controller registers its analysis engine's check): object -> 422 causes.
         self.validators: dict[tuple[str, str], Callable[[dict[str, Any]], list[dict[str, str]]]] = {}
-        # Called after each committed create or update (not of a subresource): (storage key, revision, options, old
-        # object or None, new object). The rollback controller records who changed what here, since Kubernetes
-        # objects do not carry their writer's user.
-        self.write_hooks: list[Callable[[str, int, WriteOptions, dict[str, Any] | None, dict[str, Any]], None]] = []
         # Called before a create or update (not of a subresource) is validated and stored: (resource, options, old
         # object or None, new object), and may change the new object. The rollback controller stamps who changed a
         # pod template or ConfigMap/Secret content on the object here, in the same write, so it survives restarts.
@@ -175,7 +171,6 @@ class ObjectService:
                 key = info.key(cluster, namespace, name)
         else:
             raise errors.already_exists(info.plural, name, info.group)
-        self._written(entry.key, entry.rev, opts, None, entry.obj)
         await self._after_create(info, cluster, entry.obj)
         return entry.obj
 
@@ -184,10 +179,6 @@ class ObjectService:
         causes = rule(obj) if rule is not None else []
         if causes:
             raise errors.invalid(info.kind, str(obj.get("metadata", {}).get("name", "")), causes, info.group)
-
-    def _written(self, key: str, rev: int, opts: WriteOptions, old: dict[str, Any] | None, new: dict[str, Any]) -> None:
-        for hook in self.write_hooks:
-            hook(key, rev, opts, old, new)
 
     def _dry_run_view(self, info: ResourceInfo, cluster: str, obj: dict[str, Any]) -> dict[str, Any]:
         view = self.dry_run_views.get((info.group, info.plural))
@@ -406,8 +397,6 @@ class ObjectService:
             updated = await self.store.update(entry.key, result, expected_rev=entry.rev)
         except (ConflictError, KeyNotFoundError) as e:
             raise _Retry(e.pending_rev) from None
-        if not subresource:
-            self._written(entry.key, updated.rev, opts, old, updated.obj)
         if finished:
             try:
                 await self.store.delete(entry.key, expected_rev=updated.rev)

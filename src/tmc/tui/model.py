@@ -46,13 +46,16 @@ class Collection:
     journal: list[tuple[str, str, str]] = field(default_factory=list)
     epoch: int = 0
     keys_version: int = 0  # moves when an object comes or goes (not when one changes)
-    _sorted: tuple[int, list[tuple[str, str, str]]] | None = None
+    # sort key (None: the object key itself) -> (keys_version, the keys in that order)
+    _sorted: dict[Any, tuple[int, list[tuple[str, str, str]]]] = field(default_factory=dict)
 
-    def sorted_keys(self) -> list[tuple[str, str, str]]:
-        """The objects' keys in order, sorted again only after an object came or went (not when one changed)."""
-        if self._sorted is None or self._sorted[0] != self.keys_version:
-            self._sorted = (self.keys_version, sorted(self.objects))
-        return self._sorted[1]
+    def sorted_keys(self, by: Callable[[tuple[str, str, str]], Any] | None = None) -> list[tuple[str, str, str]]:
+        """The objects' keys in order (of `by`, a module-level function, else of the key), sorted again only after
+        an object came or went (not when one changed)."""
+        cached = self._sorted.get(by)
+        if cached is None or cached[0] != self.keys_version:
+            cached = self._sorted[by] = (self.keys_version, sorted(self.objects, key=by))
+        return cached[1]
 
     def replace(self, kind: str, items: list[dict[str, Any]]) -> None:
         """A (re)list of `kind`: its objects become exactly `items`."""
@@ -139,8 +142,7 @@ class Model:
     # views.states_of's cache: object key -> (object, names_revision, {target key: state}).
     state_cache: dict[tuple[str, str, str], tuple[dict[str, Any], int, dict[str, str]]] = field(default_factory=dict)
     placed_cache: Any = None  # views.placed's running sums
-    # views.workload_rows' caches: (keys_version, keys in order) and object key -> (names_revision, row)
-    workload_order: tuple[int, list[tuple[str, str, str]]] | None = None
+    # views.workload_rows' cache: object key -> (names_revision, row)
     workload_row_cache: dict[tuple[str, str, str], tuple[int, Any]] = field(default_factory=dict)
     _names: dict[str, str] = field(default_factory=dict)
     _names_at: int = -1

@@ -350,23 +350,22 @@ class WorkloadRow:
     states: dict[str, str]  # SyncTarget name -> state
 
 
+def _by_namespace(key: tuple[str, str, str]) -> tuple[str, str, str]:
+    """An object key (kind, namespace, name) as namespace, kind, name."""
+    return key[1], key[0], key[2]
+
+
 def workload_rows(model: Model) -> list[WorkloadRow]:
     """Placed objects by namespace, kind and name. A row is made once per version of its object (and of the
     targets' names), the order sorted again only when objects came or went: a burst of workload events costs a
     walk of the rows per redraw, not a sort and 10,000 new rows."""
     names = model.target_names()
     workloads = model.workloads
-    order = model.workload_order
-    if order is None or order[0] != workloads.keys_version:
-        order = model.workload_order = (
-            workloads.keys_version,
-            sorted(workloads.objects, key=lambda k: (k[1], k[0], k[2])),  # namespace, kind, name
-        )
     cache = model.workload_row_cache
     if len(cache) > 2 * len(workloads.objects) + 100:  # deleted objects' rows
         cache = model.workload_row_cache = {k: v for k, v in cache.items() if k in workloads.objects}
     rows = []
-    for key in order[1]:
+    for key in workloads.sorted_keys(_by_namespace):
         obj = workloads.objects[key]
         cached = cache.get(key)
         if cached is None or cached[0] != model.names_revision or cached[1].obj is not obj:

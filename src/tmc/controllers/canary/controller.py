@@ -30,6 +30,7 @@ from tmc.api.canary import (
     PRIMARY_SUFFIX,
 )
 from tmc.api.workload import SPEC_DIFF_ANNOTATION_PREFIX, SYNC_TARGETS, spec_diff_annotation
+from tmc.apimachinery import conditions
 from tmc.apimachinery.resources import BUILTIN_RESOURCES, ResourceInfo
 from tmc.apimachinery.validation_common import selector_matches
 from tmc.controllers.canary import analysis as a
@@ -217,7 +218,7 @@ class CanaryController(MultiPrefixController):
         empty = _first_wave_condition(plan, new, obs.first_wave, bool(view.names), now)
         await self._write_status(ws, entry.rev, cd, new)
         await self._announce(ws, cd, rollout, before, status)
-        if empty and _condition(status, FIRST_WAVE_CONDITION).get("reason") != NO_MATCH:
+        if empty and (conditions.find(status.get("conditions"), FIRST_WAVE_CONDITION) or {}).get("reason") != NO_MATCH:
             await self.events.record(ws, cd, "Warning", "NoFirstWaveClusters", empty)
         values = _last_values(new)
         metrics.record(ns, name, str(new.get("phase", "")), int(new.get("weight") or 0), values)
@@ -363,11 +364,7 @@ class CanaryController(MultiPrefixController):
         build = routing.virtual_service if plan.router == "istio" else routing.http_route
         body = build(plan, cd, current, weight)
         _set_diffs(body, {key: routing.weight_diff(plan, body, w) for key, w in diffs.items()})
-        if current is None:
-            body["apiVersion"] = info.api_version
-            await self._create(info, ws, plan.namespace, body, opts)
-        elif body != current:
-            await self.service.update(info, ws, plan.namespace, plan.router_object, body, opts)
+        await self._ensure(info, ws, plan.namespace, plan.router_object, current, body, opts)
         return ""
 
     async def _destination_rule(
@@ -382,11 +379,7 @@ class CanaryController(MultiPrefixController):
         name = plan.destination_rule[0]
         current = self._get(info, ws, plan.namespace, name)
         body = routing.destination_rule(plan, cd, target, current)
-        if current is None:
-            body["apiVersion"] = info.api_version
-            await self._create(info, ws, plan.namespace, body, opts)
-        elif body != current:
-            await self.service.update(info, ws, plan.namespace, name, body, opts)
+        await self._ensure(info, ws, plan.namespace, name, current, body, opts)
         return ""
 
     async def _release(self, ws: str, cd: dict[str, Any], rev: int, finalizers: list[str]) -> None:
@@ -417,6 +410,23 @@ class CanaryController(MultiPrefixController):
             "metadata": {**md, "finalizers": [f for f in finalizers if f != FINALIZER], "resourceVersion": str(rev)},
         }
         await self.service.update(CANARY_DEPLOYMENTS, ws, md["namespace"], md["name"], body, opts)
+
+    async def _ensure(
+        self,
+        info: ResourceInfo,
+        ws: str,
+        ns: str,
+        name: str,
+        current: dict[str, Any] | None,
+        body: dict[str, Any],
+        opts: WriteOptions,
+    ) -> None:
+        """A routing object as `body` says: created when there is none, updated when it differs."""
+        if current is None:
+            body["apiVersion"] = info.api_version
+            await self._create(info, ws, ns, body, opts)
+        elif body != current:
+            await self.service.update(info, ws, ns, name, body, opts)
 
     async def _create(self, info: ResourceInfo, ws: str, ns: str, body: dict[str, Any], opts: WriteOptions) -> None:
         # A 409 (created meanwhile) is retried shortly by the runtime, which then sees the object.
@@ -464,10 +474,6 @@ def _first_wave(plan: Plan, keys: list[str], targets: dict[str, dict[str, Any]])
     }
 
 
-def _condition(status: dict[str, Any], kind: str) -> dict[str, Any]:
-    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
-
-
 def _first_wave_condition(
     plan: Plan, status: dict[str, Any], first: tuple[str, ...], placed_any: bool, now: float
 ) -> str:
@@ -475,24 +481,15 @@ def _first_wave_condition(
     cluster it is placed on matches (before it is placed anywhere nothing can match yet: reason NotPlaced)."""
     if not plan.waves:
         return ""
-    old = _condition(status, FIRST_WAVE_CONDITION)
     if first:
-        state, reason, message = "True", "ClustersSelected", f"first wave: {', '.join(first)}"
+        state, reason, message = True, "ClustersSelected", f"first wave: {', '.join(first)}"
     elif not placed_any:
-        state, reason, message = "False", "NotPlaced", "the target is not placed on any cluster yet"
+        state, reason, message = False, "NotPlaced", "the target is not placed on any cluster yet"
     else:
-        state, reason = "False", NO_MATCH
+        state, reason = False, NO_MATCH
         message = "no cluster the target is placed on matches spec.clusters.syncTargetSelector"
-    if old.get("reason") != reason or old.get("message") != message:
-        condition = {
-            "type": FIRST_WAVE_CONDITION,
-            "status": state,
-            "reason": reason,
-            "message": message,
-            "lastTransitionTime": old.get("lastTransitionTime") if old.get("status") == state else timestamp(now),
-        }
-        others = [c for c in status.get("conditions") or [] if c.get("type") != FIRST_WAVE_CONDITION]
-        status["conditions"] = [*others, condition]
+    wanted = conditions.condition(FIRST_WAVE_CONDITION, state, reason, message)
+    status["conditions"] = conditions.set_condition(status.get("conditions"), wanted, timestamp(now))
     return message if reason == NO_MATCH else ""
 
 

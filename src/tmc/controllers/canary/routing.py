@@ -49,7 +49,7 @@ def primary_labels(plan: Plan, target: dict[str, Any]) -> dict[str, str]:
     return {**selector, ROLE_LABEL: "stable"}
 
 
-def canary_labels(plan: Plan, target: dict[str, Any]) -> dict[str, str]:
+def canary_labels(target: dict[str, Any]) -> dict[str, str]:
     """The canary subset's labels (DestinationRule subsets only): the target's selector and the canary role."""
     return {**_selector(target), ROLE_LABEL: "canary"}
 
@@ -139,6 +139,13 @@ def _istio_route(plan: Plan, weight: int) -> list[dict[str, Any]]:
     ]
 
 
+def _managed_routes(plan: Plan, http: list[dict[str, Any]]) -> list[int]:
+    """The indexes of the VirtualService's http routes the canary manages: those named in
+    spec.trafficRouting.istio.virtualService.routes, else the first."""
+    names = set(plan.routes)
+    return [i for i, route in enumerate(http) if (route.get("name") in names if names else i == 0)]
+
+
 def _router_metadata(plan: Plan, cd: dict[str, Any], name: str = "") -> dict[str, Any]:
     """The metadata of a routing object the canary creates: labelled with it and owned by it."""
     return {
@@ -165,10 +172,8 @@ def virtual_service(plan: Plan, cd: dict[str, Any], current: dict[str, Any] | No
     http = spec.setdefault("http", [])
     if not http:
         http.append({"name": "primary", "route": []})
-    names = set(plan.routes)
-    for i, route in enumerate(http):
-        if (names and route.get("name") in names) or (not names and i == 0):
-            route["route"] = _istio_route(plan, weight)
+    for i in _managed_routes(plan, http):
+        http[i]["route"] = _istio_route(plan, weight)
     return out
 
 
@@ -179,7 +184,7 @@ def destination_rule(
     fields the user wrote besides those two are kept."""
     assert plan.destination_rule is not None
     name, stable, canary = plan.destination_rule
-    wanted = {stable: primary_labels(plan, target), canary: canary_labels(plan, target)}
+    wanted = {stable: primary_labels(plan, target), canary: canary_labels(target)}
     if current is None:
         return {
             "apiVersion": "networking.istio.io/v1",
@@ -230,10 +235,9 @@ def released(plan: Plan, current: dict[str, Any]) -> dict[str, Any]:
     out = copy.deepcopy(current)
     spec = out.setdefault("spec", {})
     if plan.router == "istio":
-        names = set(plan.routes)
-        for i, route in enumerate(spec.get("http") or []):
-            if (names and route.get("name") in names) or (not names and i == 0):
-                route["route"] = [{"destination": {"host": plan.service}}]
+        http = spec.get("http") or []
+        for i in _managed_routes(plan, http):
+            http[i]["route"] = [{"destination": {"host": plan.service}}]
         return out
     rules = spec.get("rules") or []
     if rules:
@@ -246,11 +250,9 @@ def weight_diff(plan: Plan, body: dict[str, Any], weight: int) -> str:
     writes it on the hub) the canary weight `weight` in that target's cluster."""
     spec = body.get("spec") or {}
     if plan.router == "istio":
-        names = set(plan.routes)
         ops = [
             {"op": "replace", "path": f"/http/{i}/route", "value": _istio_route(plan, weight)}
-            for i, route in enumerate(spec.get("http") or [])
-            if (names and route.get("name") in names) or (not names and i == 0)
+            for i in _managed_routes(plan, spec.get("http") or [])
         ]
     else:
         ops = [{"op": "replace", "path": "/rules/0/backendRefs", "value": _backends(plan, weight)}]

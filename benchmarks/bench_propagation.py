@@ -20,13 +20,15 @@ one Deployment in each member.
 2. Downstream apply rate. `burst` ConfigMaps are created on the hub in namespace `bench-burst`, which no Placement
    selects yet; then a Placement selects it for every target, and the clock runs until all burst x clusters copies
    have arrived in the members' watches (cross-checked with the syncers' `syncer_operations_total` creates).
+   With `bursts` > 1 the bursts follow one another (namespaces `bench-burst-2`, ...) and the rows are the median
+   burst's.
    Baselines from one client process (aiohttp, like the syncers): ConfigMaps created directly in one member with 32
    requests in flight, and in every member at once with 16 in flight each (a syncer's default concurrency).
 
 Also reported: the CPU each part of the system used per hub Deployment, from /proc.
 
-Run alone: python -m benchmarks.bench_propagation [--quick] [--rate R] [--deployments N] [--members-nice N]
-[--keep DIR]. Defaults: 1,000 Deployments at 5/s, about 4.5 minutes in all; --quick: 100, about 40 s.
+Run alone: python -m benchmarks.bench_propagation [--quick] [--rate R] [--deployments N] [--burst N] [--bursts N]
+[--members-nice N] [--keep DIR]. Defaults: 1,000 Deployments at 5/s, about 4.5 minutes in all; --quick: 100, about 40 s.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ import argparse
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import math
 import os
 import tempfile
@@ -76,6 +79,8 @@ class PropagationSettings:
     rate: float = 5.0  # hub creates per second in the latency stream
     per_namespace: int = 50  # Deployments per hub namespace (20 namespaces for 1,000)
     burst: int = 1000  # ConfigMaps in the burst (each lands in every member)
+    bursts: int = 1  # bursts one after another, each in a namespace of its own; rows are the median burst's
+    parts: int = 1  # parts of the latency stream when systems take turns (benchmarks.bench_tracing)
     direct: int = 2000  # ConfigMaps per direct-create baseline
     probe_every: int = 10  # one pair of one-hop probes per this many Deployments
     ready_delay: str = "200ms"  # simulated pods turn Ready this long after they are bound
@@ -106,6 +111,8 @@ class Bench:
         self.namespaces = [f"bench-prop-{i:02d}" for i in range(count)]
         self.direct_one = math.nan
         self.direct_all = math.nan
+        self.lat = _Latency()
+        self.done_bursts: list[_Burst] = []
 
     async def close(self) -> None:
         for client in (self.hub, *self.members):
@@ -120,7 +127,8 @@ class Bench:
             return sum(any(c["type"] == "Ready" and c["status"] == "True" for c in cs) for cs in conditions) == n
 
         await until(ready_targets, 90, f"{n} Ready SyncTargets")
-        namespaces = [(ns, "prop") for ns in self.namespaces] + [("bench-burst", "burst"), ("bench-probe", "")]
+        bursts = [(_burst_name(k), _burst_name(k)) for k in range(self.cfg.bursts)]
+        namespaces = [(ns, "prop") for ns in self.namespaces] + bursts + [("bench-probe", "")]
         for name, label in namespaces:
             labels = {"tmc-bench": label} if label else {}
             await ensure(self.hub, f"{HUB}/api/v1/namespaces", {"metadata": {"name": name, "labels": labels}})
@@ -161,24 +169,29 @@ class Bench:
 
     # ---------------------------------------------------------------- 1. latency
 
-    def _latency_specs(self) -> list[StreamSpec]:
+    def _latency_specs(self, label: str) -> list[StreamSpec]:
         members, hub = self.system.members, self.system.hub_kubeconfig
+        selector = f"bench={label}"
         return [
-            *(StreamSpec(m.name, m.kubeconfig, "/apis/apps/v1/deployments", "bench=prop") for m in members),
-            StreamSpec("hub", hub, f"{HUB}/apis/apps/v1/deployments", "bench=prop", reports=True),
+            *(StreamSpec(m.name, m.kubeconfig, "/apis/apps/v1/deployments", selector) for m in members),
+            StreamSpec("hub", hub, f"{HUB}/apis/apps/v1/deployments", selector, reports=True),
             *(StreamSpec(f"{m.name} probe", m.kubeconfig, "/api/v1/configmaps", "bench=probe") for m in members),
             StreamSpec("hub probe", hub, f"{HUB}/api/v1/namespaces/bench-probe/configmaps"),
         ]
 
     async def latency(self) -> None:
-        cfg, n = self.cfg, len(self.members)
-        specs = self._latency_specs()
+        await self.latency_part(0, self.cfg.deployments)
+        self.latency_rows()
+
+    async def latency_part(self, first: int, count: int) -> None:
+        """Deployments `first` to `first + count - 1` of the stream, at the stream's rate, watched until each is
+        Ready everywhere. A stream can run in parts with other work between them (benchmarks.bench_tracing
+        interleaves systems): each part labels its Deployments apart, so its watches see only its own."""
+        cfg, n, lat = self.cfg, len(self.members), self.lat
+        label = f"prop-{first}"
+        specs = self._latency_specs(label)
         observer = Observer(specs)
-        acks: dict[str, float] = {}  # Deployment -> its 201
-        ack_ms: list[float] = []
-        member_probes: dict[str, tuple[int, float]] = {}  # probe -> (member, sent)
-        hub_probes: dict[str, float] = {}
-        failures: list[str] = []
+        traced = bool(cfg.tracing) and tracing.enabled
 
         async def create(
             client: KubeClient, path: str, body: dict[str, Any], done: Callable[[float, float], None]
@@ -186,36 +199,34 @@ class Bench:
             sent = time.monotonic()
             try:
                 # With tracing on in this process, each create sends a sampled traceparent, as a traced client would.
-                with tracing.span("create") if tracing.enabled else contextlib.nullcontext():
+                with tracing.span("create") if traced else contextlib.nullcontext():
                     await client.create(path, body)
             except Exception as e:  # counted and reported; the stream goes on
-                failures.append(f"{body['metadata']['name']}: {e}")
+                lat.failures.append(f"{body['metadata']['name']}: {e}")
                 return
             done(sent, time.monotonic())
 
         def deployment_done(name: str) -> Callable[[float, float], None]:
             def done(sent: float, acked: float) -> None:
-                acks[name] = acked
-                ack_ms.append((acked - sent) * 1000)
+                lat.acks[name] = acked
+                lat.ack_ms.append((acked - sent) * 1000)
 
             return done
 
         tasks: list[asyncio.Task[None]] = []
-        lag = 0.0
-        settled = True
         try:
             cpu0 = self.cpu.sample()
             start = time.monotonic() + 0.2
-            for i in range(cfg.deployments):
-                wait = start + i / cfg.rate - time.monotonic()
+            for i in range(first, first + count):
+                wait = start + (i - first) / cfg.rate - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 else:
-                    lag = max(lag, -wait)
+                    lat.lag = max(lat.lag, -wait)
                 name = f"d-{i:04d}"
                 path = f"{HUB}/apis/apps/v1/namespaces/{self.namespaces[i % len(self.namespaces)]}/deployments"
                 tasks.append(
-                    asyncio.create_task(create(self.hub, path, deployment(name, "prop"), deployment_done(name)))
+                    asyncio.create_task(create(self.hub, path, deployment(name, label), deployment_done(name)))
                 )
                 if i % cfg.probe_every == 0:
                     probe, m = f"p-{i:04d}", (i // cfg.probe_every) % n
@@ -227,7 +238,7 @@ class Bench:
                                 self.members[m],
                                 member_path,
                                 configmap(probe, "probe"),
-                                lambda sent, _, k=probe, m=m: member_probes.__setitem__(k, (m, sent)),
+                                functools.partial(_sent_member_probe, lat.member_probes, probe, m),
                             )
                         )
                     )
@@ -237,7 +248,7 @@ class Bench:
                                 self.hub,
                                 hub_path,
                                 configmap(probe, "probe"),
-                                lambda sent, _, k=probe: hub_probes.__setitem__(k, sent),
+                                functools.partial(_sent_hub_probe, lat.hub_probes, probe),
                             )
                         )
                     )
@@ -245,30 +256,35 @@ class Bench:
 
             async def complete() -> bool:
                 progress = observer.progress()
-                members = all(seen >= cfg.deployments and ready >= cfg.deployments for seen, ready, _ in progress[:n])
-                return members and progress[n][1] >= cfg.deployments * n
+                members = all(seen >= count and ready >= count for seen, ready, _ in progress[:n])
+                return members and progress[n][1] >= count * n
 
             try:
                 await until(complete, cfg.settle_timeout, "every Deployment Ready on every member and on the hub", 0.5)
             except TimeoutError:
-                settled = False
+                self.notes.append(f"latency: not complete {cfg.settle_timeout:.0f}s after the last create")
             cpu1 = self.cpu.sample()
         finally:
             for task in tasks:
                 task.cancel()
             facts = observer.stop()
-        self._latency_rows(facts, acks, member_probes, hub_probes, ack_ms)
+        lat.add(facts)
+        of = f"Deployments {first}-{first + count - 1}" if count < cfg.deployments else f"{count} Deployments"
         self.notes.append(
-            f"latency: {cfg.deployments} Deployments at {cfg.rate:g}/s (worst send lag {lag * 1000:.0f} ms); "
-            + Cpu.describe(cpu0, cpu1, cfg.deployments, f"hub Deployment ({n} member copies)")
+            f"latency: {of} at {cfg.rate:g}/s; "
+            + Cpu.describe(cpu0, cpu1, count, f"hub Deployment ({n} member copies)")
         )
-        if not settled:
-            self.notes.append(f"latency: not complete {cfg.settle_timeout:.0f}s after the last create")
-        if failures:
-            self.notes.append(f"latency: {len(failures)} creates failed, e.g. {failures[0]}")
         for spec, f in zip(specs, facts, strict=True):
             if f.errors:
                 self.notes.append(f"latency: watch of {spec.label}: {f.errors[0]}")
+
+    def latency_rows(self) -> None:
+        """The latency rows over every part of the stream run so far."""
+        lat = self.lat
+        self._latency_rows(lat.facts, lat.acks, lat.member_probes, lat.hub_probes, lat.ack_ms)
+        self.notes.append(f"latency: worst send lag {lat.lag * 1000:.0f} ms")
+        if lat.failures:
+            self.notes.append(f"latency: {len(lat.failures)} creates failed, e.g. {lat.failures[0]}")
 
     def _latency_rows(
         self,
@@ -370,11 +386,13 @@ class Bench:
         await asyncio.gather(*(fill(m, path, [f"all-{i:05d}" for i in range(per)], "direct", 16) for m in self.members))
         self.direct_all = per * len(self.members) / (time.monotonic() - started)
 
-    async def burst(self) -> None:
+    async def burst(self, k: int) -> None:
+        """One burst into the namespace `_burst_name(k)`, placed by a Placement of the same name."""
         cfg, n = self.cfg, len(self.members)
+        name = _burst_name(k)
         names = [f"b-{i:05d}" for i in range(cfg.burst)]
-        await fill(self.hub, f"{HUB}/api/v1/namespaces/bench-burst/configmaps", names, "burst", 32)
-        specs = [StreamSpec(m.name, m.kubeconfig, "/api/v1/configmaps", "bench=burst") for m in self.system.members]
+        await fill(self.hub, f"{HUB}/api/v1/namespaces/{name}/configmaps", names, name, 32)
+        specs = [StreamSpec(m.name, m.kubeconfig, "/api/v1/configmaps", f"bench={name}") for m in self.system.members]
         observer = Observer(specs)
         created = ('operation="create"', 'result="success"')
         synced0 = syncer_metric(self.system, "syncer_operations_total", *created)
@@ -382,13 +400,13 @@ class Bench:
         try:
             cpu0 = self.cpu.sample()
             started = time.monotonic()
-            await self.hub.create(PLACEMENTS, placement("bench-burst", "burst"))
+            await self.hub.create(PLACEMENTS, placement(name, name))
 
             async def arrived() -> bool:
                 return all(seen >= cfg.burst for seen, _, _ in observer.progress())
 
             try:
-                await until(arrived, cfg.settle_timeout, "the burst in every member", 0.2)
+                await until(arrived, cfg.settle_timeout, f"{name} in every member", 0.2)
             except TimeoutError:
                 settled = False
             cpu1 = self.cpu.sample()
@@ -397,14 +415,46 @@ class Bench:
         synced = syncer_metric(self.system, "syncer_operations_total", *created) - synced0
         arrivals = sorted(t for f in facts for t in f.seen.values())
         if not arrivals:
-            self.notes.append("burst: nothing arrived")
+            self.notes.append(f"{name}: nothing arrived")
             return
         total = len(arrivals)
         lo, hi = arrivals[total // 10], arrivals[(total * 9) // 10]
+        self.notes.append(
+            f"{name}: {total} of {cfg.burst * n} copies arrived in {arrivals[-1] - started:.2f}s; the syncers counted "
+            f"{synced:.0f} downstream writes; " + Cpu.describe(cpu0, cpu1, total, "downstream object")
+        )
+        if not settled:
+            self.notes.append(f"{name}: not complete after {cfg.settle_timeout:.0f}s")
+        self.done_bursts.append(
+            _Burst(
+                total / (arrivals[-1] - started),
+                (total * 8 // 10) / (hi - lo) if hi > lo else math.nan,
+                (arrivals[0] - started) * 1000,
+            )
+        )
+
+    async def bursts(self) -> None:
+        """`cfg.bursts` bursts one after another, the syncers idle before each."""
+        for k in range(self.cfg.bursts):
+            if k:
+                await self.idle()
+            await self.burst(k)
+        self.burst_rows()
+
+    def burst_rows(self) -> None:
+        """The rows of the median burst run so far (by its whole rate), so that one burst slowed by whatever else
+        the machine did at that moment does not decide."""
+        cfg, n, done = self.cfg, len(self.members), self.done_bursts
+        if not done:
+            return
+        median = sorted(done, key=lambda b: b.rate)[(len(done) - 1) // 2]
+        of = f" (median of {len(done)} bursts)" if len(done) > 1 else ""
+        if len(done) > 1:
+            self.notes.append("bursts: applies/s " + ", ".join(f"{b.rate:,.0f}" for b in done))
         self.rows.append(
             row(
-                f"downstream objects applied/s, burst of {cfg.burst:,} ConfigMaps x {n} members",
-                total / (arrivals[-1] - started),
+                f"downstream objects applied/s, burst of {cfg.burst:,} ConfigMaps x {n} members{of}",
+                median.rate,
                 "objects/s",
                 goal=RATE_GOAL,
                 baseline=self.direct_all,
@@ -415,20 +465,58 @@ class Bench:
         self.rows.append(
             row(
                 "downstream objects applied/s, middle 80% of the burst",
-                (total * 8 // 10) / (hi - lo) if hi > lo else math.nan,
+                median.middle,
                 "objects/s",
                 goal=RATE_GOAL,
                 baseline=self.direct_one,
                 baseline_name="direct creates into one member, one client",
             )
         )
-        self.rows.append(row("burst: Placement create -> first downstream copy", (arrivals[0] - started) * 1000, "ms"))
-        self.notes.append(
-            f"burst: {total} of {cfg.burst * n} copies arrived in {arrivals[-1] - started:.2f}s; the syncers counted "
-            f"{synced:.0f} downstream writes; " + Cpu.describe(cpu0, cpu1, total, "downstream object")
-        )
-        if not settled:
-            self.notes.append(f"burst: not complete after {cfg.settle_timeout:.0f}s")
+        self.rows.append(row("burst: Placement create -> first downstream copy", median.first_ms, "ms"))
+
+
+def _sent_member_probe(probes: dict[str, tuple[int, float]], name: str, member: int, sent: float, _: float) -> None:
+    probes[name] = (member, sent)
+
+
+def _sent_hub_probe(probes: dict[str, float], name: str, sent: float, _: float) -> None:
+    probes[name] = sent
+
+
+@dataclasses.dataclass
+class _Latency:
+    """What the parts of the latency stream saw, merged (Deployment and probe names differ between parts)."""
+
+    facts: list[Facts] = dataclasses.field(default_factory=list)
+    acks: dict[str, float] = dataclasses.field(default_factory=dict)  # Deployment -> its 201
+    ack_ms: list[float] = dataclasses.field(default_factory=list)
+    member_probes: dict[str, tuple[int, float]] = dataclasses.field(default_factory=dict)  # probe -> (member, sent)
+    hub_probes: dict[str, float] = dataclasses.field(default_factory=dict)
+    failures: list[str] = dataclasses.field(default_factory=list)
+    lag: float = 0.0  # worst send lag, seconds
+
+    def add(self, facts: list[Facts]) -> None:
+        if not self.facts:
+            self.facts = facts
+            return
+        for mine, theirs in zip(self.facts, facts, strict=True):
+            mine.seen |= theirs.seen
+            mine.ready |= theirs.ready
+            mine.reported |= theirs.reported
+            mine.events += theirs.events
+            mine.errors += theirs.errors
+
+
+@dataclasses.dataclass(frozen=True)
+class _Burst:
+    rate: float  # copies per second, from the Placement's create to the last copy
+    middle: float  # copies per second over the middle 80 % of arrivals
+    first_ms: float  # Placement create -> first copy
+
+
+def _burst_name(k: int) -> str:
+    """The namespace, label value and Placement of burst k (the first keeps the name it always had)."""
+    return "bench-burst" if k == 0 else f"bench-burst-{k + 1}"
 
 
 async def _bench(system: System, cfg: PropagationSettings) -> tuple[list[Row], list[str]]:
@@ -439,7 +527,7 @@ async def _bench(system: System, cfg: PropagationSettings) -> tuple[list[Row], l
             ("prepare", bench.prepare),
             ("latency", bench.latency),
             ("direct", bench.direct),
-            ("burst", bench.burst),
+            ("burst", bench.bursts),
         ]
         for name, step in steps:
             started = time.monotonic()
@@ -454,28 +542,33 @@ async def _bench(system: System, cfg: PropagationSettings) -> tuple[list[Row], l
         await bench.close()
 
 
+def start(cfg: PropagationSettings, data_dir: str) -> System:
+    """A system (hub, simulated clusters, syncers) for the benchmark, with enough nodes for every replica."""
+    pods = cfg.deployments + math.ceil(cfg.deployments / cfg.per_namespace)  # per member, warm-ups included
+    system = start_system(
+        data_dir,
+        secure_port=free_port(),
+        clusters=cfg.clusters,
+        ready_delay=cfg.ready_delay,
+        nodes=max(3, math.ceil(pods / PODS_PER_NODE)),
+        tracing=cfg.tracing,
+        member_tracing=cfg.member_tracing,
+    )
+    if cfg.members_nice:
+        for m in system.members:
+            if m.sim.process is not None:
+                os.setpriority(os.PRIO_PROCESS, m.sim.process.pid, cfg.members_nice)
+    return system
+
+
 def run(cfg: PropagationSettings | None = None, keep: str | None = None) -> tuple[list[Row], list[str]]:
     """`keep`: a data dir to run the system in and leave behind (logs, databases) instead of a temporary one."""
     cfg = cfg or PropagationSettings()
-    pods = cfg.deployments + math.ceil(cfg.deployments / cfg.per_namespace)  # per member, warm-ups included
-    nodes = max(3, math.ceil(pods / PODS_PER_NODE))
     with contextlib.ExitStack() as stack:
         data_dir = keep or stack.enter_context(tempfile.TemporaryDirectory(prefix="tmc-bench-prop-"))
         started = time.monotonic()
-        system = start_system(
-            data_dir,
-            secure_port=free_port(),
-            clusters=cfg.clusters,
-            ready_delay=cfg.ready_delay,
-            nodes=nodes,
-            tracing=cfg.tracing,
-            member_tracing=cfg.member_tracing,
-        )
+        system = start(cfg, data_dir)
         try:
-            if cfg.members_nice:
-                for m in system.members:
-                    if m.sim.process is not None:
-                        os.setpriority(os.PRIO_PROCESS, m.sim.process.pid, cfg.members_nice)
             rows, notes = asyncio.run(_bench(system, cfg))
         finally:
             system.stop()
@@ -492,6 +585,8 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help=f"{PropagationSettings().quick().deployments} Deployments")
     parser.add_argument("--rate", type=float, help="hub creates per second in the latency stream")
     parser.add_argument("--deployments", type=int, help="Deployments in the latency stream")
+    parser.add_argument("--burst", type=int, help="ConfigMaps per burst")
+    parser.add_argument("--bursts", type=int, default=1, help="bursts one after another (rows: the median burst)")
     parser.add_argument("--members-nice", type=int, default=0, help="nice level of the simulated clusters")
     parser.add_argument("--keep", metavar="DIR", help="run the system in DIR and keep its logs and data")
     args = parser.parse_args()
@@ -499,6 +594,8 @@ def main() -> None:
     cfg.rate = args.rate or cfg.rate
     cfg.deployments = args.deployments or cfg.deployments
     cfg.members_nice = args.members_nice
+    cfg.burst = args.burst or cfg.burst
+    cfg.bursts = args.bursts
     rows, notes = run(cfg, args.keep)
     print(table(rows))
     for note in notes:

@@ -1,16 +1,22 @@
-"""What tracing costs end to end: the propagation benchmark (benchmarks.bench_propagation) in rounds of three runs,
-each on a system of its own: tracing off; on in TMC's processes (hub and syncers) with every span sampled (ratio
-1.0) and exported over OTLP/HTTP to a sink in a process of its own; and on in the simulated member clusters as
-well. Each Deployment of the latency stream is created inside a span of this process, so it carries a sampled
-`traceparent` and its whole path (hub request, placement decision, syncer writes, status reports) is traced.
+"""What tracing costs end to end: the propagation benchmark (benchmarks.bench_propagation) on four systems started
+side by side: tracing off; on in TMC's processes (hub and syncers) with every span sampled (ratio 1.0) and exported
+over OTLP/HTTP to a sink in a process of its own; on in the simulated member clusters as well; and off again, the
+control. Each Deployment of a traced system's latency stream is created inside a span of this process, so it
+carries a sampled `traceparent` and its whole path (hub request, placement decision, syncer writes, status reports)
+is traced.
 
-Reported: propagation p50/p99, status p99 and the downstream apply rate of both traced runs, each the median over
-the rounds with the tracing-off median as its baseline; the goal (p99 and applies/s within 10 %) is on TMC's
-tracing (the second run): the members stand in for real clusters, whose API servers trace by their own
-configuration. Each round starts with the next run, so none always runs first.
+The systems take turns: the latency stream runs in parts and each part, then each burst, runs on one system while
+the others idle, in an order that rotates from part to part. Systems run one after another differed by up to 30 %
+in burst rate, and most of that was the minutes they ran in, not the systems; taking turns puts every system in the
+same minutes. The control shows what is left: how far two identical systems differ in the same run.
 
-Run alone: python -m benchmarks.bench_tracing [--quick] [--rounds N]. Each run (one system started, measured and
-stopped) takes about 1.5 minutes with --quick (100 Deployments), longer with 300; three rounds by default
+Reported: propagation p50/p99, status p99, hub create p99 and the downstream apply rate (median burst) of each
+system, the median over the rounds (each round on new systems), with tracing off as the baseline; the goal (p99
+and applies/s within 10 %) is on TMC's tracing: the members stand in for real clusters, whose API servers trace by
+their own configuration.
+
+Run alone: python -m benchmarks.bench_tracing [--quick] [--rounds N]. A round takes about 4.5 minutes with --quick
+(100 Deployments in 4 parts, 3 bursts per system), longer with 300 (12 parts, 5 bursts); three rounds by default
 (`benchmarks.run`: two rounds, quick size).
 
 `--pair` measures CPU per thread instead (benchmarks.tracing_pair, about a minute and a half): two systems at once,
@@ -27,14 +33,18 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import dataclasses
 import math
 import statistics
+import tempfile
 import time
 
 from benchmarks import bench_propagation, tracing_pair
+from benchmarks.bench_propagation import Bench, PropagationSettings
 from benchmarks.otlp_sink import SinkProcess
 from benchmarks.report import Row, row, table
+from tmc.cli.up import System
 from tmc.observability import tracing
 
 # Rows of the propagation benchmark compared on and off (name prefix -> short label).
@@ -60,12 +70,14 @@ def _goal(prefix: str, off: float) -> tuple[str, float] | None:
     return None
 
 
-def _settings(quick: bool, clusters: int | None) -> bench_propagation.PropagationSettings:
-    # A burst of 10,000 copies (about 5 s) in both: one of 3,000 (under 2 s) is mostly its start, and its rate
-    # moved by 20 % between identical runs.
-    cfg = dataclasses.replace(bench_propagation.PropagationSettings().quick(), burst=1000)
+def _settings(quick: bool, clusters: int | None) -> PropagationSettings:
+    # Bursts of 10,000 copies (about 5 s): one of 3,000 (under 2 s) is mostly its start, and its rate moved by 20 %
+    # between identical runs. The stream at half the propagation benchmark's rate, in parts of 25 Deployments
+    # (10 s each): at 5/s ten members' stream alone keeps both cores busy, and its p99 is then the length of
+    # whatever queue a slow second left behind (two identical systems differed by up to 95 %).
+    cfg = dataclasses.replace(PropagationSettings().quick(), rate=2.5, burst=1000, bursts=3, parts=4)
     if not quick:
-        cfg = dataclasses.replace(cfg, deployments=300)
+        cfg = dataclasses.replace(cfg, deployments=300, bursts=5, parts=12)
     if clusters:
         cfg = dataclasses.replace(cfg, clusters=clusters)
     return cfg
@@ -75,48 +87,92 @@ def _find(rows: list[Row], prefix: str) -> Row | None:
     return next((r for r in rows if str(r["name"]).startswith(prefix)), None)
 
 
-# The runs of one round: label, and whether the simulated clusters trace their requests too.
-RUNS = (("off", None), ("on", False), ("on, members too", True))
+# The systems of one round: label, and whether the simulated clusters trace their requests too (None: nothing
+# traces). The second untraced system is the control: how far two identical systems differ in the same minutes,
+# which is the resolution of the comparison.
+RUNS = (("off", None), ("on", False), ("on, members too", True), ("off, control", None))
+Result = tuple[list[Row], list[str]]
+
+
+def _rotated(labels: list[str], k: int) -> list[str]:
+    k %= len(labels)
+    return labels[k:] + labels[:k]
+
+
+async def _interleaved(benches: dict[str, Bench], cfg: PropagationSettings, shift: int) -> None:
+    """The propagation benchmark's latency stream and bursts on every system, in turns: each part of the stream and
+    each burst runs on one system at a time while the others idle, and the order rotates from part to part, so that
+    whatever else the machine does in those minutes falls on every system alike."""
+    labels = list(benches)
+    for bench in benches.values():
+        await bench.prepare()
+    per = math.ceil(cfg.deployments / cfg.parts)
+    for part in range(cfg.parts):
+        first = part * per
+        for label in _rotated(labels, part + shift):
+            print(f"... tracing {label}: Deployments {first}-{first + per - 1}", flush=True)
+            await benches[label].latency_part(first, min(per, cfg.deployments - first))
+            await benches[label].idle()
+    for k in range(cfg.bursts):
+        for label in _rotated(labels, k + shift):
+            print(f"... tracing {label}: burst {k + 1}", flush=True)
+            await benches[label].burst(k)
+            await benches[label].idle()
+    for bench in benches.values():
+        bench.latency_rows()
+        bench.burst_rows()
+
+
+async def _round(systems: dict[str, tuple[System, PropagationSettings]], shift: int) -> dict[str, Result]:
+    benches = {label: Bench(system, cfg) for label, (system, cfg) in systems.items()}
+    try:
+        await _interleaved(benches, next(iter(systems.values()))[1], shift)
+    finally:
+        for bench in benches.values():
+            await bench.close()
+    return {label: (bench.rows, bench.notes) for label, bench in benches.items()}
 
 
 def run(
-    quick: bool = False, clusters: int | None = None, on_first: bool = False, rounds: int = 1
+    quick: bool = False, clusters: int | None = None, on_first: bool = False, rounds: int = 1, rate: float = 0.0
 ) -> tuple[list[Row], list[str]]:
-    """Rounds of three propagation runs, each on a system of its own: tracing off; on in TMC's processes (hub,
-    syncers); on in the simulated member clusters too. The goal compares the first two: the members stand in for
-    real clusters, whose API servers trace (or not) by their own configuration, so their spans are not what turning
-    on TMC's tracing costs; the third run shows what they add on this machine, where they share the two cores with
-    everything else. Each round starts with the next run (`on_first`: the first round starts with tracing on), and
-    each row is the median over the rounds: two systems started the same way differ by 10-15 % in CPU per object,
-    which one run of each cannot tell from what tracing costs."""
+    """Rounds of the systems in RUNS started side by side, taking turns (`_interleaved`). The goal compares the
+    first two: the members stand in for real clusters, whose API servers trace (or not) by their own
+    configuration, so their spans are not what turning on TMC's tracing costs; the third shows what they add on
+    this machine, where they share the two cores with everything else; the fourth, untraced, is the control. Each
+    row is the median over the rounds, each round on systems of its own."""
     cfg = _settings(quick, clusters)
-    results: dict[str, list[tuple[list[Row], list[str]]]] = {label: [] for label, _ in RUNS}
-    orders: list[list[tuple[str, bool | None]]] = []
+    cfg.rate = rate or cfg.rate
+    results: dict[str, list[Result]] = {label: [] for label, _ in RUNS}
     sink = SinkProcess()
     try:
         flags = ("--tracing-endpoint", sink.endpoint, "--tracing-sample-ratio", "1")
+        configs = {
+            label: cfg
+            if members is None
+            else dataclasses.replace(cfg, tracing=flags, member_tracing=None if members else ())
+            for label, members in RUNS
+        }
         for r in range(rounds):
-            shift = (r + (1 if on_first else 0)) % len(RUNS)
-            orders.append([*RUNS[shift:], *RUNS[:shift]])
-            for label, members in orders[-1]:
-                print(f"... tracing: round {r + 1}, propagation with tracing {label}", flush=True)
-                if members is None:
-                    results[label].append(bench_propagation.run(cfg))
-                    continue
+            print(f"... tracing: round {r + 1}, starting {len(RUNS)} systems", flush=True)
+            with contextlib.ExitStack() as stack:
+                systems: dict[str, tuple[System, PropagationSettings]] = {}
+                for label, c in configs.items():
+                    data_dir = stack.enter_context(tempfile.TemporaryDirectory(prefix="tmc-bench-tracing-"))
+                    system = bench_propagation.start(c, data_dir)
+                    stack.callback(system.stop)
+                    systems[label] = (system, c)
                 tracing.configure("tmc-bench", endpoint=sink.endpoint, sample_ratio=1.0, env={})
-                try:
-                    traced = dataclasses.replace(cfg, tracing=flags, member_tracing=None if members else ())
-                    results[label].append(bench_propagation.run(traced))
-                finally:
-                    tracing.shutdown()
+                stack.callback(tracing.shutdown)
+                for label, result in asyncio.run(_round(systems, r + (1 if on_first else 0))).items():
+                    results[label].append(result)
     finally:
         received = sink.stats()
         sink.close()
     notes = [
-        f"tracing: {cfg.deployments} Deployments and a burst of {cfg.burst} ConfigMaps x {cfg.clusters} members per "
-        f"run, {rounds} round(s) in the orders "
-        + "; ".join(", ".join(label for label, _ in order) for order in orders)
-        + f"; rows are medians over the rounds; the sink received {received['requests']:,} exports "
+        f"tracing: {cfg.deployments} Deployments in {cfg.parts} parts and {cfg.bursts} bursts of {cfg.burst} "
+        f"ConfigMaps x {cfg.clusters} members per system, {rounds} round(s) of {len(RUNS)} systems taking turns; "
+        f"rows are medians over the rounds; the sink received {received['requests']:,} exports "
         f"({received['bytes'] / 1e6:.1f} MB of spans)",
         "tracing: spans by process and name: "
         + ", ".join(f"{name} {count:,}" for name, count in sorted(received["spans"].items(), key=lambda i: -i[1])),
@@ -143,10 +199,11 @@ def run(
                 notes.append(
                     f"tracing {label}: {prefix.split(',')[0]} {on[1] / off[1] - 1:+.0%} (rounds: {each}; off: {base})"
                 )
-    # Where the CPU went, per process group, in each run: what tracing costs each kind of process.
+    # Where the CPU went, per process group, in each system: what tracing costs each kind of process.
     for label, _ in RUNS:
         for _, run_notes in results[label]:
-            notes += [f"tracing {label}: {n}" for n in run_notes if "CPU per downstream object" in n]
+            kept = ("CPU per downstream object", "bursts:", "per quarter", "not complete", "failed")
+            notes += [f"tracing {label}: {n}" for n in run_notes if any(k in n for k in kept)]
     return rows, notes
 
 
@@ -240,7 +297,8 @@ def main() -> None:
     )
     # Rounds rotate the order anyway; this only chooses which run the first round starts with.
     parser.add_argument("--on-first", action="store_true", help="start the first round with tracing on")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the three runs (rows are medians)")
+    parser.add_argument("--rate", type=float, default=0.0, help="Deployments per second in the latency stream")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the four systems (rows are medians)")
     args = parser.parse_args()
     if args.spans:
         rows = span_cost()
@@ -250,7 +308,7 @@ def main() -> None:
     if args.pair:
         rows, notes = tracing_pair.run(200 if args.quick else 500, args.clusters or 10)
     else:
-        rows, notes = run(args.quick, args.clusters, args.on_first, args.rounds)
+        rows, notes = run(args.quick, args.clusters, args.on_first, args.rounds, args.rate)
     print(table(rows))
     for note in notes:
         print("note:", note)

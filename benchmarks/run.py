@@ -9,9 +9,10 @@
    simulation (a server-side dry run of a Placement) over the same 1,000 (benchmarks.bench_simulation);
 4. TMC end to end (benchmarks.bench_propagation): a hub, 10 simulated clusters and their syncers; propagation and
    status latency over 1,000 Deployments, and the downstream apply rate;
-5. what tracing costs (benchmarks.bench_tracing): the propagation benchmark, smaller (100 Deployments), in rounds of
-   three systems: tracing off, on in the hub and syncers (every span sampled and exported to an OTLP sink), and on
-   in the simulated clusters too; medians over two rounds (one with --quick), the off values as baselines;
+5. what tracing costs (benchmarks.bench_tracing): the propagation benchmark, smaller (100 Deployments at 2.5/s,
+   three bursts), on four systems taking turns: tracing off, on in the hub and syncers (every span sampled and
+   exported to an OTLP sink), on in the simulated clusters too, and off again as the control; medians over two
+   rounds (one with --quick), the off values as baselines;
 6. what CEL validation rules cost (benchmarks.bench_cel): creates of a custom resource with 10 rules against the
    same resource without rules, on a hub of its own;
 7. server-side apply (benchmarks.bench_apply), on a hub of its own: a 3-container Deployment applied against a merge
@@ -31,8 +32,8 @@
     off and on (about 2.5 minutes, --quick 2).
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
-or missed; nothing is asserted. A full run takes about 16 minutes (propagation about 4.5 of them, tracing about 9,
-cel about 1.5); --quick about 6.5.
+or missed; nothing is asserted. A full run takes about 18 minutes (propagation about 4.5 of them, tracing about 11,
+cel about 1.5); --quick about 7.5.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@
 
 Prints a table (value, goal, same-run baseline) and writes benchmarks/results/latest.json. Goals are reported as met
 or missed; nothing is asserted. A full run takes about 18 minutes (propagation about 4.5 of them, tracing about 11,
-cel about 1.5); --quick about 7.5.
+cel about 2); --quick about 7.5.
 """
 
 from __future__ import annotations

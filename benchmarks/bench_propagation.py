@@ -238,7 +238,7 @@ class Bench:
                                 self.members[m],
                                 member_path,
                                 configmap(probe, "probe"),
-                                functools.partial(_sent_member_probe, lat.member_probes, probe, m),
+                                functools.partial(lat.member_probe_sent, probe, m),
                             )
                         )
                     )
@@ -248,7 +248,7 @@ class Bench:
                                 self.hub,
                                 hub_path,
                                 configmap(probe, "probe"),
-                                functools.partial(_sent_hub_probe, lat.hub_probes, probe),
+                                functools.partial(lat.hub_probe_sent, probe),
                             )
                         )
                     )
@@ -281,19 +281,11 @@ class Bench:
     def latency_rows(self) -> None:
         """The latency rows over every part of the stream run so far."""
         lat = self.lat
-        self._latency_rows(lat.facts, lat.acks, lat.member_probes, lat.hub_probes, lat.ack_ms)
+        facts, acks, ack_ms = lat.facts, lat.acks, lat.ack_ms
+        member_probes, hub_probes = lat.member_probes, lat.hub_probes
         self.notes.append(f"latency: worst send lag {lat.lag * 1000:.0f} ms")
         if lat.failures:
             self.notes.append(f"latency: {len(lat.failures)} creates failed, e.g. {lat.failures[0]}")
-
-    def _latency_rows(
-        self,
-        facts: list[Facts],
-        acks: dict[str, float],
-        member_probes: dict[str, tuple[int, float]],
-        hub_probes: dict[str, float],
-        ack_ms: list[float],
-    ) -> None:
         n = len(self.members)
         members, hub, probes, hub_probe = facts[:n], facts[n], facts[n + 1 : 2 * n + 1], facts[2 * n + 1]
         propagation: list[tuple[str, float]] = []
@@ -475,14 +467,6 @@ class Bench:
         self.rows.append(row("burst: Placement create -> first downstream copy", median.first_ms, "ms"))
 
 
-def _sent_member_probe(probes: dict[str, tuple[int, float]], name: str, member: int, sent: float, _: float) -> None:
-    probes[name] = (member, sent)
-
-
-def _sent_hub_probe(probes: dict[str, float], name: str, sent: float, _: float) -> None:
-    probes[name] = sent
-
-
 @dataclasses.dataclass
 class _Latency:
     """What the parts of the latency stream saw, merged (Deployment and probe names differ between parts)."""
@@ -494,6 +478,12 @@ class _Latency:
     hub_probes: dict[str, float] = dataclasses.field(default_factory=dict)
     failures: list[str] = dataclasses.field(default_factory=list)
     lag: float = 0.0  # worst send lag, seconds
+
+    def member_probe_sent(self, name: str, member: int, sent: float, _acked: float) -> None:
+        self.member_probes[name] = (member, sent)
+
+    def hub_probe_sent(self, name: str, sent: float, _acked: float) -> None:
+        self.hub_probes[name] = sent
 
     def add(self, facts: list[Facts]) -> None:
         if not self.facts:

@@ -123,10 +123,12 @@ async def _interleaved(benches: dict[str, Bench], cfg: PropagationSettings, shif
         bench.burst_rows()
 
 
-async def _round(systems: dict[str, tuple[System, PropagationSettings]], shift: int) -> dict[str, Result]:
-    benches = {label: Bench(system, cfg) for label, (system, cfg) in systems.items()}
+async def _round(
+    systems: dict[str, tuple[System, PropagationSettings]], cfg: PropagationSettings, shift: int
+) -> dict[str, Result]:
+    benches = {label: Bench(system, own) for label, (system, own) in systems.items()}
     try:
-        await _interleaved(benches, next(iter(systems.values()))[1], shift)
+        await _interleaved(benches, cfg, shift)
     finally:
         for bench in benches.values():
             await bench.close()
@@ -164,7 +166,7 @@ def run(
                     systems[label] = (system, c)
                 tracing.configure("tmc-bench", endpoint=sink.endpoint, sample_ratio=1.0, env={})
                 stack.callback(tracing.shutdown)
-                for label, result in asyncio.run(_round(systems, r + (1 if on_first else 0))).items():
+                for label, result in asyncio.run(_round(systems, cfg, r + (1 if on_first else 0))).items():
                     results[label].append(result)
     finally:
         received = sink.stats()

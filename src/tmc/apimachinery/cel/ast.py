@@ -64,6 +64,12 @@ def _fields(buf: bytes) -> list[tuple[int, Any]]:
     return out
 
 
+class Uint(int):
+    """A `uint` constant (`1u`): the same Python number as an int, told apart for code that must not mix them."""
+
+    __slots__ = ()
+
+
 def _signed(value: int) -> int:
     return value - (1 << 64) if value >= 1 << 63 else value
 
@@ -75,7 +81,7 @@ def _constant(buf: bytes) -> Any:
         if num == 2:
             return bool(value)
         if num in (3, 4):
-            return _signed(value) if num == 3 else value
+            return _signed(value) if num == 3 else Uint(value)
         if num == 5:
             return struct.unpack("<d", value)[0]
         if num == 6:

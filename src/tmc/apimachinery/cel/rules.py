@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from tmc.apimachinery.cel import folding, regex
-from tmc.apimachinery.cel.ast import self_fields
+from tmc.apimachinery.cel.ast import decode_checked, self_fields
 from tmc.apimachinery.cel.compiler import (
     CompileError,
     Program,
@@ -25,6 +25,7 @@ from tmc.apimachinery.cel.compiler import (
     literal_pattern,
 )
 from tmc.apimachinery.cel.cost import MAX_REQUEST_BYTES, PER_RULE_LIMIT, Estimator, cost_factor_message, max_size
+from tmc.apimachinery.cel.decide import Decider, decider, every
 
 # Rules whose static bound is at most this are charged it as it is, and may share one evaluation with the node's
 # other such rules; dearer ones run alone, charged for the size of the actual value (validator.py).
@@ -60,6 +61,7 @@ class Rule:
     index: int
     cardinality: int  # how many times it can run in one object of the largest size
     correlatable: bool  # no atomic or set list above it: an old value can be found for it
+    decide: Decider | None = None  # whether it passes, worked out in Python where it can be (decide.py)
 
     @property
     def default_message(self) -> str:
@@ -90,6 +92,7 @@ class Node:
     # runs (regex.py, folding.py).
     matches: tuple[regex.Binding, ...] = ()
     folds: tuple[folding.Fold, ...] = ()
+    decide: Decider | None = None  # whether every batched rule passes, when each has a decider
 
 
 def parse_field_path(path: str, schema: dict[str, Any]) -> tuple[str, ...] | None:
@@ -296,6 +299,55 @@ def _precompute(node: Node, rules: list[Rule]) -> dict[int, tuple[str, frozenset
     return rewrites
 
 
+_RESOURCE_FIELDS = ("apiVersion", "kind", "metadata")  # strings, and metadata cut to its names (validator.py)
+
+
+def typed(raw: dict[str, Any], fields: frozenset[str] | None = None, resource: bool = False) -> bool:
+    """Whether the schema declares a scalar type for every value below it (`fields`: only those properties), so
+    that a value that passed it holds no integer beyond int64 (which cel-cpp takes as a uint or refuses, depending
+    on where it is) and nothing else
+    outside JSON's types: what the Python deciders assume."""
+    if raw.get("x-kubernetes-preserve-unknown-fields") or raw.get("x-kubernetes-int-or-string"):
+        return False
+    kind = raw.get("type")
+    if kind in ("string", "integer", "number", "boolean"):
+        return True
+    if kind == "array":
+        items = raw.get("items")
+        return isinstance(items, dict) and typed(items)
+    if kind != "object":
+        return False
+    extra = raw.get("additionalProperties")
+    if extra is True or (isinstance(extra, dict) and not typed(extra)):
+        return False
+    declared = raw.get("properties")
+    props: dict[str, Any] = declared if isinstance(declared, dict) else {}
+    for key, sub in props.items():
+        if (fields is not None and key not in fields) or (resource and key in _RESOURCE_FIELDS):
+            continue
+        if not isinstance(sub, dict) or not typed(sub):
+            return False
+    return True
+
+
+def _add_deciders(node: Node, rules: list[Rule], raw: dict[str, Any], resource: bool) -> None:
+    """Give the rules without `oldSelf` their Python deciders, on the rewritten tree where there is one (it reads
+    the precomputed values instead of calling libraries), and the batch one when every batched rule has one; none
+    where the schema leaves some value's type open."""
+    if not typed(raw, node.fields, resource):
+        return
+    variables = frozenset(b.name for b in node.matches) | frozenset(f.name for f in node.folds)
+    for rule in rules:
+        program = rule.program
+        if program is None or program.uses_old:
+            continue
+        tree = decode_checked(program.fast.serialize()).root if program.fast is not None else program.tree
+        rule.decide = decider(tree, variables)
+    found = [r.decide for r in node.batched if r.decide is not None]
+    if node.batched and len(found) == len(node.batched):
+        node.decide = every(found)
+
+
 def compile_node(
     raw: dict[str, Any],
     problems: dict[tuple[str, ...], list[Problem]],
@@ -337,6 +389,7 @@ def compile_node(
                 add_fast(node.batch, as_list(texts), reads, len(node.matches), len(node.folds))
     node.rest = tuple(r for r in rules if r not in node.batched)
     node.fields = _read_fields(rules) if node.type == "object" else None
+    _add_deciders(node, rules, raw, resource=not where or node.embedded)
     if rules:
         node.numbers = number_converter(raw)
     props = raw.get("properties")

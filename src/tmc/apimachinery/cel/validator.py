@@ -21,6 +21,7 @@ import orjson
 
 from tmc.apimachinery.cel.compiler import activation
 from tmc.apimachinery.cel.cost import PER_CALL_LIMIT, RUNTIME_BUDGET, Estimator
+from tmc.apimachinery.cel.decide import Decider
 from tmc.apimachinery.cel.folding import values as fold_values
 from tmc.apimachinery.cel.regex import values
 from tmc.apimachinery.cel.rules import CHEAP, Node, Problem, Rule, compile_node
@@ -60,6 +61,20 @@ def _visible(value: Any, fields: frozenset[str] | None, resource: bool) -> Any:
         if isinstance(meta, dict):
             value["metadata"] = {k: meta[k] for k in ("name", "generateName") if k in meta}
     return value
+
+
+def _decider_env(self_value: Any, matched: dict[str, Any] | None) -> dict[str, Any]:
+    env = dict(matched) if matched else {}
+    env["self"] = self_value
+    return env
+
+
+def _passes(decide: Decider, env: dict[str, Any]) -> bool:
+    """Whether a decider says the rules pass; any doubt (Unknown, or an error of its own) leaves it to cel-cpp."""
+    try:
+        return decide(env)
+    except Exception:
+        return False
 
 
 def _size_bucket(value: Any) -> int:
@@ -155,21 +170,25 @@ class CelValidator:
         where = path or "<nil>"
         batched: dict[int, Any] = {}
         rules = node.rules
+        env: dict[str, Any] | None = None  # what the rules' Python deciders read
         if node.batch is not None and not unchanged:
             budget.remaining -= node.batch_cost
             if budget.remaining < 0:
                 out.append(invalid(where, shown, _OUT_OF_BUDGET))
                 budget.exhausted = True
                 return
-            act = activations[False] = activation(self_value, old_value, False, has_old, matched)
-            results, error = node.batch.run(act, matched)
-            if error is None and isinstance(results, list):
-                if all(r is True for r in results):
-                    rules = node.rest  # the common case: every batched rule passed
-                else:
-                    batched = {id(r): res for r, res in zip(node.batched, results, strict=True)}
-            else:  # some rule failed to evaluate: run them one by one below, already paid for
-                batched = {id(r): _MISSING for r in node.batched}
+            if node.decide is not None and _passes(node.decide, env := _decider_env(self_value, matched)):
+                rules = node.rest  # every batched rule passed, decided in Python: nothing for cel-cpp
+            else:
+                act = activations[False] = activation(self_value, old_value, False, has_old, matched)
+                results, error = node.batch.run(act, matched)
+                if error is None and isinstance(results, list):
+                    if all(r is True for r in results):
+                        rules = node.rest  # the common case: every batched rule passed
+                    else:
+                        batched = {id(r): res for r, res in zip(node.batched, results, strict=True)}
+                else:  # some rule failed to evaluate: run them one by one below, already paid for
+                    batched = {id(r): _MISSING for r in node.batched}
         for rule in rules:
             program = rule.program
             if program is None:
@@ -182,10 +201,6 @@ class CelValidator:
             result = batched.get(id(rule), _MISSING) if batched else _MISSING
             if result is True:
                 continue
-            optional = program.optional_old
-            act = activations.get(optional)
-            if act is None:
-                act = activations[optional] = activation(self_value, old_value, optional, has_old, matched)
             if id(rule) not in batched:
                 charge = rule.cost if rule.cost <= CHEAP else self._runtime_cost(rule, self_value, old_value)
                 if charge > PER_CALL_LIMIT:
@@ -196,6 +211,15 @@ class CelValidator:
                     out.append(invalid(where, shown, _OUT_OF_BUDGET))
                     budget.exhausted = True
                     return
+            if result is _MISSING and rule.decide is not None:
+                if env is None:
+                    env = _decider_env(self_value, matched)
+                if _passes(rule.decide, env):
+                    continue
+            optional = program.optional_old
+            act = activations.get(optional)
+            if act is None:
+                act = activations[optional] = activation(self_value, old_value, optional, has_old, matched)
             error = None
             if result is _MISSING:
                 result, error = program.run(act, matched)

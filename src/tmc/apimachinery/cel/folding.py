@@ -18,12 +18,11 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from tmc.apimachinery.cel.ast import CALL, COMPREHENSION, CONST, IDENT, LIST, SELECT, Checked, Expr, walk
+from tmc.apimachinery.cel.ast import CALL, COMPREHENSION, CONST, IDENT, LIST, SELECT, Checked, Expr, Uint, walk
 from tmc.apimachinery.cel.libraries import Overload, library_overloads
 from tmc.apimachinery.cel.regex import RESERVED, string_end
 
 VARIABLE_PREFIX = "__tmc_fn"
-_UNSIGNED = re.compile(r"(?:0[xX][0-9a-fA-F]+|[0-9]+)[uU]")
 _NAME_CHAR = re.compile(r"[A-Za-z0-9_.]")
 
 
@@ -171,9 +170,8 @@ class _Builder:
     def compute(self, node: Expr) -> _Part | None:
         """How to work `node` out; None when it depends on more than `self`'s fields."""
         if node.kind == CONST:
-            pos = self.positions.get(node.id)
-            if pos is None or (type(node.value) is int and _UNSIGNED.match(self.source, pos)):
-                return None  # a uint literal: the AST reads it as an int, cel-cpp does not
+            if node.id not in self.positions or isinstance(node.value, Uint):
+                return None  # a uint literal: a Python int would reach the library as a CEL int
             return _Part(_constant(node.value), repr(node.value), True)
         if node.kind == SELECT:
             path = _self_path(node)

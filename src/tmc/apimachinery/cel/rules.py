@@ -304,9 +304,8 @@ _RESOURCE_FIELDS = ("apiVersion", "kind", "metadata")  # strings, and metadata c
 
 def typed(raw: dict[str, Any], fields: frozenset[str] | None = None, resource: bool = False) -> bool:
     """Whether the schema declares a scalar type for every value below it (`fields`: only those properties), so
-    that a value that passed it holds no integer beyond int64 (which cel-cpp takes as a uint or refuses, depending
-    on where it is) and nothing else
-    outside JSON's types: what the Python deciders assume."""
+    that a value that passed it holds nothing outside JSON's types and no integer beyond int64 (which cel-cpp takes
+    as a uint or refuses, depending on where it is): what the Python deciders assume."""
     if raw.get("x-kubernetes-preserve-unknown-fields") or raw.get("x-kubernetes-int-or-string"):
         return False
     kind = raw.get("type")

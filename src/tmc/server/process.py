@@ -5,7 +5,6 @@ controllers, virtual workspaces and start-up steps through the hooks."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import os
 import signal
@@ -23,6 +22,7 @@ from tmc.controllers.manager import ControllerManager
 from tmc.controllers.runtime import Controller
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import ObjectService
+from tmc.runtime import heap
 from tmc.storage import open_store
 from tmc.storage.interface import Store
 
@@ -119,15 +119,7 @@ class ServerProcess:
             token=self.identity.admin_token,
         )
         self.service.external_url = f"https://127.0.0.1:{self.port}"
-        # Everything loaded so far lives as long as the process: keep it out of the cyclic collector's full passes,
-        # which otherwise walk every stored object and stall the event loop for tens of milliseconds.
-        gc.collect()
-        gc.freeze()
-        # Every request allocates thousands of short-lived dicts; at the default threshold (700) the young
-        # collections, and the full ones they escalate to, ran so often that a simulated cluster holding 1,000
-        # Deployments spent about a tenth of its CPU collecting. Stored objects are trees without cycles, freed by
-        # reference counting, so collecting less often costs little memory.
-        gc.set_threshold(20_000, 20, 20)
+        heap.settle()  # everything loaded so far lives as long as the process
 
     @property
     def ready(self) -> bool:

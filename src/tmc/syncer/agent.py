@@ -16,6 +16,7 @@ from tmc.client import ApiError, KubeClient, Unreachable, load_kubeconfig
 from tmc.observability import health
 from tmc.observability.health import Check
 from tmc.protocol.keys import sync_target_key
+from tmc.runtime import heap
 from tmc.syncer import metrics
 from tmc.syncer.engine import Engine
 from tmc.syncer.heartbeat import Heartbeat, ensure_sync_target, syncer_vw_url
@@ -169,6 +170,7 @@ class Syncer:
         await asyncio.gather(engine.up[NAMESPACES.id].synced.wait(), engine.downstream[NAMESPACES.id].synced.wait())
         engine.ready.set()
         await asyncio.gather(*(i.synced.wait() for i in self.informers))
+        heap.settle()  # the caches just filled live as long as the process
         log.info("caches synced", extra={"seconds": round(time.monotonic() - self.started, 3)})
 
     async def _resync(self) -> None:

@@ -227,26 +227,32 @@ SPAN_CALLS = 20_000
 _PARENT = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
-async def _calls(n: int) -> None:
+async def _calls(n: int, leaf: bool) -> None:
     parent = tracing.parse_traceparent(_PARENT)
+    kind = tracing.SpanKind.CLIENT
     for i in range(n):
         attributes = {"workload.type": "configmaps", "workload.name": f"c{i}", "workload.namespace": "default"}
         attributes["cluster.name"] = "cluster-1"
         if not tracing.enabled:  # as every call site does
             await asyncio.sleep(0)
             continue
-        with tracing.span("workload-sync", parent=parent, kind=tracing.SpanKind.CLIENT, attributes=attributes) as s:
+        if leaf:  # the syncer's downstream write
+            with tracing.leaf_span("workload-sync", parent, kind, attributes):
+                tracing.current_traceparent()
+                await asyncio.sleep(0)
+            continue
+        with tracing.span("workload-sync", parent=parent, kind=kind, attributes=attributes) as s:
             tracing.current_traceparent()
             await asyncio.sleep(0)
             s.set_attribute("http.response.status_code", 201)
 
 
-def _cpu_per_call(n: int) -> float:
+def _cpu_per_call(n: int, leaf: bool = False) -> float:
     """Microseconds of this process's CPU (every thread: the export too) per traced call, flushed."""
-    asyncio.run(_calls(200))  # warm caches and the export path
+    asyncio.run(_calls(200, leaf))  # warm caches and the export path
     tracing.force_flush()
     started = time.process_time()
-    asyncio.run(_calls(n))
+    asyncio.run(_calls(n, leaf))
     tracing.force_flush()
     return (time.process_time() - started) / n * 1e6
 
@@ -275,17 +281,20 @@ def span_cost(calls: int = SPAN_CALLS) -> list[Row]:
         env = {"OTEL_BSP_MAX_QUEUE_SIZE": str(queue)}
         tracing.configure("tmc-bench", endpoint=sink.endpoint, sample_ratio=1.0, env=env)
         light = _cpu_per_call(calls)
+        leaf = _cpu_per_call(calls, leaf=True)
         tracing.shutdown()
         spans = sink.stats()["spans"].get("tmc-bench: workload-sync", 0)
     finally:
         tracing.shutdown()
         sink.close()
-    note = f"{calls:,} calls per variant; the sink received {spans:,} spans from the light tracer"
+    note = f"{calls:,} calls per variant; the sink received {spans:,} spans from the light tracer (light and leaf)"
     return [
         row("traced call, tracing off", off, "us CPU"),
         row("traced call, SDK span + batch export", sdk_cost, "us CPU", baseline=off, baseline_name="tracing off"),
         row("traced call, light span + batch export", light, "us CPU", baseline=sdk_cost, baseline_name="SDK span"),
-        row("light span overhead", light - off, "us CPU", baseline=sdk_cost - off, baseline_name="SDK span", note=note),
+        row("traced call, leaf span + batch export", leaf, "us CPU", baseline=light, baseline_name="light span"),
+        row("light span overhead", light - off, "us CPU", baseline=sdk_cost - off, baseline_name="SDK span"),
+        row("leaf span overhead", leaf - off, "us CPU", baseline=light - off, baseline_name="light span", note=note),
     ]
 
 

@@ -17,11 +17,11 @@ from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExport
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind, StatusCode
 
+from tmc.observability.spans import LeafSpan, LightSpan
+
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
     from opentelemetry.trace import SpanContext
-
-    from tmc.observability.spans import LightSpan
 
 # SpanFlags of the OTLP proto: the parent's is_remote is known (always), and it is true.
 _HAS_IS_REMOTE = 0x100
@@ -236,6 +236,39 @@ def encode_light_span(span: LightSpan) -> bytes:
     return _delimited(2, body)
 
 
+def encode_leaf_span(span: LeafSpan) -> bytes:
+    """A leaf span (`spans.LeafSpan`: a remote parent, status unset, nothing but attributes) as `encode_light_span`
+    writes the same span."""
+    parent = span.parent
+    name = _NAMES.get(span.name)
+    if name is None:
+        name = _string(5, span.name)
+        if len(_NAMES) < 1024:
+            _NAMES[span.name] = name
+    head = b"\x0a\x10" + parent.trace_id.to_bytes(16, "big") + b"\x12\x08" + span.span_id.to_bytes(8, "big")
+    state = parent.trace_state
+    if state:
+        head += _string(3, _trace_state(state))
+    body = (
+        head
+        + b"\x22\x08"
+        + parent.span_id.to_bytes(8, "big")
+        + name
+        + _KIND_OF[span.kind]
+        + b"\x39"
+        + _FIXED64.pack(span.start_time)
+        + b"\x41"
+        + _FIXED64.pack(span.end_time)
+        + _attributes(9, span.attributes)
+        + _UNSET_STATUS
+        + _REMOTE_PARENT
+    )
+    n = len(body)
+    if 0x80 <= n < 0x4000:
+        return b"\x12" + bytes((n & 0x7F | 0x80, n >> 7)) + body
+    return _delimited(2, body)
+
+
 def _rare_fields(span: LightSpan) -> bytes:
     """Fields 10-14 of a span (dropped counts, events, links), in field order."""
     parts = [_uint(10, span.dropped_attributes)]
@@ -259,13 +292,16 @@ _UNSET_STATUS = _delimited(15, b"")
 
 
 def encode_light_spans(
-    spans: Sequence[LightSpan], resource: Mapping[str, Any], scopes: Sequence[tuple[str, str | None, str | None]]
+    spans: Sequence[LightSpan | LeafSpan],
+    resource: Mapping[str, Any],
+    scopes: Sequence[tuple[str, str | None, str | None]],
 ) -> bytes:
     """The serialized ExportTraceServiceRequest for spans of one light TracerProvider: one Resource, and the
     instrumentation scopes the spans name by index."""
     by_scope: dict[int, list[bytes]] = {}
     for span in spans:
-        by_scope.setdefault(span.scope, []).append(encode_light_span(span))
+        one = encode_leaf_span(span) if type(span) is LeafSpan else encode_light_span(span)  # type: ignore[arg-type]
+        by_scope.setdefault(span.scope, []).append(one)
     body = [_delimited(1, _attributes(1, resource))]
     for index, encoded in by_scope.items():
         name, version, schema_url = scopes[index]

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
-from tmc.observability.spans import LightSpan
+from tmc.observability.spans import LeafSpan, LightSpan
 
 log = logging.getLogger("tmc.tracing")
 # Spans encoded between two offers of the GIL to other threads (about 0.4 ms of encoding).
@@ -54,7 +54,7 @@ class BatchExporter:
 
     def __init__(
         self,
-        encode: Callable[[Sequence[LightSpan]], bytes],
+        encode: Callable[[Sequence[LightSpan | LeafSpan]], bytes],
         send: Callable[[bytes], None],
         url: str,
         settings: BatchSettings = BatchSettings(),
@@ -67,7 +67,7 @@ class BatchExporter:
         self._settings = settings
         self._max_queue = settings.max_queue
         self._max_batch = settings.max_batch
-        self._queue: collections.deque[LightSpan] = collections.deque()
+        self._queue: collections.deque[LightSpan | LeafSpan] = collections.deque()
         self._wake = threading.Event()
         self._flushes: list[threading.Event] = []
         self._lock = threading.Lock()
@@ -79,7 +79,7 @@ class BatchExporter:
         self._thread = threading.Thread(target=self._run, name="tracing-export", daemon=True)
         self._thread.start()
 
-    def on_end(self, span: LightSpan) -> None:
+    def on_end(self, span: LightSpan | LeafSpan) -> None:
         queue = self._queue
         if len(queue) >= self._max_queue:
             self.dropped += 1
@@ -135,7 +135,7 @@ class BatchExporter:
             batch = [queue.popleft() for _ in range(min(len(queue), self._max_batch))]
             self._export(batch)
 
-    def _export(self, batch: list[LightSpan]) -> None:
+    def _export(self, batch: list[LightSpan | LeafSpan]) -> None:
         try:
             self._send(self._encoded(batch))
         except Exception as e:
@@ -148,7 +148,7 @@ class BatchExporter:
         self.failing = False
         self.exported += len(batch)
 
-    def _encoded(self, batch: list[LightSpan]) -> bytes:
+    def _encoded(self, batch: list[LightSpan | LeafSpan]) -> bytes:
         """The request for `batch`, encoded a chunk at a time with the GIL offered to the event loop in between:
         a batch in one go would keep the loop waiting for a whole switch interval (5 ms) at a time. Serialized
         requests concatenate into one whose resource_spans are the chunks'."""

@@ -12,10 +12,13 @@ Everything that uses the API keeps working: `trace.set_span_in_context`, `trace.
 
 from __future__ import annotations
 
+import contextvars
 import logging
+import random
 import time
 import traceback
 from collections.abc import Mapping, Sequence
+from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
@@ -50,7 +53,7 @@ class Ids(Protocol):
 
 
 class Sink(Protocol):
-    def on_end(self, span: LightSpan) -> None: ...
+    def on_end(self, span: LightSpan | LeafSpan) -> None: ...
 
     def force_flush(self, timeout: float = 30.0) -> bool: ...
 
@@ -217,6 +220,59 @@ class LightSpan(trace.Span):
         return f"LightSpan({self.name!r}, trace_id={self.context.trace_id:032x}, span_id={self.context.span_id:016x})"
 
 
+# The `traceparent` of the leaf span that is current, for the requests made inside it (see LeafSpan).
+LEAF_TRACEPARENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("tmc_leaf_traceparent", default=None)
+
+
+class LeafSpan:
+    """A sampled span with a remote parent that nothing in its process names but the requests made inside it: a
+    syncer's downstream write. Its `traceparent` reaches those requests through LEAF_TRACEPARENT, not through an
+    OpenTelemetry context, and it is queued as these few fields, encoded on the export thread. A syncer makes one
+    per downstream object, and the LightSpan's path (a SpanContext of its own, a context attached and detached, the
+    header formatted from it) was most of what tracing a write cost. One that fails becomes a LightSpan, with the
+    exception recorded as any span records it. Nothing inside a leaf may start spans: they would not be its
+    children."""
+
+    __slots__ = ("attributes", "end_time", "kind", "name", "parent", "scope", "sink", "span_id", "start_time", "token")
+
+    def __init__(
+        self, name: str, parent: SpanContext, kind: SpanKind, attributes: dict[str, Any], scope: int, sink: Sink
+    ) -> None:
+        self.name = name
+        self.parent = parent
+        self.kind = kind
+        self.attributes = attributes
+        self.scope = scope
+        self.sink = sink
+
+    def __enter__(self) -> None:
+        span_id = self.span_id = random_span_id()
+        self.token = LEAF_TRACEPARENT.set(f"00-{self.parent.trace_id:032x}-{span_id:016x}-01")
+        self.start_time = time.time_ns()
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
+        LEAF_TRACEPARENT.reset(self.token)
+        self.end_time = time.time_ns()
+        if error is None:
+            self.sink.on_end(self)
+            return
+        parent = self.parent
+        own = tuple.__new__(SpanContext, (parent.trace_id, self.span_id, False, _SAMPLED, parent.trace_state, True))
+        made = LightSpan(self.name, own, parent, self.kind, self.attributes, [], self.start_time, self.scope, self.sink)
+        mark_failed(made, error)
+        made.end(self.end_time)
+
+
+def random_span_id() -> int:
+    return random.getrandbits(64) or 1
+
+
+def mark_failed(target: trace.Span, error: BaseException) -> None:
+    """An exception recorded on a span, and its status set to ERROR with the exception's type and message."""
+    target.record_exception(error)
+    target.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+
+
 class LightTracer(trace.Tracer):
     """Makes spans with ParentBased(TraceIdRatioBased(ratio)) sampling: a child follows its parent's sampled flag
     (local or remote); a root is sampled when its trace id is below the ratio's bound (a bound of 0 is ALWAYS_OFF).
@@ -224,7 +280,7 @@ class LightTracer(trace.Tracer):
 
     def __init__(self, provider: LightTracerProvider, scope: int) -> None:
         self._provider = provider
-        self._scope = scope
+        self.scope = scope
 
     def start_span(
         self,
@@ -278,7 +334,7 @@ class LightTracer(trace.Tracer):
             kept,
             links or [],
             start_time or time.time_ns(),
-            self._scope,
+            self.scope,
             provider.sink,
         )
         if len(kept) > ATTRIBUTE_LIMIT:  # the first ones go, as when they are set one by one
@@ -334,7 +390,7 @@ class LightTracerProvider(trace.TracerProvider):
         instrumenting_library_version: str | None = None,
         schema_url: str | None = None,
         attributes: types.Attributes | None = None,
-    ) -> trace.Tracer:
+    ) -> LightTracer:
         key = (instrumenting_module_name, instrumenting_library_version, schema_url)
         tracer = self._tracers.get(key)
         if tracer is None:

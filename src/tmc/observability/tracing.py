@@ -27,14 +27,22 @@ import urllib.parse
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import Link, NonRecordingSpan, SpanContext
 from opentelemetry.trace import SpanKind as SpanKind
 
-from tmc.observability.spans import LightSpan, ratio_bound
+from tmc.observability.spans import (
+    LEAF_TRACEPARENT,
+    LeafSpan,
+    LightSpan,
+    LightTracerProvider,
+    mark_failed,
+    random_span_id,
+    ratio_bound,
+)
 from tmc.observability.trace_context import TRACE_FLAGS
 from tmc.observability.trace_context import TRACEPARENT_ANNOTATION as TRACEPARENT_ANNOTATION
 from tmc.observability.trace_context import format_traceparent as format_traceparent
@@ -42,11 +50,9 @@ from tmc.observability.trace_context import object_traceparent as object_tracepa
 from tmc.observability.trace_context import parse_traceparent as parse_traceparent
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-    from opentelemetry.sdk.trace.id_generator import IdGenerator
+    from opentelemetry.sdk.trace import TracerProvider
 
-    from tmc.observability.spans import LightTracerProvider
+    from tmc.observability.spans import Sink
 
     _Provider = TracerProvider | LightTracerProvider
 
@@ -76,6 +82,8 @@ _tracer: trace.Tracer = trace.NoOpTracer()
 _start_child: Callable[..., trace.Span] | None = None
 # The root sampler's bound (TraceIdRatioBased's; 0 when the process starts no traces), for deferred root spans.
 _root_bound = 0
+# The light tracer's sink and the scope index of its "tmc" tracer, for leaf spans; None with the SDK's tracer.
+_leaf: tuple[Sink, int] | None = None
 
 log = logging.getLogger("tmc.tracing")
 # Whether spec writes made now record the active span on the object. Set by the spans that belong to a traced write
@@ -186,6 +194,7 @@ def configure(
     Raises TracingConfigError for settings that can never work (a malformed OTEL_TRACES_SAMPLER_ARG or protocol);
     an unreachable endpoint is only a logged warning: tracing must never stop the process it observes."""
     global enabled, _annotate, reconcile_roots, root_spans, commit_spans, _provider, _tracer, _start_child, _root_bound
+    global _leaf
     env = os.environ if env is None else env
     chosen = settings(endpoint, sample_ratio, env)
     if chosen is None:
@@ -193,17 +202,21 @@ def configure(
     url, protocol, ratio = chosen.endpoint, chosen.protocol, chosen.ratio
     from opentelemetry.sdk.resources import Resource
 
+    from tmc.observability.grpc_tracing import grpc_provider
+
     # OTEL_SERVICE_NAME wins over the process's own name, as the SDK's resource detection would have it.
     resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service_name, **(attributes or {})})
     provider: _Provider
     if protocol == "grpc":
-        provider = _sdk_provider(url, chosen.timeout, resource, ratio, roots)
+        provider = grpc_provider(url, chosen.timeout, resource, ratio, roots, SpanIds())
     else:
         url = http_traces_url(url, chosen.signal_specific)
         provider = _light_provider(url, chosen.timeout, resource.attributes, ratio, roots, env)
     _provider = provider
     _tracer = provider.get_tracer("tmc")
     _start_child = getattr(_tracer, "start_child", None)
+    # The same tracer (the provider keeps one per scope); the light provider's is typed as a LightTracer.
+    _leaf = (provider.sink, provider.get_tracer("tmc").scope) if isinstance(provider, LightTracerProvider) else None
     _root_bound = ratio_bound(ratio) if roots else 0
     _annotate = annotate
     reconcile_roots = root_reconciles
@@ -215,23 +228,6 @@ def configure(
     return True
 
 
-def _sdk_provider(url: str, timeout: float, resource: Any, ratio: float, roots: bool) -> TracerProvider:
-    """The OpenTelemetry SDK's provider with the library's gRPC exporter (the light path speaks HTTP only)."""
-    from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
-    from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
-    from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, TraceIdRatioBased
-
-    parsed = urllib.parse.urlsplit(url if "://" in url else f"http://{url}")
-    exporter = GrpcExporter(endpoint=url, insecure=parsed.scheme != "https", timeout=timeout)
-    # Without `roots` (member clusters) the process only continues traces it is handed, and starts none of its own.
-    root = TraceIdRatioBased(ratio) if roots else ALWAYS_OFF
-    provider = TracerProvider(resource=resource, sampler=ParentBased(root), id_generator=cast("IdGenerator", SpanIds()))
-    # _WarningExporter has SpanExporter's three methods; subclassing it would import the SDK with this module.
-    provider.add_span_processor(BatchSpanProcessor(cast("SpanExporter", _WarningExporter(exporter, url))))
-    return provider
-
-
 def _light_provider(
     url: str, timeout: float, resource: Mapping[str, Any], ratio: float, roots: bool, env: Mapping[str, str]
 ) -> LightTracerProvider:
@@ -239,7 +235,6 @@ def _light_provider(
     exporter's transport (its OTEL_EXPORTER_OTLP_* headers, compression, certificates and retries)."""
     from tmc.observability.otlp_encoding import FastOTLPSpanExporter, encode_light_spans
     from tmc.observability.span_export import BatchExporter, BatchSettings
-    from tmc.observability.spans import LightTracerProvider
 
     transport = FastOTLPSpanExporter(endpoint=url, timeout=timeout)
     scopes: list[tuple[str, str | None, str | None]] = []
@@ -258,11 +253,12 @@ def _light_provider(
 def shutdown() -> None:
     """Flush what is buffered and stop exporting (tests; the SDK also does this at exit)."""
     global enabled, _annotate, reconcile_roots, root_spans, commit_spans, _provider, _tracer, _start_child, _root_bound
+    global _leaf
     provider, _provider = _provider, None
     _root_bound = 0
     enabled = _annotate = reconcile_roots = root_spans = commit_spans = False
     _tracer = trace.NoOpTracer()
-    _start_child = None
+    _start_child = _leaf = None
     if provider is not None:
         provider.shutdown()
 
@@ -294,7 +290,7 @@ class SpanIds:
     deferred span, made after the fact, gets the id its children already name."""
 
     def generate_span_id(self) -> int:
-        return _forced_span_id.get() or _random_span_id()
+        return _forced_span_id.get() or random_span_id()
 
     def generate_trace_id(self) -> int:
         return _forced_trace_id.get() or random.getrandbits(128) or 1
@@ -303,39 +299,8 @@ class SpanIds:
         return True
 
 
-class _WarningExporter:
-    """Wraps an OTLP exporter so a failing export is one warning line per outage, not a stack trace per batch."""
-
-    def __init__(self, inner: SpanExporter, url: str) -> None:
-        self.inner = inner
-        self.url = url
-        self.failing = False
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        from opentelemetry.sdk.trace.export import SpanExportResult
-
-        try:
-            result = self.inner.export(spans)
-        except Exception as e:
-            result = SpanExportResult.FAILURE
-            error = str(e)
-        else:
-            error = "the collector did not accept the spans"
-        if result == SpanExportResult.FAILURE and not self.failing:
-            log.warning("could not export spans", extra={"endpoint": self.url, "error": error})
-        elif result == SpanExportResult.SUCCESS and self.failing:
-            log.info("exporting spans again", extra={"endpoint": self.url})
-        self.failing = result == SpanExportResult.FAILURE
-        return result
-
-    def shutdown(self) -> None:
-        self.inner.shutdown()
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.inner.force_flush(timeout_millis)
-
-
-# The exporters log every failed attempt with a traceback; _WarningExporter says it once instead.
+# The exporters log every failed attempt with a traceback; the light path's BatchExporter and grpc_tracing's
+# _WarningExporter say it once per outage instead.
 for _name in ("opentelemetry.exporter.otlp.proto.http.trace_exporter", "opentelemetry.exporter.otlp.proto.grpc"):
     logging.getLogger(_name).setLevel(logging.CRITICAL)
 
@@ -347,6 +312,9 @@ def current_traceparent() -> str | None:
     """The `traceparent` of the active span when it is sampled; None otherwise (or when tracing is off)."""
     if not enabled:
         return None
+    leaf = LEAF_TRACEPARENT.get()
+    if leaf is not None:
+        return leaf
     current = trace.get_current_span()
     if type(current) is LightSpan:
         return current.traceparent()  # sampled, and formatted once per span
@@ -401,6 +369,18 @@ def span(
     return _Scope(made, carry) if current else _Detached(made)
 
 
+def leaf_span(
+    name: str, parent: SpanContext | None, kind: SpanKind, attributes: dict[str, Any]
+) -> contextlib.AbstractContextManager[Any]:
+    """A span for one write that continues a sampled remote `parent` (an object's trace annotation) and names
+    nothing in this process but the requests made inside it (spans.LeafSpan: a fraction of a current span's cost).
+    Without such a parent, or with the SDK's tracer, it is an ordinary current span."""
+    if _leaf is None or parent is None or not parent.trace_flags & 0x01:
+        return span(name, parent=parent, kind=kind, attributes=attributes)
+    sink, scope = _leaf
+    return LeafSpan(name, parent, kind, attributes, scope, sink)
+
+
 class _Scope:
     """The span made current for a `with` block, and ended after it; an exception leaving the block marks it
     failed. A class rather than a generator context manager: a few microseconds less per span."""
@@ -419,7 +399,7 @@ class _Scope:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         current = self.span
         if error is not None and current.is_recording():
-            _mark_failed(current, error)
+            mark_failed(current, error)
         if self.token is not None:
             _carry.reset(self.token)
         otel_context.detach(self.attached)
@@ -439,7 +419,7 @@ class _Detached(_Scope):
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
         if error is not None and self.span.is_recording():
-            _mark_failed(self.span, error)
+            mark_failed(self.span, error)
         self.span.end()
 
 
@@ -472,12 +452,7 @@ def record_error(error: BaseException) -> None:
         return
     current = trace.get_current_span()
     if current.is_recording():
-        _mark_failed(current, error)
-
-
-def _mark_failed(target: trace.Span, error: BaseException) -> None:
-    target.record_exception(error)
-    target.set_status(trace.Status(trace.StatusCode.ERROR, f"{type(error).__name__}: {error}"))
+        mark_failed(current, error)
 
 
 def _current_deferred() -> _Deferred | None:
@@ -519,7 +494,7 @@ def deferred_span(
     else:
         context = SpanContext(
             parent.trace_id,
-            _random_span_id(),
+            random_span_id(),
             is_remote=False,
             trace_flags=parent.trace_flags,
             trace_state=parent.trace_state,
@@ -547,11 +522,7 @@ def _new_root() -> SpanContext:
     low 64 bits of the trace id below the ratio's bound)."""
     trace_id = random.getrandbits(128) or 1
     sampled = trace_id & 0xFFFFFFFFFFFFFFFF < _root_bound
-    return SpanContext(trace_id, _random_span_id(), is_remote=False, trace_flags=TRACE_FLAGS[sampled])
-
-
-def _random_span_id() -> int:
-    return random.getrandbits(64) or 1
+    return SpanContext(trace_id, random_span_id(), is_remote=False, trace_flags=TRACE_FLAGS[sampled])
 
 
 def _make_deferred(
@@ -579,12 +550,15 @@ def _make_deferred(
             _forced_trace_id.reset(root)
         _forced_span_id.reset(token)
     if error is not None:
-        _mark_failed(made, error)
+        mark_failed(made, error)
     made.end()
 
 
 def current_ids() -> tuple[str, str] | None:
     """(trace_id, span_id) in hex of the active recording span, for log lines."""
+    leaf = LEAF_TRACEPARENT.get()
+    if leaf is not None:
+        return leaf[3:35], leaf[36:52]
     ctx = trace.get_current_span().get_span_context()
     if not ctx.is_valid:
         return None

@@ -365,8 +365,8 @@ class Engine(ControlSteps):
         return written
 
     def _span(self, name: str, resource: SyncedResource, up: dict[str, Any]) -> contextlib.AbstractContextManager[Any]:
-        """A span in the trace of the hub write that changed `up` (its trace annotation), when it has one. The
-        tracer's own scope, not a generator context manager around it: this runs once per downstream write."""
+        """A span in the trace of the hub write that changed `up` (its trace annotation), when it has one: a leaf
+        span (tracing.leaf_span), as nothing inside it but its one request names it. This runs once per write."""
         md = up.get("metadata") or {}
         attributes = {
             "workload.type": resource.id,
@@ -374,8 +374,7 @@ class Engine(ControlSteps):
             "workload.namespace": str(md.get("namespace", "")),
             "cluster.name": self.target.name,
         }
-        parent = tracing.object_traceparent(up)
-        return tracing.span(name, parent=parent, kind=tracing.SpanKind.CLIENT, attributes=attributes)
+        return tracing.leaf_span(name, tracing.object_traceparent(up), tracing.SpanKind.CLIENT, attributes)
 
     async def _dependencies(self, resource: SyncedResource, cluster: str, namespace: str, up: dict[str, Any]) -> None:
         """Sync the ConfigMaps and Secrets a workload's pods need before the workload, when they are assigned too."""

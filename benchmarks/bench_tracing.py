@@ -25,8 +25,8 @@ signal of what tracing costs per object. `--quick`: 200 ConfigMaps instead of 50
 
 `--spans` measures one span instead (a few seconds): the CPU of this process per traced call on an asyncio loop (a
 child span of a remote parent with four attributes, an await inside, one attribute set after, its `traceparent`
-formatted), tracing off, with the OpenTelemetry SDK's span and batch processor, and with TMC's light span, both
-exporting to the sink.
+formatted), tracing off, with the OpenTelemetry SDK's span and batch processor, with TMC's light span and with
+the leaf span the syncer makes per write, all exporting to the sink.
 """
 
 from __future__ import annotations
@@ -198,8 +198,10 @@ def run(
             if prefix in GOAL_ROWS and off[1] > 0:
                 each = ", ".join(f"{v:,.3g}" for v in _values(results[label], prefix))
                 base = ", ".join(f"{v:,.3g}" for v in _values(results["off"], prefix))
+                paired = ", ".join(f"{r:+.0%}" for r in _ratios(results[label], results["off"], prefix))
                 notes.append(
-                    f"tracing {label}: {prefix.split(',')[0]} {on[1] / off[1] - 1:+.0%} (rounds: {each}; off: {base})"
+                    f"tracing {label}: {prefix.split(',')[0]} {on[1] / off[1] - 1:+.0%} (rounds: {each}; off: {base}; "
+                    f"each round against off in the same round: {paired})"
                 )
     # Where the CPU went, per process group, in each system: what tracing costs each kind of process.
     for label, _ in RUNS:
@@ -212,6 +214,17 @@ def run(
 def _values(results: list[tuple[list[Row], list[str]]], prefix: str) -> list[float]:
     found = (_find(rows, prefix) for rows, _ in results)
     return [float(r["value"]) for r in found if r is not None and not math.isnan(float(r["value"]))]
+
+
+def _ratios(on: list[tuple[list[Row], list[str]]], off: list[tuple[list[Row], list[str]]], prefix: str) -> list[float]:
+    """A row's value over the untraced system's, round by round (the systems of a round took turns in the same
+    minutes, so this pairing removes what the minutes did to both)."""
+    out = []
+    for (on_rows, _), (off_rows, _) in zip(on, off, strict=True):
+        a, b = _find(on_rows, prefix), _find(off_rows, prefix)
+        if a is not None and b is not None and float(b["value"]) > 0 and not math.isnan(float(a["value"])):
+            out.append(float(a["value"]) / float(b["value"]) - 1)
+    return out
 
 
 def _median(results: list[tuple[list[Row], list[str]]], prefix: str) -> tuple[str, float, str] | None:

@@ -128,6 +128,13 @@ _REMOTE_PARENT = b"\x85\x01" + _FIXED32.pack(_HAS_IS_REMOTE | _IS_REMOTE)
 _NAMES: dict[str, bytes] = {}  # encoded span names (field 5); a process has a few dozen
 
 
+def _name(name: str) -> bytes:
+    encoded = _string(5, name)
+    if len(_NAMES) < 1024:
+        _NAMES[name] = encoded
+    return encoded
+
+
 def _trace_state(state: Any) -> str:
     return ",".join(f"{k}={v}" for k, v in state.items()) if state else ""
 
@@ -136,11 +143,7 @@ def encode_span(span: ReadableSpan) -> bytes:
     ctx = span.get_span_context()
     assert ctx is not None  # a finished SDK span always has one
     parent = span.parent
-    name = _NAMES.get(span.name)
-    if name is None:
-        name = _string(5, span.name)
-        if len(_NAMES) < 1024:
-            _NAMES[span.name] = name
+    name = _NAMES.get(span.name) or _name(span.name)
     parts = [
         b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big"),
         b"\x12\x08" + ctx.span_id.to_bytes(8, "big"),
@@ -199,11 +202,7 @@ def encode_light_span(span: LightSpan) -> bytes:
     ScopeSpans `spans` field (tag and length included). The common case (no events, links or drops, status unset)
     is a single concatenation."""
     ctx, parent = span.context, span.parent
-    name = _NAMES.get(span.name)
-    if name is None:
-        name = _string(5, span.name)
-        if len(_NAMES) < 1024:
-            _NAMES[span.name] = name
+    name = _NAMES.get(span.name) or _name(span.name)
     state = ctx.trace_state
     head = b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big") + b"\x12\x08" + ctx.span_id.to_bytes(8, "big")
     if state:
@@ -229,8 +228,13 @@ def encode_light_span(span: LightSpan) -> bytes:
         else _delimited(15, _string(2, status.description) + _uint(3, status.status_code.value))
     )
     body += _REMOTE_PARENT if parent is not None and parent.is_remote else _LOCAL_PARENT
+    return _span_field(body)
+
+
+def _span_field(body: bytes) -> bytes:
+    """An encoded span as field 2 of ScopeSpans; a span is almost always between 128 bytes and 16 KiB: a two-byte
+    length."""
     n = len(body)
-    # Field 2 of ScopeSpans; a span is almost always between 128 bytes and 16 KiB: a two-byte length.
     if 0x80 <= n < 0x4000:
         return b"\x12" + bytes((n & 0x7F | 0x80, n >> 7)) + body
     return _delimited(2, body)
@@ -240,11 +244,7 @@ def encode_leaf_span(span: LeafSpan) -> bytes:
     """A leaf span (`spans.LeafSpan`: a remote parent, status unset, nothing but attributes) as `encode_light_span`
     writes the same span."""
     parent = span.parent
-    name = _NAMES.get(span.name)
-    if name is None:
-        name = _string(5, span.name)
-        if len(_NAMES) < 1024:
-            _NAMES[span.name] = name
+    name = _NAMES.get(span.name) or _name(span.name)
     head = b"\x0a\x10" + parent.trace_id.to_bytes(16, "big") + b"\x12\x08" + span.span_id.to_bytes(8, "big")
     state = parent.trace_state
     if state:
@@ -263,10 +263,7 @@ def encode_leaf_span(span: LeafSpan) -> bytes:
         + _UNSET_STATUS
         + _REMOTE_PARENT
     )
-    n = len(body)
-    if 0x80 <= n < 0x4000:
-        return b"\x12" + bytes((n & 0x7F | 0x80, n >> 7)) + body
-    return _delimited(2, body)
+    return _span_field(body)
 
 
 def _rare_fields(span: LightSpan) -> bytes:

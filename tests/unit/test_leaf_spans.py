@@ -1,6 +1,7 @@
 """Leaf spans (spans.LeafSpan, tracing.leaf_span): the syncer's span per downstream write. What reaches the collector
 is what an ordinary light span with the same ids would send; requests and log lines inside one name it; a failure
-is recorded; without a sampled remote parent it is an ordinary span."""
+is recorded; without a parent it is the root of a new trace, sampled at the ratio; inside an active span, or under
+an unsampled parent, it is an ordinary span."""
 
 from __future__ import annotations
 
@@ -61,6 +62,19 @@ def test_a_leaf_span_encodes_as_a_light_span_with_the_same_ids() -> None:
     assert ours.parent_span_id == PARENT.to_bytes(8, "big") and ours.trace_id == TRACE.to_bytes(16, "big")
 
 
+def test_a_root_leaf_encodes_as_a_light_root_span() -> None:
+    kept = Kept()
+    leaf = LeafSpan("workload-sync", None, SpanKind.CLIENT, dict(ATTRIBUTES), 0, kept, trace_id=TRACE)
+    with leaf:
+        pass
+    own = SpanContext(TRACE, leaf.span_id, is_remote=False, trace_flags=TraceFlags(1))
+    light = LightSpan("workload-sync", own, None, SpanKind.CLIENT, dict(ATTRIBUTES), [], leaf.start_time, 0, kept)
+    light.end(leaf.end_time)
+    ours, reference = decoded([leaf, light])
+    assert ours == reference
+    assert ours.parent_span_id == b"" and ours.trace_id == TRACE.to_bytes(16, "big")
+
+
 def test_a_failed_leaf_records_the_exception_and_an_error_status() -> None:
     kept = Kept()
     with pytest.raises(ConnectionResetError), LeafSpan("workload-sync", remote(), SpanKind.CLIENT, {}, 0, kept):
@@ -73,14 +87,23 @@ def test_a_failed_leaf_records_the_exception_and_an_error_status() -> None:
     assert {kv.key: kv.value.string_value for kv in event.attributes}["exception.type"] == "ConnectionResetError"
 
 
-@pytest.fixture
-def receiver() -> Iterator[OtlpReceiver]:
+def receiving(ratio: float = 1.0) -> Iterator[OtlpReceiver]:
     received = OtlpReceiver()
     env = {"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": received.endpoint + "/v1/traces", "OTEL_BSP_SCHEDULE_DELAY": "50"}
-    assert tracing.configure("tmc-syncer", env=env, roots=False)
+    assert tracing.configure("tmc-syncer", env=env, sample_ratio=ratio)
     yield received
     tracing.shutdown()
     received.close()
+
+
+@pytest.fixture
+def receiver() -> Iterator[OtlpReceiver]:
+    yield from receiving()
+
+
+@pytest.fixture
+def unsampled() -> Iterator[OtlpReceiver]:
+    yield from receiving(0.0)
 
 
 def test_requests_and_log_lines_inside_a_leaf_name_it(receiver: OtlpReceiver) -> None:
@@ -105,3 +128,26 @@ def test_without_a_sampled_remote_parent_it_is_an_ordinary_span(receiver: OtlpRe
     assert set(names) == {"outer", "child"}  # the unsampled one recorded nothing
     assert names["child"].parent_span_id == f"{outer.get_span_context().span_id:016x}"
     assert inner == f"00-{TRACE:032x}-{names['child'].span_id}-01"
+
+
+def test_without_a_parent_it_is_the_root_of_a_new_trace(receiver: OtlpReceiver) -> None:
+    with tracing.leaf_span("workload-sync", None, SpanKind.CLIENT, dict(ATTRIBUTES)):
+        sent = tracing.current_traceparent()
+        ids = tracing.current_ids()
+    with tracing.leaf_span("workload-sync", None, SpanKind.CLIENT, dict(ATTRIBUTES)):
+        other = tracing.current_traceparent()
+    assert tracing.force_flush()
+    first, second = receiver.spans
+    assert first.parent_span_id == "" and second.parent_span_id == ""
+    assert sent == f"00-{first.trace_id}-{first.span_id}-01" and ids == (first.trace_id, first.span_id)
+    assert other == f"00-{second.trace_id}-{second.span_id}-01" and second.trace_id != first.trace_id
+    assert first.attributes == ATTRIBUTES
+
+
+def test_a_root_leaf_follows_the_sample_ratio(unsampled: OtlpReceiver) -> None:
+    with tracing.leaf_span("workload-sync", None, SpanKind.CLIENT, {}):
+        assert tracing.current_traceparent() is None and tracing.current_ids() is None
+    with tracing.leaf_span("continued", remote(), SpanKind.CLIENT, {}):
+        assert tracing.current_traceparent() is not None  # a sampled parent is followed at any ratio
+    assert tracing.force_flush()
+    assert [s.name for s in unsampled.spans] == ["continued"]

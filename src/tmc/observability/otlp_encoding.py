@@ -241,18 +241,20 @@ def _span_field(body: bytes) -> bytes:
 
 
 def encode_leaf_span(span: LeafSpan) -> bytes:
-    """A leaf span (`spans.LeafSpan`: a remote parent, status unset, nothing but attributes) as `encode_light_span`
-    writes the same span."""
+    """A leaf span (`spans.LeafSpan`: a remote parent or none, status unset, nothing but attributes) as
+    `encode_light_span` writes the same span."""
     parent = span.parent
     name = _NAMES.get(span.name) or _name(span.name)
-    head = b"\x0a\x10" + parent.trace_id.to_bytes(16, "big") + b"\x12\x08" + span.span_id.to_bytes(8, "big")
-    state = parent.trace_state
-    if state:
-        head += _string(3, _trace_state(state))
+    head = b"\x0a\x10" + span.trace_id.to_bytes(16, "big") + b"\x12\x08" + span.span_id.to_bytes(8, "big")
+    if parent is None:
+        flags = _LOCAL_PARENT
+    else:
+        if parent.trace_state:
+            head += _string(3, _trace_state(parent.trace_state))
+        head += b"\x22\x08" + parent.span_id.to_bytes(8, "big")
+        flags = _REMOTE_PARENT
     body = (
         head
-        + b"\x22\x08"
-        + parent.span_id.to_bytes(8, "big")
         + name
         + _KIND_OF[span.kind]
         + b"\x39"
@@ -261,7 +263,7 @@ def encode_leaf_span(span: LeafSpan) -> bytes:
         + _FIXED64.pack(span.end_time)
         + _attributes(9, span.attributes)
         + _UNSET_STATUS
-        + _REMOTE_PARENT
+        + flags
     )
     return _span_field(body)
 

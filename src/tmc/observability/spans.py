@@ -225,21 +225,42 @@ LEAF_TRACEPARENT: contextvars.ContextVar[str | None] = contextvars.ContextVar("t
 
 
 class LeafSpan:
-    """A sampled span with a remote parent that nothing in its process names but the requests made inside it: a
-    syncer's downstream write. Its `traceparent` reaches those requests through LEAF_TRACEPARENT, not through an
-    OpenTelemetry context, and it is queued as these few fields, encoded on the export thread. A syncer makes one
+    """A sampled span that nothing in its process names but the requests made inside it: a syncer's downstream write,
+    a child of the object's trace annotation (a remote parent) or, for an object in no trace, the root of a new trace
+    (`parent` None, `trace_id` given). Its `traceparent` reaches those requests through LEAF_TRACEPARENT, not through
+    an OpenTelemetry context, and it is queued as these few fields, encoded on the export thread. A syncer makes one
     per downstream object, and the LightSpan's path (a SpanContext of its own, a context attached and detached, the
     header formatted from it) was most of what tracing a write cost. One that fails becomes a LightSpan, with the
     exception recorded as any span records it. Nothing inside a leaf may start spans: they would not be its
     children."""
 
-    __slots__ = ("attributes", "end_time", "kind", "name", "parent", "scope", "sink", "span_id", "start_time", "token")
+    __slots__ = (
+        "attributes",
+        "end_time",
+        "kind",
+        "name",
+        "parent",
+        "scope",
+        "sink",
+        "span_id",
+        "start_time",
+        "token",
+        "trace_id",
+    )
 
     def __init__(
-        self, name: str, parent: SpanContext, kind: SpanKind, attributes: dict[str, Any], scope: int, sink: Sink
+        self,
+        name: str,
+        parent: SpanContext | None,
+        kind: SpanKind,
+        attributes: dict[str, Any],
+        scope: int,
+        sink: Sink,
+        trace_id: int = 0,
     ) -> None:
         self.name = name
         self.parent = parent
+        self.trace_id = parent.trace_id if parent is not None else trace_id
         self.kind = kind
         self.attributes = attributes
         self.scope = scope
@@ -247,7 +268,7 @@ class LeafSpan:
 
     def __enter__(self) -> None:
         span_id = self.span_id = random_span_id()
-        self.token = LEAF_TRACEPARENT.set(f"00-{self.parent.trace_id:032x}-{span_id:016x}-01")
+        self.token = LEAF_TRACEPARENT.set(f"00-{self.trace_id:032x}-{span_id:016x}-01")
         self.start_time = time.time_ns()
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None, tb: TracebackType | None) -> None:
@@ -257,7 +278,8 @@ class LeafSpan:
             self.sink.on_end(self)
             return
         parent = self.parent
-        own = tuple.__new__(SpanContext, (parent.trace_id, self.span_id, False, _SAMPLED, parent.trace_state, True))
+        state = parent.trace_state if parent is not None else DEFAULT_TRACE_STATE
+        own = tuple.__new__(SpanContext, (self.trace_id, self.span_id, False, _SAMPLED, state, True))
         made = LightSpan(self.name, own, parent, self.kind, self.attributes, [], self.start_time, self.scope, self.sink)
         mark_failed(made, error)
         made.end(self.end_time)

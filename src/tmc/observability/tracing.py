@@ -372,13 +372,27 @@ def span(
 def leaf_span(
     name: str, parent: SpanContext | None, kind: SpanKind, attributes: dict[str, Any]
 ) -> contextlib.AbstractContextManager[Any]:
-    """A span for one write that continues a sampled remote `parent` (an object's trace annotation) and names
-    nothing in this process but the requests made inside it (spans.LeafSpan: a fraction of a current span's cost).
-    Without such a parent, or with the SDK's tracer, it is an ordinary current span."""
-    if _leaf is None or parent is None or not parent.trace_flags & 0x01:
+    """A span for one write that names nothing in this process but the requests made inside it (spans.LeafSpan: a
+    fraction of a current span's cost): a child of a sampled remote `parent` (an object's trace annotation), or,
+    when there is none and no span is active here, the root of a new trace at the sample ratio (an object no traced
+    write changed, the common case in a burst). Otherwise, or with the SDK's tracer, it is an ordinary current span."""
+    leaf = _leaf
+    if leaf is None:
         return span(name, parent=parent, kind=kind, attributes=attributes)
-    sink, scope = _leaf
-    return LeafSpan(name, parent, kind, attributes, scope, sink)
+    sink, scope = leaf
+    if parent is not None:
+        if not parent.trace_flags & 0x01:
+            return span(name, parent=parent, kind=kind, attributes=attributes)
+        return LeafSpan(name, parent, kind, attributes, scope, sink)
+    if _deferred.get() is not None or trace.get_current_span() is not trace.INVALID_SPAN:
+        return span(name, parent=None, kind=kind, attributes=attributes)
+    trace_id = random.getrandbits(128) or 1
+    if trace_id & 0xFFFFFFFFFFFFFFFF >= _root_bound:
+        return _UNTRACED  # a trace not sampled: nothing to record and nothing to send on
+    return LeafSpan(name, None, kind, attributes, scope, sink, trace_id)
+
+
+_UNTRACED = contextlib.nullcontext()
 
 
 class _Scope:

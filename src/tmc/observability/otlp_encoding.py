@@ -202,23 +202,13 @@ def encode_light_span(span: LightSpan) -> bytes:
     ScopeSpans `spans` field (tag and length included). The common case (no events, links or drops, status unset)
     is a single concatenation."""
     ctx, parent = span.context, span.parent
-    name = _NAMES.get(span.name) or _name(span.name)
     state = ctx.trace_state
     head = b"\x0a\x10" + ctx.trace_id.to_bytes(16, "big") + b"\x12\x08" + ctx.span_id.to_bytes(8, "big")
     if state:
         head += _string(3, _trace_state(state))
     if parent is not None:
         head += b"\x22\x08" + parent.span_id.to_bytes(8, "big")
-    body = (
-        head
-        + name
-        + _KIND_OF[span.kind]
-        + b"\x39"
-        + _FIXED64.pack(span.start_time)
-        + b"\x41"
-        + _FIXED64.pack(span.end_time or 0)
-        + _attributes(9, span.attributes)
-    )
+    body = head + _named_and_timed(span.name, span.kind, span.start_time, span.end_time or 0, span.attributes)
     if span.events or span.links or span.dropped_attributes or span.dropped_events or span.dropped_links:
         body += _rare_fields(span)
     status = span.status
@@ -244,7 +234,6 @@ def encode_leaf_span(span: LeafSpan) -> bytes:
     """A leaf span (`spans.LeafSpan`: a remote parent or none, status unset, nothing but attributes) as
     `encode_light_span` writes the same span."""
     parent = span.parent
-    name = _NAMES.get(span.name) or _name(span.name)
     head = b"\x0a\x10" + span.trace_id.to_bytes(16, "big") + b"\x12\x08" + span.span_id.to_bytes(8, "big")
     if parent is None:
         flags = _LOCAL_PARENT
@@ -253,19 +242,15 @@ def encode_leaf_span(span: LeafSpan) -> bytes:
             head += _string(3, _trace_state(parent.trace_state))
         head += b"\x22\x08" + parent.span_id.to_bytes(8, "big")
         flags = _REMOTE_PARENT
-    body = (
-        head
-        + name
-        + _KIND_OF[span.kind]
-        + b"\x39"
-        + _FIXED64.pack(span.start_time)
-        + b"\x41"
-        + _FIXED64.pack(span.end_time)
-        + _attributes(9, span.attributes)
-        + _UNSET_STATUS
-        + flags
-    )
-    return _span_field(body)
+    named = _named_and_timed(span.name, span.kind, span.start_time, span.end_time, span.attributes)
+    return _span_field(head + named + _UNSET_STATUS + flags)
+
+
+def _named_and_timed(name: str, kind: SpanKind, start: int, end: int, attributes: Mapping[str, Any]) -> bytes:
+    """Fields 5 to 9 of a span: name, kind, start and end times, attributes."""
+    encoded_name = _NAMES.get(name) or _name(name)
+    times = b"\x39" + _FIXED64.pack(start) + b"\x41" + _FIXED64.pack(end)
+    return encoded_name + _KIND_OF[kind] + times + _attributes(9, attributes)
 
 
 def _rare_fields(span: LightSpan) -> bytes:

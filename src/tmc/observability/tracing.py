@@ -386,8 +386,8 @@ def leaf_span(
         return LeafSpan(name, parent, kind, attributes, scope, sink)
     if _deferred.get() is not None or trace.get_current_span() is not trace.INVALID_SPAN:
         return span(name, parent=None, kind=kind, attributes=attributes)
-    trace_id = random.getrandbits(128) or 1
-    if trace_id & 0xFFFFFFFFFFFFFFFF >= _root_bound:
+    trace_id, sampled = _new_trace()
+    if not sampled:
         return _UNTRACED  # a trace not sampled: nothing to record and nothing to send on
     return LeafSpan(name, None, kind, attributes, scope, sink, trace_id)
 
@@ -531,11 +531,16 @@ def deferred_span(
             _make_deferred(name, parent, marker, started, attributes, error or marker.error)
 
 
-def _new_root() -> SpanContext:
-    """The context of a new trace's root span, sampled as the root sampler decides (TraceIdRatioBased's rule: the
-    low 64 bits of the trace id below the ratio's bound)."""
+def _new_trace() -> tuple[int, bool]:
+    """A new trace id, and whether the root sampler records the trace (TraceIdRatioBased's rule: the low 64 bits of
+    the id below the ratio's bound)."""
     trace_id = random.getrandbits(128) or 1
-    sampled = trace_id & 0xFFFFFFFFFFFFFFFF < _root_bound
+    return trace_id, trace_id & 0xFFFFFFFFFFFFFFFF < _root_bound
+
+
+def _new_root() -> SpanContext:
+    """The context of a new trace's root span, sampled as the root sampler decides."""
+    trace_id, sampled = _new_trace()
     return SpanContext(trace_id, random_span_id(), is_remote=False, trace_flags=TRACE_FLAGS[sampled])
 
 

@@ -113,6 +113,8 @@ class Bench:
         self.direct_all = math.nan
         self.lat = _Latency()
         self.done_bursts: list[_Burst] = []
+        # The latency samples (ms) behind the rows, by the rows' name before the comma, for pooling over rounds.
+        self.samples: dict[str, list[float]] = {}
 
     async def close(self) -> None:
         for client in (self.hub, *self.members):
@@ -183,11 +185,16 @@ class Bench:
         await self.latency_part(0, self.cfg.deployments)
         self.latency_rows()
 
-    async def latency_part(self, first: int, count: int) -> None:
+    async def latency_part(
+        self, first: int, count: int, measured: bool = True, shared: SharedStream | None = None
+    ) -> None:
         """Deployments `first` to `first + count - 1` of the stream, at the stream's rate, watched until each is
-        Ready everywhere. A stream can run in parts with other work between them (benchmarks.bench_tracing
-        interleaves systems): each part labels its Deployments apart, so its watches see only its own."""
-        cfg, n, lat = self.cfg, len(self.members), self.lat
+        Ready everywhere. A stream can run in parts, each labelling its Deployments apart so its watches see only
+        its own, and beside other systems' streams (`shared`; benchmarks.bench_tracing). A part not `measured` is a
+        warm-up: what it saw is dropped."""
+        cfg, n = self.cfg, len(self.members)
+        lat = self.lat if measured else _Latency()
+        rate = cfg.rate / shared.systems if shared else cfg.rate
         label = f"prop-{first}"
         specs = self._latency_specs(label)
         observer = Observer(specs)
@@ -215,10 +222,12 @@ class Bench:
 
         tasks: list[asyncio.Task[None]] = []
         try:
+            if shared:
+                await shared.opened.wait()  # every system's watches are open
             cpu0 = self.cpu.sample()
-            start = time.monotonic() + 0.2
+            start = time.monotonic() + 0.2 + (shared.index / cfg.rate if shared else 0.0)
             for i in range(first, first + count):
-                wait = start + (i - first) / cfg.rate - time.monotonic()
+                wait = start + (i - first) / rate - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
                 else:
@@ -268,11 +277,12 @@ class Bench:
             for task in tasks:
                 task.cancel()
             facts = observer.stop()
+        if not measured:
+            return
         lat.add(facts)
         of = f"Deployments {first}-{first + count - 1}" if count < cfg.deployments else f"{count} Deployments"
         self.notes.append(
-            f"latency: {of} at {cfg.rate:g}/s; "
-            + Cpu.describe(cpu0, cpu1, count, f"hub Deployment ({n} member copies)")
+            f"latency: {of} at {rate:g}/s; " + Cpu.describe(cpu0, cpu1, count, f"hub Deployment ({n} member copies)")
         )
         for spec, f in zip(specs, facts, strict=True):
             if f.errors:
@@ -316,6 +326,11 @@ class Bench:
         hop_hub = [(hub_probe.seen[k] - t) * 1000 for k, t in hub_probes.items() if k in hub_probe.seen]
         prop_ms = [v for _, v in propagation]
         status_ms = [v for _, v in status]
+        self.samples = {
+            "propagation hub -> member": prop_ms,
+            "status member -> hub .status": status_ms,
+            "hub Deployment create (201)": ack_ms,
+        }
         pairs = f"{len(acks)} Deployments x {n} members"
         for q, label, goal in ((0.5, "p50", None), (0.99, "p99", LATENCY_GOAL)):
             self.rows.append(
@@ -465,6 +480,17 @@ class Bench:
             )
         )
         self.rows.append(row("burst: Placement create -> first downstream copy", median.first_ms, "ms"))
+
+
+@dataclasses.dataclass(frozen=True)
+class SharedStream:
+    """A stream run beside the streams of other systems: all start once every one's watches are open, and their
+    creates alternate, system `index` of `systems` sending each of its Deployments `index / rate` seconds after the
+    previous system's, so that the machine gets `rate` creates a second in all."""
+
+    opened: asyncio.Barrier
+    index: int
+    systems: int
 
 
 @dataclasses.dataclass

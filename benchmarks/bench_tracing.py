@@ -5,18 +5,21 @@ control. Each Deployment of a traced system's latency stream is created inside a
 carries a sampled `traceparent` and its whole path (hub request, placement decision, syncer writes, status reports)
 is traced.
 
-The systems take turns: the latency stream runs in parts and each part, then each burst, runs on one system while
-the others idle, in an order that rotates from part to part. Systems run one after another differed by up to 30 %
-in burst rate, and most of that was the minutes they ran in, not the systems; taking turns puts every system in the
-same minutes. The control shows what is left: how far two identical systems differ in the same run.
+The latency stream runs on all four systems at once, their creates alternating: one Deployment every 1/rate s on
+the machine, system after system, so that a slow second of the machine falls on the systems alike. (Taking turns
+in parts of 25 Deployments each, 10 s a part, put each slow stretch on one system: two identical untraced systems'
+p99s differed by up to 94 % in a round.) The bursts take turns, each on one system while the others idle, in an
+order that rotates from burst to burst: at saturation, bursts at the same moment would get fair shares of the CPU
+whatever each needs. Before the measured stream each system runs a warm-up stream, dropped. The control shows what
+is left: how far two identical systems differ in the same run.
 
-Reported: propagation p50/p99, status p99, hub create p99 and the downstream apply rate (median burst) of each
-system, the median over the rounds (each round on new systems), with tracing off as the baseline; the goal (p99
-and applies/s within 10 %) is on TMC's tracing: the members stand in for real clusters, whose API servers trace by
-their own configuration.
+Reported: propagation p50/p99, status p99, hub create p99 and the downstream apply rate of each system over all
+the rounds (each round on new systems): the quantiles of every round's samples pooled, the rate as the median of
+every round's bursts; tracing off is the baseline. The goal (p99 and applies/s within 10 %) is on TMC's tracing:
+the members stand in for real clusters, whose API servers trace by their own configuration.
 
-Run alone: python -m benchmarks.bench_tracing [--quick] [--rounds N]. A round takes about 4.5 minutes with --quick
-(100 Deployments in 4 parts, 3 bursts per system), longer with 300 (12 parts, 5 bursts); three rounds by default
+Run alone: python -m benchmarks.bench_tracing [--quick] [--rounds N]. A round takes about 8 minutes with --quick
+(100 Deployments and 3 bursts per system), longer with 300 Deployments and 5 bursts; three rounds by default
 (`benchmarks.run`: two rounds, quick size).
 
 `--pair` measures CPU per thread instead (benchmarks.tracing_pair, about a minute and a half): two systems at once,
@@ -41,8 +44,9 @@ import tempfile
 import time
 
 from benchmarks import bench_propagation, tracing_pair
-from benchmarks.bench_propagation import Bench, PropagationSettings
+from benchmarks.bench_propagation import Bench, PropagationSettings, SharedStream
 from benchmarks.otlp_sink import SinkProcess
+from benchmarks.prop_support import pct
 from benchmarks.report import Row, row, table
 from tmc.cli.up import System
 from tmc.observability import tracing
@@ -70,14 +74,18 @@ def _goal(prefix: str, off: float) -> tuple[str, float] | None:
     return None
 
 
+# Deployments of warm-up per system, before the measured stream.
+WARM_UP = 25
+
+
 def _settings(quick: bool, clusters: int | None) -> PropagationSettings:
     # Bursts of 10,000 copies (about 5 s): one of 3,000 (under 2 s) is mostly its start, and its rate moved by 20 %
-    # between identical runs. The stream at half the propagation benchmark's rate, in parts of 25 Deployments
-    # (10 s each): at 5/s ten members' stream alone keeps both cores busy, and its p99 is then the length of
-    # whatever queue a slow second left behind (two identical systems differed by up to 95 %).
-    cfg = dataclasses.replace(PropagationSettings().quick(), rate=2.5, burst=1000, bursts=3, parts=4)
+    # between identical runs. The systems' streams together at half the propagation benchmark's rate: at 5/s ten
+    # members' stream alone keeps both cores busy, and its p99 is then the length of whatever queue a slow second
+    # left behind (two identical systems differed by up to 95 %).
+    cfg = dataclasses.replace(PropagationSettings().quick(), rate=2.5, burst=1000, bursts=3)
     if not quick:
-        cfg = dataclasses.replace(cfg, deployments=300, bursts=5, parts=12)
+        cfg = dataclasses.replace(cfg, deployments=300, bursts=5)
     if clusters:
         cfg = dataclasses.replace(cfg, clusters=clusters)
     return cfg
@@ -91,7 +99,16 @@ def _find(rows: list[Row], prefix: str) -> Row | None:
 # traces). The second untraced system is the control: how far two identical systems differ in the same minutes,
 # which is the resolution of the comparison.
 RUNS = (("off", None), ("on", False), ("on, members too", True), ("off, control", None))
-Result = tuple[list[Row], list[str]]
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    """What one system measured in one round: its rows and notes, and the raw samples behind them."""
+
+    rows: list[Row]
+    notes: list[str]
+    samples: dict[str, list[float]]  # latency samples (ms) by row name before the comma
+    bursts: list[float]  # applies/s of each burst
 
 
 def _rotated(labels: list[str], k: int) -> list[str]:
@@ -99,22 +116,34 @@ def _rotated(labels: list[str], k: int) -> list[str]:
     return labels[k:] + labels[:k]
 
 
+async def _streams(benches: dict[str, Bench], labels: list[str], first: int, count: int, measured: bool) -> None:
+    """The same part of the latency stream on every system at once, their creates alternating (SharedStream)."""
+    opened = asyncio.Barrier(len(labels))
+    await asyncio.gather(
+        *(
+            benches[label].latency_part(first, count, measured, SharedStream(opened, index, len(labels)))
+            for index, label in enumerate(labels)
+        )
+    )
+    for label in labels:
+        await benches[label].idle()
+
+
 async def _interleaved(benches: dict[str, Bench], cfg: PropagationSettings, shift: int) -> None:
-    """The propagation benchmark's latency stream and bursts on every system, in turns: each part of the stream and
-    each burst runs on one system at a time while the others idle, and the order rotates from part to part, so that
+    """The propagation benchmark's latency stream on every system at once, one Deployment at a time in turn, then
+    the bursts, each on one system while the others idle, in an order that rotates from burst to burst, so that
     whatever else the machine does in those minutes falls on every system alike."""
-    labels = list(benches)
+    labels = _rotated(list(benches), shift)
     for bench in benches.values():
         await bench.prepare()
-    per = math.ceil(cfg.deployments / cfg.parts)
-    for part in range(cfg.parts):
-        first = part * per
-        for label in _rotated(labels, part + shift):
-            print(f"... tracing {label}: Deployments {first}-{first + per - 1}", flush=True)
-            await benches[label].latency_part(first, min(per, cfg.deployments - first))
-            await benches[label].idle()
+    # A warm-up part first, dropped: the first part after the systems start had the worst p99 (in 84 parts of
+    # earlier runs, 5 of the 6 quarters over 150 ms were first quarters), whatever the system.
+    print("... tracing: warm-up stream", flush=True)
+    await _streams(benches, labels, cfg.deployments, WARM_UP, measured=False)
+    print(f"... tracing: stream of {cfg.deployments} Deployments per system", flush=True)
+    await _streams(benches, labels, 0, cfg.deployments, measured=True)
     for k in range(cfg.bursts):
-        for label in _rotated(labels, k + shift):
+        for label in _rotated(labels, k):
             print(f"... tracing {label}: burst {k + 1}", flush=True)
             await benches[label].burst(k)
             await benches[label].idle()
@@ -132,7 +161,10 @@ async def _round(
     finally:
         for bench in benches.values():
             await bench.close()
-    return {label: (bench.rows, bench.notes) for label, bench in benches.items()}
+    return {
+        label: Result(bench.rows, bench.notes, bench.samples, [b.rate for b in bench.done_bursts])
+        for label, bench in benches.items()
+    }
 
 
 def run(
@@ -172,9 +204,11 @@ def run(
         received = sink.stats()
         sink.close()
     notes = [
-        f"tracing: {cfg.deployments} Deployments in {cfg.parts} parts and {cfg.bursts} bursts of {cfg.burst} "
-        f"ConfigMaps x {cfg.clusters} members per system, {rounds} round(s) of {len(RUNS)} systems taking turns; "
-        f"rows are medians over the rounds; the sink received {received['requests']:,} exports "
+        f"tracing: {cfg.deployments} Deployments (after {WARM_UP} of warm-up) and {cfg.bursts} bursts of "
+        f"{cfg.burst} ConfigMaps x {cfg.clusters} members per system, {rounds} round(s) of {len(RUNS)} systems, "
+        f"their streams alternating at {cfg.rate:g} creates/s in all, their bursts taking turns; rows pool the "
+        f"rounds (latency quantiles over all their samples, the rate as the median of all their bursts); the sink "
+        f"received {received['requests']:,} exports "
         f"({received['bytes'] / 1e6:.1f} MB of spans)",
         "tracing: spans by process and name: "
         + ", ".join(f"{name} {count:,}" for name, count in sorted(received["spans"].items(), key=lambda i: -i[1])),
@@ -182,7 +216,7 @@ def run(
     rows: list[Row] = []
     for label, _ in RUNS[1:]:
         for prefix in COMPARED:
-            on, off = _median(results[label], prefix), _median(results["off"], prefix)
+            on, off = _pooled(results[label], prefix), _pooled(results["off"], prefix)
             if on is None or off is None:
                 continue
             rows.append(
@@ -199,41 +233,52 @@ def run(
                 each = ", ".join(f"{v:,.3g}" for v in _values(results[label], prefix))
                 base = ", ".join(f"{v:,.3g}" for v in _values(results["off"], prefix))
                 paired = ", ".join(f"{r:+.0%}" for r in _ratios(results[label], results["off"], prefix))
+                by_round = statistics.median(_values(results[label], prefix))
+                by_round_off = statistics.median(_values(results["off"], prefix))
                 notes.append(
-                    f"tracing {label}: {prefix.split(',')[0]} {on[1] / off[1] - 1:+.0%} (rounds: {each}; off: {base}; "
-                    f"each round against off in the same round: {paired})"
+                    f"tracing {label}: {prefix.split(',')[0]} {on[1] / off[1] - 1:+.0%} pooled; the median of the "
+                    f"rounds' own values {by_round / by_round_off - 1:+.0%} (rounds: {each}; off: {base}; each "
+                    f"round against off in the same round: {paired})"
                 )
     # Where the CPU went, per process group, in each system: what tracing costs each kind of process.
     for label, _ in RUNS:
-        for _, run_notes in results[label]:
+        for result in results[label]:
             kept = ("CPU per downstream object", "bursts:", "per quarter", "not complete", "failed")
-            notes += [f"tracing {label}: {n}" for n in run_notes if any(k in n for k in kept)]
+            notes += [f"tracing {label}: {n}" for n in result.notes if any(k in n for k in kept)]
     return rows, notes
 
 
-def _values(results: list[tuple[list[Row], list[str]]], prefix: str) -> list[float]:
-    found = (_find(rows, prefix) for rows, _ in results)
+def _values(results: list[Result], prefix: str) -> list[float]:
+    found = (_find(result.rows, prefix) for result in results)
     return [float(r["value"]) for r in found if r is not None and not math.isnan(float(r["value"]))]
 
 
-def _ratios(on: list[tuple[list[Row], list[str]]], off: list[tuple[list[Row], list[str]]], prefix: str) -> list[float]:
+def _ratios(on: list[Result], off: list[Result], prefix: str) -> list[float]:
     """A row's value over the untraced system's, round by round (the systems of a round took turns in the same
     minutes, so this pairing removes what the minutes did to both)."""
     out = []
-    for (on_rows, _), (off_rows, _) in zip(on, off, strict=True):
-        a, b = _find(on_rows, prefix), _find(off_rows, prefix)
+    for on_result, off_result in zip(on, off, strict=True):
+        a, b = _find(on_result.rows, prefix), _find(off_result.rows, prefix)
         if a is not None and b is not None and float(b["value"]) > 0 and not math.isnan(float(a["value"])):
             out.append(float(a["value"]) / float(b["value"]) - 1)
     return out
 
 
-def _median(results: list[tuple[list[Row], list[str]]], prefix: str) -> tuple[str, float, str] | None:
-    """(name, median value, unit) of a row over the rounds."""
-    first = next((r for r in (_find(rows, prefix) for rows, _ in results) if r is not None), None)
-    values = _values(results, prefix)
-    if first is None or not values:
+def _pooled(results: list[Result], prefix: str) -> tuple[str, float, str] | None:
+    """(name, value, unit) of a row over every round at once: a latency quantile of all the rounds' samples
+    together, the apply rate as the median of all their bursts. A p99 of one round's 1,000 samples is its 10th
+    worst, one Deployment's copies; pooled over three rounds it is the 30th worst of 3,000."""
+    first = next((r for r in (_find(result.rows, prefix) for result in results) if r is not None), None)
+    if first is None:
         return None
-    return str(first["name"]), statistics.median(values), str(first["unit"])
+    name = str(first["name"])
+    if prefix == GOAL_ROWS[1]:
+        rates = [rate for result in results for rate in result.bursts]
+        name = f"{name.split(' (median of')[0]} (median of {len(rates)} bursts)"
+        return name, statistics.median(rates) if rates else math.nan, str(first["unit"])
+    key, _, quantile = prefix.partition(", ")
+    samples = [v for result in results for v in result.samples.get(key, [])]
+    return name, pct(samples, float(quantile[1:]) / 100), str(first["unit"])
 
 
 SPAN_CALLS = 20_000
@@ -321,8 +366,8 @@ def main() -> None:
     )
     # Rounds rotate the order anyway; this only chooses which run the first round starts with.
     parser.add_argument("--on-first", action="store_true", help="start the first round with tracing on")
-    parser.add_argument("--rate", type=float, default=0.0, help="Deployments per second in the latency stream")
-    parser.add_argument("--rounds", type=int, default=3, help="rounds of the four systems (rows are medians)")
+    parser.add_argument("--rate", type=float, default=0.0, help="hub creates per second, all streams together")
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the four systems (rows pool them)")
     args = parser.parse_args()
     if args.spans:
         rows = span_cost()

@@ -18,8 +18,8 @@ the rounds (each round on new systems): the quantiles of every round's samples p
 every round's bursts; tracing off is the baseline. The goal (p99 and applies/s within 10 %) is on TMC's tracing:
 the members stand in for real clusters, whose API servers trace by their own configuration.
 
-Run alone: python -m benchmarks.bench_tracing [--quick] [--rounds N]. A round takes about 8 minutes with --quick
-(100 Deployments and 3 bursts per system), longer with 300 Deployments and 5 bursts; three rounds by default
+Run alone: python -m benchmarks.bench_tracing [--quick] [--rounds N]. A round takes about 10 minutes with --quick
+(100 Deployments and 5 bursts per system), longer with 300 Deployments and 9 bursts; three rounds by default
 (`benchmarks.run`: two rounds, quick size).
 
 `--pair` measures CPU per thread instead (benchmarks.tracing_pair, about a minute and a half): two systems at once,
@@ -83,9 +83,11 @@ def _settings(quick: bool, clusters: int | None) -> PropagationSettings:
     # between identical runs. The systems' streams together at half the propagation benchmark's rate: at 5/s ten
     # members' stream alone keeps both cores busy, and its p99 is then the length of whatever queue a slow second
     # left behind (two identical systems differed by up to 95 %).
-    cfg = dataclasses.replace(PropagationSettings().quick(), rate=2.5, burst=1000, bursts=3)
+    # Five bursts a system per round: one burst's rate is up to 20 % off the next one's of the same system, so the
+    # median over the rounds needs many.
+    cfg = dataclasses.replace(PropagationSettings().quick(), rate=2.5, burst=1000, bursts=5)
     if not quick:
-        cfg = dataclasses.replace(cfg, deployments=300, bursts=5)
+        cfg = dataclasses.replace(cfg, deployments=300, bursts=9)
     if clusters:
         cfg = dataclasses.replace(cfg, clusters=clusters)
     return cfg

@@ -80,7 +80,6 @@ class PropagationSettings:
     per_namespace: int = 50  # Deployments per hub namespace (20 namespaces for 1,000)
     burst: int = 1000  # ConfigMaps in the burst (each lands in every member)
     bursts: int = 1  # bursts one after another, each in a namespace of its own; rows are the median burst's
-    parts: int = 1  # parts of the latency stream when systems take turns (benchmarks.bench_tracing)
     direct: int = 2000  # ConfigMaps per direct-create baseline
     probe_every: int = 10  # one pair of one-hop probes per this many Deployments
     ready_delay: str = "200ms"  # simulated pods turn Ready this long after they are bound

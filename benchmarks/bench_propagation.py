@@ -392,8 +392,10 @@ class Bench:
         await asyncio.gather(*(fill(m, path, [f"all-{i:05d}" for i in range(per)], "direct", 16) for m in self.members))
         self.direct_all = per * len(self.members) / (time.monotonic() - started)
 
-    async def burst(self, k: int) -> None:
-        """One burst into the namespace `_burst_name(k)`, placed by a Placement of the same name."""
+    async def burst(self, k: int, start: Callable[[int], Awaitable[None]] | None = None) -> None:
+        """One burst into the namespace `_burst_name(k)`, placed by a Placement of the same name. `start`, when
+        given, is awaited with the watch worker's pid (0 if unknown) once everything is ready, just before the clock
+        starts (to start two systems' bursts at the same moment)."""
         cfg, n = self.cfg, len(self.members)
         name = _burst_name(k)
         names = [f"b-{i:05d}" for i in range(cfg.burst)]
@@ -404,6 +406,8 @@ class Bench:
         synced0 = syncer_metric(self.system, "syncer_operations_total", *created)
         settled = True
         try:
+            if start is not None:
+                await start(observer.process.pid or 0)
             cpu0 = self.cpu.sample()
             started = time.monotonic()
             await self.hub.create(PLACEMENTS, placement(name, name))

@@ -8,18 +8,24 @@ is traced.
 The latency stream runs on all four systems at once, their creates alternating: one Deployment every 1/rate s on
 the machine, system after system, so that a slow second of the machine falls on the systems alike. (Taking turns
 in parts of 25 Deployments each, 10 s a part, put each slow stretch on one system: two identical untraced systems'
-p99s differed by up to 94 % in a round.) The bursts take turns, each on one system while the others idle, in an
-order that rotates from burst to burst: at saturation, bursts at the same moment would get fair shares of the CPU
-whatever each needs. Before the measured stream each system runs a warm-up stream, dropped. The control shows what
-is left: how far two identical systems differ in the same run.
+p99s differed by up to 94 % in a round.) Before the measured stream each system runs a warm-up stream, dropped.
+
+The bursts go in pairs: each traced system's (and the control's) against the untraced system's, both at the same
+moment, each system pinned to a core of its own for the burst (its hub, members, syncers and the watch worker
+that times the arrivals). A burst saturates the machine, and the machine's speed drifts: the same system's bursts
+one after another differed by up to 20 % in their rates, so bursts that took turns compared different minutes.
+Paired, both see the same seconds; pinned, neither takes CPU from the other, so each runs at what its own work
+per object allows on one core. Which side gets which core alternates. The control shows what is left: how far
+two identical systems differ when measured this way.
 
 Reported: propagation p50/p99, status p99, hub create p99 and the downstream apply rate of each system over all
 the rounds (each round on new systems): the quantiles of every round's samples pooled, the rate as the median of
-every round's bursts; tracing off is the baseline. The goal (p99 and applies/s within 10 %) is on TMC's tracing:
-the members stand in for real clusters, whose API servers trace by their own configuration.
+its bursts, against the median of the untraced system's bursts paired with them. The goal (p99 and applies/s
+within 10 %) is on TMC's tracing: the members stand in for real clusters, whose API servers trace by their own
+configuration.
 
 Run alone: python -m benchmarks.bench_tracing [--quick] [--rounds N]. A round takes about 10 minutes with --quick
-(100 Deployments and 5 bursts per system), longer with 300 Deployments and 9 bursts; three rounds by default
+(100 Deployments and 5 bursts per traced system), longer with 300 Deployments and 9 bursts; three rounds by default
 (`benchmarks.run`: two rounds, quick size).
 
 `--pair` measures CPU per thread instead (benchmarks.tracing_pair, about a minute and a half): two systems at once,
@@ -39,9 +45,12 @@ import asyncio
 import contextlib
 import dataclasses
 import math
+import os
 import statistics
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from benchmarks import bench_propagation, tracing_pair
 from benchmarks.bench_propagation import Bench, PropagationSettings, SharedStream
@@ -66,26 +75,23 @@ GOAL_ROWS = ("propagation hub -> member, p99", "downstream objects applied/s, bu
 
 
 def _goal(prefix: str, off: float) -> tuple[str, float] | None:
-    """The goal as a bound on the tracing-on value."""
-    if prefix == GOAL_ROWS[0]:
-        return ("<=", round(off * 1.1, 3))
-    if prefix == GOAL_ROWS[1]:
-        return (">=", round(off * 0.9, 3))
-    return None
+    """The p99 goal as a bound on the tracing-on value (the rate's is on the paired ratio, `_paired_rate`)."""
+    return ("<=", round(off * 1.1, 3)) if prefix == GOAL_ROWS[0] else None
 
 
+T = TypeVar("T")
 # Deployments of warm-up per system, before the measured stream.
 WARM_UP = 25
 
 
 def _settings(quick: bool, clusters: int | None) -> PropagationSettings:
-    # Bursts of 10,000 copies (about 5 s): one of 3,000 (under 2 s) is mostly its start, and its rate moved by 20 %
-    # between identical runs. The systems' streams together at half the propagation benchmark's rate: at 5/s ten
-    # members' stream alone keeps both cores busy, and its p99 is then the length of whatever queue a slow second
-    # left behind (two identical systems differed by up to 95 %).
-    # Five bursts a system per round: one burst's rate is up to 20 % off the next one's of the same system, so the
-    # median over the rounds needs many.
-    cfg = dataclasses.replace(PropagationSettings().quick(), rate=2.5, burst=1000, bursts=5)
+    # Bursts of 5,000 copies, about 10 s on one core (see `_paired_burst`): one of 3,000 on two cores (under 2 s)
+    # was mostly its start, and its rate moved by 20 % between identical runs. The systems' streams together at
+    # half the propagation benchmark's rate: at 5/s ten members' stream alone keeps both cores busy, and its p99
+    # is then the length of whatever queue a slow second left behind (two identical systems differed by up to 95 %).
+    # Five burst rounds (ten bursts of a traced system paired with an untraced one's): one pair's ratio can be
+    # 20 % off the next one's, so the median needs many.
+    cfg = dataclasses.replace(PropagationSettings().quick(), rate=2.5, burst=500, bursts=5, settle_timeout=120.0)
     if not quick:
         cfg = dataclasses.replace(cfg, deployments=300, bursts=9)
     if clusters:
@@ -101,6 +107,21 @@ def _find(rows: list[Row], prefix: str) -> Row | None:
 # traces). The second untraced system is the control: how far two identical systems differ in the same minutes,
 # which is the resolution of the comparison.
 RUNS = (("off", None), ("on", False), ("on, members too", True), ("off, control", None))
+BASE, TRACED, TRACED_MEMBERS, CONTROL = (label for label, _ in RUNS)
+# Every two systems burst together once in each burst round (three slots of two pairs: a round robin), so that
+# each system bursts as often as every other and holds as many objects (a system slows as its objects grow).
+PAIRS = (
+    (TRACED, BASE),
+    (TRACED_MEMBERS, CONTROL),
+    (TRACED, CONTROL),
+    (TRACED_MEMBERS, BASE),
+    (TRACED, TRACED_MEMBERS),
+    (CONTROL, BASE),
+)
+BURSTS_PER_ROUND = 3  # each system's share of PAIRS
+# What each system's bursts are compared with: the untraced systems' bursts at the same moments.
+PARTNERS = {TRACED: (BASE, CONTROL), TRACED_MEMBERS: (BASE, CONTROL), CONTROL: (BASE,)}
+Pair = tuple[float, float, str]  # a burst's applies/s, its partner's at the same moment, and the partner
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,12 +131,12 @@ class Result:
     rows: list[Row]
     notes: list[str]
     samples: dict[str, list[float]]  # latency samples (ms) by row name before the comma
-    bursts: list[float]  # applies/s of each burst
+    pairs: list[Pair]  # each burst's applies/s, its partner's at the same moment, and the partner
 
 
-def _rotated(labels: list[str], k: int) -> list[str]:
-    k %= len(labels)
-    return labels[k:] + labels[:k]
+def _rotated(items: list[T], k: int) -> list[T]:
+    k %= len(items)
+    return items[k:] + items[:k]
 
 
 async def _streams(benches: dict[str, Bench], labels: list[str], first: int, count: int, measured: bool) -> None:
@@ -131,10 +152,58 @@ async def _streams(benches: dict[str, Bench], labels: list[str], first: int, cou
         await benches[label].idle()
 
 
-async def _interleaved(benches: dict[str, Bench], cfg: PropagationSettings, shift: int) -> None:
-    """The propagation benchmark's latency stream on every system at once, one Deployment at a time in turn, then
-    the bursts, each on one system while the others idle, in an order that rotates from burst to burst, so that
-    whatever else the machine does in those minutes falls on every system alike."""
+def _pin(pids: list[int], cpus: set[int]) -> None:
+    """Every thread of these processes on `cpus` (affinity is per thread, and a thread started later inherits its
+    creator's)."""
+    for pid in pids:
+        with contextlib.suppress(OSError):  # a process or thread that just ended
+            for task in os.listdir(f"/proc/{pid}/task"):
+                with contextlib.suppress(OSError):
+                    os.sched_setaffinity(int(task), cpus)
+
+
+def _pids(bench: Bench) -> list[int]:
+    return [pid for pids in bench.cpu.pids.values() for pid in pids]
+
+
+async def _paired_burst(pair: tuple[Bench, Bench], ks: tuple[int, int], cores: tuple[int, int]) -> tuple[float, float]:
+    """Two systems' bursts at the same moment, each system (hub, members, syncers and the burst's watch worker)
+    pinned to a core of its own while it runs: (applies/s, applies/s), NaN for a burst that got nowhere."""
+    everywhere = os.sched_getaffinity(0)
+    ready = asyncio.Barrier(2)
+    pinned: list[int] = []
+
+    def starter(bench: Bench, core: int) -> Callable[[int], Awaitable[None]]:
+        async def start(watcher: int) -> None:
+            pids = [*_pids(bench), watcher] if watcher else _pids(bench)
+            pinned.extend(pids)
+            if len(everywhere) > 1:
+                _pin(pids, {core})
+            async with asyncio.timeout(300):
+                await ready.wait()
+
+        return start
+
+    before = (len(pair[0].done_bursts), len(pair[1].done_bursts))
+    try:
+        sides = zip(pair, ks, cores, strict=True)
+        await asyncio.gather(*(bench.burst(k, starter(bench, core)) for bench, k, core in sides))
+    finally:
+        _pin(pinned, everywhere)
+    await asyncio.gather(*(bench.idle() for bench in pair))
+    return _last_rate(pair[0], before[0]), _last_rate(pair[1], before[1])
+
+
+def _last_rate(bench: Bench, had: int) -> float:
+    """The rate of the burst a system just ran, NaN when it recorded none (nothing arrived)."""
+    return bench.done_bursts[-1].rate if len(bench.done_bursts) > had else math.nan
+
+
+async def _interleaved(benches: dict[str, Bench], cfg: PropagationSettings, shift: int) -> dict[str, list[Pair]]:
+    """The propagation benchmark's latency stream on every system at once, one Deployment at a time in turn; then
+    `cfg.bursts` rounds of bursts in pairs (PAIRS), the two systems of a pair at the same moment on a core each, so
+    that whatever else the machine does in those seconds falls on both alike and neither takes CPU from the other.
+    The pairs' order rotates from round to round, and which core each side gets alternates."""
     labels = _rotated(list(benches), shift)
     for bench in benches.values():
         await bench.prepare()
@@ -144,14 +213,21 @@ async def _interleaved(benches: dict[str, Bench], cfg: PropagationSettings, shif
     await _streams(benches, labels, cfg.deployments, WARM_UP, measured=False)
     print(f"... tracing: stream of {cfg.deployments} Deployments per system", flush=True)
     await _streams(benches, labels, 0, cfg.deployments, measured=True)
+    cpus = sorted(os.sched_getaffinity(0))
+    paired: dict[str, list[Pair]] = {label: [] for label in benches}
+    done = dict.fromkeys(benches, 0)  # bursts each system has run (its next burst's namespace)
     for k in range(cfg.bursts):
-        for label in _rotated(labels, k):
-            print(f"... tracing {label}: burst {k + 1}", flush=True)
-            await benches[label].burst(k)
-            await benches[label].idle()
+        for a, b in _rotated(list(PAIRS), 2 * k + shift):
+            side = (k + PAIRS.index((a, b)) + shift) % 2
+            print(f"... tracing {a} and {b}: burst round {k + 1}", flush=True)
+            cores = (cpus[side % len(cpus)], cpus[(side + 1) % len(cpus)])
+            rate_a, rate_b = await _paired_burst((benches[a], benches[b]), (done[a], done[b]), cores)
+            done[a], done[b] = done[a] + 1, done[b] + 1
+            paired[a].append((rate_a, rate_b, b))
+            paired[b].append((rate_b, rate_a, a))
     for bench in benches.values():
         bench.latency_rows()
-        bench.burst_rows()
+    return paired
 
 
 async def _round(
@@ -159,20 +235,19 @@ async def _round(
 ) -> dict[str, Result]:
     benches = {label: Bench(system, own) for label, (system, own) in systems.items()}
     try:
-        await _interleaved(benches, cfg, shift)
+        paired = await _interleaved(benches, cfg, shift)
     finally:
         for bench in benches.values():
             await bench.close()
     return {
-        label: Result(bench.rows, bench.notes, bench.samples, [b.rate for b in bench.done_bursts])
-        for label, bench in benches.items()
+        label: Result(bench.rows, bench.notes, bench.samples, paired.get(label, [])) for label, bench in benches.items()
     }
 
 
 def run(
     quick: bool = False, clusters: int | None = None, on_first: bool = False, rounds: int = 1, rate: float = 0.0
 ) -> tuple[list[Row], list[str]]:
-    """Rounds of the systems in RUNS started side by side, taking turns (`_interleaved`). The goal compares the
+    """Rounds of the systems in RUNS started side by side (`_interleaved`). The goal compares the
     first two: the members stand in for real clusters, whose API servers trace (or not) by their own
     configuration, so their spans are not what turning on TMC's tracing costs; the third shows what they add on
     this machine, where they share the two cores with everything else; the fourth, untraced, is the control. Each
@@ -189,6 +264,8 @@ def run(
             else dataclasses.replace(cfg, tracing=flags, member_tracing=None if members else ())
             for label, members in RUNS
         }
+        # A namespace for each of a system's bursts.
+        configs = {label: dataclasses.replace(c, bursts=cfg.bursts * BURSTS_PER_ROUND) for label, c in configs.items()}
         for r in range(rounds):
             print(f"... tracing: round {r + 1}, starting {len(RUNS)} systems", flush=True)
             with contextlib.ExitStack() as stack:
@@ -208,17 +285,26 @@ def run(
     notes = [
         f"tracing: {cfg.deployments} Deployments (after {WARM_UP} of warm-up) and {cfg.bursts} bursts of "
         f"{cfg.burst} ConfigMaps x {cfg.clusters} members per system, {rounds} round(s) of {len(RUNS)} systems, "
-        f"their streams alternating at {cfg.rate:g} creates/s in all, their bursts taking turns; rows pool the "
-        f"rounds (latency quantiles over all their samples, the rate as the median of all their bursts); the sink "
+        f"their streams alternating at {cfg.rate:g} creates/s in all; {cfg.bursts} burst rounds, each system's "
+        f"bursts paired with each other's once a round, a core each; rows pool the rounds (latency quantiles over "
+        f"all their samples, the rate as the median of the bursts paired with an untraced system, against the "
+        f"median of those partners' bursts); the sink "
         f"received {received['requests']:,} exports "
         f"({received['bytes'] / 1e6:.1f} MB of spans)",
         "tracing: spans by process and name: "
         + ", ".join(f"{name} {count:,}" for name, count in sorted(received["spans"].items(), key=lambda i: -i[1])),
     ]
     rows: list[Row] = []
-    for label, _ in RUNS[1:]:
+    for label in PARTNERS:
         for prefix in COMPARED:
-            on, off = _pooled(results[label], prefix), _pooled(results["off"], prefix)
+            if prefix == GOAL_ROWS[1]:
+                control = _pair_ratios(CONTROL, results[CONTROL]) if label != CONTROL else []
+                rated = _paired_rate(label, results[label], cfg, control)
+                if rated is not None:
+                    rows += rated[0]
+                    notes.append(rated[1])
+                continue
+            on, off = _pooled(results[label], prefix), _pooled(results[BASE], prefix)
             if on is None or off is None:
                 continue
             rows.append(
@@ -226,17 +312,17 @@ def run(
                     f"tracing {label}: {on[0]}",
                     on[1],
                     on[2],
-                    goal=_goal(prefix, off[1]) if label == "on" else None,
+                    goal=_goal(prefix, off[1]) if label == TRACED else None,
                     baseline=off[1],
                     baseline_name="tracing off, same run",
                 )
             )
             if prefix in GOAL_ROWS and off[1] > 0:
                 each = ", ".join(f"{v:,.3g}" for v in _values(results[label], prefix))
-                base = ", ".join(f"{v:,.3g}" for v in _values(results["off"], prefix))
-                paired = ", ".join(f"{r:+.0%}" for r in _ratios(results[label], results["off"], prefix))
+                base = ", ".join(f"{v:,.3g}" for v in _values(results[BASE], prefix))
+                paired = ", ".join(f"{r:+.0%}" for r in _ratios(results[label], results[BASE], prefix))
                 by_round = statistics.median(_values(results[label], prefix))
-                by_round_off = statistics.median(_values(results["off"], prefix))
+                by_round_off = statistics.median(_values(results[BASE], prefix))
                 notes.append(
                     f"tracing {label}: {prefix.split(',')[0]} {on[1] / off[1] - 1:+.0%} pooled; the median of the "
                     f"rounds' own values {by_round / by_round_off - 1:+.0%} (rounds: {each}; off: {base}; each "
@@ -267,20 +353,63 @@ def _ratios(on: list[Result], off: list[Result], prefix: str) -> list[float]:
 
 
 def _pooled(results: list[Result], prefix: str) -> tuple[str, float, str] | None:
-    """(name, value, unit) of a row over every round at once: a latency quantile of all the rounds' samples
-    together, the apply rate as the median of all their bursts. A p99 of one round's 1,000 samples is its 10th
-    worst, one Deployment's copies; pooled over three rounds it is the 30th worst of 3,000."""
+    """(name, value, unit) of a latency row over every round at once: the quantile of all the rounds' samples
+    together. A p99 of one round's 1,000 samples is its 10th worst, one Deployment's copies; pooled over three
+    rounds it is the 30th worst of 3,000."""
     first = next((r for r in (_find(result.rows, prefix) for result in results) if r is not None), None)
     if first is None:
         return None
-    name = str(first["name"])
-    if prefix == GOAL_ROWS[1]:
-        rates = [rate for result in results for rate in result.bursts]
-        name = f"{name.split(' (median of')[0]} (median of {len(rates)} bursts)"
-        return name, statistics.median(rates) if rates else math.nan, str(first["unit"])
     key, _, quantile = prefix.partition(", ")
     samples = [v for result in results for v in result.samples.get(key, [])]
-    return name, pct(samples, float(quantile[1:]) / 100), str(first["unit"])
+    return str(first["name"]), pct(samples, float(quantile[1:]) / 100), str(first["unit"])
+
+
+def _pair_ratios(label: str, results: list[Result]) -> list[float]:
+    """A system's burst rate over its untraced partner's at the same moment (PARTNERS), minus 1, for every pair."""
+    partners = PARTNERS[label]
+    # A NaN rate (nothing arrived) fails both comparisons and drops its pair.
+    return [a / b - 1 for result in results for a, b, partner in result.pairs if partner in partners and a > 0 < b]
+
+
+def _paired_rate(
+    label: str, results: list[Result], cfg: PropagationSettings, control: list[float]
+) -> tuple[list[Row], str] | None:
+    """The apply-rate rows of a system over every round's bursts paired with an untraced system's (PARTNERS): its
+    median rate against those partners' median, and the median of the pairs' ratios, which the goal is on (each
+    pair shares its seconds, so the ratio is what is left of what the machine did to both), beside the control's
+    (`control`: the same for two untraced systems). A note lists every pair's ratio."""
+    partners = PARTNERS[label]
+    pairs = [(a, b) for result in results for a, b, partner in result.pairs if partner in partners and a > 0 < b]
+    if not pairs:
+        return None
+    on, off = statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs)
+    ratios = _pair_ratios(label, results)
+    ratio = 100 * statistics.median(ratios)
+    against = f"'{partners[0]}'" if len(partners) == 1 else "an untraced system"
+    rows = [
+        row(
+            f"tracing {label}: downstream objects applied/s, burst of {cfg.burst:,} ConfigMaps x {cfg.clusters} "
+            f"members on one core (median of {len(pairs)} bursts)",
+            on,
+            "objects/s",
+            baseline=off,
+            baseline_name=f"{' and '.join(partners)}, same moments",
+        ),
+        row(
+            f"tracing {label}: downstream objects applied/s against {against} at the same moment (median of "
+            f"{len(ratios)} pairs)",
+            ratio,
+            "%",
+            goal=(">=", -10.0) if label == TRACED else None,
+            baseline=100 * statistics.median(control) if control else None,
+            baseline_name=f"{CONTROL} against {PARTNERS[CONTROL][0]}",
+        ),
+    ]
+    note = (
+        f"tracing {label}: applies/s {on / off - 1:+.0%} (medians); each burst against {against}'s at the same "
+        f"moment: median {ratio:+.1f} % ({', '.join(f'{r:+.0%}' for r in ratios)})"
+    )
+    return rows, note
 
 
 SPAN_CALLS = 20_000

@@ -10,9 +10,10 @@
 4. TMC end to end (benchmarks.bench_propagation): a hub, 10 simulated clusters and their syncers; propagation and
    status latency over 1,000 Deployments, and the downstream apply rate;
 5. what tracing costs (benchmarks.bench_tracing): the propagation benchmark, smaller (100 Deployments at 2.5/s,
-   three bursts), on four systems taking turns: tracing off, on in the hub and syncers (every span sampled and
-   exported to an OTLP sink), on in the simulated clusters too, and off again as the control; medians over two
-   rounds (one with --quick), the off values as baselines;
+   five rounds of bursts), on four systems side by side: tracing off, on in the hub and syncers (every span
+   sampled and exported to an OTLP sink), on in the simulated clusters too, and off again as the control; their
+   streams alternating, their bursts in pairs at the same moment on a core each; pooled over two rounds (one with
+   --quick), the untraced values as baselines;
 6. what CEL validation rules cost (benchmarks.bench_cel): creates of a custom resource with 10 rules against the
    same resource without rules, on a hub of its own;
 7. server-side apply (benchmarks.bench_apply), on a hub of its own: a 3-container Deployment applied against a merge

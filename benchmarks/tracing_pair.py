@@ -8,7 +8,10 @@ A sequential pair (tracing off, then on) is at the mercy of whatever else the ma
 halves share the same minutes, so CPU per downstream object, on against off, is a steady signal even when the
 apply rates are not (each system gets about half of the machine).
 
-Run alone: python -m benchmarks.tracing_pair [--burst 500] [--clusters 10] (about a minute and a half).
+The traced system traces TMC's processes (hub and syncers), as the tracing benchmark's goal system does; with
+`--members` its simulated clusters trace their requests too (and answer the syncers later for it).
+
+Run alone: python -m benchmarks.tracing_pair [--burst 500] [--clusters 10] [--members] (about a minute and a half).
 """
 
 from __future__ import annotations
@@ -115,13 +118,21 @@ async def _side(system: System, on: bool, burst: int, clusters: int, barrier: st
         await hub.close()
 
 
-def side(on: bool, burst: int, clusters: int, barrier: str) -> dict[str, Any]:
-    """One half of the pair, in this process: its own system, tracing on (with a sink) or off."""
+def side(on: bool, burst: int, clusters: int, barrier: str, members: bool) -> dict[str, Any]:
+    """One half of the pair, in this process: its own system, tracing on (with a sink) or off. `members`: the
+    simulated clusters trace too (by default only TMC's processes do, as in the goal's traced system)."""
     sink = SinkProcess() if on else None
     flags = ("--tracing-endpoint", sink.endpoint, "--tracing-sample-ratio", "1") if sink is not None else ()
     try:
         with tempfile.TemporaryDirectory(prefix="tmc-bench-pair-") as data:
-            system = start_system(data, secure_port=free_port(), clusters=clusters, ready_delay="200ms", tracing=flags)
+            system = start_system(
+                data,
+                secure_port=free_port(),
+                clusters=clusters,
+                ready_delay="200ms",
+                tracing=flags,
+                member_tracing=None if members else (),
+            )
             try:
                 result = asyncio.run(_side(system, on, burst, clusters, barrier))
             finally:
@@ -134,10 +145,11 @@ def side(on: bool, burst: int, clusters: int, barrier: str) -> dict[str, Any]:
             sink.close()
 
 
-def run(burst: int = 500, clusters: int = 10) -> tuple[list[Row], list[str]]:
+def run(burst: int = 500, clusters: int = 10, members: bool = False) -> tuple[list[Row], list[str]]:
     with tempfile.TemporaryDirectory(prefix="tmc-bench-pair-barrier-") as barrier:
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         args = ["--burst", str(burst), "--clusters", str(clusters), "--barrier", barrier]
+        args += ["--members"] if members else []
         halves = {
             name: subprocess.Popen(
                 [sys.executable, "-m", "benchmarks.tracing_pair", "--side", name, *args],
@@ -188,13 +200,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="CPU per thread, tracing on and off at the same time")
     parser.add_argument("--burst", type=int, default=500, help="ConfigMaps placed on every member")
     parser.add_argument("--clusters", type=int, default=10, help="member clusters of each system")
+    parser.add_argument("--members", action="store_true", help="the simulated clusters trace too")
     parser.add_argument("--side", choices=("on", "off"), help=argparse.SUPPRESS)
     parser.add_argument("--barrier", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.side is not None:
-        print(json.dumps(side(args.side == "on", args.burst, args.clusters, args.barrier)))
+        print(json.dumps(side(args.side == "on", args.burst, args.clusters, args.barrier, args.members)))
         return
-    rows, notes = run(args.burst, args.clusters)
+    rows, notes = run(args.burst, args.clusters, args.members)
     print(table(rows))
     for note in notes:
         print("note:", note)

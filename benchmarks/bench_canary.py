@@ -132,7 +132,11 @@ class Endpoint:
 
     async def start(self) -> None:
         app = web.Application()
-        app.router.add_get("/", lambda _: web.json_response({"ok": self.ok}))
+
+        async def answer(_: web.Request) -> web.Response:
+            return web.json_response({"ok": self.ok})
+
+        app.router.add_get("/", answer)
         self.runner = web.AppRunner(app)
         await self.runner.setup()
         site = web.TCPSite(self.runner, "127.0.0.1", 0)

@@ -16,6 +16,7 @@ Run alone: python -m benchmarks.bench_scheduler
 from __future__ import annotations
 
 import asyncio
+import functools
 import statistics
 import tempfile
 import time
@@ -209,21 +210,19 @@ async def _end_to_end(tmp: str, placements: int) -> list[Row]:
         created = time.perf_counter()
         finished = await _until(_decided(store, placements, placements), 120)
         live = placements / (finished - started)
-        common = {"goal": GOAL, "baseline": KARMADA, "baseline_name": "Karmada, published figure"}
+        common = functools.partial(row, goal=GOAL, baseline=KARMADA, baseline_name="Karmada, published figure")
         return [
-            row(
+            common(
                 f"scheduler decisions, controller: {placements:,} queued Placements, 1,000 SyncTargets",
                 backlog,
                 "decisions/s",
                 note="decide + durable status write + Event, 32 workers",
-                **common,
             ),
-            row(
+            common(
                 f"scheduler decisions, controller: {placements:,} Placements created while it runs",
                 live,
                 "decisions/s",
                 note=f"with the creates through ObjectService ({created - started:.2f}s of {finished - started:.2f}s)",
-                **common,
             ),
         ]
     finally:

@@ -17,6 +17,19 @@ _REPLICA_KINDS = frozenset({"Deployment", "StatefulSet", "ReplicaSet"})
 
 Reference = tuple[str, str]  # (plural, name): ("configmaps", "web-config")
 
+# (group, plural) never synced: events are per cluster, pods are run (and upsynced) by the member cluster, leases
+# are local locks, WorkloadRevisions are the hub's record of a workload's history (placing them cost a label write,
+# an Event and a namespace re-plan per revision for nothing).
+NOT_SYNCED = frozenset(
+    {
+        ("", "events"),
+        ("events.k8s.io", "events"),
+        ("", "pods"),
+        ("coordination.k8s.io", "leases"),
+        ("tmc.kcp.io", "workloadrevisions"),
+    }
+)
+
 
 def pod_spec(obj: Mapping[str, Any]) -> dict[str, Any] | None:
     """The pod spec a workload runs: spec.template.spec (Deployments, StatefulSets, DaemonSets, Jobs, and custom

@@ -59,7 +59,7 @@ from tmc.controllers.placement.plan import Plan, plan_namespace, plan_object, st
 from tmc.controllers.runtime import CONFLICT_RETRY, Controller, Result, requeue
 from tmc.observability import tracing
 from tmc.protocol.keys import sync_target_key
-from tmc.protocol.workloads import available_on, is_workload, references, replicas_of, share_on
+from tmc.protocol.workloads import NOT_SYNCED, available_on, is_workload, references, replicas_of, share_on
 from tmc.registry.resources import ResourceRegistry
 from tmc.registry.service import MERGE_PATCH, NAMESPACES, ObjectService, WriteOptions
 from tmc.storage.interface import Event, Store
@@ -70,18 +70,6 @@ log = logging.getLogger("tmc.controllers.assignment")
 
 # kcp's grace between a namespace's deletion annotation and the removal of its label.
 NAMESPACE_REMOVAL_GRACE = 5.0
-# Never synced: events are per cluster, pods are run (and upsynced) by the member cluster, leases are local locks,
-# WorkloadRevisions are the hub's record of a workload's history (placing them cost a label write, an Event and a
-# namespace re-plan per revision for nothing).
-_NOT_SYNCED = frozenset(
-    {
-        ("", "events"),
-        ("events.k8s.io", "events"),
-        ("", "pods"),
-        ("coordination.k8s.io", "leases"),
-        ("tmc.kcp.io", "workloadrevisions"),
-    }
-)
 # Writes in flight at once per namespace reconcile.
 _PARALLEL_WRITES = 32
 _DEPENDENCY_PLURALS = frozenset({"configmaps", "secrets", "serviceaccounts"})
@@ -191,7 +179,7 @@ class AssignmentController(Controller):
             if event.type == "MODIFIED" and not _metadata_changed(event.prev or {}, event.obj):
                 return ()
             return (key,)
-        if len(parts) != 7 or (("" if parts[2] == "core" else parts[2]), parts[3]) in _NOT_SYNCED:
+        if len(parts) != 7 or (("" if parts[2] == "core" else parts[2]), parts[3]) in NOT_SYNCED:
             return ()  # cluster-scoped objects are not assigned (kcp leaves them to coordinators)
         ns_key = NAMESPACES.key(parts[4], None, parts[5])
         if event.type == "DELETED":
@@ -370,7 +358,7 @@ class AssignmentController(Controller):
         seen: set[str] = set()
         for info in self.registry.resources(ws):
             prefix = info.key_prefix(ws, ns)
-            if not info.namespaced or (info.group, info.plural) in _NOT_SYNCED or prefix in seen:
+            if not info.namespaced or (info.group, info.plural) in NOT_SYNCED or prefix in seen:
                 continue
             seen.add(prefix)  # several served versions share one storage prefix
             for entry in self.store.list(prefix):

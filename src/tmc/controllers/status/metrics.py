@@ -43,7 +43,7 @@ from tmc.apimachinery.conditions import is_true
 from tmc.observability import catalogue, exposition
 from tmc.observability.exposition import label_value
 from tmc.protocol.keys import sync_target_key
-from tmc.protocol.workloads import available_on, is_workload
+from tmc.protocol.workloads import NOT_SYNCED, available_on, is_workload
 from tmc.registry.resources import ResourceRegistry
 from tmc.storage.interface import Entry, Store
 
@@ -69,16 +69,36 @@ _NO_FINALIZER, _NO_REPORT, _TAKEN, _REPORTS_AVAILABLE, _IN_DELETION = range(5)
 
 _TARGET_PREFIX = SYNC_TARGETS.key_prefix(None)
 _PREFIX_LEN = len(STATE_LABEL_PREFIX)
+# The key ranges of kinds never placed, which a count skips: with a WorkloadRevision per workload change they can
+# be half of the store. (Keys never hold U+10FFFF, so prefix + it is after every key under the prefix.)
+_SKIPPED = sorted(f"/registry/{group or 'core'}/{plural}/" for group, plural in NOT_SYNCED)
+_AFTER = "\U0010ffff"
 
 
 class _Facts(NamedTuple):
-    """One assigned object as of one revision. (A NamedTuple: a frozen dataclass takes longer to build than the
-    rest of the classification, and a cold scrape builds one per assigned object.)"""
+    """One assigned object as of one revision (no targets: an object no target has). (A NamedTuple: a frozen
+    dataclass takes longer to build than the rest of the classification, and a cold scrape builds one per
+    object.)"""
 
     rev: int
     resource: tuple[str, str, str]  # (workspace, group, plural) of the object
     workload: bool
     targets: tuple[tuple[str, int], ...]  # (target key, raw state)
+
+
+_UNASSIGNED = ("", "", "")
+
+
+def _placeable(store: Store) -> Iterator[Entry]:
+    """Every stored object but those of the kinds never placed, in key order."""
+    start = ""
+    for skipped in _SKIPPED:
+        for entry in store.list("/registry/", start_after=start):
+            if entry.key >= skipped:
+                break
+            yield entry
+        start = skipped + _AFTER
+    yield from store.list("/registry/", start_after=start)
 
 
 def object_facts(entry: Entry) -> _Facts | None:
@@ -162,13 +182,14 @@ class _Source:
             return
         statuses: dict[tuple[str, str, str], bool] = {}
         old, cache = self.cache, {}
-        for entry in self.store.list("/registry/"):
+        for entry in _placeable(self.store):
             facts = old.get(entry.key)
             if facts is None or facts.rev != entry.rev:
-                facts = object_facts(entry)
-                if facts is None:
-                    continue
+                # An object no target has is remembered too: most objects of a large store are not reclassified.
+                facts = object_facts(entry) or _Facts(entry.rev, _UNASSIGNED, False, ())
             cache[entry.key] = facts
+            if not facts.targets:
+                continue
             has_status = statuses.get(facts.resource)
             if has_status is None:
                 has_status = statuses[facts.resource] = self.has_status(*facts.resource)

@@ -21,7 +21,7 @@ from tmc.api.workload import (
 )
 from tmc.apimachinery.resources import BUILTIN_RESOURCES
 from tmc.client import KubeClient, load_kubeconfig
-from tmc.controllers.status.metrics import COLLECTOR
+from tmc.controllers.status.metrics import COLLECTOR, WorkloadSyncStatusCollector
 from tmc.observability.metrics import render_metrics
 from tmc.protocol.keys import sync_target_key
 from tmc.registry.resources import ResourceRegistry
@@ -292,5 +292,33 @@ def test_the_hub_exports_it_on_metrics(tmp_path: Path) -> None:
             await client.close()
             await hub.stop()
         assert sample("a", "configmaps", "synced") is None
+
+    run(main())
+
+
+def test_counts_kept_across_scrapes_match_a_full_walk(tmp_path: Path) -> None:
+    """Each scrape reclassifies only what was written since the previous one; after creates, changes of state,
+    moves between targets and deletes, what it exports is what walking every object gives."""
+
+    def walked(store: SqliteStore) -> dict[tuple[str, str], dict[str, float]]:
+        fresh = WorkloadSyncStatusCollector()
+        fresh.attach(store, ResourceRegistry(store))
+        return scrape("".join(fresh.samples()))
+
+    async def main() -> None:
+        async with attached(tmp_path) as store:
+            for name in ("a", "b"):
+                await target(store, name)
+            for step in range(6):
+                for i in range(30):
+                    keys = {(A, B, GONE)[(i + step) % 3]: "Sync"}
+                    kind = ("Deployment", "ConfigMap")[i % 2]
+                    if (i + step) % 7 == 0 and step:
+                        await store.delete(f"{_KEYS[kind]}/root/default/o{i}")
+                        continue
+                    reports = {k: (AVAILABLE, STARTING)[step % 2] for k in keys} if step % 3 else None
+                    finalized = tuple(keys) if (i + step) % 2 else ()
+                    await put(store, assigned(kind, f"o{i}", keys, finalized=finalized, reports=reports))
+                assert scrape() == walked(store), f"step {step}"
 
     run(main())

@@ -7,7 +7,7 @@ key prefix. The store owns revisions: every write gets the next global revision,
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -120,6 +120,11 @@ class Store(Protocol):
 
     def count(self, prefix: str, start_after: str = "") -> int:
         """Current keys under prefix (after `start_after` when given)."""
+        ...
+
+    def changed_keys(self, since_rev: int, prefix: str) -> Sequence[str] | None:
+        """Keys under prefix written after `since_rev`, oldest first (a key written twice is listed twice); None
+        when the retained history no longer reaches back to `since_rev`."""
         ...
 
     def watch(self, prefix: str, from_rev: int) -> Watch:

@@ -333,6 +333,11 @@ class SqliteStore:
         entry: Entry | None = self._state.get(key)
         return entry
 
+    def changed_keys(self, since_rev: int, prefix: str) -> list[str] | None:
+        if since_rev < self._history.floor:
+            return None
+        return [event.key for event in self._history.since(since_rev, prefix)]
+
     def count(self, prefix: str, start_after: str = "") -> int:
         state = self._state
         end = _prefix_end(prefix)

@@ -66,27 +66,25 @@ _PENDING, _SYNCED, _AVAILABLE, _DELETING = range(4)
 
 # What an object says about one target, before the target's readiness and the kind's status subresource decide.
 _NO_FINALIZER, _NO_REPORT, _TAKEN, _REPORTS_AVAILABLE, _IN_DELETION = range(5)
+_RAW_STATES = 5
 
 _TARGET_PREFIX = SYNC_TARGETS.key_prefix(None)
 _PREFIX_LEN = len(STATE_LABEL_PREFIX)
 # The key ranges of kinds never placed, which a count skips: with a WorkloadRevision per workload change they can
 # be half of the store. (Keys never hold U+10FFFF, so prefix + it is after every key under the prefix.)
 _SKIPPED = sorted(f"/registry/{group or 'core'}/{plural}/" for group, plural in NOT_SYNCED)
+_SKIPPED_PREFIXES = tuple(_SKIPPED)
 _AFTER = "\U0010ffff"
 
 
 class _Facts(NamedTuple):
-    """One assigned object as of one revision (no targets: an object no target has). (A NamedTuple: a frozen
-    dataclass takes longer to build than the rest of the classification, and a cold scrape builds one per
-    object.)"""
+    """One assigned object as of one revision. (A NamedTuple: a frozen dataclass takes longer to build than the
+    rest of the classification, and a cold scrape builds one per assigned object.)"""
 
     rev: int
     resource: tuple[str, str, str]  # (workspace, group, plural) of the object
     workload: bool
     targets: tuple[tuple[str, int], ...]  # (target key, raw state)
-
-
-_UNASSIGNED = ("", "", "")
 
 
 def _placeable(store: Store) -> Iterator[Entry]:
@@ -162,11 +160,21 @@ class _Series:
 Counts = dict[tuple[str, str, str], _Series]  # keyed by (workspace, sync_target, resource)
 
 
+RawKey = tuple[str, tuple[str, str, str], bool]  # (target key, (workspace, group, plural), workload)
+
+
 @dataclass(eq=False)
 class _Source:
+    """The per-target counts of one store's objects by raw state, kept across scrapes: a scrape reclassifies only
+    the objects written since the previous one (from the store's history), and applies the targets' readiness to
+    the counts, not to each object. Without that history (a first scrape, or one after more writes than the store
+    retains) it walks every object."""
+
     store: Store
     registry: ResourceRegistry
-    cache: dict[str, _Facts] = field(default_factory=dict)
+    cache: dict[str, _Facts] = field(default_factory=dict)  # assigned objects only
+    raw: dict[RawKey, list[int]] = field(default_factory=dict)
+    rev: int = -1  # the revision the counts are at; -1: never counted
 
     def has_status(self, cluster: str, group: str, plural: str) -> bool:
         return any("status" in r.subresources for r in self.registry.all_versions(cluster, group, plural))
@@ -177,33 +185,53 @@ class _Source:
             workspace, name = entry.key.split("/")[4:6]
             ready = is_true((entry.obj.get("status") or {}).get("conditions"), CONDITION_READY)
             targets[sync_target_key(workspace, name)] = (workspace, name, ready)
-        if not targets:
-            self.cache = {}
-            return
+        self._refresh()
         statuses: dict[tuple[str, str, str], bool] = {}
-        old, cache = self.cache, {}
-        for entry in _placeable(self.store):
-            facts = old.get(entry.key)
-            if facts is None or facts.rev != entry.rev:
-                # An object no target has is remembered too: most objects of a large store are not reclassified.
-                facts = object_facts(entry) or _Facts(entry.rev, _UNASSIGNED, False, ())
-            cache[entry.key] = facts
-            if not facts.targets:
-                continue
-            has_status = statuses.get(facts.resource)
+        for (key, resource, workload), by_raw in self.raw.items():
+            target = targets.get(key)
+            if target is None or not any(by_raw):
+                continue  # its SyncTarget is gone (the assignment controller removes the label), or nothing left
+            has_status = statuses.get(resource)
             if has_status is None:
-                has_status = statuses[facts.resource] = self.has_status(*facts.resource)
-            for key, raw in facts.targets:
-                target = targets.get(key)
-                if target is None:
-                    continue  # its SyncTarget is gone; the assignment controller removes the label
-                workspace, name, ready = target
-                series = out.get((workspace, name, facts.resource[2]))
-                if series is None:
-                    series = out[(workspace, name, facts.resource[2])] = _Series()
-                series.by_state[_state(raw, ready, has_status)] += 1
-                series.workload = series.workload or facts.workload
-        self.cache = cache
+                has_status = statuses[resource] = self.has_status(*resource)
+            workspace, name, ready = target
+            series = out.get((workspace, name, resource[2]))
+            if series is None:
+                series = out[(workspace, name, resource[2])] = _Series()
+            for raw, n in enumerate(by_raw):
+                series.by_state[_state(raw, ready, has_status)] += n
+            series.workload = series.workload or workload
+
+    def _refresh(self) -> None:
+        rev = self.store.current_rev
+        changed = self.store.changed_keys(self.rev, "/registry/") if self.rev >= 0 else None
+        if changed is None:
+            self.cache, self.raw = {}, {}
+            for entry in _placeable(self.store):
+                self._add(entry.key, object_facts(entry))
+        else:
+            for key in dict.fromkeys(changed):  # each changed key once
+                if key.startswith(_SKIPPED_PREFIXES):
+                    continue
+                old = self.cache.pop(key, None)
+                if old is not None:
+                    self._tally(old, -1)
+                now = self.store.get(key)
+                if now is not None:
+                    self._add(key, object_facts(now))
+        self.rev = rev
+
+    def _add(self, key: str, facts: _Facts | None) -> None:
+        if facts is not None:
+            self.cache[key] = facts
+            self._tally(facts, 1)
+
+    def _tally(self, facts: _Facts, sign: int) -> None:
+        for key, raw in facts.targets:
+            by_raw = self.raw.get((key, facts.resource, facts.workload))
+            if by_raw is None:
+                by_raw = self.raw[(key, facts.resource, facts.workload)] = [0] * _RAW_STATES
+            by_raw[raw] += sign
 
 
 class WorkloadSyncStatusCollector:

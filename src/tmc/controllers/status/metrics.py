@@ -72,8 +72,7 @@ _TARGET_PREFIX = SYNC_TARGETS.key_prefix(None)
 _PREFIX_LEN = len(STATE_LABEL_PREFIX)
 # The key ranges of kinds never placed, which a count skips: with a WorkloadRevision per workload change they can
 # be half of the store. (Keys never hold U+10FFFF, so prefix + it is after every key under the prefix.)
-_SKIPPED = sorted(f"/registry/{group or 'core'}/{plural}/" for group, plural in NOT_SYNCED)
-_SKIPPED_PREFIXES = tuple(_SKIPPED)
+_SKIPPED = tuple(sorted(f"/registry/{group or 'core'}/{plural}/" for group, plural in NOT_SYNCED))
 _AFTER = "\U0010ffff"
 
 
@@ -211,7 +210,7 @@ class _Source:
                 self._add(entry.key, object_facts(entry))
         else:
             for key in dict.fromkeys(changed):  # each changed key once
-                if key.startswith(_SKIPPED_PREFIXES):
+                if key.startswith(_SKIPPED):
                     continue
                 old = self.cache.pop(key, None)
                 if old is not None:

@@ -10,7 +10,7 @@ the machine, system after system, so that a slow second of the machine falls on 
 in parts of 25 Deployments each, 10 s a part, put each slow stretch on one system: two identical untraced systems'
 p99s differed by up to 94 % in a round.) Before the measured stream each system runs a warm-up stream, dropped.
 
-The bursts go in pairs: each traced system's (and the control's) against the untraced system's, both at the same
+The bursts go in pairs, every two of the four systems once per burst round (a round robin), both at the same
 moment, each system pinned to a core of its own for the burst (its hub, members, syncers and the watch worker
 that times the arrivals). A burst saturates the machine, and the machine's speed drifts: the same system's bursts
 one after another differed by up to 20 % in their rates, so bursts that took turns compared different minutes.
@@ -19,13 +19,13 @@ per object allows on one core. Which side gets which core alternates. The contro
 two identical systems differ when measured this way.
 
 Reported: propagation p50/p99, status p99, hub create p99 and the downstream apply rate of each system over all
-the rounds (each round on new systems): the quantiles of every round's samples pooled, the rate as the median of
-its bursts, against the median of the untraced system's bursts paired with them. The goal (p99 and applies/s
-within 10 %) is on TMC's tracing: the members stand in for real clusters, whose API servers trace by their own
-configuration.
+the rounds (each round on new systems): the quantiles of every round's samples pooled; the rate as the median of
+the bursts paired with an untraced system against the median of those partners', and as the median of the pairs'
+ratios, which the rate's goal is on. The goal (p99 and applies/s within 10 %) is on TMC's tracing: the members
+stand in for real clusters, whose API servers trace by their own configuration.
 
-Run alone: python -m benchmarks.bench_tracing [--quick] [--rounds N]. A round takes about 10 minutes with --quick
-(100 Deployments and 5 bursts per traced system), longer with 300 Deployments and 9 bursts; three rounds by default
+Run alone: python -m benchmarks.bench_tracing [--quick] [--rounds N]. A round takes 12 to 18 minutes with --quick
+(100 Deployments and 5 burst rounds), longer with 300 Deployments and 9 burst rounds; three rounds by default
 (`benchmarks.run`: two rounds, quick size).
 
 `--pair` measures CPU per thread instead (benchmarks.tracing_pair, about a minute and a half): two systems at once,
@@ -79,7 +79,6 @@ def _goal(prefix: str, off: float) -> tuple[str, float] | None:
     return ("<=", round(off * 1.1, 3)) if prefix == GOAL_ROWS[0] else None
 
 
-T = TypeVar("T")
 # Deployments of warm-up per system, before the measured stream.
 WARM_UP = 25
 
@@ -118,7 +117,7 @@ PAIRS = (
     (TRACED, TRACED_MEMBERS),
     (CONTROL, BASE),
 )
-BURSTS_PER_ROUND = 3  # each system's share of PAIRS
+BURSTS_PER_ROUND = 2 * len(PAIRS) // len(RUNS)  # each system's share of PAIRS
 # What each system's bursts are compared with: the untraced systems' bursts at the same moments.
 PARTNERS = {TRACED: (BASE, CONTROL), TRACED_MEMBERS: (BASE, CONTROL), CONTROL: (BASE,)}
 Pair = tuple[float, float, str]  # a burst's applies/s, its partner's at the same moment, and the partner
@@ -132,6 +131,9 @@ class Result:
     notes: list[str]
     samples: dict[str, list[float]]  # latency samples (ms) by row name before the comma
     pairs: list[Pair]  # each burst's applies/s, its partner's at the same moment, and the partner
+
+
+T = TypeVar("T")
 
 
 def _rotated(items: list[T], k: int) -> list[T]:
@@ -283,8 +285,9 @@ def run(
         received = sink.stats()
         sink.close()
     notes = [
-        f"tracing: {cfg.deployments} Deployments (after {WARM_UP} of warm-up) and {cfg.bursts} bursts of "
-        f"{cfg.burst} ConfigMaps x {cfg.clusters} members per system, {rounds} round(s) of {len(RUNS)} systems, "
+        f"tracing: {cfg.deployments} Deployments (after {WARM_UP} of warm-up) and {cfg.bursts * BURSTS_PER_ROUND} "
+        f"bursts of {cfg.burst} ConfigMaps x {cfg.clusters} members per system, {rounds} round(s) of "
+        f"{len(RUNS)} systems, "
         f"their streams alternating at {cfg.rate:g} creates/s in all; {cfg.bursts} burst rounds, each system's "
         f"bursts paired with each other's once a round, a core each; rows pool the rounds (latency quantiles over "
         f"all their samples, the rate as the median of the bursts paired with an untraced system, against the "
@@ -364,11 +367,16 @@ def _pooled(results: list[Result], prefix: str) -> tuple[str, float, str] | None
     return str(first["name"]), pct(samples, float(quantile[1:]) / 100), str(first["unit"])
 
 
-def _pair_ratios(label: str, results: list[Result]) -> list[float]:
-    """A system's burst rate over its untraced partner's at the same moment (PARTNERS), minus 1, for every pair."""
+def _paired(label: str, results: list[Result]) -> list[tuple[float, float]]:
+    """(a burst's rate, its untraced partner's at the same moment) for every pair of a system with PARTNERS."""
     partners = PARTNERS[label]
     # A NaN rate (nothing arrived) fails both comparisons and drops its pair.
-    return [a / b - 1 for result in results for a, b, partner in result.pairs if partner in partners and a > 0 < b]
+    return [(a, b) for result in results for a, b, partner in result.pairs if partner in partners and a > 0 < b]
+
+
+def _pair_ratios(label: str, results: list[Result]) -> list[float]:
+    """A system's burst rate over its untraced partner's at the same moment, minus 1, for every pair."""
+    return [a / b - 1 for a, b in _paired(label, results)]
 
 
 def _paired_rate(
@@ -379,11 +387,11 @@ def _paired_rate(
     pair shares its seconds, so the ratio is what is left of what the machine did to both), beside the control's
     (`control`: the same for two untraced systems). A note lists every pair's ratio."""
     partners = PARTNERS[label]
-    pairs = [(a, b) for result in results for a, b, partner in result.pairs if partner in partners and a > 0 < b]
+    pairs = _paired(label, results)
     if not pairs:
         return None
     on, off = statistics.median(a for a, _ in pairs), statistics.median(b for _, b in pairs)
-    ratios = _pair_ratios(label, results)
+    ratios = [a / b - 1 for a, b in pairs]
     ratio = 100 * statistics.median(ratios)
     against = f"'{partners[0]}'" if len(partners) == 1 else "an untraced system"
     rows = [

@@ -66,7 +66,7 @@ _PENDING, _SYNCED, _AVAILABLE, _DELETING = range(4)
 
 # What an object says about one target, before the target's readiness and the kind's status subresource decide.
 _NO_FINALIZER, _NO_REPORT, _TAKEN, _REPORTS_AVAILABLE, _IN_DELETION = range(5)
-_RAW_STATES = 5
+_RAW_STATES = _IN_DELETION + 1
 
 _TARGET_PREFIX = SYNC_TARGETS.key_prefix(None)
 _PREFIX_LEN = len(STATE_LABEL_PREFIX)
@@ -77,10 +77,10 @@ _AFTER = "\U0010ffff"
 
 
 class _Facts(NamedTuple):
-    """One assigned object as of one revision. (A NamedTuple: a frozen dataclass takes longer to build than the
-    rest of the classification, and a cold scrape builds one per assigned object.)"""
+    """What one assigned object counts for, kept until the object is written again. (A NamedTuple: a frozen
+    dataclass takes longer to build than the rest of the classification, and a cold scrape builds one per assigned
+    object.)"""
 
-    rev: int
     resource: tuple[str, str, str]  # (workspace, group, plural) of the object
     workload: bool
     targets: tuple[tuple[str, int], ...]  # (target key, raw state)
@@ -137,7 +137,7 @@ def object_facts(entry: Entry) -> _Facts | None:
             raw = _TAKEN
         targets.append((key, raw))
     group = "" if parts[2] == "core" else parts[2]
-    return _Facts(entry.rev, (parts[4], group, parts[3]), workload, tuple(targets))
+    return _Facts((parts[4], group, parts[3]), workload, tuple(targets))
 
 
 def _state(raw: int, ready: bool, has_status: bool) -> int:
